@@ -1,0 +1,415 @@
+/*
+ * config.c: the configuration file. It is Lua table syntax read as data: the
+ * chunk runs text-only in an empty environment under an instruction budget,
+ * and every key it sets is checked against the schema below. An unknown key
+ * or a wrong type is an error that names the key and its line in the file.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "serfhand.h"
+
+#define MB (1024LL * 1024)
+
+/* Every key the file may set. Keep sorted by section; docs and the sample
+ * config (serfhand.conf.sample) list the same keys. */
+static const struct cfg_item schema[] = {
+    {"bundle", CFG_STR, "", 0, 0, 0, "active bundle directory (default <state_dir>/current)"},
+    {"state_dir", CFG_STR, "/var/lib/serfhand", 0, 0, 0, "state: database, bundles"},
+
+    {"trust.keys", CFG_STRLIST, NULL, 0, 0, 0, "minisign public keys: files or RW... strings"},
+    {"trust.threshold", CFG_INT, NULL, 1, 1, 64, "distinct trusted keys that must sign"},
+
+    {"limits.memory_mb", CFG_INT, NULL, 64, 1, 4096, "Lua heap cap per run"},
+    {"limits.event_ms", CFG_INT, NULL, 2000, 10, 600000, "deadline of an event handler"},
+    {"limits.query_ms", CFG_INT, NULL, 1000, 10, 600000, "deadline of a query handler"},
+    {"limits.tick_ms", CFG_INT, NULL, 10000, 10, 600000, "deadline of `serfhand tick`"},
+    {"limits.grace_ms", CFG_INT, NULL, 500, 10, 60000, "after a deadline, before the process ends"},
+    {"limits.response_bytes", CFG_INT, NULL, 900, 0, 8192, "largest query response"},
+    {"limits.file_bytes", CFG_INT, NULL, 1 * MB, 1024, 256 * MB, "largest bundle file"},
+    {"limits.stdin_bytes", CFG_INT, NULL, 64 * 1024, 1024, 16 * MB, "largest event payload read"},
+
+    {"log.target", CFG_STR, "syslog", 0, 0, 0, "syslog, stderr, or a file path"},
+    {"log.level", CFG_STR, "info", 0, 0, 0, "debug, info, warn or error"},
+
+    {"serf.rpc_addr", CFG_STR, "", 0, 0, 0, "agent RPC host:port (default $SERF_RPC_ADDR, 127.0.0.1:7373)"},
+    {"serf.rpc_auth", CFG_STR, "", 0, 0, 0, "agent RPC token (default $SERF_RPC_AUTH)"},
+    {"serf.timeout_ms", CFG_INT, NULL, 2000, 10, 600000, "RPC connect and reply timeout"},
+
+    {"factomd.url", CFG_STR, "http://127.0.0.1:8088/v2", 0, 0, 0, "factomd JSON-RPC v2 endpoint"},
+    {"factomd.user", CFG_STR, "", 0, 0, 0, "basic auth user"},
+    {"factomd.password", CFG_STR, "", 0, 0, 0, "basic auth password"},
+    {"factomd.timeout_ms", CFG_INT, NULL, 800, 10, 600000, "per-call timeout"},
+    {"factomd.max_response_bytes", CFG_INT, NULL, 4 * MB, 1024, 256 * MB, "largest reply"},
+    {"factomd.conf", CFG_STR, "/var/lib/docker/volumes/factom_keys/_data/factomd.conf", 0, 0, 0,
+     "factomd.conf holding this node's identity"},
+    {"factomd.network", CFG_STR, "MAIN", 0, 0, 0, "network name carried in envelopes"},
+    {"factomd.restart", CFG_STRLIST, NULL, 0, 0, 0, "restart command argv"},
+
+    {"reboot.stall_minutes", CFG_INT, NULL, 30, 1, 100000, "minutes without progress = sick"},
+    {"reboot.auto_propose", CFG_BOOL, NULL, 0, 0, 0, "tick proposes when this authority is sick"},
+    {"reboot.cooldown_minutes", CFG_INT, NULL, 30, 0, 100000, "no second restart within"},
+    {"reboot.followers", CFG_BOOL, NULL, 0, 0, 0, "followers restart on a decision too"},
+
+    {"update.auto", CFG_BOOL, NULL, 0, 0, 0, "install announced bundles automatically"},
+    {"update.keep", CFG_INT, NULL, 3, 2, 100, "bundles kept in <state_dir>/bundles"},
+    {"update.max_bytes", CFG_INT, NULL, 16 * MB, 1024, 1024 * MB, "largest download"},
+    {"update.timeout_ms", CFG_INT, NULL, 30000, 100, 3600000, "per-file download time cap"},
+    {NULL, CFG_STR, NULL, 0, 0, 0, NULL},
+};
+
+const struct cfg_item *config_schema(void)
+{
+    return schema;
+}
+
+static int schema_find(const char *path)
+{
+    for (int i = 0; schema[i].path; i++)
+        if (strcmp(schema[i].path, path) == 0)
+            return i;
+    return -1;
+}
+
+/* True when path is a section ("trust" for "trust.keys"). */
+static bool schema_is_section(const char *path)
+{
+    size_t n = strlen(path);
+    for (int i = 0; schema[i].path; i++)
+        if (strncmp(schema[i].path, path, n) == 0 && schema[i].path[n] == '.')
+            return true;
+    return false;
+}
+
+const struct cfg_value *config_value(const struct config *c, size_t i)
+{
+    return &c->v[i];
+}
+
+static const struct cfg_value *get(const struct config *c, const char *path,
+                                   enum cfg_type t)
+{
+    int i = schema_find(path);
+    if (i < 0 || schema[i].type != t) {
+        fprintf(stderr, "serfhand: internal: no config key %s of that type\n", path);
+        abort();
+    }
+    return &c->v[i];
+}
+
+const char *config_str(const struct config *c, const char *path)
+{
+    return get(c, path, CFG_STR)->str;
+}
+
+long long config_int(const struct config *c, const char *path)
+{
+    return get(c, path, CFG_INT)->num;
+}
+
+bool config_bool(const struct config *c, const char *path)
+{
+    return get(c, path, CFG_BOOL)->num != 0;
+}
+
+char *const *config_list(const struct config *c, const char *path, size_t *n)
+{
+    const struct cfg_value *v = get(c, path, CFG_STRLIST);
+    *n = v->nlist;
+    return v->list;
+}
+
+static void set_defaults(struct config *c)
+{
+    size_t n = 0;
+    while (schema[n].path)
+        n++;
+    c->v = calloc(n, sizeof *c->v);
+    if (!c->v)
+        c->v = xmalloc(0); /* xmalloc exits with a message */
+    for (size_t i = 0; i < n; i++) {
+        c->v[i].num = schema[i].defint;
+        if (schema[i].type == CFG_STR)
+            c->v[i].str = xstrdup(schema[i].defstr);
+    }
+}
+
+/* --- reading the file -------------------------------------------------- */
+
+struct reader {
+    const char *text; /* the file, for finding the line of a nested key */
+    char *err;
+    size_t errlen;
+    const char *file;
+};
+
+/* The line of `key =` at or after line `from`: nested keys carry no line
+ * information once the chunk has run, so the text is searched. */
+static int find_line(const char *text, const char *key, int from)
+{
+    int line = 1;
+    size_t klen = strlen(key);
+    for (const char *p = text; *p; p++) {
+        if (line >= from && strncmp(p, key, klen) == 0 &&
+            (p == text || !(p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z') ||
+                            (p[-1] >= 'A' && p[-1] <= 'Z') || (p[-1] >= '0' && p[-1] <= '9')))) {
+            const char *q = p + klen;
+            while (*q == ' ' || *q == '\t')
+                q++;
+            if (*q == '=' && q[1] != '=')
+                return line;
+        }
+        if (*p == '\n')
+            line++;
+    }
+    return from;
+}
+
+static const char *lua_type_word(enum cfg_type t)
+{
+    switch (t) {
+    case CFG_STR: return "a string";
+    case CFG_INT: return "an integer";
+    case CFG_BOOL: return "a boolean";
+    case CFG_STRLIST: return "a list of strings";
+    }
+    return "?";
+}
+
+/* Check the value at the top of L against schema item i and store it. */
+static int take_value(struct config *c, lua_State *L, int i, const struct reader *r,
+                      int line)
+{
+    const struct cfg_item *it = &schema[i];
+    struct cfg_value *v = &c->v[i];
+    int t = lua_type(L, -1);
+    bool ok = false;
+    switch (it->type) {
+    case CFG_STR:
+        if (t == LUA_TSTRING) {
+            free(v->str);
+            v->str = xstrdup(lua_tostring(L, -1));
+            ok = strlen(v->str) == lua_rawlen(L, -1); /* no NUL inside */
+        }
+        break;
+    case CFG_INT:
+        if (lua_isinteger(L, -1)) {
+            lua_Integer n = lua_tointeger(L, -1);
+            if (n < it->min || n > it->max) {
+                util_errf(r->err, r->errlen, "%s:%d: %s must be between %lld and %lld, not %lld",
+                          r->file, line, it->path, it->min, it->max, (long long)n);
+                return -1;
+            }
+            v->num = n;
+            ok = true;
+        }
+        break;
+    case CFG_BOOL:
+        if (t == LUA_TBOOLEAN) {
+            v->num = lua_toboolean(L, -1);
+            ok = true;
+        }
+        break;
+    case CFG_STRLIST:
+        if (t == LUA_TTABLE) {
+            size_t n = lua_rawlen(L, -1), count = 0;
+            lua_pushnil(L);
+            while (lua_next(L, -2)) {
+                count++;
+                lua_pop(L, 1);
+            }
+            if (count != n)
+                break; /* not a sequence */
+            v->list = calloc(n + 1, sizeof *v->list);
+            if (!v->list)
+                return -1;
+            ok = true;
+            for (size_t k = 1; k <= n; k++) {
+                if (lua_rawgeti(L, -1, (lua_Integer)k) != LUA_TSTRING)
+                    ok = false;
+                else
+                    v->list[v->nlist++] = xstrdup(lua_tostring(L, -1));
+                lua_pop(L, 1);
+            }
+        }
+        break;
+    }
+    if (!ok) {
+        util_errf(r->err, r->errlen, "%s:%d: %s must be %s, not %s", r->file, line,
+                  it->path, lua_type_word(it->type),
+                  t == LUA_TNUMBER ? "a fractional number" : lua_typename(L, t));
+        return -1;
+    }
+    v->set = true;
+    return 0;
+}
+
+/* Walk the table at the top of L (prefix "" = top level). */
+static int take_table(struct config *c, lua_State *L, const char *prefix,
+                      const struct reader *r, int base_line)
+{
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        char path[128];
+        int line = base_line;
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            util_errf(r->err, r->errlen, "%s:%d: %s%skeys must be names, not %s",
+                      r->file, line, prefix, *prefix ? ": " : "",
+                      lua_typename(L, lua_type(L, -2)));
+            return -1;
+        }
+        const char *key = lua_tostring(L, -2);
+        snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", key);
+        if (*prefix) {
+            line = find_line(r->text, key, base_line);
+        } else {
+            lua_getfield(L, LUA_REGISTRYINDEX, "serfhand.config.lines");
+            lua_getfield(L, -1, key);
+            line = (int)lua_tointeger(L, -1);
+            lua_pop(L, 2);
+            if (line == 0) /* `return { ... }` style */
+                line = find_line(r->text, key, 1);
+        }
+        int i = schema_find(path);
+        if (i >= 0) {
+            if (take_value(c, L, i, r, line) < 0)
+                return -1;
+        } else if (schema_is_section(path)) {
+            if (!lua_istable(L, -1)) {
+                util_errf(r->err, r->errlen, "%s:%d: %s must be a table of settings, not %s",
+                          r->file, line, path, lua_typename(L, lua_type(L, -1)));
+                return -1;
+            }
+            if (take_table(c, L, path, r, line) < 0)
+                return -1;
+        } else {
+            util_errf(r->err, r->errlen, "%s:%d: unknown key %s", r->file, line, path);
+            return -1;
+        }
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
+/* __newindex of the empty environment: store the key and its line. */
+static int env_newindex(lua_State *L)
+{
+    lua_Debug ar;
+    int line = 0;
+    if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "l", &ar))
+        line = ar.currentline;
+    lua_getfield(L, LUA_REGISTRYINDEX, "serfhand.config.lines");
+    lua_pushvalue(L, 2);
+    lua_pushinteger(L, line);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    lua_rawset(L, 1);
+    return 0;
+}
+
+static void budget_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    luaL_error(L, "configuration takes too long to evaluate (it must be plain data)");
+}
+
+static int read_file(struct config *c, const char *path, char *err, size_t errlen)
+{
+    struct buf text = {0};
+    int rc = -1;
+    lua_State *L = NULL;
+    if (util_read_file(path, 1024 * 1024, &text, err, errlen) < 0)
+        goto out;
+    L = luaL_newstate();
+    if (!L) {
+        util_errf(err, errlen, "%s: cannot create a Lua state", path);
+        goto out;
+    }
+    char chunk[512];
+    snprintf(chunk, sizeof chunk, "@%s", path);
+    if (luaL_loadbufferx(L, text.data, text.len, chunk, "t") != LUA_OK) {
+        util_errf(err, errlen, "%s", lua_tostring(L, -1));
+        goto out;
+    }
+    lua_newtable(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, "serfhand.config.lines");
+    lua_newtable(L); /* the empty environment */
+    lua_newtable(L);
+    lua_pushcfunction(L, env_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_insert(L, -3);                /* env, chunk, env */
+    lua_setupvalue(L, -2, 1);         /* chunk's _ENV = env */
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1000000);
+    if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
+        util_errf(err, errlen, "%s", lua_tostring(L, -1));
+        goto out;
+    }
+    lua_sethook(L, NULL, 0, 0);
+    if (lua_istable(L, -1)) {
+        /* `return { ... }` style: keys of the returned table. */
+        lua_remove(L, -2);
+    } else if (!lua_isnil(L, -1)) {
+        util_errf(err, errlen, "%s: the file must set keys or return a table, not a %s",
+                  path, luaL_typename(L, -1));
+        goto out;
+    } else {
+        lua_pop(L, 1);
+    }
+    struct reader r = {text.data, err, errlen, path};
+    rc = take_table(c, L, "", &r, 1);
+out:
+    if (L)
+        lua_close(L);
+    buf_free(&text);
+    return rc;
+}
+
+int config_load(struct config *c, const char *path, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    set_defaults(c);
+    const char *p = path;
+    if (!p || !*p)
+        p = getenv("SERFHAND_CONFIG");
+    bool explicit = p && *p;
+    if (!explicit)
+        p = SH_DEFAULT_CONFIG;
+    if (!explicit && access(p, F_OK) != 0 && errno == ENOENT)
+        goto derived;
+    c->file = xstrdup(p);
+    if (read_file(c, p, err, errlen) < 0)
+        return -1;
+derived:
+    if (!*config_str(c, "bundle")) {
+        struct buf b = {0};
+        buf_printf(&b, "%s/current", config_str(c, "state_dir"));
+        int i = schema_find("bundle");
+        free(c->v[i].str);
+        c->v[i].str = b.data;
+    }
+    return 0;
+}
+
+void config_free(struct config *c)
+{
+    if (!c->v)
+        return;
+    for (int i = 0; schema[i].path; i++) {
+        free(c->v[i].str);
+        for (size_t k = 0; k < c->v[i].nlist; k++)
+            free(c->v[i].list[k]);
+        free(c->v[i].list);
+    }
+    free(c->v);
+    free(c->file);
+    c->v = NULL;
+    c->file = NULL;
+}

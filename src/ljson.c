@@ -1,0 +1,162 @@
+/*
+ * ljson.c: require "serfhand.json", Debian's lua-cjson 2.1.0 set up strictly
+ * (no NaN/Infinity/hex numbers, bounded nesting), with integral numbers
+ * coming back as Lua integers. The host uses ljson_encode for table query
+ * responses; other modules use ljson_decode for replies from the world.
+ */
+#include <math.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua-cjson.h>
+
+#include "serfhand.h"
+
+#define CJSON_KEY "serfhand.cjson"
+#define MAX_DEPTH 64
+#define EXACT_LIMIT 9007199254740992.0 /* 2^53 */
+
+/* Push the configured cjson instance, creating it on first use. */
+static void push_cjson(lua_State *L)
+{
+    if (lua_getfield(L, LUA_REGISTRYINDEX, CJSON_KEY) == LUA_TTABLE)
+        return;
+    lua_pop(L, 1);
+    luaL_requiref(L, "cjson", luaopen_cjson, 0);
+    static const struct {
+        const char *fn;
+        int arg;
+    } setup[] = {
+        {"decode_invalid_numbers", 0}, {"encode_invalid_numbers", 0},
+        {"decode_max_depth", MAX_DEPTH}, {"encode_max_depth", MAX_DEPTH},
+    };
+    for (size_t i = 0; i < sizeof setup / sizeof *setup; i++) {
+        lua_getfield(L, -1, setup[i].fn);
+        if (setup[i].arg)
+            lua_pushinteger(L, setup[i].arg);
+        else
+            lua_pushboolean(L, 0);
+        lua_call(L, 1, 0);
+    }
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, CJSON_KEY);
+}
+
+/* Turn integral floats that a double holds exactly into integers, in place. */
+static void integerize(lua_State *L, int idx, int depth)
+{
+    if (depth > MAX_DEPTH + 1)
+        return;
+    idx = lua_absindex(L, idx);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
+            lua_Number n = lua_tonumber(L, -1);
+            if (n == floor(n) && fabs(n) <= EXACT_LIMIT) {
+                lua_pushvalue(L, -2);
+                lua_pushinteger(L, (lua_Integer)n);
+                lua_rawset(L, idx);
+            }
+        } else if (lua_type(L, -1) == LUA_TTABLE) {
+            integerize(L, -1, depth + 1);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+static int decode_value(lua_State *L)
+{
+    push_cjson(L);
+    lua_getfield(L, -1, "decode");
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 1);
+    if (lua_type(L, -1) == LUA_TTABLE) {
+        integerize(L, -1, 0);
+    } else if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
+        lua_Number n = lua_tonumber(L, -1);
+        if (n == floor(n) && fabs(n) <= EXACT_LIMIT) {
+            lua_pop(L, 1);
+            lua_pushinteger(L, (lua_Integer)n);
+        }
+    }
+    return 1;
+}
+
+static int encode_value(lua_State *L)
+{
+    push_cjson(L);
+    lua_getfield(L, -1, "encode");
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 1);
+    return 1;
+}
+
+int ljson_decode(lua_State *L, const char *s, size_t len, char *err, size_t errlen)
+{
+    lua_pushcfunction(L, decode_value);
+    lua_pushlstring(L, s, len);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        util_errf(err, errlen, "json: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+    return 0;
+}
+
+int ljson_encode(lua_State *L, int idx, struct buf *out, char *err, size_t errlen)
+{
+    idx = lua_absindex(L, idx);
+    lua_pushcfunction(L, encode_value);
+    lua_pushvalue(L, idx);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        util_errf(err, errlen, "json: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+    size_t n;
+    const char *s = lua_tolstring(L, -1, &n);
+    buf_add(out, s, n);
+    lua_pop(L, 1);
+    return 0;
+}
+
+/* json.decode(s) -> value | nil, err */
+static int l_decode(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    char err[256];
+    if (ljson_decode(L, s, len, err, sizeof err) < 0) {
+        luaL_pushfail(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    return 1;
+}
+
+/* json.encode(v) -> string; raises for values JSON cannot hold */
+static int l_encode(lua_State *L)
+{
+    luaL_checkany(L, 1);
+    lua_settop(L, 1);
+    lua_pushcfunction(L, encode_value);
+    lua_insert(L, 1);
+    lua_call(L, 1, 1);
+    return 1;
+}
+
+static const luaL_Reg funcs[] = {
+    {"decode", l_decode},
+    {"encode", l_encode},
+    {NULL, NULL},
+};
+
+int luaopen_serfhand_json(lua_State *L)
+{
+    luaL_newlib(L, funcs);
+    push_cjson(L);
+    lua_getfield(L, -1, "null");
+    lua_setfield(L, -3, "null");
+    lua_pop(L, 1);
+    return 1;
+}

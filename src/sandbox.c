@@ -1,0 +1,513 @@
+/*
+ * sandbox.c: the lua_State every handler, module and Lua test runs in. Only
+ * the safe libraries, a capped allocator, text-only chunks with their own
+ * _ENV, a require() that reads only through the verified bundle, and a
+ * deadline enforced three ways: an instruction-count hook that pcall cannot
+ * swallow, a SIGALRM backstop for long C calls, and RLIMIT_CPU.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "serfhand.h"
+
+/* Host modules still being written by other hands link weakly until they
+ * land; a missing one is simply not offered to require(). */
+#pragma weak luaopen_serfhand_crypto
+#pragma weak luaopen_serfhand_factomd
+#pragma weak luaopen_serfhand_identity
+#pragma weak luaopen_serfhand_proc
+#pragma weak luaopen_serfhand_serf
+#pragma weak luaopen_serfhand_store
+
+/* The host's own modules, sorted; require "serfhand.X" finds them here. */
+static const luaL_Reg host_modules[] = {
+    {"serfhand.config", luaopen_serfhand_config},
+    {"serfhand.crypto", luaopen_serfhand_crypto},
+    {"serfhand.factomd", luaopen_serfhand_factomd},
+    {"serfhand.identity", luaopen_serfhand_identity},
+    {"serfhand.json", luaopen_serfhand_json},
+    {"serfhand.log", luaopen_serfhand_log},
+    {"serfhand.proc", luaopen_serfhand_proc},
+    {"serfhand.serf", luaopen_serfhand_serf},
+    {"serfhand.store", luaopen_serfhand_store},
+    {"serfhand.time", luaopen_serfhand_time},
+    {NULL, NULL},
+};
+
+#define HOOK_COUNT 1000
+#define LOADED_KEY "serfhand.loaded"
+#define GLOBALS_KEY "serfhand.globals"
+
+struct sandbox {
+    lua_State *L;
+    size_t used, limit; /* allocator accounting */
+    bool mem_hit;
+    struct sandbox_limits lim;
+    struct bundle *bundle;
+    const struct config *cfg;
+    int64_t deadline; /* CLOCK_MONOTONIC ms; 0 = none */
+    volatile sig_atomic_t timed_out;
+    volatile sig_atomic_t alarms;
+    bool query, in_handler;
+};
+
+/* The SIGALRM backstop needs the state; lua.c keeps `globalL` for the same
+ * reason. Only the signal handler reads it. */
+static struct sandbox *volatile alarm_sb;
+
+/* lua_Alloc with a cap. When ptr is NULL, osize is a type tag, not a size. */
+static void *cap_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    struct sandbox *sb = ud;
+    if (!ptr)
+        osize = 0;
+    if (nsize == 0) {
+        free(ptr);
+        sb->used -= osize;
+        return NULL;
+    }
+    if (nsize > osize && sb->used + (nsize - osize) > sb->limit) {
+        sb->mem_hit = true;
+        return NULL;
+    }
+    void *p = realloc(ptr, nsize);
+    if (!p)
+        return NULL;
+    sb->used = sb->used - osize + nsize;
+    return p;
+}
+
+struct sandbox *sandbox_of(lua_State *L)
+{
+    return *(struct sandbox **)lua_getextraspace(L);
+}
+
+lua_State *sandbox_state(struct sandbox *sb)
+{
+    return sb->L;
+}
+
+const struct config *sandbox_config(lua_State *L)
+{
+    return sandbox_of(L)->cfg;
+}
+
+const struct bundle *sandbox_bundle(lua_State *L)
+{
+    return sandbox_of(L)->bundle;
+}
+
+bool sandbox_is_query(lua_State *L)
+{
+    return sandbox_of(L)->query;
+}
+
+bool sandbox_in_handler(lua_State *L)
+{
+    return sandbox_of(L)->in_handler;
+}
+
+void sandbox_set_query(struct sandbox *sb, bool query)
+{
+    sb->query = query;
+}
+
+void sandbox_set_handler(struct sandbox *sb, bool in_handler)
+{
+    sb->in_handler = in_handler;
+}
+
+int64_t sandbox_deadline_ms(const struct sandbox *sb)
+{
+    return sb ? sb->deadline : 0;
+}
+
+bool sandbox_timed_out(const struct sandbox *sb)
+{
+    return sb->timed_out != 0;
+}
+
+bool sandbox_out_of_memory(const struct sandbox *sb)
+{
+    return sb->mem_hit;
+}
+
+size_t sandbox_memory_used(const struct sandbox *sb)
+{
+    return sb->used;
+}
+
+/* --- deadline ------------------------------------------------------------ */
+
+static int msghandler(lua_State *L);
+
+static void deadline_hook(lua_State *L, lua_Debug *ar)
+{
+    struct sandbox *sb = sandbox_of(L);
+    if (!sb->timed_out) {
+        if (sb->deadline == 0 || util_mono_ms() < sb->deadline)
+            return;
+        sb->timed_out = 1;
+    }
+    if (ar->event == LUA_HOOKCALL && lua_getinfo(L, "f", ar)) {
+        bool ours = lua_tocfunction(L, -1) == msghandler;
+        lua_pop(L, 1);
+        if (ours)
+            return; /* let the traceback be written */
+    }
+    /* Fire on every call, return and instruction from now on, in this thread
+     * too: a pcall that catches this error only meets it again. */
+    lua_sethook(L, deadline_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+    luaL_error(L, "deadline of %d ms exceeded", sb->lim.deadline_ms);
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    struct sandbox *sb = alarm_sb;
+    if (!sb)
+        return;
+    if (sb->alarms++ == 0) {
+        /* The hook may not have run (a long C call): make the next VM step
+         * raise, and give the unwinding grace_ms. */
+        sb->timed_out = 1;
+        lua_sethook(sb->L, deadline_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+        struct itimerval it = {{0, 0}, {sb->lim.grace_ms / 1000, (sb->lim.grace_ms % 1000) * 1000}};
+        setitimer(ITIMER_REAL, &it, NULL);
+        return;
+    }
+    log_signal_safe("deadline exceeded inside a C function; process ended");
+    _exit(SH_EXIT_TIMEOUT);
+}
+
+void sandbox_start_clock(struct sandbox *sb)
+{
+    if (sb->lim.deadline_ms <= 0)
+        return;
+    sb->deadline = util_mono_ms() + sb->lim.deadline_ms;
+    alarm_sb = sb;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, 0}, {sb->lim.deadline_ms / 1000, (sb->lim.deadline_ms % 1000) * 1000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    /* Last resort if even SIGALRM cannot help: the kernel ends a spinning
+     * process. Soft limit only lowers; SIGXCPU's default action kills. */
+    struct rlimit rl;
+    rlim_t secs = (rlim_t)((sb->lim.deadline_ms + sb->lim.grace_ms) / 1000 + 2);
+    if (getrlimit(RLIMIT_CPU, &rl) == 0 && (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > secs)) {
+        rl.rlim_cur = secs;
+        setrlimit(RLIMIT_CPU, &rl);
+    }
+}
+
+void sandbox_stop_clock(struct sandbox *sb)
+{
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    if (alarm_sb == sb)
+        alarm_sb = NULL;
+}
+
+/* --- replaced base functions --------------------------------------------- */
+
+static int sb_print(lua_State *L)
+{
+    int n = lua_gettop(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 1; i <= n; i++) {
+        size_t len;
+        const char *s = luaL_tolstring(L, i, &len);
+        if (i > 1)
+            luaL_addchar(&b, '\t');
+        luaL_addvalue(&b);
+        (void)s;
+        (void)len;
+    }
+    luaL_pushresult(&b);
+    log_msg(LOG_LVL_INFO, "%s", lua_tostring(L, -1));
+    return 0;
+}
+
+static int sb_collectgarbage(lua_State *L)
+{
+    const char *opt = luaL_optstring(L, 1, "count");
+    luaL_argcheck(L, strcmp(opt, "count") == 0, 1, "only \"count\" is allowed in the sandbox");
+    struct sandbox *sb = sandbox_of(L);
+    lua_pushnumber(L, (lua_Number)sb->used / 1024.0);
+    return 1;
+}
+
+/* Give the function on top a fresh _ENV whose misses fall back to the safe
+ * globals; env._G is the env itself. */
+static void set_fresh_env(lua_State *L)
+{
+    lua_newtable(L);                                /* fn env */
+    lua_newtable(L);                                /* fn env mt */
+    lua_getfield(L, LUA_REGISTRYINDEX, GLOBALS_KEY);
+    lua_setfield(L, -2, "__index");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");         /* the globals stay hidden */
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -2, "_G");
+    if (!lua_setupvalue(L, -2, 1))                  /* fn */
+        lua_pop(L, 1);
+}
+
+/* load(chunk [, chunkname [, mode [, env]]]): text only; without env the
+ * chunk gets a fresh environment, never the host's globals. */
+static int sb_load(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    const char *name = luaL_optstring(L, 2, "=(load)");
+    const char *mode = luaL_optstring(L, 3, "t");
+    if (strcmp(mode, "t") != 0)
+        return luaL_error(L, "load: only text chunks (mode \"t\") are allowed");
+    int has_env = !lua_isnone(L, 4);
+    if (luaL_loadbufferx(L, s, len, name, "t") != LUA_OK) {
+        luaL_pushfail(L);
+        lua_insert(L, -2);
+        return 2;
+    }
+    if (has_env) {
+        lua_pushvalue(L, 4);
+        if (!lua_setupvalue(L, -2, 1))
+            lua_pop(L, 1);
+    } else {
+        set_fresh_env(L);
+    }
+    return 1;
+}
+
+/* require(name): host modules by name, bundle modules from lua/<a>/<b>.lua
+ * read through bundle_read, each loaded once. */
+static int sb_require(lua_State *L)
+{
+    size_t len;
+    const char *name = luaL_checklstring(L, 1, &len);
+    lua_settop(L, 1);
+    lua_getfield(L, LUA_REGISTRYINDEX, LOADED_KEY); /* name loaded */
+    if (lua_getfield(L, 2, name) != LUA_TNIL) {
+        if (lua_toboolean(L, -1) && lua_type(L, -1) == LUA_TLIGHTUSERDATA)
+            return luaL_error(L, "module '%s': require loop", name);
+        return 1;
+    }
+    lua_pop(L, 1);
+    for (const luaL_Reg *m = host_modules; m->name; m++) {
+        if (strcmp(m->name, name) == 0 && m->func) {
+            lua_pushcfunction(L, m->func);
+            lua_pushstring(L, name);
+            lua_call(L, 1, 1);
+            lua_pushvalue(L, -1);
+            lua_setfield(L, 2, name);
+            return 1;
+        }
+    }
+    bool ok = len > 0 && len <= 128 && strncmp(name, "serfhand.", 9) != 0;
+    for (size_t i = 0; ok && i < len; i++) {
+        char c = name[i];
+        bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    (c >= '0' && c <= '9') || c == '_';
+        ok = word || (c == '.' && i > 0 && i + 1 < len && name[i + 1] != '.');
+    }
+    if (!ok)
+        return luaL_error(L, "module '%s' not found (modules are host serfhand.* or bundle lua/ names)", name);
+    struct sandbox *sb = sandbox_of(L);
+    if (!sb->bundle)
+        return luaL_error(L, "module '%s' not found: no bundle", name);
+    char rel[160];
+    snprintf(rel, sizeof rel, "lua/%s.lua", name);
+    for (char *p = rel + 4; *p; p++)
+        if (*p == '.' && strcmp(p, ".lua") != 0)
+            *p = '/';
+    char err[512];
+    int rc = sandbox_load_file(sb, rel, err, sizeof err);
+    if (rc == 1)
+        return luaL_error(L, "module '%s' not found in the bundle (%s)", name, rel);
+    if (rc < 0)
+        return luaL_error(L, "module '%s': %s", name, err);
+    lua_pushlightuserdata(L, (void *)sb); /* loop sentinel while it runs */
+    lua_setfield(L, 2, name);
+    lua_pushstring(L, name);
+    lua_call(L, 1, 1);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushboolean(L, 1);
+    }
+    lua_pushvalue(L, -1);
+    lua_setfield(L, 2, name);
+    return 1;
+}
+
+/* Open the safe libraries and strip what reaches outside the sandbox. */
+static int setup(lua_State *L)
+{
+    static const luaL_Reg libs[] = {
+        {LUA_GNAME, luaopen_base},         {LUA_STRLIBNAME, luaopen_string},
+        {LUA_TABLIBNAME, luaopen_table},   {LUA_MATHLIBNAME, luaopen_math},
+        {LUA_UTF8LIBNAME, luaopen_utf8},   {LUA_COLIBNAME, luaopen_coroutine},
+        {NULL, NULL},
+    };
+    for (const luaL_Reg *l = libs; l->name; l++) {
+        luaL_requiref(L, l->name, l->func, 1);
+        lua_pop(L, 1);
+    }
+    lua_pushglobaltable(L);
+    static const char *const removed[] = {"dofile", "loadfile", NULL};
+    for (const char *const *r = removed; *r; r++) {
+        lua_pushnil(L);
+        lua_setfield(L, -2, *r);
+    }
+    lua_pushcfunction(L, sb_print);
+    lua_setfield(L, -2, "print");
+    lua_pushcfunction(L, sb_collectgarbage);
+    lua_setfield(L, -2, "collectgarbage");
+    lua_pushcfunction(L, sb_load);
+    lua_setfield(L, -2, "load");
+    lua_pushcfunction(L, sb_require);
+    lua_setfield(L, -2, "require");
+    lua_setfield(L, LUA_REGISTRYINDEX, GLOBALS_KEY);
+
+    /* string.dump from the real string table; hide the string metatable so
+     * getmetatable("").__index cannot reach it either. */
+    lua_getglobal(L, LUA_STRLIBNAME);
+    lua_pushnil(L);
+    lua_setfield(L, -2, "dump");
+    lua_pop(L, 1);
+    lua_pushliteral(L, "");
+    lua_getmetatable(L, -1);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 2);
+
+    lua_newtable(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, LOADED_KEY);
+    /* Drop package.loaded entries luaL_requiref made for the libraries. */
+    lua_pushnil(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    return 0;
+}
+
+static void warnf_to_log(void *ud, const char *msg, int tocont)
+{
+    (void)ud;
+    (void)tocont;
+    if (*msg != '@')
+        log_msg(LOG_LVL_WARN, "lua warning: %s", msg);
+}
+
+struct sandbox *sandbox_new(const struct sandbox_limits *lim, struct bundle *b,
+                            const struct config *cfg, char *err, size_t errlen)
+{
+    struct sandbox *sb = calloc(1, sizeof *sb);
+    if (!sb) {
+        util_errf(err, errlen, "out of memory");
+        return NULL;
+    }
+    sb->lim = *lim;
+    sb->limit = lim->memory;
+    sb->bundle = b;
+    sb->cfg = cfg;
+    sb->L = lua_newstate(cap_alloc, sb);
+    if (!sb->L) {
+        util_errf(err, errlen, "cannot create a Lua state");
+        free(sb);
+        return NULL;
+    }
+    *(struct sandbox **)lua_getextraspace(sb->L) = sb;
+    lua_setwarnf(sb->L, warnf_to_log, NULL);
+    lua_sethook(sb->L, deadline_hook, LUA_MASKCOUNT, HOOK_COUNT);
+    lua_pushcfunction(sb->L, setup);
+    if (lua_pcall(sb->L, 0, 0, 0) != LUA_OK) {
+        util_errf(err, errlen, "sandbox: %s", lua_tostring(sb->L, -1));
+        sandbox_free(sb);
+        return NULL;
+    }
+    return sb;
+}
+
+void sandbox_free(struct sandbox *sb)
+{
+    if (!sb)
+        return;
+    sandbox_stop_clock(sb);
+    lua_sethook(sb->L, NULL, 0, 0);
+    sb->deadline = 0;
+    sb->timed_out = 0;
+    lua_close(sb->L);
+    free(sb);
+}
+
+/* --- loading and calling ------------------------------------------------- */
+
+int sandbox_load_buffer(struct sandbox *sb, const char *buf, size_t len,
+                        const char *chunkname, char *err, size_t errlen)
+{
+    lua_State *L = sb->L;
+    if (luaL_loadbufferx(L, buf, len, chunkname, "t") != LUA_OK) {
+        util_errf(err, errlen, "%s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+    set_fresh_env(L);
+    return 0;
+}
+
+int sandbox_load_file(struct sandbox *sb, const char *rel, char *err, size_t errlen)
+{
+    struct buf code = {0};
+    int rc = -1;
+    if (!sb->bundle) {
+        util_errf(err, errlen, "%s: no bundle", rel);
+        return -1;
+    }
+    rc = bundle_read(sb->bundle, rel, &code, err, errlen);
+    if (rc < 0)
+        rc = -2; /* refused by verification: never loaded */
+    if (rc == 0) {
+        char chunk[256];
+        snprintf(chunk, sizeof chunk, "@%s", rel);
+        rc = sandbox_load_buffer(sb, code.data, code.len, chunk, err, errlen);
+    }
+    buf_free(&code);
+    return rc;
+}
+
+/* lua.c's message handler, plus the bundle it came from. */
+static int msghandler(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+    if (!msg) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+            return 1;
+        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    const struct bundle *b = sandbox_of(L)->bundle;
+    if (b)
+        msg = lua_pushfstring(L, "%s [bundle %s version %s]", msg, b->name, b->version);
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+int sandbox_pcall(struct sandbox *sb, int nargs, int nresults)
+{
+    lua_State *L = sb->L;
+    int base = lua_gettop(L) - nargs;
+    lua_pushcfunction(L, msghandler);
+    lua_insert(L, base);
+    int rc = lua_pcall(L, nargs, nresults, base);
+    lua_remove(L, base);
+    return rc;
+}

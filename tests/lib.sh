@@ -1,0 +1,44 @@
+# tests/lib.sh: helpers for shell tests that drive the real binary.
+# Source it, call `check NAME CMD...` or `ok`/`fail`, and `finish` last.
+set -u
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-build}
+SERFHAND="$TOP/$BUILD/serfhand"
+T_PASS=0
+T_FAIL=0
+T_TMP=$(mktemp -d "${TMPDIR:-/tmp}/serfhand-test.XXXXXX")
+T_PIDS=""
+t_cleanup() {
+    for p in $T_PIDS; do kill "$p" 2>/dev/null; done
+    for p in $T_PIDS; do
+        for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$p" 2>/dev/null
+    done
+    rm -rf "$T_TMP"
+}
+trap t_cleanup EXIT
+
+ok()   { T_PASS=$((T_PASS + 1)); [ -n "${VERBOSE:-}" ] && echo "ok   $1"; return 0; }
+fail() { T_FAIL=$((T_FAIL + 1)); echo "FAIL $1${2:+: $2}"; return 0; }
+# check NAME CMD...: passes when CMD exits 0.
+check() { local n=$1; shift; if "$@"; then ok "$n"; else fail "$n"; fi; }
+# expect_eq NAME GOT WANT
+expect_eq() {
+    if [ "$2" = "$3" ]; then ok "$1"; else fail "$1" "got [$2], want [$3]"; fi
+}
+# expect_match NAME TEXT REGEX (grep -E)
+expect_match() {
+    if printf '%s' "$2" | grep -qE -- "$3"; then ok "$1"; else fail "$1" "[$2] does not match /$3/"; fi
+}
+# track PID: stopped and reaped by PID at exit.
+track() { T_PIDS="$T_PIDS $1"; }
+# wait_for SECONDS CMD...: polls CMD every 0.1 s.
+wait_for() {
+    local t=$1 i=0; shift
+    while [ "$i" -lt $((t * 10)) ]; do "$@" && return 0; sleep 0.1; i=$((i + 1)); done
+    return 1
+}
+finish() {
+    echo "$T_PASS passed, $T_FAIL failed"
+    [ "$T_FAIL" -eq 0 ]
+}
