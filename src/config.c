@@ -168,7 +168,7 @@ static int find_line(const char *text, const char *key, int from)
         if (*p == '\n')
             line++;
     }
-    return from;
+    return 0;
 }
 
 static const char *lua_type_word(enum cfg_type t)
@@ -243,7 +243,8 @@ static int take_value(struct config *c, lua_State *L, int i, const struct reader
     if (!ok) {
         util_errf(r->err, r->errlen, "%s:%d: %s must be %s, not %s", r->file, line,
                   it->path, lua_type_word(it->type),
-                  t == LUA_TNUMBER ? "a fractional number" : lua_typename(L, t));
+                  t == LUA_TNUMBER && !lua_isinteger(L, -1) ? "a fractional number"
+                                                             : lua_typename(L, t));
         return -1;
     }
     v->set = true;
@@ -268,13 +269,18 @@ static int take_table(struct config *c, lua_State *L, const char *prefix,
         snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", key);
         if (*prefix) {
             line = find_line(r->text, key, base_line);
+            if (!line)
+                line = base_line;
         } else {
+            /* The chunk reports where an assignment ends; its start is
+             * where `key =` first appears. */
             lua_getfield(L, LUA_REGISTRYINDEX, "serfhand.config.lines");
             lua_getfield(L, -1, key);
             line = (int)lua_tointeger(L, -1);
             lua_pop(L, 2);
-            if (line == 0) /* `return { ... }` style */
-                line = find_line(r->text, key, 1);
+            int at = find_line(r->text, key, 1);
+            if (at)
+                line = at;
         }
         int i = schema_find(path);
         if (i >= 0) {

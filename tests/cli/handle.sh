@@ -1,0 +1,324 @@
+# handle: the event handler contract, driven with a fake Serf environment
+# (SERF_* variables and stdin exactly as Serf sets them), and every bad input.
+. "$(dirname "$0")/../lib.sh"
+
+B=$T_TMP/bundle
+LOG=$T_TMP/log
+mkdir -p "$B/handlers/user" "$B/handlers/query" "$B/lua/util"
+cat > "$T_TMP/conf" <<CONF
+bundle = "$B"
+log = { target = "$LOG", level = "debug" }
+limits = { event_ms = 400, query_ms = 400, grace_ms = 300, memory_mb = 16, response_bytes = 100 }
+CONF
+h() { cat > "$B/handlers/$1.lua"; }
+
+# serf_event TYPE NAME [STDIN-FILE]: run handle like Serf does; sets OUT, RC.
+serf_event() {
+    local type=$1 name=$2 in=${3:-/dev/null} var ltvar
+    case $type in
+    user) var=SERF_USER_EVENT ltvar=SERF_USER_LTIME ;;
+    query) var=SERF_QUERY_NAME ltvar=SERF_QUERY_LTIME ;;
+    *) var=SERF_X_UNUSED ltvar=SERF_X_UNUSED2 ;;
+    esac
+    : > "$LOG"
+    OUT=$(env -i PATH="$PATH" SERF_EVENT="$type" "$var=$name" "$ltvar=7" SERF_SELF_NAME=n1 \
+        SERF_SELF_ROLE=auth SERF_TAG_ROLE=auth SERF_TAG_FOO_BAR=v1 \
+        "$SERFHAND" -c "$T_TMP/conf" handle < "$in" 2>&1; echo "~$?")
+    RC=${OUT##*~}
+    OUT=${OUT%~*}
+}
+
+# --- the contract -----------------------------------------------------------
+h user/echo <<'LUA'
+local log = require "serfhand.log"
+return function(ev)
+  local hex = ev.payload:gsub(".", function(c) return string.format("%02x", c:byte()) end)
+  log.info("payload=" .. hex .. " type=" .. ev.type .. " name=" .. ev.name .. " ltime=" .. ev.ltime
+    .. " self=" .. ev.self.name .. " role=" .. ev.self.role .. " tag=" .. ev.self.tags.foo_bar)
+end
+LUA
+printf 'a\000b\377c\n' > "$T_TMP/in1"
+serf_event user echo "$T_TMP/in1"
+expect_eq "user event exits 0" "$RC" 0
+expect_eq "user event prints nothing" "$OUT" ""
+expect_match "payload is byte-exact, trailing LF removed" "$(cat "$LOG")" \
+    "payload=610062ff63 type=user name=echo ltime=7 self=n1 role=auth tag=v1"
+printf 'x\n\n' > "$T_TMP/in2"
+serf_event user echo "$T_TMP/in2"
+expect_match "only one trailing LF is removed" "$(cat "$LOG")" "payload=780a "
+
+h query/hello <<'LUA'
+return function(ev) print("to the log, not the response"); return "hello " .. ev.payload end
+LUA
+printf 'bob\n' > "$T_TMP/in3"
+serf_event query hello "$T_TMP/in3"
+expect_eq "query response is the return value" "$OUT" "hello bob"
+expect_eq "query exits 0" "$RC" 0
+expect_match "print goes to the log" "$(cat "$LOG")" "to the log, not the response"
+
+h query/table <<'LUA'
+return { description = "table form", handle = function(ev) return { n = 1, who = ev.self.name } end }
+LUA
+serf_event query table
+expect_match "a table is answered as JSON" "$OUT" '^\{("n":1,"who":"n1"|"who":"n1","n":1)\}$'
+
+h query/none <<'LUA'
+return function() return nil end
+LUA
+serf_event query none
+expect_eq "nil means no response" "$OUT|$RC" "|0"
+
+serf_event query missing
+expect_eq "missing handler: exit 0, no output" "$OUT|$RC" "|0"
+expect_match "missing handler is logged at debug" "$(cat "$LOG")" "no handler handlers/query/missing.lua"
+
+h member-join <<'LUA'
+local log = require "serfhand.log"
+return function(ev)
+  for _, m in ipairs(ev.members) do
+    local tags = {}
+    for k, v in pairs(m.tags) do tags[#tags + 1] = k .. "=" .. v end
+    table.sort(tags)
+    log.info(string.format("member [%s] [%s] [%s] [%s]", m.name, m.addr, m.role, table.concat(tags, ";")))
+  end
+end
+LUA
+printf 'n1\t127.0.0.1\tr1\tweird=a\\tb,role=r1\nn\\t2\t127.0.0.2\t\t\n' > "$T_TMP/members"
+serf_event member-join "" "$T_TMP/members"
+expect_eq "member-join exits 0" "$RC" 0
+L=$(cat "$LOG")
+expect_match "member line parsed, escapes undone" "$L" 'member \[n1\] \[127.0.0.1\] \[r1\] \[role=r1;weird=a\\tb\]'
+expect_match "escaped tab in a name" "$L" 'member \[n\\t2\] \[127.0.0.2\] \[\] \[\]'
+
+# --- bad input --------------------------------------------------------------
+serf_event bogus x
+expect_eq "unknown SERF_EVENT exits 7" "$RC" 7
+expect_match "unknown SERF_EVENT is logged" "$(cat "$LOG")" 'unknown SERF_EVENT "bogus"'
+
+for bad in "../x" "a/b" "" "$(printf 'x%.0s' $(seq 65))" ".hidden" "-x"; do
+    serf_event user "$bad"
+    expect_eq "invalid name [$bad] exits 7" "$RC" 7
+done
+expect_match "invalid name is logged" "$(cat "$LOG")" "invalid user event name"
+
+serf_event query "../hello"
+expect_eq "invalid query name: no response" "$OUT|$RC" "|7"
+
+printf 'n1\t127.0.0.1\tr\tt\textra\n' > "$T_TMP/badmember"
+serf_event member-join "" "$T_TMP/badmember"
+expect_eq "malformed member line exits 7" "$RC" 7
+
+h user/raise <<'LUA'
+local function inner() error("boom") end
+return function() inner() end
+LUA
+serf_event user raise
+expect_eq "a raising handler exits 1" "$RC" 1
+L=$(cat "$LOG")
+expect_match "the error names file and line" "$L" "handlers/user/raise.lua:1: boom"
+expect_match "the log has a traceback" "$L" "stack traceback"
+expect_match "the error names the bundle" "$L" "bundle unsigned version dev"
+
+h user/notfn <<'LUA'
+return 42
+LUA
+serf_event user notfn
+expect_eq "a file not returning a function exits 1" "$RC" 1
+expect_match "and says so" "$(cat "$LOG")" "must return a function"
+
+h user/syntax <<'LUA'
+return function( end
+LUA
+serf_event user syntax
+expect_eq "a syntax error exits 1" "$RC" 1
+expect_match "the syntax error names the line" "$(cat "$LOG")" "handlers/user/syntax.lua:1:"
+
+h query/fn <<'LUA'
+return function() return print end
+LUA
+serf_event query fn
+expect_eq "query returning a function: refused, no output" "$OUT|$RC" "|6"
+expect_match "and logged" "$(cat "$LOG")" "not a function"
+
+h query/ud <<'LUA'
+local json = require "serfhand.json"
+return function() return json.null end
+LUA
+serf_event query ud
+expect_eq "query returning userdata: refused, no output" "$OUT|$RC" "|6"
+
+h query/big <<'LUA'
+return function() return string.rep("x", 101) end
+LUA
+serf_event query big
+expect_eq "response over the cap: refused, no partial output" "$OUT|$RC" "|6"
+expect_match "the cap is named" "$(cat "$LOG")" "101 bytes is over limits.response_bytes = 100"
+
+h query/fits <<'LUA'
+return function() return string.rep("x", 100) end
+LUA
+serf_event query fits
+expect_eq "response at the cap is sent" "${#OUT}|$RC" "100|0"
+
+h query/raise <<'LUA'
+return function() error("query failed") end
+LUA
+serf_event query raise
+expect_eq "a raising query handler sends nothing" "$OUT|$RC" "|1"
+
+# --- limits -----------------------------------------------------------------
+timed() { local t0 t1; t0=$(date +%s%N); "$@"; t1=$(date +%s%N); MS=$(((t1 - t0) / 1000000)); }
+
+h user/loop <<'LUA'
+return function() while true do end end
+LUA
+timed serf_event user loop
+expect_eq "an endless loop exits 4" "$RC" 4
+check "the endless loop stops near the deadline ($MS ms)" test "$MS" -lt 1500
+expect_match "the deadline is logged" "$(cat "$LOG")" "deadline of 400 ms exceeded"
+
+h user/pcallloop <<'LUA'
+return function()
+  while true do pcall(function() while true do end end) end
+end
+LUA
+timed serf_event user pcallloop
+expect_eq "a loop around pcall exits 4" "$RC" 4
+check "pcall cannot swallow the deadline ($MS ms)" test "$MS" -lt 1500
+
+h user/coloop <<'LUA'
+return function()
+  while true do
+    local co = coroutine.wrap(function() while true do pcall(error, "x") end end)
+    pcall(co)
+  end
+end
+LUA
+timed serf_event user coloop
+expect_eq "a coroutine loop with pcall exits 4" "$RC" 4
+
+h user/membomb <<'LUA'
+return function()
+  local t = {}
+  for i = 1, 1e9 do t[i] = string.rep("x", 1000) .. i end
+end
+LUA
+serf_event user membomb
+expect_eq "a memory bomb exits 5" "$RC" 5
+expect_match "the memory cap is logged" "$(cat "$LOG")" "memory cap"
+
+h user/rep <<'LUA'
+return function() return string.rep("x", 1 << 30) end
+LUA
+serf_event user rep
+expect_eq "string.rep of 1 GiB exits 5" "$RC" 5
+
+h user/pcallmem <<'LUA'
+return function()
+  local ok = pcall(string.rep, "x", 1 << 30)
+  local t = {}
+  for i = 1, 1e9 do t[i] = string.rep("y", 1000) .. i end
+end
+LUA
+serf_event user pcallmem
+expect_eq "a caught memory error does not lift the cap" "$RC" 5
+
+h user/find <<'LUA'
+return function() return (string.rep("a", 300)):find(".-.-.-b") end
+LUA
+timed serf_event user find
+expect_eq "a pathological string.find is ended by the backstop (exit 4)" "$RC" 4
+check "the backstop ends it within deadline + grace ($MS ms)" test "$MS" -lt 1600
+expect_match "the backstop is logged" "$(cat "$LOG")" "deadline exceeded inside a C function"
+
+h query/loop <<'LUA'
+return function() while true do end end
+LUA
+serf_event query loop
+expect_eq "a query past its deadline sends nothing" "$OUT|$RC" "|4"
+
+h query/findq <<'LUA'
+return function() return (string.rep("a", 300)):find(".-.-.-b") end
+LUA
+serf_event query findq
+expect_eq "a query killed by the backstop sends nothing" "$OUT|$RC" "|4"
+
+# --- escapes ----------------------------------------------------------------
+esc() { h user/esc <<LUA
+return function() $1 end
+LUA
+serf_event user esc; }
+esc 'os.execute("touch '"$T_TMP"'/pwned")'
+expect_eq "os.execute is not there" "$RC" 1
+check "and nothing ran" test ! -e "$T_TMP/pwned"
+expect_match "os is nil" "$(cat "$LOG")" "global 'os'"
+esc 'io.open("/etc/passwd")'
+expect_eq "io.open is not there" "$RC" 1
+esc 'require("../../etc/passwd")'
+expect_eq "require of an arbitrary path fails" "$RC" 1
+expect_match "require names the module" "$(cat "$LOG")" "module '../../etc/passwd' not found"
+esc 'assert(load("\27Lua\84\0"))'
+expect_eq "load of bytecode fails" "$RC" 1
+expect_match "bytecode is refused" "$(cat "$LOG")" "binary chunk"
+esc 'return string.dump(print)'
+expect_eq "string.dump is gone" "$RC" 1
+esc 'return getmetatable("").__index.dump(print)'
+expect_eq 'getmetatable("").__index.dump is unreachable' "$RC" 1
+esc 'package.loadlib("libc.so.6", "system")'
+expect_eq "package is not there" "$RC" 1
+esc 'debug.sethook()'
+expect_eq "debug is not there" "$RC" 1
+
+# bundle modules
+cat > "$B/lua/util/greet.lua" <<'LUA'
+local M = {}
+function M.greet(n) return "hi " .. n end
+return M
+LUA
+h query/usemod <<'LUA'
+local greet = require "util.greet"
+return function(ev) return greet.greet(ev.payload) end
+LUA
+printf 'ann' > "$T_TMP/in4"
+serf_event query usemod "$T_TMP/in4"
+expect_eq "bundle modules load through require" "$OUT" "hi ann"
+
+# --- configuration ------------------------------------------------------------
+cfgerr() { printf '%b' "$1" > "$T_TMP/bad.conf"; OUT=$("$SERFHAND" -c "$T_TMP/bad.conf" config 2>&1); RC=$?; }
+cfgerr 'log = { level = "info" }\nlimits = {\n  query_ms = 10,\n  bogus = 1,\n}\n'
+expect_eq "unknown key exits 2" "$RC" 2
+expect_match "unknown key names key and line" "$OUT" "bad.conf:4: unknown key limits.bogus"
+cfgerr 'trust = {\n  threshold = "two",\n}\n'
+expect_match "wrong type names key, line and type" "$OUT" "bad.conf:2: trust.threshold must be an integer, not string"
+cfgerr 'state_dir = 5\n'
+expect_match "wrong top-level type" "$OUT" "bad.conf:1: state_dir must be a string, not number"
+cfgerr 'limits = { memory_mb = 0 }\n'
+expect_match "out of range" "$OUT" "limits.memory_mb must be between 1 and 4096, not 0"
+cfgerr 'log = {\n target = "x"\n'
+expect_eq "syntax error exits 2" "$RC" 2
+expect_match "syntax error names the line" "$OUT" "bad.conf:3:"
+cfgerr 'x = 1\n'
+expect_match "unknown top-level key" "$OUT" "bad.conf:1: unknown key x"
+cfgerr 'os.execute("true")\n'
+expect_match "the config cannot call anything" "$OUT" "attempt to index a nil value"
+cfgerr 'while true do end\n'
+expect_match "the config cannot loop" "$OUT" "must be plain data"
+cfgerr 'trust = { keys = { "a", 2 } }\n'
+expect_match "list of strings checked" "$OUT" "trust.keys must be a list of strings"
+cfgerr 'return { log = { level = "debug" }, reboot = { followers = 1 } }\n'
+expect_match "return-table style reports the line too" "$OUT" "bad.conf:1: reboot.followers must be a boolean"
+OUT=$("$SERFHAND" -c "$T_TMP/nonexistent.conf" config 2>&1); RC=$?
+expect_eq "an explicit missing config exits 2" "$RC" 2
+expect_match "and names the file" "$OUT" "nonexistent.conf: No such file"
+OUT=$(SERFHAND_CONFIG="$T_TMP/conf" "$SERFHAND" config 2>&1)
+expect_match "SERFHAND_CONFIG is read" "$OUT" "response_bytes = 100"
+OUT=$("$SERFHAND" -c "$TOP/serfhand.conf.sample" config 2>&1); RC=$?
+expect_eq "the sample config is valid" "$RC" 0
+expect_match "config prints the settings in effect" "$OUT" "stall_minutes = 30,"
+
+# A query whose config is broken sends nothing (errors go to syslog).
+cfgerr 'x = 1\n'
+OUT=$(env -i PATH="$PATH" SERF_EVENT=query SERF_QUERY_NAME=hello "$SERFHAND" -c "$T_TMP/bad.conf" < /dev/null 2>&1); RC=$?
+expect_eq "broken config during a query: no output" "$OUT|$RC" "|2"
+
+finish
