@@ -70,6 +70,10 @@ bench: deps all
 demo: deps all
 	@BUILD=$(BUILD) examples/demo.sh
 
+# libFuzzer harnesses for every parser of outside bytes (clang), bounded time.
+fuzz: deps
+	@BUILD=$(BUILD) FUZZ_SECONDS=$${FUZZ_SECONDS:-10} tests/fuzz/run
+
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/serfhand
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/serfhand

@@ -17,10 +17,16 @@ stop() {
 trap stop EXIT
 step() { printf '\n== %s\n' "$*"; }
 
+step "signing the example bundle (examples/hello) with a new key"
+cp -r examples/hello "$TMP/bundle"
+"$SERFHAND" keygen -W -p "$TMP/demo.pub" -s "$TMP/demo.sec"
+"$SERFHAND" sign -s "$TMP/demo.sec" --version 1 "$TMP/bundle"
+
 step "starting 3 serf agents on 127.0.0.1 (handler: $SERFHAND)"
 for i in 1 2 3; do
     cat > "$TMP/n$i.conf" <<CONF
-bundle = "$PWD/examples/hello"
+bundle = "$TMP/bundle"
+trust = { keys = { "$TMP/demo.pub" } }
 state_dir = "$TMP/state$i"
 log = { target = "$TMP/n$i.log" }
 CONF

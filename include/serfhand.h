@@ -178,11 +178,24 @@ struct bundle {
     char *version; /* from the manifest, or "dev" */
     size_t max_file;
     bool verify;   /* false only for `serfhand run --unsigned`-like tools */
+    int dirfd;     /* the bundle directory, -1 when closed */
+    struct trust_manifest *manifest; /* verified manifest (verify only) */
 };
 
-int bundle_open(struct bundle *b, const char *dir, size_t max_file, char *err,
-                size_t errlen);
+/* Open the bundle in dir. With verify (every real run), read MANIFEST.json
+ * once, check the signatures over its raw bytes and the threshold against
+ * trust.keys/trust.threshold, parse it, refuse a version below the highest
+ * one this node recorded (raising the record when higher) and log a warning
+ * when it has expired. Fails closed: -1 with err. No directory walk: files
+ * are checked as bundle_read loads them. limits.file_bytes caps each file. */
+int bundle_open(struct bundle *b, const char *dir, const struct config *cfg, bool verify,
+                char *err, size_t errlen);
 void bundle_close(struct bundle *b);
+/* The highest bundle version recorded in <state_dir>/serfhand.db (store key
+ * "bundle.highest_version"); 0 when none or no database. 0 or -1 + err. */
+int bundle_highest_version(const char *state_dir, long long *out, char *err, size_t errlen);
+/* Record version if it is higher than the recorded one. 0 or -1 + err. */
+int bundle_record_version(const char *state_dir, long long version, char *err, size_t errlen);
 /* Read rel (e.g. "handlers/tick.lua"). Returns 0 with out filled, 1 if the
  * file does not exist, -1 with err when it must not be run. */
 int bundle_read(struct bundle *b, const char *rel, struct buf *out, char *err,
@@ -287,6 +300,13 @@ extern const struct cmd_entry cmd_keygen_entry;
 extern const struct cmd_entry cmd_sign_entry;
 extern const struct cmd_entry cmd_verify_entry;
 extern const struct cmd_entry cmd_check_entry;
+extern const struct cmd_entry cmd_propose_entry;
+extern const struct cmd_entry cmd_status_entry;
+extern const struct cmd_entry cmd_tick_entry;
+extern const struct cmd_entry cmd_action_entry;
+extern const struct cmd_entry cmd_install_entry;
+extern const struct cmd_entry cmd_announce_entry;
+extern const struct cmd_entry cmd_rollback_entry;
 
 /* cmd_check.c: check the bundle in dir as `serfhand check` does and write the
  * answer of the built-in query serfhand-check, compact JSON
@@ -294,9 +314,15 @@ extern const struct cmd_entry cmd_check_entry;
  * Returns 0 if the bundle is fine, 1 if not. */
 int check_report(const struct config *cfg, const char *bundle_dir, struct buf *json);
 
+/* cmd_install.c (updates): act on a serfhand-update announcement received as
+ * a user event: verify the signed pointer and, with update.auto, start a
+ * detached install; otherwise only log it. Returns an exit code; never writes
+ * to stdout or stderr. */
+int update_announcement(const struct config *cfg, const char *payload, size_t len);
+
 /* cmd_handle.c: handle ev with the active bundle; returns the exit code and
  * writes a query response to out_fd. Shared by `handle` and `run`. */
-int handle_event(const struct config *cfg, const char *bundle_dir,
+int handle_event(const struct config *cfg, const char *bundle_dir, bool verify,
                  struct event *ev, int out_fd);
 
 /* main.c */
@@ -419,6 +445,9 @@ struct http_req {
     long timeout_ms;             /* whole transfer; <= 0 is taken as 1 */
     long connect_timeout_ms;     /* <= 0 or over timeout_ms: timeout_ms */
     size_t max_bytes;            /* response body cap */
+    int64_t deadline_ms;         /* util_mono_ms() by which the request must end
+                                    (timeouts are cut to fit, after libcurl is
+                                    loaded); 0 = none */
 };
 enum http_result { HTTP_OK = 0, HTTP_ERROR = -1, HTTP_TIMEOUT = -2, HTTP_TOO_BIG = -3 };
 /* HTTP_OK: any HTTP status (in *status), the body in body_out (caller frees;
@@ -441,6 +470,9 @@ bool http_loaded(void);
 #define STORE_MAX_VALUE (1024 * 1024)
 #define STORE_BUSY_MS 2000 /* busy timeout set by store_open */
 
+/* store_open with a busy timeout of busy_ms instead of STORE_BUSY_MS. */
+int store_open_ms(struct store **out, const char *state_dir, int busy_ms, char *err,
+                  size_t errlen);
 /* Wait at most ms for a lock held by another process (0: fail at once). */
 void store_busy_timeout(struct store *s, int ms);
 /* The database file, <state_dir>/serfhand.db. */
@@ -499,5 +531,223 @@ int identity_load_file(const char *path, struct identity_keys *k, char *err,
                        size_t errlen);
 /* Wipe and free the secret and zero k; safe to call twice. */
 void identity_keys_wipe(struct identity_keys *k);
+
+/* ---- trust.c */
+/* minisign keys and signatures (libsodium only), the bundle manifest and the
+ * threshold check. Secret keys live in sodium_malloc memory (wiped on free).
+ * Parsers are strict like minisign 0.12: exact line counts and base64
+ * lengths, no CR/NUL/control characters, printable trusted comment. */
+#define TRUST_MANIFEST_MAX (4 * 1024 * 1024)
+struct trust_pubkey {
+    uint8_t keyid[8]; /* random, not signed: selects a key, is no identity */
+    uint8_t pk[32];
+};
+struct trust_seckey {
+    uint8_t keyid[8];
+    uint8_t sk[64]; /* libsodium secret key: seed || pk */
+};
+struct trust_sig {
+    bool legacy; /* "Ed": signs the message itself, refused for bundles */
+    uint8_t keyid[8], sig[64], global[64];
+    char *trusted; /* trusted comment without its prefix (malloc'ed) */
+};
+struct trust_file {
+    char *path; /* handlers/... or lua/... */
+    uint64_t size;
+    uint8_t hash[32]; /* BLAKE2b-256 */
+};
+struct trust_manifest {
+    char *bundle;
+    long long version, created, expires; /* unix seconds */
+    struct trust_file *files;            /* sorted by path */
+    size_t nfiles;
+};
+struct trust_keyset {
+    struct trust_pubkey *keys; /* trust.keys, in order */
+    size_t n;
+    long long threshold;
+};
+struct trust_problems { /* a list of malloc'ed lines */
+    char **v;
+    size_t n;
+};
+struct trust_report {
+    bool have_manifest;
+    struct trust_manifest m;
+    char manifest_hash[65]; /* BLAKE2b-256 hex of MANIFEST.json, "" if absent */
+    int distinct;           /* distinct trusted keys with a valid signature */
+    long long threshold;
+    struct trust_problems sigs;     /* one line per signature file */
+    struct trust_problems problems; /* empty = bundle ok */
+};
+int trust_init(void); /* sodium_init; needed by key tools, not by verification */
+void trust_hex(const uint8_t *p, size_t n, char *out);
+void trust_keyid_hex(const uint8_t keyid[8], char out[17]); /* minisign's %016llX */
+void trust_problem_add(struct trust_problems *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void trust_problems_free(struct trust_problems *p);
+void trust_json_str(struct buf *b, const char *s); /* a JSON string literal */
+/* A .pub file (2 lines) or a bare "RW..." key string. */
+int trust_pubkey_parse(struct trust_pubkey *pk, const char *text, size_t len, char *err,
+                       size_t errlen);
+void trust_pubkey_base64(const struct trust_pubkey *pk, char out[57]);
+void trust_pubkey_write(const struct trust_pubkey *pk, struct buf *out);
+/* 1 encrypted (scrypt), 0 not, -1 not a valid secret key file. */
+int trust_seckey_encrypted(const char *text, size_t len);
+/* Decrypt (password may be NULL for -W keys) and check the checksum and that
+ * the public half matches the seed. *out is freed with trust_seckey_free. */
+int trust_seckey_parse(struct trust_seckey **out, const char *text, size_t len,
+                       const char *password, char *err, size_t errlen);
+void trust_seckey_free(struct trust_seckey *sk);
+void trust_seckey_pubkey(const struct trust_seckey *sk, struct trust_pubkey *pk);
+int trust_keygen(struct trust_pubkey *pk, struct trust_seckey **sk);
+/* password NULL: unencrypted (minisign -W). Else scrypt with these limits. */
+int trust_seckey_write(const struct trust_seckey *sk, const char *password,
+                       unsigned long long opslimit, size_t memlimit, struct buf *out,
+                       char *err, size_t errlen);
+int trust_sig_parse(struct trust_sig *s, const char *text, size_t len, char *err,
+                    size_t errlen);
+void trust_sig_free(struct trust_sig *s);
+/* Key id, signature over BLAKE2b-512(msg) (or msg if legacy and allowed),
+ * and the global signature over sig || trusted comment. */
+int trust_sig_verify(const struct trust_sig *s, const struct trust_pubkey *pk,
+                     const void *msg, size_t len, bool allow_legacy, char *err,
+                     size_t errlen);
+/* Append a 4-line prehashed "ED" .minisig for msg to out. */
+int trust_sign(const struct trust_seckey *sk, const void *msg, size_t len,
+               const char *trusted, const char *untrusted, struct buf *out, char *err,
+               size_t errlen);
+/* MANIFEST.json: strict JSON (duplicate keys, unknown keys, floats, non-ASCII
+ * refused), paths checked with trust_valid_rel. */
+int trust_manifest_parse(struct trust_manifest *m, const char *text, size_t len, char *err,
+                         size_t errlen);
+void trust_manifest_write(const struct trust_manifest *m, struct buf *out);
+void trust_manifest_free(struct trust_manifest *m);
+const struct trust_file *trust_manifest_find(const struct trust_manifest *m, const char *path);
+/* Fill m->files from every file under dir/handlers and dir/lua. 0, or -1
+ * with problems added. */
+int trust_manifest_build(struct trust_manifest *m, const char *dir, size_t max_file,
+                         struct trust_problems *p);
+/* handlers/... or lua/..., components [A-Za-z0-9_.+@-]+, no "." or "..". */
+bool trust_valid_rel(const char *rel);
+/* Open rel below dirfd without leaving it (openat2 RESOLVE_BENEATH): fd,
+ * -2 absent, -1 with err ("symlink leads out of the bundle"). */
+int trust_open_beneath(int dirfd, const char *rel, char *err, size_t errlen);
+/* Read a regular file below dirfd, at most max bytes: 0, -2 absent, -1. */
+int trust_read_beneath(int dirfd, const char *rel, size_t max, struct buf *out, char *err,
+                       size_t errlen);
+/* Read f once and check its size and hash: out holds exactly those bytes. */
+int trust_read_checked(int dirfd, const struct trust_file *f, size_t max, struct buf *out,
+                       char *err, size_t errlen);
+/* Every listed file matches and no unlisted file: number of problems added. */
+int trust_check_files(int rootfd, const struct trust_manifest *m, size_t max_file,
+                      struct trust_problems *p);
+/* trust.keys (files or RW... strings) and trust.threshold. */
+int trust_keyset_load(struct trust_keyset *ks, const struct config *cfg, char *err,
+                      size_t errlen);
+void trust_keyset_free(struct trust_keyset *ks);
+/* Verify the signatures of the raw manifest bytes: 0 when at least
+ * threshold distinct trusted public keys signed, else -1 with err. scan_all:
+ * every MANIFEST.json.*.minisig (lines/problems filled, may be NULL when
+ * !scan_all); otherwise only the files named after trusted key ids. */
+int trust_verify_sigs(int rootfd, const char *man, size_t len, const struct trust_keyset *ks,
+                      bool scan_all, struct trust_problems *lines,
+                      struct trust_problems *problems, int *distinct, char *err,
+                      size_t errlen);
+/* verify/check: signatures, threshold, manifest, files, expiry. Returns the
+ * number of problems (r->problems). */
+int trust_check_bundle(struct trust_report *r, const char *dir, const struct trust_keyset *ks,
+                       size_t max_file, int64_t now_s);
+void trust_report_free(struct trust_report *r);
+/* A password from $SERFHAND_PASSWORD (scripts, tests) or read from the
+ * terminal without echo (confirm: asked twice). Free with trust_password_free. */
+int trust_password(const char *prompt, bool confirm, char **out, char *err, size_t errlen);
+void trust_password_free(char *pw);
+/* The report as text lines, or as JSON {bundle, version, manifest, ok,
+ * [threshold, valid_keys, created, expires, files, signatures,] problems}
+ * (full adds the bracketed part; max > 0 caps the length by dropping
+ * problems, with a final "... N more"). */
+void trust_report_text(const struct trust_report *r, const char *dir, struct buf *out);
+void trust_report_json(const struct trust_report *r, bool full, size_t max, struct buf *out);
+
+/* ---- install.c */
+/* Installing a verified bundle under <state_dir>/bundles/<version>-<hash16>/,
+ * switching <state_dir>/current atomically, rollback, and the signed
+ * serfhand-update pointer. */
+#define UPDATE_EVENT "serfhand-update"
+#define UPDATE_SIG_CONTEXT "serfhand-update/1\n" /* prefixed to the signed body */
+/* Largest pointer payload: 467 bytes passed Serf's 512-byte limit after
+ * encoding with the 15-byte event name at a small LTime (measured); 11
+ * bytes are kept for the LTime's growth. */
+#define UPDATE_PAYLOAD_MAX 456
+/* Where install_bundle reads from. read fills out with rel (MANIFEST.json, a
+ * MANIFEST.json.<KEYID>.minisig or a listed file), at most max bytes: 0, -2
+ * absent, -1 with err. dir is the source directory (also checked for
+ * unlisted files), or NULL for a URL; label names the source in messages. */
+struct install_source {
+    int (*read)(void *ctx, const char *rel, size_t max, struct buf *out, char *err,
+                size_t errlen);
+    void *ctx;
+    const char *dir;
+    const char *label;
+};
+struct install_opts {
+    bool allow_downgrade;
+    const char *expect_hash; /* manifest BLAKE2b-256 hex an announcement named, or NULL */
+    const char *expect_name; /* bundle name an announcement named, or NULL */
+    int lock_wait_ms;        /* wait this long for another install, then fail */
+};
+/* Verify, copy, verify the copy, fsync, switch current, record the version,
+ * keep the previous bundle, prune past update.keep; one at a time
+ * (<state_dir>/install.lock). Returns an exit code (SH_EXIT_OK, _TRUST when
+ * refused, _FAIL when the source or the disk failed, _USAGE); msg holds the
+ * summary or the reason. Idempotent: a rerun after a crash completes. */
+int install_bundle(const struct config *cfg, const struct install_source *src,
+                   const struct install_opts *o, char *msg, size_t msglen);
+/* Switch current back to <state_dir>/previous (verified, not expired) and
+ * lower the recorded version to it; refused without allow_downgrade. */
+int install_rollback(const struct config *cfg, bool allow_downgrade, int lock_wait_ms,
+                     char *msg, size_t msglen);
+/* Test only: SIGKILL this process when $SERFHAND_TEST_CRASH_AT equals step. */
+void install_test_crash(const char *step);
+struct update_pointer {
+    char name[65];
+    long long version;
+    char hash[65]; /* manifest BLAKE2b-256, lowercase hex */
+    char url[257]; /* http(s) base URL, no trailing slash */
+    long long expires; /* unix seconds */
+};
+/* payload = base64url(keyid 8 || signature 64 || global signature 64) "."
+ * body, body = compact JSON {"n","v","h","u","e"}; a prehashed minisign
+ * signature over UPDATE_SIG_CONTEXT body with body as trusted comment. */
+int update_pointer_encode(const struct update_pointer *p, const struct trust_seckey *sk,
+                          struct buf *out, char *err, size_t errlen);
+/* Check the signature against the trusted keys (one suffices) and parse
+ * the body; keyid (17 bytes) gets the signer's id when known. 0 or -1. */
+int update_pointer_decode(struct update_pointer *p, const char *payload, size_t len,
+                          const struct trust_keyset *ks, char *keyid, char *err,
+                          size_t errlen);
+
+/* ---- bundlerun.c */
+/* Run Lua of the bundle for propose/action: open the bundle (verified unless
+ * !verify), a sandbox with deadline_ms, then call handler file rel (which
+ * returns a function or {handle=}) with ev = {type = ev_type, name = ev_name,
+ * payload = args[0], args = {...}, self = {name}, bundle = {name, version}},
+ * or, when rel is NULL, the trusted chunk with the args as "...". A string
+ * result is appended to out as is, a table as JSON; `nil, msg` fills err.
+ * Returns SH_EXIT_OK, or SH_EXIT_FAIL/TRUST/TIMEOUT/MEMORY/USAGE with err. */
+struct bundlerun {
+    const struct config *cfg;
+    const char *bundle_dir; /* NULL: config "bundle" */
+    bool verify;
+    bool in_handler; /* as for a Serf handler: serf.query refused */
+    int deadline_ms;
+    const char *rel;   /* handler file, or NULL */
+    const char *chunk; /* trusted Lua text when rel is NULL */
+    const char *const *args;
+    size_t nargs;
+    const char *ev_type, *ev_name, *self_name;
+};
+int bundlerun_exec(const struct bundlerun *r, struct buf *out, char *err, size_t errlen);
 
 #endif

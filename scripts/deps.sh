@@ -3,7 +3,7 @@
 # and only those that are missing. Safe to run again; needs root to install.
 set -eu
 pkgs="build-essential pkg-config liblua5.4-dev lua5.4 libsodium-dev libcurl4-openssl-dev \
-libsqlite3-dev lua-cjson-dev lua-cjson serf minisign python3 lua-check"
+libsqlite3-dev lua-cjson-dev lua-cjson serf minisign python3 lua-check clang libclang-rt-14-dev openssl"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

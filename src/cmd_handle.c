@@ -17,6 +17,7 @@
 #include "serfhand.h"
 
 #pragma weak check_report
+#pragma weak update_announcement
 
 extern char **environ;
 
@@ -107,8 +108,8 @@ static int failed(struct sandbox *sb, int status, const char *what)
     return SH_EXIT_FAIL;
 }
 
-int handle_event(const struct config *cfg, const char *bundle_dir, struct event *ev,
-                 int out_fd)
+int handle_event(const struct config *cfg, const char *bundle_dir, bool verify,
+                 struct event *ev, int out_fd)
 {
     struct bundle b;
     struct sandbox *sb = NULL;
@@ -116,8 +117,7 @@ int handle_event(const struct config *cfg, const char *bundle_dir, struct event 
     char *rel = NULL;
     int rc;
 
-    if (bundle_open(&b, bundle_dir, (size_t)config_int(cfg, "limits.file_bytes"), err,
-                    sizeof err) < 0) {
+    if (bundle_open(&b, bundle_dir, cfg, verify, err, sizeof err) < 0) {
         log_msg(LOG_LVL_ERROR, "refused: %s", err);
         return SH_EXIT_TRUST;
     }
@@ -218,6 +218,8 @@ static int handle_builtin(const struct config *cfg, const char *bundle_dir,
         return rc;
     }
     if (ev->type == EV_USER && strcmp(ev->name, "serfhand-update") == 0) {
+        if (update_announcement)
+            return update_announcement(cfg, ev->payload.data, ev->payload.len);
         log_msg(LOG_LVL_INFO, "update announcement received (%zu bytes); automatic "
                 "updates are not supported by this version", ev->payload.len);
         return SH_EXIT_OK;
@@ -237,6 +239,7 @@ static int exec_handle(int argc, char **argv, const struct config *unused)
     const char *type = getenv("SERF_EVENT");
     bool query = type && strcmp(type, "query") == 0;
     const char *bundle_dir = NULL;
+    bool verify = true;
     char err[512];
 
     /* Keep the real stdout for the response only; whatever else writes to
@@ -252,6 +255,8 @@ static int exec_handle(int argc, char **argv, const struct config *unused)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--bundle") == 0 && i + 1 < argc) {
             bundle_dir = argv[++i];
+        } else if (strcmp(argv[i], "--unsigned") == 0) {
+            verify = false;
         } else {
             fprintf(stderr, "serfhand handle: unknown argument '%s'\n", argv[i]);
             return SH_EXIT_USAGE;
@@ -295,7 +300,7 @@ static int exec_handle(int argc, char **argv, const struct config *unused)
     if (is_reserved(&ev))
         rc = handle_builtin(&cfg, bundle_dir, &ev, out_fd);
     else
-        rc = handle_event(&cfg, bundle_dir, &ev, out_fd);
+        rc = handle_event(&cfg, bundle_dir, verify, &ev, out_fd);
     event_free(&ev);
 out_nofree:
     buf_free(&in);
@@ -308,7 +313,9 @@ out_nofree:
 
 const struct cmd_entry cmd_handle_entry = {
     .name = "handle",
-    .usage = "[--bundle DIR]",
+    .usage = "[--bundle DIR] [--unsigned]\n\n"
+             "--unsigned runs a bundle without checking signatures: for `serfhand run`\n"
+             "and tests only, never in an agent's -event-handler line.",
     .summary = "handle one Serf event (what `serf agent -event-handler` runs)",
     .exec = exec_handle,
     .needs_config = false,

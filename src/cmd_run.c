@@ -19,17 +19,19 @@ extern char **environ;
 
 static const char run_usage[] =
     "EVENT [--name N] [--payload TEXT | --payload-file F|-] [--bundle DIR]\n"
-    "       [--tag k=v]... [--member LINE]... [--self NAME] [--ltime N]\n"
+    "       [--tag k=v]... [--member LINE]... [--self NAME] [--ltime N] [--unsigned]\n"
     "\n"
     "EVENT is member-join, member-leave, member-failed, member-update, member-reap,\n"
     "user or query (user and query need --name). Member events read member lines\n"
     "(name TAB addr TAB role TAB k=v,...) from --member or the payload.\n"
-    "Prints exactly what Serf would receive; the exit code is the handler's.";
+    "Prints exactly what Serf would receive; the exit code is the handler's.\n"
+    "--unsigned skips signature checks, for a bundle being written.";
 
 struct run_opts {
     const char *event, *name, *payload, *payload_file, *bundle, *self, *ltime;
     const char **tags, **members;
     size_t ntags, nmembers;
+    bool unsigned_ok;
 };
 
 static int parse_args(struct run_opts *o, int argc, char **argv)
@@ -37,6 +39,10 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char **slot = NULL;
+        if (strcmp(a, "--unsigned") == 0) {
+            o->unsigned_ok = true;
+            continue;
+        }
         if (a[0] != '-') {
             if (o->event) {
                 fprintf(stderr, "serfhand run: one EVENT only ('%s' and '%s')\n", o->event, a);
@@ -199,11 +205,15 @@ static int exec_run(int argc, char **argv, const struct config *cfg)
         if (n <= 0)
             _exit(SH_EXIT_USAGE);
         self[n] = '\0';
-        char *args[] = {self, (char *)"handle", NULL, NULL, NULL};
+        char *args[6] = {self, (char *)"handle"};
+        int n_args = 2;
         if (o.bundle) {
-            args[2] = (char *)"--bundle";
-            args[3] = (char *)o.bundle;
+            args[n_args++] = (char *)"--bundle";
+            args[n_args++] = (char *)o.bundle;
         }
+        if (o.unsigned_ok)
+            args[n_args++] = (char *)"--unsigned";
+        args[n_args] = NULL;
         execv(self, args);
         _exit(SH_EXIT_USAGE);
     }

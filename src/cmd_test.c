@@ -135,12 +135,11 @@ static int exec_test(int argc, char **argv, const struct config *cfg)
             return SH_EXIT_USAGE;
         }
     }
-    if (bundle_open(&b, bundle_dir, (size_t)config_int(cfg, "limits.file_bytes"), err,
-                    sizeof err) < 0) {
+    if (bundle_open(&b, bundle_dir, cfg, false, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand test: %s\n", err);
         return SH_EXIT_USAGE;
     }
-    b.verify = false; /* author's tool: modules are read as they are */
+    /* An author's tool: test files and modules are read as they are. */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--bundle") == 0 || strcmp(argv[i], "--timeout-ms") == 0) {
             i++;

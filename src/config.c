@@ -51,11 +51,16 @@ static const struct cfg_item schema[] = {
      "factomd.conf holding this node's identity"},
     {"factomd.network", CFG_STR, "MAIN", 0, 0, 0, "network name carried in envelopes"},
     {"factomd.restart", CFG_STRLIST, NULL, 0, 0, 0, "restart command argv"},
+    {"factomd.authorities", CFG_STRLIST, NULL, 0, 0, 0,
+     "pinned authority set, \"CHAINID:SIGNINGKEY\" (hex) each; empty = ask factomd"},
 
     {"reboot.stall_minutes", CFG_INT, NULL, 30, 1, 100000, "minutes without progress = sick"},
     {"reboot.auto_propose", CFG_BOOL, NULL, 0, 0, 0, "tick proposes when this authority is sick"},
     {"reboot.cooldown_minutes", CFG_INT, NULL, 30, 0, 100000, "no second restart within"},
     {"reboot.followers", CFG_BOOL, NULL, 0, 0, 0, "followers restart on a decision too"},
+    {"reboot.delay_seconds", CFG_INT, NULL, 120, 0, 86400, "proposed restart time: now + this"},
+    {"reboot.ttl_minutes", CFG_INT, NULL, 15, 1, 60, "a proposal's lifetime"},
+    {"reboot.log", CFG_STR, "", 0, 0, 0, "log file of the detached restart executor"},
 
     {"update.auto", CFG_BOOL, NULL, 0, 0, 0, "install announced bundles automatically"},
     {"update.keep", CFG_INT, NULL, 3, 2, 100, "bundles kept in <state_dir>/bundles"},

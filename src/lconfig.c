@@ -1,7 +1,7 @@
 /*
  * lconfig.c: require "serfhand.config", a read-only view of the settings the
  * host loaded (defaults included): config.get("reboot.stall_minutes") and
- * config.table() for a nested copy.
+ * config.table() for a nested copy. Passwords and tokens read as "(set)".
  */
 #include <string.h>
 
@@ -9,8 +9,19 @@
 
 #include "serfhand.h"
 
+/* Secrets stay with the C modules that use them; Lua sees only whether
+ * they are set. */
+static bool is_secret(const char *path)
+{
+    return strcmp(path, "factomd.password") == 0 || strcmp(path, "serf.rpc_auth") == 0;
+}
+
 static void push_value(lua_State *L, const struct cfg_item *it, const struct cfg_value *v)
 {
+    if (is_secret(it->path)) {
+        lua_pushstring(L, *v->str ? "(set)" : "");
+        return;
+    }
     switch (it->type) {
     case CFG_STR: lua_pushstring(L, v->str); break;
     case CFG_INT: lua_pushinteger(L, v->num); break;

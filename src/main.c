@@ -13,11 +13,20 @@
 #pragma weak cmd_sign_entry
 #pragma weak cmd_verify_entry
 #pragma weak cmd_check_entry
+#pragma weak cmd_propose_entry
+#pragma weak cmd_status_entry
+#pragma weak cmd_tick_entry
+#pragma weak cmd_action_entry
+#pragma weak cmd_install_entry
+#pragma weak cmd_announce_entry
+#pragma weak cmd_rollback_entry
 
 /* Every subcommand, in the order `serfhand --help` lists them. */
 static const struct cmd_entry *const commands[] = {
-    &cmd_handle_entry, &cmd_run_entry,    &cmd_test_entry,  &cmd_check_entry,
-    &cmd_verify_entry, &cmd_sign_entry,   &cmd_keygen_entry, &cmd_config_entry,
+    &cmd_handle_entry,  &cmd_tick_entry,     &cmd_status_entry, &cmd_propose_entry,
+    &cmd_action_entry,  &cmd_run_entry,      &cmd_test_entry,   &cmd_check_entry,
+    &cmd_verify_entry,  &cmd_sign_entry,     &cmd_keygen_entry, &cmd_install_entry,
+    &cmd_announce_entry, &cmd_rollback_entry, &cmd_config_entry,
 };
 
 #define NCOMMANDS (sizeof commands / sizeof *commands)

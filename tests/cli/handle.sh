@@ -5,12 +5,21 @@
 B=$T_TMP/bundle
 LOG=$T_TMP/log
 mkdir -p "$B/handlers/user" "$B/handlers/query" "$B/lua/util"
+"$SERFHAND" keygen -W -p "$T_TMP/k.pub" -s "$T_TMP/k.sec" > /dev/null
 cat > "$T_TMP/conf" <<CONF
 bundle = "$B"
+state_dir = "$T_TMP/state"
+trust = { keys = { "$T_TMP/k.pub" } }
 log = { target = "$LOG", level = "debug" }
 limits = { event_ms = 400, query_ms = 400, grace_ms = 300, memory_mb = 16, response_bytes = 100 }
 CONF
-h() { cat > "$B/handlers/$1.lua"; }
+# h NAME: write handlers/NAME.lua from stdin and sign the bundle anew.
+VERSION=0
+sign() {
+    VERSION=$((VERSION + 1))
+    "$SERFHAND" sign -s "$T_TMP/k.sec" --version "$VERSION" "$B" > /dev/null 2>&1 || fail "signing the test bundle"
+}
+h() { cat > "$B/handlers/$1.lua"; sign; }
 
 # serf_event TYPE NAME [STDIN-FILE]: run handle like Serf does; sets OUT, RC.
 serf_event() {
@@ -117,7 +126,7 @@ expect_eq "a raising handler exits 1" "$RC" 1
 L=$(cat "$LOG")
 expect_match "the error names file and line" "$L" "handlers/user/raise.lua:1: boom"
 expect_match "the log has a traceback" "$L" "stack traceback"
-expect_match "the error names the bundle" "$L" "bundle unsigned version dev"
+expect_match "the error names the bundle" "$L" "\\[bundle bundle version [0-9]+\\]"
 
 h user/notfn <<'LUA'
 return 42
@@ -200,7 +209,7 @@ expect_eq "a coroutine loop with pcall exits 4" "$RC" 4
 h user/membomb <<'LUA'
 return function()
   local t = {}
-  for i = 1, 1e9 do t[i] = string.rep("x", 1000) .. i end
+  for i = 1, 1e9 do t[i] = string.rep("x", 100000) .. i end
 end
 LUA
 serf_event user membomb
@@ -217,7 +226,7 @@ h user/pcallmem <<'LUA'
 return function()
   local ok = pcall(string.rep, "x", 1 << 30)
   local t = {}
-  for i = 1, 1e9 do t[i] = string.rep("y", 1000) .. i end
+  for i = 1, 1e9 do t[i] = string.rep("y", 100000) .. i end
 end
 LUA
 serf_event user pcallmem
@@ -275,6 +284,7 @@ local M = {}
 function M.greet(n) return "hi " .. n end
 return M
 LUA
+sign
 h query/usemod <<'LUA'
 local greet = require "util.greet"
 return function(ev) return greet.greet(ev.payload) end

@@ -26,6 +26,11 @@ T.test("log accepts any values", function()
   log.error("error")
 end)
 
+T.test("secrets are not handed to Lua", function()
+  T.ok(config.get("factomd.password") == "" or config.get("factomd.password") == "(set)")
+  T.ok(config.get("serf.rpc_auth") == "" or config.get("serf.rpc_auth") == "(set)")
+end)
+
 T.test("config view", function()
   T.eq(config.get("reboot.stall_minutes"), 30)
   T.eq(config.get("update.auto"), false)

@@ -1,0 +1,120 @@
+/*
+ * cmd_keygen.c: `serfhand keygen`, a minisign-compatible Ed25519 key pair.
+ * The secret key is encrypted with the password (scrypt, minisign's scheme
+ * and limits) unless -W is given; the real `minisign` can use both files.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "serfhand.h"
+
+static int write_file(const char *path, const struct buf *b, mode_t mode, bool force)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (force ? O_TRUNC : O_EXCL),
+                  mode);
+    if (fd < 0) {
+        fprintf(stderr, "serfhand keygen: %s: %s%s\n", path, strerror(errno),
+                errno == EEXIST ? " (use -f to overwrite)" : "");
+        return -1;
+    }
+    int rc = 0;
+    if (fchmod(fd, mode) < 0 || write(fd, b->data, b->len) != (ssize_t)b->len || fsync(fd) < 0)
+        rc = -1;
+    if (close(fd) < 0)
+        rc = -1;
+    if (rc < 0)
+        fprintf(stderr, "serfhand keygen: %s: %s\n", path, strerror(errno));
+    return rc;
+}
+
+static int exec_keygen(int argc, char **argv, const struct config *cfg)
+{
+    const char *pub = NULL, *sec = NULL;
+    bool nopass = false, force = false;
+    char err[512], *pw = NULL;
+    struct trust_seckey *sk = NULL;
+    struct trust_pubkey pk;
+    struct buf pb = {0}, sb = {0};
+    int rc = SH_EXIT_USAGE;
+    (void)cfg;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-p") == 0 && i + 1 < argc)
+            pub = argv[++i];
+        else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
+            sec = argv[++i];
+        else if (strcmp(argv[i], "-W") == 0)
+            nopass = true;
+        else if (strcmp(argv[i], "-f") == 0)
+            force = true;
+        else
+            goto usage;
+    }
+    if (!pub || !sec)
+        goto usage;
+    if (!force && (access(pub, F_OK) == 0 || access(sec, F_OK) == 0)) {
+        fprintf(stderr, "serfhand keygen: %s exists (use -f to overwrite)\n",
+                access(sec, F_OK) == 0 ? sec : pub);
+        return SH_EXIT_USAGE;
+    }
+    if (!nopass && trust_password("Password for the new secret key: ", true, &pw, err,
+                                  sizeof err) < 0) {
+        fprintf(stderr, "serfhand keygen: %s\n", err);
+        return SH_EXIT_USAGE;
+    }
+    if (pw && !*pw) {
+        fprintf(stderr, "serfhand keygen: empty password (use -W for an unencrypted key)\n");
+        goto out;
+    }
+    if (trust_keygen(&pk, &sk) < 0) {
+        fprintf(stderr, "serfhand keygen: libsodium failed\n");
+        goto out;
+    }
+    /* minisign's limits; SERFHAND_KDF=interactive lowers them for tests */
+    unsigned long long ops = crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_SENSITIVE;
+    size_t mem = crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_SENSITIVE;
+    const char *kdf = getenv("SERFHAND_KDF");
+    if (kdf && strcmp(kdf, "interactive") == 0) {
+        ops = crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_INTERACTIVE;
+        mem = crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_INTERACTIVE;
+    }
+    if (trust_seckey_write(sk, pw, ops, mem, &sb, err, sizeof err) < 0) {
+        fprintf(stderr, "serfhand keygen: %s\n", err);
+        goto out;
+    }
+    trust_pubkey_write(&pk, &pb);
+    if (write_file(sec, &sb, 0600, force) < 0 || write_file(pub, &pb, 0644, force) < 0)
+        goto out;
+    char id[17], b64[57];
+    trust_keyid_hex(pk.keyid, id);
+    trust_pubkey_base64(&pk, b64);
+    printf("key id %s\npublic key %s: %s\nsecret key %s (%s)\n"
+           "trust it on nodes with: trust = { keys = { \"%s\" } }\n",
+           id, pub, b64, sec, pw ? "password-protected" : "NOT encrypted", b64);
+    rc = SH_EXIT_OK;
+out:
+    if (sb.data)
+        sodium_memzero(sb.data, sb.len);
+    buf_free(&sb);
+    buf_free(&pb);
+    trust_seckey_free(sk);
+    trust_password_free(pw);
+    return rc;
+usage:
+    fprintf(stderr, "usage: serfhand keygen -p KEY.pub -s KEY.sec [-W] [-f]\n");
+    return SH_EXIT_USAGE;
+}
+
+const struct cmd_entry cmd_keygen_entry = {
+    "keygen",
+    "-p KEY.pub -s KEY.sec [-W] [-f]",
+    "make a minisign key pair (-W: no password; password from $SERFHAND_PASSWORD or the terminal)",
+    exec_keygen,
+    false,
+};

@@ -1,0 +1,299 @@
+/*
+ * cmd_sign.c: `serfhand sign`, the author's tool. The first signer writes
+ * MANIFEST.json (every file under handlers/ and lua/ with size and BLAKE2b)
+ * and MANIFEST.json.<KEYID>.minisig; a later signer adds only a signature,
+ * after checking that the manifest still matches the files.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "serfhand.h"
+
+/* "180d", "12h", "30m", "3600s", "2w" -> seconds; -1 if invalid. */
+static long long parse_duration(const char *s)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || v <= 0 || v > 36500LL * 86400)
+        return -1;
+    long long mul = 0;
+    if (strcmp(end, "s") == 0)
+        mul = 1;
+    else if (strcmp(end, "m") == 0)
+        mul = 60;
+    else if (strcmp(end, "h") == 0)
+        mul = 3600;
+    else if (strcmp(end, "d") == 0 || *end == 0)
+        mul = 86400;
+    else if (strcmp(end, "w") == 0)
+        mul = 7 * 86400;
+    if (!mul || v > 36500LL * 86400 / mul)
+        return -1;
+    return v * mul;
+}
+
+/* Write path atomically: temp file, fsync, rename. */
+static int write_atomic(int dirfd, const char *name, const struct buf *b, char *err, size_t errlen)
+{
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, ".%s.tmp.%ld", name, (long)getpid());
+    int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) {
+        util_errf(err, errlen, "%s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    bool ok = write(fd, b->data, b->len) == (ssize_t)b->len && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || renameat(dirfd, tmp, dirfd, name) < 0) {
+        util_errf(err, errlen, "%s: %s", name, strerror(errno));
+        unlinkat(dirfd, tmp, 0);
+        return -1;
+    }
+    fsync(dirfd);
+    return 0;
+}
+
+/* Describe how the files differ from the manifest m (at most a few lines). */
+static int diff_files(const struct trust_manifest *m, const struct trust_manifest *cur,
+                      struct trust_problems *p)
+{
+    for (size_t i = 0; i < cur->nfiles; i++) {
+        const struct trust_file *f = trust_manifest_find(m, cur->files[i].path);
+        if (!f)
+            trust_problem_add(p, "%s: added (not in the manifest)", cur->files[i].path);
+        else if (f->size != cur->files[i].size || memcmp(f->hash, cur->files[i].hash, 32) != 0)
+            trust_problem_add(p, "%s: changed", cur->files[i].path);
+    }
+    for (size_t i = 0; i < m->nfiles; i++)
+        if (!trust_manifest_find(cur, m->files[i].path))
+            trust_problem_add(p, "%s: removed (listed in the manifest)", m->files[i].path);
+    return (int)p->n;
+}
+
+static int remove_old_sigs(int dirfd)
+{
+    int fd = dup(dirfd), n = 0;
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *e;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (strncmp(e->d_name, "MANIFEST.json.", 14) == 0 && l > 22 &&
+            strcmp(e->d_name + l - 8, ".minisig") == 0 && unlinkat(dirfd, e->d_name, 0) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static int exec_sign(int argc, char **argv, const struct config *cfg)
+{
+    const char *keyfile = NULL, *dir = NULL, *name = NULL, *expires_s = NULL;
+    long long version = 0;
+    char err[1024], *pw = NULL, id[17], hex[65];
+    struct trust_seckey *sk = NULL;
+    struct trust_manifest old = {0}, cur = {0};
+    struct trust_problems probs = {0};
+    struct buf kb = {0}, man = {0}, sig = {0};
+    bool have_old = false, new_manifest = false;
+    int dirfd = -1, rc = SH_EXIT_USAGE;
+    size_t max_file = (size_t)config_int(cfg, "limits.file_bytes");
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-s") == 0 && i + 1 < argc) {
+            keyfile = argv[++i];
+        } else if (strcmp(argv[i], "--version") == 0 && i + 1 < argc) {
+            char *end;
+            errno = 0;
+            version = strtoll(argv[++i], &end, 10);
+            if (errno || *end || version < 1) {
+                fprintf(stderr, "serfhand sign: --version must be an integer >= 1\n");
+                return SH_EXIT_USAGE;
+            }
+        } else if (strcmp(argv[i], "--expires") == 0 && i + 1 < argc) {
+            expires_s = argv[++i];
+        } else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc) {
+            name = argv[++i];
+        } else if (argv[i][0] != '-' && !dir) {
+            dir = argv[i];
+        } else {
+            goto usage;
+        }
+    }
+    if (!keyfile || !dir)
+        goto usage;
+    long long lifetime = parse_duration(expires_s ? expires_s : "180d");
+    if (lifetime < 0) {
+        fprintf(stderr, "serfhand sign: --expires wants N followed by s, m, h, d or w (e.g. 180d)\n");
+        return SH_EXIT_USAGE;
+    }
+    if (name && !util_valid_name(name)) {
+        fprintf(stderr, "serfhand sign: --name must match [A-Za-z0-9][A-Za-z0-9_.-]{0,63}\n");
+        return SH_EXIT_USAGE;
+    }
+    dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        fprintf(stderr, "serfhand sign: %s: %s\n", dir, strerror(errno));
+        goto out;
+    }
+
+    /* the key first: a wrong password must not leave a half-written bundle */
+    if (util_read_file(keyfile, 4096, &kb, err, sizeof err) < 0) {
+        fprintf(stderr, "serfhand sign: %s\n", err);
+        goto out;
+    }
+    int enc = trust_seckey_encrypted(kb.data, kb.len);
+    if (enc < 0) {
+        trust_seckey_parse(&sk, kb.data, kb.len, NULL, err, sizeof err);
+        fprintf(stderr, "serfhand sign: %s: %s\n", keyfile, err);
+        goto out;
+    }
+    if (enc && trust_password("Password for the secret key: ", false, &pw, err, sizeof err) < 0) {
+        fprintf(stderr, "serfhand sign: %s\n", err);
+        goto out;
+    }
+    if (trust_seckey_parse(&sk, kb.data, kb.len, pw, err, sizeof err) < 0) {
+        fprintf(stderr, "serfhand sign: %s: %s\n", keyfile, err);
+        rc = SH_EXIT_FAIL;
+        goto out;
+    }
+    trust_keyid_hex(sk->keyid, id);
+
+    rc = SH_EXIT_FAIL;
+    if (trust_manifest_build(&cur, dir, max_file, &probs) < 0) {
+        fprintf(stderr, "serfhand sign: %s: cannot be signed:\n", dir);
+        for (size_t i = 0; i < probs.n; i++)
+            fprintf(stderr, "  %s\n", probs.v[i]);
+        goto out;
+    }
+    int r = trust_read_beneath(dirfd, "MANIFEST.json", TRUST_MANIFEST_MAX, &man, err, sizeof err);
+    if (r == -1) {
+        fprintf(stderr, "serfhand sign: %s\n", err);
+        goto out;
+    }
+    if (r == 0) {
+        if (trust_manifest_parse(&old, man.data, man.len, err, sizeof err) == 0) {
+            have_old = true;
+        } else if (!version) {
+            fprintf(stderr, "serfhand sign: existing MANIFEST.json is invalid: %s\n"
+                    "  write a new one with --version N\n", err);
+            goto out;
+        }
+    }
+    if (have_old && !version) {
+        /* a later signer: sign the manifest as it is, if it still matches */
+        if (name || expires_s) {
+            fprintf(stderr, "serfhand sign: MANIFEST.json exists: --name and --expires only apply "
+                    "to a new manifest (--version N)\n");
+            rc = SH_EXIT_USAGE;
+            goto out;
+        }
+        if (diff_files(&old, &cur, &probs) > 0) {
+            fprintf(stderr, "serfhand sign: MANIFEST.json (bundle %s version %lld) no longer matches "
+                    "the files:\n", old.bundle, old.version);
+            for (size_t i = 0; i < probs.n && i < 20; i++)
+                fprintf(stderr, "  %s\n", probs.v[i]);
+            fprintf(stderr, "  Nothing was signed. To sign the files as they are now, write a new "
+                    "manifest with --version %lld (this removes the existing signatures).\n",
+                    old.version + 1);
+            goto out;
+        }
+    } else {
+        if (have_old && version <= old.version) {
+            fprintf(stderr, "serfhand sign: --version %lld is not above the existing manifest's "
+                    "version %lld\n", version, old.version);
+            rc = SH_EXIT_USAGE;
+            goto out;
+        }
+        if (!name && have_old)
+            name = old.bundle;
+        char real[PATH_MAX];
+        const char *base = NULL;
+        if (!name && realpath(dir, real)) {
+            base = strrchr(real, '/');
+            base = base ? base + 1 : real;
+        }
+        if (!name && base && util_valid_name(base))
+            name = base;
+        if (!name) {
+            fprintf(stderr, "serfhand sign: give the bundle a name with --name NAME\n");
+            rc = SH_EXIT_USAGE;
+            goto out;
+        }
+        cur.bundle = xstrdup(name);
+        cur.version = version ? version : 1;
+        cur.created = (long long)time(NULL);
+        cur.expires = cur.created + lifetime;
+        buf_free(&man);
+        trust_manifest_write(&cur, &man);
+        int removed = remove_old_sigs(dirfd);
+        if (write_atomic(dirfd, "MANIFEST.json", &man, err, sizeof err) < 0) {
+            fprintf(stderr, "serfhand sign: %s\n", err);
+            goto out;
+        }
+        new_manifest = true;
+        printf("wrote MANIFEST.json: bundle %s version %lld, %zu files, expires in %lld days%s\n",
+               cur.bundle, cur.version, cur.nfiles, lifetime / 86400,
+               removed ? " (old signatures removed)" : "");
+    }
+
+    const struct trust_manifest *m = new_manifest ? &cur : &old;
+    char trusted[512], signame[64];
+    snprintf(trusted, sizeof trusted, "timestamp:%lld\tfile:MANIFEST.json\tbundle:%s\tversion:%lld\thashed",
+             (long long)time(NULL), m->bundle, m->version);
+    if (trust_sign(sk, man.data, man.len, trusted, "signature from serfhand secret key", &sig, err,
+                   sizeof err) < 0) {
+        fprintf(stderr, "serfhand sign: %s\n", err);
+        goto out;
+    }
+    snprintf(signame, sizeof signame, "MANIFEST.json.%s.minisig", id);
+    if (write_atomic(dirfd, signame, &sig, err, sizeof err) < 0) {
+        fprintf(stderr, "serfhand sign: %s\n", err);
+        goto out;
+    }
+    uint8_t h[32];
+    crypto_generichash(h, 32, (const uint8_t *)man.data, man.len, NULL, 0);
+    trust_hex(h, 32, hex);
+    printf("signed bundle %s version %lld (manifest blake2b %s) with key %s: %s\n", m->bundle,
+           m->version, hex, id, signame);
+    rc = SH_EXIT_OK;
+out:
+    if (kb.data)
+        sodium_memzero(kb.data, kb.len);
+    buf_free(&kb);
+    buf_free(&man);
+    buf_free(&sig);
+    trust_manifest_free(&old);
+    trust_manifest_free(&cur);
+    trust_problems_free(&probs);
+    trust_seckey_free(sk);
+    trust_password_free(pw);
+    if (dirfd >= 0)
+        close(dirfd);
+    return rc;
+usage:
+    fprintf(stderr, "usage: serfhand sign -s KEY.sec [--version N] [--expires 180d] [--name NAME] DIR\n");
+    return SH_EXIT_USAGE;
+}
+
+const struct cmd_entry cmd_sign_entry = {
+    "sign",
+    "-s KEY.sec [--version N] [--expires 180d] [--name NAME] DIR",
+    "write MANIFEST.json (first signer) and add this key's signature",
+    exec_sign,
+    true,
+};
