@@ -1,0 +1,583 @@
+/*
+ * lidentity.c: require "serfhand.identity": this node's Factom identity
+ * (IdentityChainID and the LocalServerPrivKey/PublicKey pair) read from
+ * factomd.conf. Envelope code signs with it; the secret stays in sodium_malloc
+ * memory inside a userdata and never reaches Lua.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <sodium.h>
+
+#include "serfhand.h"
+
+#define IDENTITY_MT "serfhand.identity"
+#define CONF_MAX (1024 * 1024)
+#define VALUE_MAX 256
+
+/* factomd's built-in sample pair (util/config.go): public, never a secret. */
+static const char default_priv_hex[] =
+    "4c38c72fc5cdad68f13b74674d3ffb1f3d63a112710868c9b08946553448d26d";
+static const char default_pub_hex[] =
+    "cc1985cdfae4e32b5a454dfda8ce5e1361558482684f3367649c3ad852c8e31a";
+
+/* Registry key of the identity cached by the module-level conveniences. */
+static const char cache_key = 0;
+
+/* ------------------------------------------------------ the gcfg/INI reader */
+
+static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+static bool is_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+static bool is_name(char c) { return is_alpha(c) || (c >= '0' && c <= '9') || c == '-'; }
+
+/* Parse one value starting at *pp (just after '='), up to and including the
+ * end of its line (or of its last continued line). If out is not NULL, write
+ * the value there. Returns 0 or -1 with err. */
+static int parse_value(const char **pp, const char *end, int *line, char *out,
+                       size_t outlen, char *err, size_t errlen)
+{
+    const char *p = *pp;
+    size_t w = 0, keep = 0;
+    bool quoted = false;
+
+    while (p < end && is_space(*p))
+        p++;
+    for (; p < end && *p != '\n'; p++) {
+        char c = *p;
+        bool literal = quoted; /* kept even if blank */
+        if (!quoted && (c == ';' || c == '#')) {
+            while (p < end && *p != '\n')
+                p++;
+            break;
+        }
+        if (c == '"') {
+            quoted = !quoted;
+            keep = w; /* "" counts as content: nothing before it is trimmed */
+            continue;
+        }
+        if (c == '\\') {
+            literal = true;
+            if (++p >= end) {
+                util_errf(err, errlen, "line %d: backslash at end of file", *line);
+                return -1;
+            }
+            switch (*p) {
+            case '\\': c = '\\'; break;
+            case '"': c = '"'; break;
+            case 'n': c = '\n'; break;
+            case 't': c = '\t'; break;
+            case '\n': /* continuation: the value goes on on the next line */
+                (*line)++;
+                continue;
+            default:
+                util_errf(err, errlen, "line %d: invalid escape", *line);
+                return -1;
+            }
+        }
+        if (out != NULL) {
+            if (w + 1 >= outlen) {
+                util_errf(err, errlen, "line %d: value longer than %zu bytes", *line,
+                          outlen - 1);
+                return -1;
+            }
+            out[w] = c;
+        }
+        w++;
+        if (literal || !is_space(c))
+            keep = w; /* trailing unquoted blanks are trimmed below */
+    }
+    if (quoted) {
+        util_errf(err, errlen, "line %d: unterminated quote", *line);
+        return -1;
+    }
+    if (out != NULL)
+        out[keep] = '\0';
+    *pp = p;
+    return 0;
+}
+
+int identity_conf_get(const char *text, size_t len, const char *section,
+                      const char *key, char *out, size_t outlen, char *err,
+                      size_t errlen)
+{
+    const char *p = text, *end = text + len;
+    bool in_section = false;
+    int line = 1, found = 0;
+
+    if (memchr(text, '\0', len) != NULL) {
+        util_errf(err, errlen, "contains a NUL byte");
+        return -1;
+    }
+    for (; p < end; p++, line++) { /* p is at a line start, then at its '\n' */
+        while (p < end && is_space(*p))
+            p++;
+        if (p >= end)
+            break;
+        if (*p == '\n')
+            continue;
+        if (*p == ';' || *p == '#') {
+            while (p < end && *p != '\n')
+                p++;
+            continue;
+        }
+        if (*p == '[') {
+            const char *name = ++p;
+            while (p < end && (is_name(*p) || *p == '.'))
+                p++;
+            size_t nlen = (size_t)(p - name);
+            bool sub = false;
+            while (p < end && is_space(*p))
+                p++;
+            if (p < end && *p == '"') { /* [section "subsection"] */
+                sub = true;
+                for (p++; p < end && *p != '"' && *p != '\n'; p++)
+                    if (*p == '\\' && p + 1 < end && p[1] != '\n')
+                        p++;
+                if (p >= end || *p != '"') {
+                    util_errf(err, errlen, "line %d: unterminated subsection name", line);
+                    return -1;
+                }
+                p++;
+            }
+            if (nlen == 0 || p >= end || *p != ']') {
+                util_errf(err, errlen, "line %d: invalid section header", line);
+                return -1;
+            }
+            for (p++; p < end && is_space(*p); p++)
+                ;
+            if (p < end && *p != '\n' && *p != ';' && *p != '#') {
+                util_errf(err, errlen, "line %d: text after section header", line);
+                return -1;
+            }
+            while (p < end && *p != '\n')
+                p++;
+            in_section = !sub && nlen == strlen(section) &&
+                         strncasecmp(name, section, nlen) == 0;
+            continue;
+        }
+        if (!is_alpha(*p)) {
+            util_errf(err, errlen, "line %d: invalid variable name", line);
+            return -1;
+        }
+        const char *name = p;
+        while (p < end && is_name(*p))
+            p++;
+        size_t nlen = (size_t)(p - name);
+        bool match = in_section && nlen == strlen(key) && strncasecmp(name, key, nlen) == 0;
+        while (p < end && is_space(*p))
+            p++;
+        if (p >= end || *p == '\n' || *p == ';' || *p == '#') {
+            /* "name" alone is a boolean true in gcfg */
+            while (p < end && *p != '\n')
+                p++;
+            if (match) {
+                if (outlen < 5) {
+                    util_errf(err, errlen, "line %d: value too long", line);
+                    return -1;
+                }
+                memcpy(out, "true", 5);
+                found = 1;
+            }
+            if (p >= end)
+                break;
+            continue;
+        }
+        if (*p != '=') {
+            /* no text of the line in the message: it could be a key */
+            util_errf(err, errlen, "line %d: expected '=' after the variable name", line);
+            return -1;
+        }
+        p++;
+        if (parse_value(&p, end, &line, match ? out : NULL, outlen, err, errlen) < 0)
+            return -1;
+        if (match)
+            found = 1; /* the last definition wins, as in gcfg */
+        if (p >= end)
+            break;
+    }
+    return found;
+}
+
+/* ------------------------------------------------------ keys and checks */
+
+static int hex_exact(const char *hex, unsigned char *bin, size_t binlen)
+{
+    size_t got = 0;
+
+    if (strlen(hex) != binlen * 2)
+        return -1;
+    if (sodium_hex2bin(bin, binlen, hex, binlen * 2, NULL, &got, NULL) != 0 ||
+        got != binlen)
+        return -1;
+    return 0;
+}
+
+void identity_keys_wipe(struct identity_keys *k)
+{
+    if (k->sk != NULL)
+        sodium_free(k->sk); /* zeroes the secret before unmapping */
+    memset(k, 0, sizeof *k);
+}
+
+int identity_parse(const char *text, size_t len, struct identity_keys *k, char *err,
+                   size_t errlen)
+{
+    char val[VALUE_MAX], sub[200];
+    char *priv = NULL;         /* hex of the secret, sodium memory */
+    unsigned char *raw = NULL; /* decoded secret, sodium memory */
+    unsigned char pk[crypto_sign_PUBLICKEYBYTES], derived[crypto_sign_PUBLICKEYBYTES];
+    unsigned char defpk[crypto_sign_PUBLICKEYBYTES], chain[32];
+    size_t rawlen;
+    int rc = -1, r;
+
+    memset(k, 0, sizeof *k);
+    priv = sodium_malloc(VALUE_MAX);
+    raw = sodium_malloc(64);
+    if (priv == NULL || raw == NULL) {
+        util_errf(err, errlen, "out of secure memory");
+        goto out;
+    }
+
+    r = identity_conf_get(text, len, "app", "IdentityChainID", val, sizeof val, sub,
+                          sizeof sub);
+    if (r <= 0) {
+        util_errf(err, errlen, "%s", r < 0 ? sub : "IdentityChainID missing in [app]");
+        goto out;
+    }
+    if (hex_exact(val, chain, sizeof chain) < 0) {
+        util_errf(err, errlen, "IdentityChainID is not 64 hex digits");
+        goto out;
+    }
+    sodium_bin2hex(k->chain_id, sizeof k->chain_id, chain, sizeof chain);
+    if (strncmp(k->chain_id, "888888", 6) != 0) {
+        util_errf(err, errlen, "IdentityChainID %.12s... does not start with 888888",
+                  k->chain_id);
+        goto out;
+    }
+
+    r = identity_conf_get(text, len, "app", "LocalServerPublicKey", val, sizeof val,
+                          sub, sizeof sub);
+    if (r <= 0) {
+        util_errf(err, errlen, "%s",
+                  r < 0 ? sub : "LocalServerPublicKey missing in [app]");
+        goto out;
+    }
+    if (hex_exact(val, pk, sizeof pk) < 0) {
+        util_errf(err, errlen, "LocalServerPublicKey is not 64 hex digits");
+        goto out;
+    }
+
+    r = identity_conf_get(text, len, "app", "LocalServerPrivKey", priv, VALUE_MAX, sub,
+                          sizeof sub);
+    if (r <= 0) {
+        util_errf(err, errlen, "%s", r < 0 ? sub : "LocalServerPrivKey missing in [app]");
+        goto out;
+    }
+    rawlen = strlen(priv) == 128 ? 64 : 32;
+    if (hex_exact(priv, raw, rawlen) < 0) {
+        util_errf(err, errlen,
+                  "LocalServerPrivKey is not hex of a 32-byte seed or a 64-byte key");
+        goto out;
+    }
+
+    /* The sample pair first: its message is clearer than a mismatch. */
+    hex_exact(default_pub_hex, defpk, sizeof defpk);
+    r = hex_exact(default_priv_hex, derived, sizeof derived); /* derived: scratch */
+    if ((r == 0 && sodium_memcmp(raw, derived, 32) == 0) ||
+        memcmp(pk, defpk, sizeof pk) == 0) {
+        util_errf(err, errlen,
+                  "refusing the public default key of factomd's sample config "
+                  "(LocalServerPublicKey %.8s...): set this node's own key pair",
+                  default_pub_hex);
+        goto out;
+    }
+
+    k->sk = sodium_malloc(crypto_sign_SECRETKEYBYTES);
+    if (k->sk == NULL) {
+        util_errf(err, errlen, "out of secure memory");
+        goto out;
+    }
+    crypto_sign_seed_keypair(derived, k->sk, raw);
+    if (rawlen == 64 && memcmp(raw + 32, derived, 32) != 0) {
+        util_errf(err, errlen,
+                  "LocalServerPrivKey: its second half is not the public key of its "
+                  "first (expected seed followed by public key)");
+        goto out;
+    }
+    if (memcmp(derived, pk, sizeof pk) != 0) {
+        util_errf(err, errlen, "LocalServerPublicKey does not match LocalServerPrivKey");
+        goto out;
+    }
+    memcpy(k->pk, pk, sizeof pk);
+    rc = 0;
+out:
+    sodium_free(priv);
+    sodium_free(raw);
+    sodium_memzero(val, sizeof val);
+    if (rc < 0)
+        identity_keys_wipe(k);
+    return rc;
+}
+
+int identity_load_file(const char *path, struct identity_keys *k, char *err,
+                       size_t errlen)
+{
+    struct stat st;
+    char *text = NULL; /* the whole file holds the secret: sodium memory */
+    size_t len = 0;
+    int fd, rc = -1;
+    char sub[200];
+
+    memset(k, 0, sizeof *k);
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        util_errf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        util_errf(err, errlen, "%s: not a regular file", path);
+        goto out;
+    }
+    if (st.st_size > CONF_MAX) {
+        util_errf(err, errlen, "%s: larger than %d bytes", path, CONF_MAX);
+        goto out;
+    }
+    if (st.st_mode & (S_IRGRP | S_IROTH))
+        log_msg(LOG_LVL_WARN,
+                "identity: %s holds a secret key but is readable by group or others "
+                "(mode %04o); run chmod 600 on it",
+                path, (unsigned)(st.st_mode & 07777));
+    /* One byte more than stat said, to notice a file that grew. */
+    size_t cap = (size_t)st.st_size + 1;
+    text = sodium_malloc(cap);
+    if (text == NULL) {
+        util_errf(err, errlen, "out of secure memory");
+        goto out;
+    }
+    while (len < cap) {
+        ssize_t n = read(fd, text + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            util_errf(err, errlen, "%s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    if (len == cap) {
+        util_errf(err, errlen, "%s: changed while being read", path);
+        goto out;
+    }
+    if (identity_parse(text, len, k, sub, sizeof sub) < 0) {
+        util_errf(err, errlen, "%s: %s", path, sub);
+        goto out;
+    }
+    rc = 0;
+out:
+    sodium_free(text);
+    close(fd);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ Lua */
+
+struct identity {
+    struct identity_keys k;
+};
+
+static struct identity *checkid(lua_State *L)
+{
+    return luaL_checkudata(L, 1, IDENTITY_MT);
+}
+
+static void push_hex(lua_State *L, const unsigned char *b, size_t n)
+{
+    char hex[65];
+
+    sodium_bin2hex(hex, sizeof hex, b, n);
+    lua_pushstring(L, hex);
+}
+
+/* Push a loaded identity userdata, or nil and an error; never raises after
+ * the userdata exists, so the secret always has an owner. */
+static int push_loaded(lua_State *L)
+{
+    const struct config *cfg = sandbox_config(L);
+    const char *path = cfg ? config_str(cfg, "factomd.conf") : NULL;
+    char err[512];
+
+    if (path == NULL || path[0] == '\0') {
+        luaL_pushfail(L);
+        lua_pushliteral(L, "identity: no factomd.conf path configured");
+        return 2;
+    }
+    struct identity *id = lua_newuserdatauv(L, sizeof *id, 0);
+    memset(id, 0, sizeof *id);
+    luaL_setmetatable(L, IDENTITY_MT);
+    if (identity_load_file(path, &id->k, err, sizeof err) < 0) {
+        lua_pop(L, 1);
+        luaL_pushfail(L);
+        lua_pushfstring(L, "identity: %s", err);
+        return 2;
+    }
+    return 1;
+}
+
+/* identity.load() -> id, or nil, err */
+static int l_load(lua_State *L)
+{
+    return push_loaded(L);
+}
+
+/* The process-wide identity for the conveniences: loaded on first use and
+ * kept in the registry. Returns it, or nil, err (not cached). */
+static struct identity *cached(lua_State *L)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key) == LUA_TUSERDATA)
+        return lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (push_loaded(L) != 1)
+        return NULL; /* nil, err on the stack */
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &cache_key);
+    return lua_touserdata(L, -1);
+}
+
+static int sign_with(lua_State *L, struct identity *id, int msgarg)
+{
+    size_t len;
+    const char *msg;
+    unsigned char sig[crypto_sign_BYTES];
+
+    if (lua_type(L, msgarg) != LUA_TSTRING)
+        return luaL_typeerror(L, msgarg, "string");
+    msg = lua_tolstring(L, msgarg, &len);
+    if (id->k.sk == NULL)
+        return luaL_error(L, "identity: key is closed");
+    crypto_sign_detached(sig, NULL, (const unsigned char *)msg, len, id->k.sk);
+    lua_pushlstring(L, (const char *)sig, sizeof sig);
+    return 1;
+}
+
+/* id:chain_id() -> 64 lowercase hex */
+static int id_chain_id(lua_State *L)
+{
+    lua_pushstring(L, checkid(L)->k.chain_id);
+    return 1;
+}
+
+/* id:public_key() -> 64 lowercase hex */
+static int id_public_key(lua_State *L)
+{
+    struct identity *id = checkid(L);
+
+    push_hex(L, id->k.pk, sizeof id->k.pk);
+    return 1;
+}
+
+/* id:sign(msg) -> raw 64-byte Ed25519 signature */
+static int id_sign(lua_State *L)
+{
+    return sign_with(L, checkid(L), 2);
+}
+
+/* __gc and __close: wipe the secret, once. The public parts stay. */
+static int id_close(lua_State *L)
+{
+    struct identity *id = checkid(L);
+
+    if (id->k.sk != NULL) {
+        sodium_free(id->k.sk);
+        id->k.sk = NULL;
+    }
+    return 0;
+}
+
+static int id_tostring(lua_State *L)
+{
+    struct identity *id = checkid(L);
+
+    lua_pushfstring(L, "identity %s%s", id->k.chain_id, id->k.sk ? "" : " (closed)");
+    return 1;
+}
+
+/* identity.chain_id() -> hex, or nil, err */
+static int l_chain_id(lua_State *L)
+{
+    struct identity *id = cached(L);
+
+    if (id == NULL)
+        return 2;
+    lua_pushstring(L, id->k.chain_id);
+    return 1;
+}
+
+/* identity.public_key() -> hex, or nil, err */
+static int l_public_key(lua_State *L)
+{
+    struct identity *id = cached(L);
+
+    if (id == NULL)
+        return 2;
+    push_hex(L, id->k.pk, sizeof id->k.pk);
+    return 1;
+}
+
+/* identity.sign(msg) -> raw signature, or nil, err */
+static int l_sign(lua_State *L)
+{
+    if (lua_type(L, 1) != LUA_TSTRING)
+        return luaL_typeerror(L, 1, "string");
+    struct identity *id = cached(L);
+    if (id == NULL)
+        return 2;
+    return sign_with(L, id, 1);
+}
+
+static const luaL_Reg id_methods[] = {
+    {"chain_id", id_chain_id},
+    {"public_key", id_public_key},
+    {"sign", id_sign},
+    {NULL, NULL},
+};
+
+static const luaL_Reg id_meta[] = {
+    {"__close", id_close},
+    {"__gc", id_close},
+    {"__tostring", id_tostring},
+    {NULL, NULL},
+};
+
+static const luaL_Reg identity_funcs[] = {
+    {"chain_id", l_chain_id},
+    {"load", l_load},
+    {"public_key", l_public_key},
+    {"sign", l_sign},
+    {NULL, NULL},
+};
+
+int luaopen_serfhand_identity(lua_State *L)
+{
+    if (sodium_init() < 0)
+        return luaL_error(L, "identity: libsodium failed to initialise");
+    if (luaL_newmetatable(L, IDENTITY_MT)) {
+        luaL_setfuncs(L, id_meta, 0);
+        luaL_newlib(L, id_methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushliteral(L, IDENTITY_MT);
+        lua_setfield(L, -2, "__metatable");
+    }
+    lua_pop(L, 1);
+    luaL_newlib(L, identity_funcs);
+    return 1;
+}

@@ -1,0 +1,367 @@
+/*
+ * lserf.c: require "serfhand.serf": send user events, list members and run
+ * queries through the local Serf agent's RPC (serfrpc.c). Handlers use
+ * event() and members(); query() is for tools (`serfhand status`, tick).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "serfhand.h"
+
+#define CALL_MT "serfhand.serf.call"
+#define DEFAULT_ADDR "127.0.0.1:7373"
+#define MAX_PAYLOAD (1 << 20)       /* far above Serf's limits: misuse, not data */
+#define DEFAULT_QUERY_WAIT_MS 30000 /* when the agent picks the query timeout */
+
+/* One RPC call in progress: owns the connection and the C results, so that
+ * a raise (bad option, out of memory while pushing) frees them via __gc. */
+struct call {
+    struct serfrpc *conn;
+    struct serf_member *members;
+    size_t nmembers;
+    struct serf_query_result qr;
+};
+
+static void call_free(struct call *c)
+{
+    serfrpc_close(c->conn);
+    c->conn = NULL;
+    serfrpc_members_free(c->members, c->nmembers);
+    c->members = NULL;
+    c->nmembers = 0;
+    serfrpc_query_result_free(&c->qr);
+}
+
+static int call_release(lua_State *L)
+{
+    call_free(luaL_checkudata(L, 1, CALL_MT));
+    return 0;
+}
+
+static struct call *new_call(lua_State *L)
+{
+    struct call *c = lua_newuserdatauv(L, sizeof *c, 0);
+    memset(c, 0, sizeof *c);
+    luaL_setmetatable(L, CALL_MT);
+    return c;
+}
+
+/* A monotonic deadline ms from now, never past the handler's own deadline. */
+static int64_t deadline_in(lua_State *L, int64_t ms)
+{
+    int64_t d = util_mono_ms() + ms;
+    struct sandbox *sb = sandbox_of(L);
+    int64_t sd = sb ? sandbox_deadline_ms(sb) : 0;
+    return sd > 0 && sd < d ? sd : d;
+}
+
+static int64_t rpc_timeout_ms(lua_State *L)
+{
+    const struct config *cfg = sandbox_config(L);
+    return cfg ? config_int(cfg, "serf.timeout_ms") : 2000;
+}
+
+/* Connect as configured: serf.rpc_addr, else $SERF_RPC_ADDR, else the
+ * default; serf.rpc_auth, else $SERF_RPC_AUTH. */
+static int open_conn(lua_State *L, struct call *c, char *err, size_t errlen)
+{
+    const struct config *cfg = sandbox_config(L);
+    const char *addr = cfg ? config_str(cfg, "serf.rpc_addr") : NULL;
+    const char *token = cfg ? config_str(cfg, "serf.rpc_auth") : NULL;
+    if (!addr || !*addr)
+        addr = getenv("SERF_RPC_ADDR");
+    if (!addr || !*addr)
+        addr = DEFAULT_ADDR;
+    if (!token || !*token)
+        token = getenv("SERF_RPC_AUTH");
+    return serfrpc_open(&c->conn, addr, token, deadline_in(L, rpc_timeout_ms(L)), err, errlen);
+}
+
+static int fail(lua_State *L, const char *err)
+{
+    luaL_pushfail(L);
+    lua_pushstring(L, err);
+    return 2;
+}
+
+static const char *check_name(lua_State *L, int arg)
+{
+    luaL_checktype(L, arg, LUA_TSTRING);
+    const char *name = lua_tostring(L, arg);
+    luaL_argcheck(L, strlen(name) == lua_rawlen(L, arg) && util_valid_name(name), arg,
+                  "invalid name (want [A-Za-z0-9][A-Za-z0-9_.-]{0,63})");
+    return name;
+}
+
+static const char *check_payload(lua_State *L, int arg, size_t *len)
+{
+    if (lua_isnoneornil(L, arg)) {
+        *len = 0;
+        return "";
+    }
+    luaL_argexpected(L, lua_type(L, arg) == LUA_TSTRING, arg, "string");
+    const char *p = lua_tolstring(L, arg, len);
+    luaL_argcheck(L, *len <= MAX_PAYLOAD, arg, "payload over 1 MiB");
+    return p;
+}
+
+/* Check that the options table at arg has only keys from allowed (NULL-ended). */
+static void check_options(lua_State *L, int arg, const char *const *allowed)
+{
+    if (lua_isnoneornil(L, arg))
+        return;
+    luaL_checktype(L, arg, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, arg)) {
+        lua_pop(L, 1); /* the value */
+        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        size_t i = 0;
+        while (k && allowed[i] && strcmp(allowed[i], k) != 0)
+            i++;
+        if (!k || !allowed[i])
+            luaL_error(L, "bad argument #%d: unknown option '%s'", arg,
+                       k ? k : luaL_typename(L, -1));
+    }
+}
+
+/* opts[key] as a boolean (def when absent). */
+static bool opt_bool(lua_State *L, int arg, const char *key, bool def)
+{
+    bool v = def;
+    if (lua_isnoneornil(L, arg))
+        return v;
+    int t = lua_getfield(L, arg, key);
+    if (t != LUA_TNIL) {
+        if (t != LUA_TBOOLEAN)
+            luaL_error(L, "bad argument #%d: option '%s' must be a boolean", arg, key);
+        v = lua_toboolean(L, -1);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+/* opts[key] as an integer in [min, max] (def when absent). */
+static lua_Integer opt_int(lua_State *L, int arg, const char *key, lua_Integer def, lua_Integer min,
+                           lua_Integer max)
+{
+    lua_Integer v = def;
+    int isint = 0;
+    if (lua_isnoneornil(L, arg))
+        return v;
+    if (lua_getfield(L, arg, key) != LUA_TNIL) {
+        v = lua_tointegerx(L, -1, &isint);
+        if (lua_type(L, -1) != LUA_TNUMBER || !isint || v < min || v > max)
+            luaL_error(L, "bad argument #%d: option '%s' must be an integer in %I..%I", arg, key,
+                       min, max);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+/* serf.event(name, payload, {coalesce=false}) -> true | nil, err */
+static int l_event(lua_State *L)
+{
+    static const char *const allowed[] = {"coalesce", NULL};
+    char err[512];
+    size_t len;
+    const char *name = check_name(L, 1);
+    const char *payload = check_payload(L, 2, &len);
+    check_options(L, 3, allowed);
+    bool coalesce = opt_bool(L, 3, "coalesce", false);
+    lua_settop(L, 3);
+    struct call *c = new_call(L);
+    int r = open_conn(L, c, err, sizeof err);
+    if (r == 0)
+        r = serfrpc_event(c->conn, name, payload, len, coalesce, err, sizeof err);
+    call_free(c);
+    if (r < 0)
+        return fail(L, err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static void push_member(lua_State *L, const struct serf_member *m)
+{
+    lua_createtable(L, 0, 5);
+    lua_pushstring(L, m->name);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, m->addr);
+    lua_setfield(L, -2, "addr");
+    lua_pushinteger(L, (lua_Integer)m->port);
+    lua_setfield(L, -2, "port");
+    lua_pushstring(L, m->status);
+    lua_setfield(L, -2, "status");
+    lua_createtable(L, 0, (int)m->ntags);
+    for (size_t k = 0; k < m->ntags; k++) {
+        lua_pushstring(L, m->tagv[k]);
+        lua_setfield(L, -2, m->tagk[k]);
+    }
+    lua_setfield(L, -2, "tags");
+}
+
+/* serf.members() -> {{name, addr, port, tags, status}, ...} | nil, err */
+static int l_members(lua_State *L)
+{
+    char err[512];
+    lua_settop(L, 0);
+    struct call *c = new_call(L);
+    int r = open_conn(L, c, err, sizeof err);
+    if (r == 0)
+        r = serfrpc_members(c->conn, &c->members, &c->nmembers, err, sizeof err);
+    serfrpc_close(c->conn);
+    c->conn = NULL;
+    if (r < 0) {
+        call_free(c);
+        return fail(L, err);
+    }
+    lua_createtable(L, (int)c->nmembers, 0);
+    for (size_t i = 0; i < c->nmembers; i++) {
+        push_member(L, &c->members[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    call_free(c);
+    return 1;
+}
+
+/* The nodes option: an array of non-empty strings, as pointers kept in a
+ * userdata pushed on the stack (the strings stay in opts). */
+static const char *const *opt_nodes(lua_State *L, int arg, size_t *n)
+{
+    *n = 0;
+    if (lua_isnoneornil(L, arg) || lua_getfield(L, arg, "nodes") == LUA_TNIL) {
+        if (!lua_isnoneornil(L, arg))
+            lua_pop(L, 1);
+        return NULL;
+    }
+    if (!lua_istable(L, -1))
+        luaL_error(L, "bad argument #%d: option 'nodes' must be an array of names", arg);
+    int t = lua_gettop(L);
+    size_t len = (size_t)luaL_len(L, t);
+    luaL_argcheck(L, len <= 4096, arg, "too many nodes");
+    const char **list = lua_newuserdatauv(L, (len ? len : 1) * sizeof *list, 0);
+    for (size_t i = 0; i < len; i++) {
+        if (lua_rawgeti(L, t, (lua_Integer)i + 1) != LUA_TSTRING || lua_rawlen(L, -1) == 0)
+            luaL_error(L, "bad argument #%d: option 'nodes' must be an array of names", arg);
+        list[i] = lua_tostring(L, -1);
+        lua_pop(L, 1);
+    }
+    lua_remove(L, t); /* keep only the pointer array; the strings live in opts */
+    *n = len;
+    return list;
+}
+
+/* The tags option: {tag = regexp} with string keys and values. */
+static size_t opt_tags(lua_State *L, int arg, const char *const **keys, const char *const **vals)
+{
+    size_t n = 0;
+    *keys = *vals = NULL;
+    if (lua_isnoneornil(L, arg) || lua_getfield(L, arg, "tags") == LUA_TNIL) {
+        if (!lua_isnoneornil(L, arg))
+            lua_pop(L, 1);
+        return 0;
+    }
+    if (!lua_istable(L, -1))
+        luaL_error(L, "bad argument #%d: option 'tags' must be a table of tag = regexp", arg);
+    int t = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        if (lua_type(L, -1) != LUA_TSTRING || lua_type(L, -2) != LUA_TSTRING)
+            luaL_error(L, "bad argument #%d: option 'tags' must be a table of tag = regexp", arg);
+        lua_pop(L, 1);
+        n++;
+    }
+    luaL_argcheck(L, n <= 256, arg, "too many tags");
+    const char **k = lua_newuserdatauv(L, (n ? n : 1) * sizeof *k, 0);
+    const char **v = lua_newuserdatauv(L, (n ? n : 1) * sizeof *v, 0);
+    size_t i = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        k[i] = lua_tostring(L, -2); /* both strings, checked above */
+        v[i] = lua_tostring(L, -1);
+        i++;
+        lua_pop(L, 1);
+    }
+    lua_remove(L, t);
+    *keys = k;
+    *vals = v;
+    return i;
+}
+
+/* serf.query(name, payload, {timeout_ms, nodes, tags, expect, ack})
+ * -> {responses = {node = payload}, acks = {node, ...}, n = count, done} | nil, err */
+static int l_query(lua_State *L)
+{
+    static const char *const allowed[] = {"ack", "expect", "nodes", "tags", "timeout_ms", NULL};
+    char err[512];
+    struct serf_query q = {0};
+    if (sandbox_in_handler(L))
+        return luaL_error(L, "serf.query cannot be used inside a handler "
+                             "(the agent waits for this handler, so it would block itself)");
+    q.name = check_name(L, 1);
+    q.payload = check_payload(L, 2, &q.len);
+    check_options(L, 3, allowed);
+    lua_settop(L, 3);
+    q.ack = opt_bool(L, 3, "ack", false);
+    q.timeout_ms = opt_int(L, 3, "timeout_ms", 0, 1, 3600000);
+    q.expect = (size_t)opt_int(L, 3, "expect", 0, 1, 100000);
+    q.nodes = opt_nodes(L, 3, &q.nnodes);
+    q.ntags = opt_tags(L, 3, &q.tagk, &q.tagv);
+
+    struct call *c = new_call(L);
+    int r = open_conn(L, c, err, sizeof err);
+    if (r == 0) {
+        int64_t wait = q.timeout_ms ? q.timeout_ms : DEFAULT_QUERY_WAIT_MS;
+        serfrpc_set_deadline(c->conn, deadline_in(L, wait + rpc_timeout_ms(L)));
+        r = serfrpc_query(c->conn, &q, &c->qr, err, sizeof err);
+    }
+    serfrpc_close(c->conn);
+    c->conn = NULL;
+    if (r < 0) {
+        call_free(c);
+        return fail(L, err);
+    }
+    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, (int)c->qr.nresp);
+    for (size_t i = 0; i < c->qr.nresp; i++) {
+        lua_pushlstring(L, c->qr.resp[i].payload.data, c->qr.resp[i].payload.len);
+        lua_setfield(L, -2, c->qr.resp[i].from);
+    }
+    lua_setfield(L, -2, "responses");
+    lua_createtable(L, (int)c->qr.nacks, 0);
+    for (size_t i = 0; i < c->qr.nacks; i++) {
+        lua_pushstring(L, c->qr.acks[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_setfield(L, -2, "acks");
+    lua_pushinteger(L, (lua_Integer)c->qr.nresp);
+    lua_setfield(L, -2, "n");
+    lua_pushboolean(L, c->qr.done);
+    lua_setfield(L, -2, "done");
+    call_free(c);
+    return 1;
+}
+
+static const luaL_Reg serf_funcs[] = {
+    {"event", l_event},
+    {"members", l_members},
+    {"query", l_query},
+    {NULL, NULL},
+};
+
+int luaopen_serfhand_serf(lua_State *L)
+{
+    if (luaL_newmetatable(L, CALL_MT)) {
+        lua_pushcfunction(L, call_release);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, call_release);
+        lua_setfield(L, -2, "__close");
+        lua_pushliteral(L, "serfhand.serf");
+        lua_setfield(L, -2, "__metatable");
+    }
+    lua_pop(L, 1);
+    luaL_newlib(L, serf_funcs);
+    return 1;
+}

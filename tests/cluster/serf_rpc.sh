@@ -1,0 +1,253 @@
+# serf_rpc: require "serfhand.serf" against three real Serf agents on
+# 127.0.0.1 (bind ports 7950-7952, RPC ports 7450-7452; 7469 stays closed).
+# n2 has rpc_auth in a JSON config file. Covers binary events, exact member
+# tags, queries returning early on `expect`, filters, acks, the refusal
+# inside a handler, wrong/missing token, agent down, oversize payloads and
+# the RPC timeout against a frozen agent.
+. "$(dirname "$0")/../lib.sh"
+
+command -v serf >/dev/null || { echo "serf not installed"; echo "0 passed, 1 failed"; exit 1; }
+
+TOKEN=s3cret-token
+B=$T_TMP/bundle
+mkdir -p "$B/handlers/query"
+cat > "$T_TMP/hconf" <<CONF
+log = { target = "$T_TMP/handler.log", level = "debug" }
+serf = { rpc_addr = "127.0.0.1:7450" }
+CONF
+cat > "$B/handlers/query/nested.lua" <<'LUA'
+local serf = require "serfhand.serf"
+return function(ev)
+  local ok, err = pcall(serf.query, "echo", "x")
+  local m = serf.members()
+  return (ok and "not refused" or "refused: " .. tostring(err)) .. "; members=" .. #m
+end
+LUA
+
+# agent NAME N EXTRA...: bind 127.0.0.1:795N, RPC 127.0.0.1:745N.
+agent() {
+    local name=$1 n=$2; shift 2
+    serf agent -node="$name" -bind="127.0.0.1:795$n" -rpc-addr="127.0.0.1:745$n" \
+        -log-level=debug "$@" > "$T_TMP/$name.log" 2>&1 &
+    track $!
+    eval "PID_$name=$!"
+}
+agent n1 0 -tag role=r1 -tag foo-bar.baz=v1 -tag "weird=a,b=c	tab" \
+    -event-handler "user:bin=cat > $T_TMP/ev1.out" \
+    -event-handler "query:echo=printf resp-n1" \
+    -event-handler "query:cat=cat" \
+    -event-handler "query:nested=$SERFHAND -c $T_TMP/hconf handle --bundle $B"
+cat > "$T_TMP/n2.json" <<JSON
+{ "node_name": "n2", "bind": "127.0.0.1:7951", "rpc_addr": "127.0.0.1:7451",
+  "rpc_auth": "$TOKEN", "log_level": "debug", "tags": { "role": "r2" },
+  "event_handlers": [ "user:bin=cat > $T_TMP/ev2.out", "query:echo=printf resp-n2" ] }
+JSON
+serf agent -config-file="$T_TMP/n2.json" > "$T_TMP/n2.log" 2>&1 &
+track $!
+agent n3 2 -tag role=r3 -event-handler "query:echo=printf resp-n3"
+
+alive_members() { # RPC-PORT [TOKEN]: number of alive members seen there
+    serf members -rpc-addr="127.0.0.1:$1" ${2:+-rpc-auth="$2"} -status=alive 2>/dev/null | wc -l
+}
+wait_for 10 sh -c "serf members -rpc-addr=127.0.0.1:7450 >/dev/null 2>&1" || fail "n1 up"
+wait_for 10 sh -c "serf members -rpc-addr=127.0.0.1:7451 -rpc-auth=$TOKEN >/dev/null 2>&1" || fail "n2 up"
+wait_for 10 sh -c "serf members -rpc-addr=127.0.0.1:7452 >/dev/null 2>&1" || fail "n3 up"
+serf join -rpc-addr=127.0.0.1:7451 -rpc-auth="$TOKEN" 127.0.0.1:7950 >/dev/null
+serf join -rpc-addr=127.0.0.1:7452 127.0.0.1:7950 >/dev/null
+wait_for 10 sh -c "[ \$(serf members -rpc-addr=127.0.0.1:7450 -status=alive | wc -l) -eq 3 ]" \
+    && ok "3 members alive" || fail "3 members alive" "$(alive_members 7450)"
+
+conf() { # NAME CONTENT: a config file with a log file and CONTENT
+    printf 'log = { target = "%s", level = "debug" }\n%s\n' "$T_TMP/test.log" "$2" > "$T_TMP/$1.conf"
+}
+conf c1 'serf = { rpc_addr = "127.0.0.1:7450" }'
+conf c2 "serf = { rpc_addr = \"127.0.0.1:7451\", rpc_auth = \"$TOKEN\" }"
+conf c2bad 'serf = { rpc_addr = "127.0.0.1:7451", rpc_auth = "wrong" }'
+conf c2none 'serf = { rpc_addr = "127.0.0.1:7451" }'
+conf cdown 'serf = { rpc_addr = "127.0.0.1:7469", timeout_ms = 500 }'
+conf cenv ''
+conf cfrozen 'serf = { rpc_addr = "127.0.0.1:7452", timeout_ms = 300 }'
+
+# lua NAME CONF [ENV...]: run the Lua test file read from stdin; it must pass.
+lua() {
+    local name=$1 c=$2 out; shift 2
+    cat > "$T_TMP/$name.lua"
+    out=$(env "$@" "$SERFHAND" -c "$T_TMP/$c.conf" test "$T_TMP/$name.lua" 2>&1)
+    if printf '%s\n' "$out" | grep -qE '^[1-9][0-9]* passed, 0 failed$'; then
+        ok "$name"
+    else
+        fail "$name" "$out"
+    fi
+    LUA_OUT=$out
+}
+
+lua event_binary c1 <<'LUA'
+local serf = require "serfhand.serf"
+T.test("binary payload with NUL and 0xff", function()
+  T.eq(serf.event("bin", "a\0b\255c"), true)
+end)
+LUA
+exact=$(printf 'a\000b\377c\n' | od -An -tx1)
+wait_for 5 test -s "$T_TMP/ev1.out" && wait_for 5 test -s "$T_TMP/ev2.out"
+expect_eq "event bytes exact on n1" "$(od -An -tx1 < "$T_TMP/ev1.out" 2>/dev/null)" "$exact"
+expect_eq "event bytes exact on n2" "$(od -An -tx1 < "$T_TMP/ev2.out" 2>/dev/null)" "$exact"
+
+lua members c2 <<'LUA'
+local serf = require "serfhand.serf"
+T.test("members with exact tags", function()
+  local m, err = serf.members()
+  T.ok(m, err)
+  T.eq(#m, 3)
+  local by = {}
+  for _, x in ipairs(m) do by[x.name] = x end
+  local n1 = by.n1
+  T.eq(n1.addr, "127.0.0.1")
+  T.eq(n1.port, 7950)
+  T.eq(n1.status, "alive")
+  T.eq(n1.tags.role, "r1")
+  T.eq(n1.tags["foo-bar.baz"], "v1")
+  T.eq(n1.tags.weird, "a,b=c\ttab")
+  local n = 0
+  for _ in pairs(n1.tags) do n = n + 1 end
+  T.eq(n, 3)
+  T.eq(by.n2.tags.role, "r2")
+  T.eq(by.n2.port, 7951)
+  T.eq(by.n3.tags.role, "r3")
+end)
+LUA
+
+lua query_expect c1 <<'LUA'
+local serf = require "serfhand.serf"
+local time = require "serfhand.time"
+T.test("query returns as soon as expect responses arrived", function()
+  local t0 = time.mono()
+  local r, err = serf.query("echo", "hi", { expect = 3 })
+  local ms = (time.mono() - t0) * 1000
+  T.ok(r, err)
+  T.eq(r.n, 3)
+  T.eq(r.responses.n1, "resp-n1")
+  T.eq(r.responses.n2, "resp-n2")
+  T.eq(r.responses.n3, "resp-n3")
+  T.eq(r.done, false)
+  T.ok(ms < 1500, "took " .. ms .. " ms")
+  local report = T.report or print
+  report(string.format("query expect=3: %.0f ms", ms))
+end)
+LUA
+printf '%s\n' "$LUA_OUT" | grep -E '^query expect' | sed 's/^/  measured: /'
+
+lua query_filters c1 <<'LUA'
+local serf = require "serfhand.serf"
+T.test("nodes filter", function()
+  local r = assert(serf.query("echo", "", { nodes = { "n2" }, expect = 1 }))
+  T.eq(r.n, 1)
+  T.eq(r.responses.n2, "resp-n2")
+end)
+T.test("tags filter and done at the timeout, with acks", function()
+  local r = assert(serf.query("echo", "", { tags = { role = "r[13]" }, timeout_ms = 600, ack = true }))
+  T.eq(r.n, 2)
+  T.eq(r.responses.n1, "resp-n1")
+  T.eq(r.responses.n3, "resp-n3")
+  T.eq(r.done, true)
+  table.sort(r.acks)
+  T.eq(table.concat(r.acks, ","), "n1,n3")
+end)
+T.test("binary query payload and response", function()
+  local r = assert(serf.query("cat", "a\0b\255c", { nodes = { "n1" }, expect = 1 }))
+  T.eq(r.responses.n1, "a\0b\255c\n")
+end)
+T.test("no acks unless asked", function()
+  local r = assert(serf.query("echo", "", { timeout_ms = 300 }))
+  T.eq(#r.acks, 0)
+  T.eq(r.n, 3)
+end)
+LUA
+
+# A query handler (serfhand handle under the agent) may not query.
+out=$(serf query -rpc-addr=127.0.0.1:7450 -node=n1 -format=json -timeout=3s nested "" 2>&1)
+expect_match "query refused inside a handler" "$out" 'refused: .*inside a handler'
+expect_match "members works inside a handler" "$out" 'members=3'
+
+lua auth_errors c2bad <<'LUA'
+local serf = require "serfhand.serf"
+T.test("wrong token", function()
+  local m, err = serf.members()
+  T.eq(m, nil)
+  T.eq(err, "serf: Invalid authentication token")
+  local ok, err2 = serf.event("x", "y")
+  T.eq(ok, nil)
+  T.eq(err2, "serf: Invalid authentication token")
+end)
+LUA
+lua auth_missing c2none <<'LUA'
+local serf = require "serfhand.serf"
+T.test("no token for an agent with rpc_auth", function()
+  local m, err = serf.members()
+  T.eq(m, nil)
+  T.eq(err, "serf: Authentication required")
+end)
+LUA
+lua auth_env cenv SERF_RPC_ADDR=127.0.0.1:7451 SERF_RPC_AUTH=$TOKEN <<'LUA'
+local serf = require "serfhand.serf"
+T.test("address and token from SERF_RPC_ADDR / SERF_RPC_AUTH", function()
+  local m, err = serf.members()
+  T.ok(m, err)
+  T.eq(#m, 3)
+end)
+LUA
+lua config_wins c1 SERF_RPC_ADDR=127.0.0.1:7469 <<'LUA'
+local serf = require "serfhand.serf"
+T.test("serf.rpc_addr wins over SERF_RPC_ADDR", function()
+  T.ok(serf.members())
+end)
+LUA
+
+lua agent_down cdown <<'LUA'
+local serf = require "serfhand.serf"
+T.test("agent down", function()
+  local ok, err = serf.event("x", "y")
+  T.eq(ok, nil)
+  T.eq(err, "serf: cannot connect to 127.0.0.1:7469: Connection refused")
+  local m, err2 = serf.members()
+  T.eq(m, nil)
+  T.eq(err2, "serf: cannot connect to 127.0.0.1:7469: Connection refused")
+  local r, err3 = serf.query("echo", "")
+  T.eq(r, nil)
+  T.eq(err3, "serf: cannot connect to 127.0.0.1:7469: Connection refused")
+end)
+LUA
+
+lua oversize c1 <<'LUA'
+local serf = require "serfhand.serf"
+T.test("event over Serf's limit: Serf's own message", function()
+  local ok, err = serf.event("x", string.rep("p", 600))
+  T.eq(ok, nil)
+  T.eq(err, "serf: user event exceeds configured limit of 512 bytes before encoding")
+  ok, err = serf.event("q", string.rep("p", 490))
+  T.eq(ok, nil)
+  T.eq(err, "serf: encoded user event exceeds configured limit of 512 bytes after encoding")
+end)
+T.test("query over Serf's limit: Serf's own message", function()
+  local r, err = serf.query("echo", string.rep("p", 2000))
+  T.eq(r, nil)
+  T.eq(err, "serf: query exceeds limit of 1024 bytes")
+end)
+LUA
+
+# An agent that accepts but never answers: the RPC timeout bounds the wait.
+kill -STOP "$PID_n3"
+lua frozen_agent cfrozen <<'LUA'
+local serf = require "serfhand.serf"
+local time = require "serfhand.time"
+T.test("timeout from serf.timeout_ms", function()
+  local t0 = time.mono()
+  local m, err = serf.members()
+  local ms = (time.mono() - t0) * 1000
+  T.eq(m, nil)
+  T.eq(err, "serf: timed out waiting for 127.0.0.1:7452")
+  T.ok(ms >= 250 and ms < 1000, "took " .. ms .. " ms")
+end)
+LUA
+kill -CONT "$PID_n3"
+
+finish

@@ -1,0 +1,359 @@
+-- tests/lua/proc.lua: serfhand.proc — run (exit codes, stdin, no shell,
+-- missing command, timeout, output flood, env), spawn/alive/kill, misuse.
+-- Run: build/serfhand test tests/lua/proc.lua
+local proc = require "serfhand.proc"
+local time = require "serfhand.time"
+
+local ALLOWED = {
+    PATH = true, HOME = true, LANG = true, LC_ALL = true, TZ = true,
+    SERF_RPC_ADDR = true, SERF_RPC_AUTH = true,
+}
+
+-- Seconds taken by fn(), and its results.
+local function timed(fn)
+    local t0 = time.mono()
+    local r, e = fn()
+    return time.mono() - t0, r, e
+end
+
+-- Wait up to secs for pred() to be true.
+local function wait_until(secs, pred)
+    local stop = time.mono() + secs
+    while time.mono() < stop do
+        if pred() then return true end
+        time.sleep(20)
+    end
+    return pred()
+end
+
+local function sh(script, opts)
+    return proc.run({ "sh", "-c", script }, opts)
+end
+
+local function tmpdir()
+    local r = assert(proc.run { "mktemp", "-d" })
+    return (r.stdout:gsub("\n$", ""))
+end
+
+local function cat(path)
+    local r = proc.run { "cat", path }
+    return r and r.status == 0 and r.stdout or nil
+end
+
+-- run: exit codes and streams -------------------------------------------
+
+local basic = {
+    { name = "true", argv = { "true" }, status = 0, stdout = "", stderr = "" },
+    { name = "false", argv = { "false" }, status = 1, stdout = "", stderr = "" },
+    { name = "echo args", argv = { "echo", "a b", "c" }, status = 0, stdout = "a b c\n", stderr = "" },
+    { name = "no shell expansion", argv = { "echo", "$HOME;", "*", "`id`" }, status = 0,
+      stdout = "$HOME; * `id`\n", stderr = "" },
+    { name = "exit code 3 and stderr", argv = { "sh", "-c", "echo out; echo err >&2; exit 3" },
+      status = 3, stdout = "out\n", stderr = "err\n" },
+    { name = "exit code 255", argv = { "sh", "-c", "exit 255" }, status = 255, stdout = "", stderr = "" },
+    { name = "stdin nil is /dev/null", argv = { "cat" }, status = 0, stdout = "", stderr = "" },
+    { name = "empty stdin", argv = { "cat" }, opts = { stdin = "" }, status = 0, stdout = "", stderr = "" },
+    { name = "cat stdin", argv = { "cat" }, opts = { stdin = "hello\n" }, status = 0,
+      stdout = "hello\n", stderr = "" },
+    { name = "binary stdin", argv = { "cat" }, opts = { stdin = "a\0b\255\n\0" }, status = 0,
+      stdout = "a\0b\255\n\0", stderr = "" },
+    { name = "cwd", argv = { "pwd" }, opts = { cwd = "/" }, status = 0, stdout = "/\n", stderr = "" },
+    { name = "max_output cuts a stream", argv = { "echo", "0123456789abc" }, opts = { max_output = 10 },
+      stdout = "0123456789", stderr = "", truncated = true },
+}
+
+for _, c in ipairs(basic) do
+    T.test("run: " .. c.name, function()
+        local r, err = proc.run(c.argv, c.opts)
+        T.ok(r, err)
+        if c.status ~= nil then T.eq(r.status, c.status, "status") end
+        T.eq(r.stdout, c.stdout, "stdout")
+        T.eq(r.stderr, c.stderr, "stderr")
+        T.eq(r.timed_out, false, "timed_out")
+        T.eq(r.truncated, c.truncated or false, "truncated")
+        if c.status ~= nil then T.eq(r.signal, nil, "signal") end
+    end)
+end
+
+T.test("run: killed by a signal", function()
+    local r = assert(sh("kill -USR1 $$"))
+    T.eq(r.status, nil)
+    T.eq(r.signal, 10)
+end)
+
+T.test("run: large stdin through cat (no deadlock)", function()
+    local big = string.rep("0123456789abcdef", 65536) -- 1 MiB
+    local r = assert(proc.run({ "cat" }, { stdin = big, max_output = 2 * #big }))
+    T.eq(r.status, 0)
+    T.eq(#r.stdout, #big)
+    T.ok(r.stdout == big, "same bytes back")
+end)
+
+T.test("run: stdin to a child that does not read (no SIGPIPE)", function()
+    local r = assert(proc.run({ "true" }, { stdin = string.rep("x", 4 << 20) }))
+    T.eq(r.status, 0)
+    r = assert(proc.run({ "head", "-c", "3" }, { stdin = string.rep("y", 4 << 20) }))
+    T.eq(r.status, 0)
+    T.eq(r.stdout, "yyy")
+end)
+
+-- run: failures of the world ---------------------------------------------
+
+local failures = {
+    { name = "missing command", argv = { "no-such-command-serfhand" },
+      err = "^proc: cannot run 'no%-such%-command%-serfhand': No such file or directory$" },
+    { name = "missing path", argv = { "/nonexistent/x" },
+      err = "^proc: cannot run '/nonexistent/x': No such file or directory$" },
+    { name = "not executable", argv = { "/etc/passwd" },
+      err = "^proc: cannot run '/etc/passwd': Permission denied$" },
+    { name = "bad cwd", argv = { "true" }, opts = { cwd = "/nonexistent" },
+      err = "^proc: cannot change to directory '/nonexistent': No such file or directory$" },
+    { name = "PATH comes from the child's env", argv = { "true" }, opts = { env = { PATH = "/nonexistent" } },
+      err = "^proc: cannot run 'true': No such file or directory$" },
+}
+
+for _, c in ipairs(failures) do
+    T.test("run fails: " .. c.name, function()
+        local r, err = proc.run(c.argv, c.opts)
+        T.eq(r, nil)
+        T.ok(type(err) == "string" and err:find(c.err), "error: " .. tostring(err))
+    end)
+end
+
+-- run: timeouts and floods -----------------------------------------------
+
+T.test("run: timeout kills sleep 5 quickly", function()
+    local secs, r = timed(function() return proc.run({ "sleep", "5" }, { timeout_ms = 200 }) end)
+    T.ok(r, "result")
+    T.eq(r.timed_out, true, "timed_out")
+    T.eq(r.status, nil, "status")
+    T.eq(r.signal, 15, "signal")
+    T.ok(secs >= 0.19 and secs < 1.5, "took " .. secs .. " s")
+end)
+
+T.test("run: SIGTERM ignored, SIGKILL follows", function()
+    local secs, r = timed(function()
+        return sh("trap '' TERM; sleep 5; echo late", { timeout_ms = 200 })
+    end)
+    T.eq(r.timed_out, true)
+    T.eq(r.signal, 9)
+    T.eq(r.stdout, "")
+    T.ok(secs < 1.5, "took " .. secs .. " s")
+end)
+
+T.test("run: background child holding stdout is cut at the timeout", function()
+    local secs, r = timed(function() return sh("sleep 5 & echo hi", { timeout_ms = 300 }) end)
+    T.eq(r.stdout, "hi\n")
+    T.eq(r.status, 0)
+    T.eq(r.timed_out, true)
+    T.ok(secs < 1.5, "took " .. secs .. " s")
+end)
+
+T.test("run: fast command is not slowed by a timeout", function()
+    local secs, r = timed(function() return proc.run({ "true" }, { timeout_ms = 5000 }) end)
+    T.eq(r.status, 0)
+    T.eq(r.timed_out, false)
+    T.ok(secs < 0.5, "took " .. secs .. " s")
+end)
+
+T.test("run: stdout flood (yes) is truncated and killed fast", function()
+    local secs, r = timed(function() return proc.run { "yes" } end)
+    T.ok(r, "result")
+    T.eq(r.truncated, true)
+    T.eq(#r.stdout, 1 << 20)
+    T.eq(r.stdout:sub(1, 4), "y\ny\n")
+    T.eq(r.status, nil)
+    T.ok(r.signal == 15 or r.signal == 9, "signal " .. tostring(r.signal))
+    T.eq(r.timed_out, false)
+    T.ok(secs < 2, "took " .. secs .. " s")
+end)
+
+T.test("run: stderr flood with a small cap", function()
+    local secs, r = timed(function() return sh("yes err >&2", { max_output = 1000 }) end)
+    T.eq(r.truncated, true)
+    T.eq(#r.stderr, 1000)
+    T.eq(r.stdout, "")
+    T.ok(secs < 2, "took " .. secs .. " s")
+end)
+
+-- run: environment --------------------------------------------------------
+
+T.test("run: env replaces the environment", function()
+    local r = assert(proc.run({ "/usr/bin/env" }, { env = { "A=1", B = "two words", "C=x=y" } }))
+    local lines = {}
+    for l in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    table.sort(lines)
+    T.eq(table.concat(lines, ","), "A=1,B=two words,C=x=y")
+end)
+
+T.test("run: empty env", function()
+    local r = assert(proc.run({ "/usr/bin/env" }, { env = {} }))
+    T.eq(r.stdout, "")
+end)
+
+T.test("run: default env is the allow-list", function()
+    local r = assert(proc.run { "env" })
+    T.eq(r.status, 0)
+    for line in r.stdout:gmatch("[^\n]+") do
+        local k = line:match("^([^=]+)=")
+        T.ok(ALLOWED[k], "unexpected variable " .. tostring(k))
+    end
+end)
+
+-- spawn, alive, kill ------------------------------------------------------
+
+T.test("spawn: detached sleep, alive, kill", function()
+    local pid, err = proc.spawn { "sleep", "5" }
+    T.ok(pid, err)
+    T.eq(math.type(pid), "integer")
+    T.eq(proc.alive(pid), true, "alive after spawn")
+    T.eq(proc.kill(pid, 0), true, "signal 0 probes")
+    T.eq(proc.kill(pid, "TERM"), true)
+    T.ok(wait_until(2, function() return not proc.alive(pid) end), "gone after TERM")
+    local ok, kerr = proc.kill(pid, "KILL")
+    -- the zombie may linger until init reaps it; then ESRCH
+    if not ok then T.ok(kerr:find("^proc: kill %d+: No such process$"), kerr) end
+end)
+
+-- Field n (1-based) of /proc/PID/stat, after the command name.
+local function stat_field(pid, n)
+    local s = cat("/proc/" .. pid .. "/stat")
+    local rest = s:match("%) (.*)$")
+    local f = {}
+    for w in rest:gmatch("%S+") do f[#f + 1] = w end
+    return tonumber(f[n - 2]) or f[n - 2]
+end
+
+T.test("spawn: returns at once and is fully detached", function()
+    local dir = tmpdir()
+    local log = dir .. "/out.log"
+    local secs, pid = timed(function()
+        return proc.spawn({ "sh", "-c", "echo start; echo err >&2; umask; exec sleep 5" }, { log = log })
+    end)
+    T.ok(pid, "pid")
+    T.ok(secs < 0.5, "spawn took " .. secs .. " s")
+    T.ok(wait_until(3, function() return cat(log) == "start\nerr\n0022\n" end),
+        "stdout, stderr appended to the log; umask 022: " .. tostring(cat(log)))
+    -- now the process is `sleep 5` (same pid): inspect it from outside
+    local fds = assert(proc.run { "ls", "/proc/" .. pid .. "/fd" }).stdout
+    local list = {}
+    for fd in fds:gmatch("%d+") do list[#list + 1] = tonumber(fd) end
+    table.sort(list)
+    T.eq(table.concat(list, " "), "0 1 2", "only stdio open")
+    local links = assert(proc.run { "readlink", "/proc/" .. pid .. "/fd/0", "/proc/" .. pid .. "/fd/1",
+        "/proc/" .. pid .. "/fd/2" }).stdout
+    T.eq(links, "/dev/null\n" .. log .. "\n" .. log .. "\n", "stdio targets")
+    local sid, pgrp, ppid = stat_field(pid, 6), stat_field(pid, 5), stat_field(pid, 4)
+    T.ok(sid ~= pid, "not a session leader")
+    local my_sid = tonumber(assert(sh("cut -d' ' -f6 /proc/$PPID/stat")).stdout)
+    T.ok(sid ~= my_sid, "own session (" .. sid .. " vs " .. my_sid .. ")")
+    T.eq(pgrp, sid, "group of the new session")
+    local my_pid = tonumber(assert(sh("echo $PPID")).stdout)
+    T.ok(ppid ~= my_pid, "not our child")
+    local env = assert(proc.run { "sh", "-c", "tr '\\0' '\\n' < /proc/" .. pid .. "/environ" }).stdout
+    for k in env:gmatch("([^=\n]+)=[^\n]*") do
+        T.ok(ALLOWED[k] or k == "PWD", "unexpected variable " .. k) -- sh exports PWD
+    end
+    T.eq(proc.kill(pid, "KILL"), true)
+    T.ok(wait_until(2, function() return not proc.alive(pid) end), "killed")
+    proc.run { "rm", "-rf", dir }
+end)
+
+T.test("spawn: log is appended, env and cwd apply", function()
+    local dir = tmpdir()
+    local log = dir .. "/x.log"
+    local p1 = assert(proc.spawn({ "sh", "-c", "echo one" }, { log = log }))
+    T.ok(wait_until(2, function() return cat(log) == "one\n" end), "first line")
+    local p2 = assert(proc.spawn({ "sh", "-c", "echo $X; pwd" },
+        { log = log, env = { X = "two", "PATH=/usr/bin:/bin" }, cwd = dir }))
+    T.ok(wait_until(2, function() return cat(log) == "one\ntwo\n" .. dir .. "\n" end),
+        "appended: " .. tostring(cat(log)))
+    T.ok(p1 ~= p2)
+    proc.run { "rm", "-rf", dir }
+end)
+
+T.test("spawn fails: missing command, bad log, bad cwd", function()
+    local pid, err = proc.spawn { "no-such-command-serfhand" }
+    T.eq(pid, nil)
+    T.eq(err, "proc: cannot run 'no-such-command-serfhand': No such file or directory")
+    pid, err = proc.spawn({ "true" }, { log = "/nonexistent/dir/x.log" })
+    T.eq(pid, nil)
+    T.eq(err, "proc: cannot open log '/nonexistent/dir/x.log': No such file or directory")
+    pid, err = proc.spawn({ "true" }, { cwd = "/nonexistent" })
+    T.eq(pid, nil)
+    T.eq(err, "proc: cannot change to directory '/nonexistent': No such file or directory")
+end)
+
+T.test("alive: finished and init", function()
+    local r = assert(sh("echo $$"))
+    T.eq(proc.alive(tonumber(r.stdout)), false, "reaped child")
+    T.eq(proc.alive(1), true, "pid 1")
+end)
+
+T.test("kill: signal names and numbers", function()
+    local pid = assert(proc.spawn { "sleep", "5" })
+    T.eq(proc.kill(pid, "SIGUSR1"), true)
+    T.ok(wait_until(2, function() return not proc.alive(pid) end), "USR1 ends sleep")
+    pid = assert(proc.spawn { "sleep", "5" })
+    T.eq(proc.kill(pid, 9), true)
+    T.ok(wait_until(2, function() return not proc.alive(pid) end), "9 ends sleep")
+    pid = assert(proc.spawn { "sleep", "5" })
+    T.eq(proc.kill(pid), true, "default TERM")
+    T.ok(wait_until(2, function() return not proc.alive(pid) end), "TERM ends sleep")
+end)
+
+T.test("kill: no such process", function()
+    local r = assert(sh("echo $$"))
+    local ok, err = proc.kill(tonumber(r.stdout), "HUP")
+    T.eq(ok, nil)
+    T.ok(err:find("^proc: kill %d+: No such process$"), err)
+end)
+
+-- misuse raises -----------------------------------------------------------
+
+local misuse = {
+    { "run()", function() proc.run() end, "argv must be a non%-empty array" },
+    { "run string", function() proc.run("true") end, "argv must be" },
+    { "run {}", function() proc.run {} end, "argv must be" },
+    { "run number arg", function() proc.run { "echo", 1 } end, "argv%[2%] is a number" },
+    { "run empty cmd", function() proc.run { "" } end, "argv%[1%] is empty" },
+    { "run NUL arg", function() proc.run { "echo", "a\0b" } end, "contains NUL" },
+    { "run opts string", function() proc.run({ "true" }, "x") end, "table expected" },
+    { "run unknown option", function() proc.run({ "true" }, { timeout = 5 }) end,
+      "unknown option 'timeout'" },
+    { "run timeout string", function() proc.run({ "true" }, { timeout_ms = "5" }) end, "timeout_ms" },
+    { "run timeout negative", function() proc.run({ "true" }, { timeout_ms = -1 }) end, "timeout_ms" },
+    { "run timeout fraction", function() proc.run({ "true" }, { timeout_ms = 1.5 }) end, "timeout_ms" },
+    { "run max_output 0", function() proc.run({ "true" }, { max_output = 0 }) end, "max_output" },
+    { "run max_output huge", function() proc.run({ "true" }, { max_output = 1 << 40 }) end, "max_output" },
+    { "run stdin number", function() proc.run({ "cat" }, { stdin = 5 }) end, "stdin" },
+    { "run env string", function() proc.run({ "true" }, { env = "A=1" }) end, "env" },
+    { "run env no =", function() proc.run({ "true" }, { env = { "A" } }) end, "not K=V" },
+    { "run env =V", function() proc.run({ "true" }, { env = { "=x" } }) end, "not K=V" },
+    { "run env bad name", function() proc.run({ "true" }, { env = { ["A=B"] = "x" } }) end,
+      "bad variable name" },
+    { "run env value type", function() proc.run({ "true" }, { env = { A = 1 } }) end,
+      "values must be strings" },
+    { "run env key type", function() proc.run({ "true" }, { env = { [true] = "x" } }) end, "keys must be" },
+    { "run env NUL", function() proc.run({ "true" }, { env = { A = "x\0y" } }) end, "NUL" },
+    { "run cwd number", function() proc.run({ "true" }, { cwd = 1 }) end, "cwd" },
+    { "spawn()", function() proc.spawn() end, "argv must be" },
+    { "spawn bad arg", function() proc.spawn { "sleep", {} } end, "argv%[2%] is a table" },
+    { "spawn unknown option", function() proc.spawn({ "true" }, { timeout_ms = 1 }) end,
+      "unknown option 'timeout_ms'" },
+    { "spawn log empty", function() proc.spawn({ "true" }, { log = "" }) end, "log" },
+    { "spawn log number", function() proc.spawn({ "true" }, { log = 1 }) end, "log" },
+    { "kill no pid", function() proc.kill() end, "number expected" },
+    { "kill pid 0", function() proc.kill(0) end, "positive" },
+    { "kill pid -1", function() proc.kill(-1, "KILL") end, "positive" },
+    { "kill pid string", function() proc.kill("x") end, "number expected" },
+    { "kill bad name", function() proc.kill(1, "BOGUS") end, "unknown signal" },
+    { "kill bad number", function() proc.kill(1, 999) end, "out of range" },
+    { "kill bad sig type", function() proc.kill(1, {}) end, "number expected" },
+    { "alive no pid", function() proc.alive() end, "number expected" },
+    { "alive pid 0", function() proc.alive(0) end, "positive" },
+}
+
+for _, c in ipairs(misuse) do
+    T.test("raises: " .. c[1], function() T.raises(c[2], c[3]) end)
+end

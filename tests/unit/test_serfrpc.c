@@ -1,0 +1,437 @@
+/* test_serfrpc.c: the msgpack writer and reader against the bytes captured
+ * from a real Serf agent (reference/serf.md section 9), refusal of malformed
+ * and truncated input, and the client against a scripted fake agent. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "serfhand.h"
+#include "t.h"
+
+static bool same(const struct buf *b, const char *want, size_t n)
+{
+    return b->len == n && memcmp(b->data, want, n) == 0;
+}
+
+#define LIT(s) s, sizeof(s) - 1
+
+static void test_writer_capture(void)
+{
+    struct buf b = {0};
+    /* C->S handshake */
+    serfrpc_mp_map(&b, 2);
+    serfrpc_mp_cstr(&b, "Command");
+    serfrpc_mp_cstr(&b, "handshake");
+    serfrpc_mp_cstr(&b, "Seq");
+    serfrpc_mp_uint(&b, 0);
+    serfrpc_mp_map(&b, 1);
+    serfrpc_mp_cstr(&b, "Version");
+    serfrpc_mp_uint(&b, 1);
+    T_OK(same(&b, LIT("\x82\xa7"
+                      "Command"
+                      "\xa9"
+                      "handshake"
+                      "\xa3"
+                      "Seq"
+                      "\x00"
+                      "\x81\xa7"
+                      "Version"
+                      "\x01")),
+         "handshake bytes as captured");
+    b.len = 0;
+    /* C->S event */
+    serfrpc_mp_map(&b, 2);
+    serfrpc_mp_cstr(&b, "Command");
+    serfrpc_mp_cstr(&b, "event");
+    serfrpc_mp_cstr(&b, "Seq");
+    serfrpc_mp_uint(&b, 1);
+    serfrpc_mp_map(&b, 2);
+    serfrpc_mp_cstr(&b, "Name");
+    serfrpc_mp_cstr(&b, "deploy");
+    serfrpc_mp_cstr(&b, "Payload");
+    serfrpc_mp_bin(&b, "a\0b", 3);
+    T_OK(same(&b, LIT("\x82\xa7"
+                      "Command"
+                      "\xa5"
+                      "event"
+                      "\xa3"
+                      "Seq"
+                      "\x01"
+                      "\x82\xa4"
+                      "Name"
+                      "\xa6"
+                      "deploy"
+                      "\xa7"
+                      "Payload"
+                      "\xc4\x03"
+                      "a\0b")),
+         "event bytes as captured");
+    buf_free(&b);
+}
+
+static void test_reader_capture(void)
+{
+    static const char reply[] = "\x82\xa5"
+                                "Error"
+                                "\xa0\xa3"
+                                "Seq"
+                                "\x01";
+    struct mp_value *v = NULL;
+    size_t used = 0;
+    char err[128];
+    uint64_t seq = 99;
+    T_OK(serfrpc_mp_decode(reply, sizeof reply - 1, &used, &v, err, sizeof err) == 1,
+         "reply header decodes");
+    T_OK(used == sizeof reply - 1, "reply header: all bytes used");
+    T_OK(v && v->type == MP_MAP && v->v.a.n == 2, "reply header is a 2-map");
+    const struct mp_value *e = serfrpc_mp_get(v, "Error");
+    T_OK(e && e->type == MP_STR && e->v.s.len == 0, "Error is empty str");
+    T_OK(serfrpc_mp_uint_of(serfrpc_mp_get(v, "Seq"), &seq) && seq == 1, "Seq is 1");
+    T_OK(serfrpc_mp_get(v, "Nope") == NULL, "missing key is NULL");
+    serfrpc_mp_free(v);
+
+    /* Two messages back to back: the first decode stops at its end. */
+    static const char two[] = "\x82\xa5"
+                              "Error"
+                              "\xa0\xa3"
+                              "Seq"
+                              "\x00"
+                              "\x82\xa5"
+                              "Error"
+                              "\xa0\xa3"
+                              "Seq"
+                              "\x01";
+    T_OK(serfrpc_mp_decode(two, sizeof two - 1, &used, &v, err, sizeof err) == 1 &&
+             used == (sizeof two - 1) / 2,
+         "back-to-back messages split");
+    serfrpc_mp_free(v);
+}
+
+/* Write every kind of value and read it back. */
+static void test_round_trip(void)
+{
+    static const uint64_t uints[] = {
+        0, 1, 127, 128, 255, 256, 65535, 65536, 0xffffffffu, 0x100000000ull, UINT64_MAX};
+    static const int64_t ints[] = {
+        -1, -32, -33, -128, -129, -32768, -32769, INT32_MIN, (int64_t)INT32_MIN - 1, INT64_MIN, 5};
+    static const size_t lens[] = {0, 31, 32, 255, 256, 65535, 65536};
+    char err[128];
+    struct buf b = {0};
+    struct mp_value *v;
+    size_t used;
+
+    for (size_t i = 0; i < sizeof uints / sizeof *uints; i++) {
+        uint64_t got = 0;
+        b.len = 0;
+        serfrpc_mp_uint(&b, uints[i]);
+        T_OK(serfrpc_mp_decode(b.data, b.len, &used, &v, err, sizeof err) == 1 && used == b.len &&
+                 serfrpc_mp_uint_of(v, &got) && got == uints[i],
+             "uint round trip");
+        serfrpc_mp_free(v);
+    }
+    for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
+        b.len = 0;
+        serfrpc_mp_int(&b, ints[i]);
+        int r = serfrpc_mp_decode(b.data, b.len, &used, &v, err, sizeof err);
+        bool ok = r == 1 && used == b.len &&
+                  ((v->type == MP_INT && v->v.i == ints[i]) ||
+                   (v->type == MP_UINT && ints[i] >= 0 && v->v.u == (uint64_t)ints[i]));
+        T_OK(ok, "int round trip");
+        serfrpc_mp_free(v);
+    }
+    char *big = malloc(70000);
+    for (size_t i = 0; i < 70000; i++)
+        big[i] = (char)(i * 7);
+    for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
+        b.len = 0;
+        serfrpc_mp_str(&b, big, lens[i]);
+        serfrpc_mp_bin(&b, big, lens[i]);
+        T_OK(serfrpc_mp_decode(b.data, b.len, &used, &v, err, sizeof err) == 1 &&
+                 v->type == MP_STR && v->v.s.len == lens[i] && memcmp(v->v.s.p, big, lens[i]) == 0,
+             "str round trip");
+        size_t first = used;
+        serfrpc_mp_free(v);
+        T_OK(serfrpc_mp_decode(b.data + first, b.len - first, &used, &v, err, sizeof err) == 1 &&
+                 v->type == MP_BIN && v->v.s.len == lens[i] &&
+                 memcmp(v->v.s.p, big, lens[i]) == 0 && first + used == b.len,
+             "bin round trip");
+        serfrpc_mp_free(v);
+    }
+    free(big);
+
+    /* map16 of 20 pairs, array16 of 300 bools, nil, float skip */
+    b.len = 0;
+    serfrpc_mp_map(&b, 20);
+    for (int i = 0; i < 20; i++) {
+        char k[8];
+        snprintf(k, sizeof k, "k%d", i);
+        serfrpc_mp_cstr(&b, k);
+        serfrpc_mp_array(&b, 300);
+        for (int j = 0; j < 300; j++)
+            serfrpc_mp_bool(&b, (i + j) % 2);
+    }
+    T_OK((uint8_t)b.data[0] == 0xde, "map16 written");
+    T_OK(serfrpc_mp_decode(b.data, b.len, &used, &v, err, sizeof err) == 1 && used == b.len,
+         "map16/array16 decode");
+    const struct mp_value *a = serfrpc_mp_get(v, "k19");
+    T_OK(a && a->type == MP_ARRAY && a->v.a.n == 300 && a->v.a.items[0].type == MP_BOOL &&
+             a->v.a.items[0].v.b == true && a->v.a.items[1].v.b == false,
+         "array16 contents");
+    serfrpc_mp_free(v);
+
+    static const char mixed[] = "\x84\xa1"
+                                "f"
+                                "\xcb\x40\x09\x21\xfb\x54\x44\x2d\x18"
+                                "\xa1"
+                                "g"
+                                "\xca\x3f\x80\x00\x00"
+                                "\xa1"
+                                "n"
+                                "\xc0"
+                                "\xa1"
+                                "x"
+                                "\xd4\x01\x02";
+    T_OK(serfrpc_mp_decode(mixed, sizeof mixed - 1, &used, &v, err, sizeof err) == 1 &&
+             used == sizeof mixed - 1,
+         "float64, float32, nil, fixext decode");
+    T_OK(serfrpc_mp_get(v, "f")->type == MP_FLOAT && serfrpc_mp_get(v, "f")->v.f > 3.14 &&
+             serfrpc_mp_get(v, "g")->v.f == 1.0 && serfrpc_mp_get(v, "n")->type == MP_NIL &&
+             serfrpc_mp_get(v, "x")->type == MP_EXT,
+         "float/nil/ext values");
+    serfrpc_mp_free(v);
+
+    /* Signed widths with positive values as Go may send them. */
+    static const char sints[] = "\x94\xd0\x05\xd1\xff\x00\xd2\x00\x01\x00\x00"
+                                "\xd3\xff\xff\xff\xff\xff\xff\xff\xfe";
+    T_OK(serfrpc_mp_decode(sints, sizeof sints - 1, &used, &v, err, sizeof err) == 1 &&
+             v->v.a.items[0].v.i == 5 && v->v.a.items[1].v.i == -256 &&
+             v->v.a.items[2].v.i == 65536 && v->v.a.items[3].v.i == -2,
+         "int8/16/32/64 sign extension");
+    serfrpc_mp_free(v);
+    buf_free(&b);
+}
+
+static void test_malformed(void)
+{
+    char err[128];
+    struct mp_value *v = NULL;
+    size_t used;
+    /* Every strict prefix of a real message is incomplete, never decoded. */
+    static const char msg[] = "\x82\xa7"
+                              "Command"
+                              "\xa5"
+                              "event"
+                              "\xa3"
+                              "Seq"
+                              "\x01"
+                              "\x82\xa4"
+                              "Name"
+                              "\xa6"
+                              "deploy"
+                              "\xa7"
+                              "Payload"
+                              "\xc4\x03"
+                              "a\0b";
+    int bad = 0;
+    for (size_t n = 0; n < 20; n++) /* the header is 20 bytes */
+        if (serfrpc_mp_decode(msg, n, &used, &v, err, sizeof err) != 0 || v)
+            bad++;
+    T_OK(bad == 0, "every truncation of the header is incomplete");
+    bad = 0;
+    for (size_t n = 20; n < sizeof msg - 1; n++)
+        if (serfrpc_mp_decode(msg + 20, n - 20, &used, &v, err, sizeof err) != 0 || v)
+            bad++;
+    T_OK(bad == 0, "every truncation of the body is incomplete");
+
+    T_OK(serfrpc_mp_decode("\xc1", 1, &used, &v, err, sizeof err) == -1 && !v, "0xc1 refused");
+    T_OK(strstr(err, "0xc1") != NULL, "error names the byte");
+    T_OK(serfrpc_mp_decode("\x81\xa1k\xc1", 4, &used, &v, err, sizeof err) == -1 && !v,
+         "0xc1 inside a map refused");
+    /* A huge claimed length waits for bytes instead of allocating. */
+    T_OK(serfrpc_mp_decode("\xdd\xff\xff\xff\xff\x01", 6, &used, &v, err, sizeof err) == 0,
+         "array32 of 4G items: incomplete, no allocation");
+    T_OK(serfrpc_mp_decode("\xdb\xff\xff\xff\xff"
+                           "abc",
+                           8, &used, &v, err, sizeof err) == 0,
+         "str32 of 4 GiB: incomplete");
+    T_OK(serfrpc_mp_decode("\xdf\x80\x00\x00\x00", 5, &used, &v, err, sizeof err) == 0,
+         "map32 of 2G pairs: incomplete");
+
+    /* Deep nesting refused. */
+    char deep[100];
+    memset(deep, 0x91, sizeof deep);
+    deep[99] = '\x01';
+    T_OK(serfrpc_mp_decode(deep, sizeof deep, &used, &v, err, sizeof err) == -1 &&
+             strstr(err, "deep"),
+         "nesting over 32 refused");
+
+    /* Too many values in one message refused. */
+    size_t n = 300000;
+    char *wide = malloc(n + 5);
+    wide[0] = '\xdd';
+    wide[1] = 0;
+    wide[2] = (char)(n >> 16);
+    wide[3] = (char)(n >> 8);
+    wide[4] = (char)n;
+    memset(wide + 5, 0xc0, n);
+    T_OK(serfrpc_mp_decode(wide, n + 5, &used, &v, err, sizeof err) == -1, "300000 values refused");
+    free(wide);
+
+    /* Random bytes never crash and never claim more than they have. */
+    uint32_t x = 12345;
+    int overrun = 0;
+    char junk[64];
+    for (int round = 0; round < 20000; round++) {
+        for (size_t i = 0; i < sizeof junk; i++) {
+            x = x * 1103515245u + 12345u;
+            junk[i] = (char)(x >> 16);
+        }
+        size_t len = (x >> 8) % sizeof junk;
+        used = 0;
+        if (serfrpc_mp_decode(junk, len, &used, &v, err, sizeof err) == 1) {
+            if (used > len)
+                overrun++;
+            serfrpc_mp_free(v);
+        }
+    }
+    T_OK(overrun == 0, "random input: no overrun");
+}
+
+/* A one-connection fake agent on an ephemeral port: reads, then writes
+ * script (after the handshake reply when handshake is set), then waits
+ * (hang) or closes. */
+static pid_t fake_agent(int *port, const char *script, size_t len, bool handshake, bool hang)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {0};
+    socklen_t sl = sizeof sa;
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(s, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(s, 1) < 0)
+        return -1;
+    getsockname(s, (struct sockaddr *)&sa, &sl);
+    *port = ntohs(sa.sin_port);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int c = accept(s, NULL, NULL);
+        char in[512];
+        if (read(c, in, sizeof in) <= 0)
+            _exit(0);
+        if (handshake) {
+            static const char ok[] = "\x82\xa5"
+                                     "Error"
+                                     "\xa0\xa3"
+                                     "Seq"
+                                     "\x00";
+            (void)!write(c, ok, sizeof ok - 1);
+            if (read(c, in, sizeof in) <= 0)
+                _exit(0);
+        }
+        (void)!write(c, script, len);
+        if (hang)
+            sleep(5);
+        _exit(0);
+    }
+    close(s);
+    return pid;
+}
+
+static void stop_fake(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+static void test_client(void)
+{
+    char err[256];
+    struct serfrpc *c = NULL;
+    int port;
+    char addr[64];
+    pid_t pid;
+
+    /* Nothing listens: port 7469 is ours and unused by this test. */
+    T_OK(serfrpc_open(&c, "127.0.0.1:7469", NULL, util_mono_ms() + 1000, err, sizeof err) == -1,
+         "agent down fails");
+    T_STR(err, "serf: cannot connect to 127.0.0.1:7469: Connection refused", "agent down text");
+    T_OK(serfrpc_open(&c, "127.0.0.1", NULL, util_mono_ms() + 1000, err, sizeof err) == -1 &&
+             strstr(err, "bad RPC address"),
+         "address without port refused");
+    T_OK(serfrpc_open(&c, ":7373", NULL, util_mono_ms() + 1000, err, sizeof err) == -1,
+         "address without host refused");
+
+    /* Handshake answered with Serf's error text. */
+    static const char hserr[] = "\x82\xa5"
+                                "Error"
+                                "\xb2"
+                                "Handshake required"
+                                "\xa3"
+                                "Seq"
+                                "\x00";
+    pid = fake_agent(&port, hserr, sizeof hserr - 1, false, true);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    T_OK(serfrpc_open(&c, addr, NULL, util_mono_ms() + 2000, err, sizeof err) == -1,
+         "handshake error");
+    T_STR(err, "serf: Handshake required", "handshake error text");
+    stop_fake(pid);
+
+    /* Auth refused. */
+    static const char autherr[] = "\x82\xa5"
+                                  "Error"
+                                  "\xbc"
+                                  "Invalid authentication token"
+                                  "\xa3"
+                                  "Seq"
+                                  "\x01";
+    pid = fake_agent(&port, autherr, sizeof autherr - 1, true, true);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    T_OK(serfrpc_open(&c, addr, "wrong", util_mono_ms() + 2000, err, sizeof err) == -1,
+         "wrong token fails");
+    T_STR(err, "serf: Invalid authentication token", "wrong token text");
+    stop_fake(pid);
+
+    /* Garbage after the handshake. */
+    pid = fake_agent(&port, "\xc1\xc1", 2, true, true);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    T_OK(serfrpc_open(&c, addr, "tok", util_mono_ms() + 2000, err, sizeof err) == -1 &&
+             strstr(err, "bad reply"),
+         "garbage reply refused");
+    stop_fake(pid);
+
+    /* A truncated reply, then silence: the deadline ends the wait. */
+    pid = fake_agent(&port,
+                     "\x82\xa5"
+                     "Err",
+                     5, true, true);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    int64_t t0 = util_mono_ms();
+    T_OK(serfrpc_open(&c, addr, "tok", t0 + 300, err, sizeof err) == -1 && strstr(err, "timed out"),
+         "truncated reply times out");
+    int64_t took = util_mono_ms() - t0;
+    T_OK(took >= 250 && took < 1500, "timeout bounded by the deadline");
+    stop_fake(pid);
+
+    /* Connection closed mid-reply. */
+    pid = fake_agent(&port, "\x82\xa5", 2, true, false);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    T_OK(serfrpc_open(&c, addr, "tok", util_mono_ms() + 2000, err, sizeof err) == -1 &&
+             strstr(err, "closed the connection"),
+         "closed mid-reply");
+    stop_fake(pid);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    test_writer_capture();
+    test_reader_capture();
+    test_round_trip();
+    test_malformed();
+    test_client();
+    return t_done();
+}

@@ -1,0 +1,52 @@
+---@meta serfhand.serf
+-- LuaLS annotations for require "serfhand.serf" (src/lserf.c).
+-- luacheck: no unused args
+
+---@class serfhand.serf
+local serf = {}
+
+---@class serfhand.serf.EventOpts
+---@field coalesce? boolean  let Serf coalesce same-name events (default false)
+
+---@class serfhand.serf.Member
+---@field name string
+---@field addr string   IP address as text, e.g. "127.0.0.1"
+---@field port integer  gossip port
+---@field tags table<string, string>  exact tags
+---@field status string "alive" | "leaving" | "left" | "failed"
+
+---@class serfhand.serf.QueryOpts
+---@field timeout_ms? integer  query timeout sent to Serf, 1..3600000 (default: Serf's)
+---@field expect? integer  return as soon as this many responses arrived
+---@field nodes? string[]  only these node names (exact)
+---@field tags? table<string, string>  tag -> Go regexp (unanchored)
+---@field ack? boolean  request acks (default false)
+
+---@class serfhand.serf.QueryResult
+---@field responses table<string, string>  node -> exact response bytes
+---@field acks string[]  nodes that acked, in arrival order
+---@field n integer  number of responses
+---@field done boolean  Serf reported the end of the query
+
+--- Send a user event (binary-safe). Raises on a bad name, payload or option.
+---@param name string  [A-Za-z0-9][A-Za-z0-9_.-]{0,63}
+---@param payload? string  at most 1 MiB (Serf's own limit is far lower)
+---@param opts? serfhand.serf.EventOpts
+---@return true|nil ok
+---@return string? err  "serf: ..."
+function serf.event(name, payload, opts) end
+
+--- Every member the local agent knows, with exact tags.
+---@return serfhand.serf.Member[]|nil members
+---@return string? err  "serf: ..."
+function serf.members() end
+
+--- Send a query and collect acks and responses. Raises inside a handler.
+---@param name string  [A-Za-z0-9][A-Za-z0-9_.-]{0,63}
+---@param payload? string  at most 1 MiB
+---@param opts? serfhand.serf.QueryOpts
+---@return serfhand.serf.QueryResult|nil result
+---@return string? err  "serf: ..."
+function serf.query(name, payload, opts) end
+
+return serf
