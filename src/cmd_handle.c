@@ -16,7 +16,6 @@
 
 #include "serfhand.h"
 
-#pragma weak check_report
 #pragma weak update_announcement
 
 extern char **environ;
@@ -208,11 +207,7 @@ static int handle_builtin(const struct config *cfg, const char *bundle_dir,
 {
     if (ev->type == EV_QUERY && strcmp(ev->name, "serfhand-check") == 0) {
         struct buf json = {0};
-        if (!check_report) {
-            buf_addstr(&json, "{\"ok\":false,\"problems\":[\"check is not available\"]}");
-        } else {
-            check_report(cfg, bundle_dir, &json);
-        }
+        check_report(cfg, bundle_dir, &json);
         int rc = write_all(out_fd, json.data, json.len) < 0 ? SH_EXIT_USAGE : SH_EXIT_OK;
         buf_free(&json);
         return rc;

@@ -9,10 +9,6 @@
 #include "serfhand.h"
 
 /* Subcommands still being written by other hands link weakly until they land. */
-#pragma weak cmd_keygen_entry
-#pragma weak cmd_sign_entry
-#pragma weak cmd_verify_entry
-#pragma weak cmd_check_entry
 #pragma weak cmd_propose_entry
 #pragma weak cmd_status_entry
 #pragma weak cmd_tick_entry

@@ -17,15 +17,6 @@
 
 #include "serfhand.h"
 
-/* Host modules still being written by other hands link weakly until they
- * land; a missing one is simply not offered to require(). */
-#pragma weak luaopen_serfhand_crypto
-#pragma weak luaopen_serfhand_factomd
-#pragma weak luaopen_serfhand_identity
-#pragma weak luaopen_serfhand_proc
-#pragma weak luaopen_serfhand_serf
-#pragma weak luaopen_serfhand_store
-
 /* The host's own modules, sorted; require "serfhand.X" finds them here. */
 static const luaL_Reg host_modules[] = {
     {"serfhand.config", luaopen_serfhand_config},
@@ -306,7 +297,7 @@ static int sb_require(lua_State *L)
     }
     lua_pop(L, 1);
     for (const luaL_Reg *m = host_modules; m->name; m++) {
-        if (strcmp(m->name, name) == 0 && m->func) {
+        if (strcmp(m->name, name) == 0) {
             lua_pushcfunction(L, m->func);
             lua_pushstring(L, name);
             lua_call(L, 1, 1);
