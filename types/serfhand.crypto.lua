@@ -1,5 +1,5 @@
 ---@meta serfhand.crypto
--- LuaLS annotations for require "serfhand.crypto" (see docs/api/crypto.md).
+-- LuaLS annotations for require "serfhand.crypto" (see docs/lua-api.md).
 -- All byte strings are raw (binary-safe) unless the name says hex or base64.
 
 ---@class serfhand.crypto

@@ -1,5 +1,5 @@
 ---@meta serfhand.factomd
--- LuaLS annotations for require "serfhand.factomd" (see docs/api/factomd.md).
+-- LuaLS annotations for require "serfhand.factomd" (see docs/lua-api.md).
 -- Misuse raises; failures of factomd or the network return nil, err (a table).
 
 ---@class serfhand.factomd

@@ -1,5 +1,5 @@
 ---@meta serfhand.identity
--- LuaLS annotations for require "serfhand.identity" (see docs/api/identity.md).
+-- LuaLS annotations for require "serfhand.identity" (see docs/lua-api.md).
 
 ---@class serfhand.identity
 local identity = {}

@@ -1,5 +1,5 @@
 ---@meta serfhand.proc
--- LuaLS annotations for require "serfhand.proc" (see docs/api/proc.md).
+-- LuaLS annotations for require "serfhand.proc" (see docs/lua-api.md).
 -- Misuse raises; failures to start a command return nil, "proc: ...".
 
 ---@class serfhand.proc

@@ -1,5 +1,5 @@
 ---@meta serfhand.store
--- LuaLS annotations for require "serfhand.store" (see docs/api/store.md).
+-- LuaLS annotations for require "serfhand.store" (see docs/lua-api.md).
 -- Misuse raises; database failures return nil, "store: ...".
 
 ---@class serfhand.store

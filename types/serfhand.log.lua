@@ -1,0 +1,16 @@
+---@meta serfhand.log
+-- LuaLS annotations for require "serfhand.log" (see docs/lua-api.md).
+
+---@class serfhand.log
+local log = {}
+
+---@param ... any joined by spaces, one log line
+function log.debug(...) end
+---@param ... any
+function log.info(...) end
+---@param ... any
+function log.warn(...) end
+---@param ... any
+function log.error(...) end
+
+return log
