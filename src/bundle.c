@@ -167,8 +167,9 @@ static int verify_open(struct bundle *b, const struct config *cfg, char *err, si
                   "accepted (%lld): refused", m->bundle, m->version, highest);
         goto out;
     }
-    if (m->version > highest && have_db(state) &&
-        bundle_record_version(state, m->version, sub, sizeof sub) < 0)
+    /* The first accepted bundle creates the record, so a later downgrade is
+     * refused even on a node that never used the store. */
+    if (m->version > highest && bundle_record_version(state, m->version, sub, sizeof sub) < 0)
         log_msg(LOG_LVL_WARN, "bundle %s version %lld: could not record the version: %s",
                 m->bundle, m->version, sub);
     if ((long long)time(NULL) >= m->expires)

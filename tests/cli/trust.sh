@@ -190,6 +190,8 @@ vfail "file over cap: verify fails" "over the limit of 1024"
 conf "$W/conf" "$(pubstr k1.pub)"
 
 # --- hand-made manifests, signed with the real minisign -----------------------
+# They carry version 3; forget the versions the cases above were run with.
+rm -rf "$STATE"
 msign() { # DIR KEY [-l]: sign DIR/MANIFEST.json with minisign under the serfhand name
     minisign -S ${3:-} -s "$2" -m "$1/MANIFEST.json" -x "$1/MANIFEST.json.$(keyid "${2%.sec}.pub").minisig" \
         -t "hand-made" > /dev/null 2>&1 < /dev/null
@@ -265,10 +267,7 @@ OUT=$("$SERFHAND" -c "$W/conf" check 2>&1); RC=$?
 expect_eq "check fails on an expired bundle" "$RC" 1
 expect_match "check says expired" "$OUT" "expired"
 vfail "verify fails on an expired bundle" "expired"
-# a state database: the next run records version 6
-printf 'T.test("db", function() T.ok(require("serfhand.store").put("x", "y")) end)\n' > mk.lua
-"$SERFHAND" -c "$W/conf" test mk.lua > /dev/null 2>&1
-query ping
+# the runs above recorded version 6
 "$SERFHAND" sign -s k1.sec --name demo --version 7 b > /dev/null 2>&1
 query ping
 expect_eq "version 7 runs" "$OUT" "RAN pong"
