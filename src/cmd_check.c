@@ -1,8 +1,9 @@
 /*
  * cmd_check.c: `serfhand check`, the full check of the active bundle
  * (config "bundle"): signatures, threshold, every hash, unlisted or missing
- * files, expiry, the recorded highest version, and every Lua file compiled
- * in text mode without being run. check_report answers the built-in query
+ * files, expiry, the recorded highest version, every Lua file compiled in
+ * text mode, and every handler file loaded (its top level run, never its
+ * handler) to see that it returns a function. check_report answers the query
  * serfhand-check with the same result as compact JSON.
  */
 #include <stdio.h>
@@ -50,6 +51,59 @@ static void compile_all(const char *dir, const struct trust_manifest *m, size_t 
     close(dfd);
 }
 
+/* Run the top level of every handler file in the sandbox (modules load
+ * through the verified bundle) and check that it returns a function or a
+ * table with handle. Loading a handler has no side effects by contract. */
+static void load_handlers(const struct config *cfg, const char *dir,
+                          const struct trust_manifest *m, struct trust_problems *p)
+{
+    struct bundle b;
+    char err[600];
+    if (bundle_open(&b, dir, cfg, true, err, sizeof err) < 0) {
+        trust_problem_add(p, "%s", err);
+        return;
+    }
+    struct sandbox_limits lim = {
+        .memory = (size_t)config_int(cfg, "limits.memory_mb") * 1024 * 1024,
+        .deadline_ms = (int)config_int(cfg, "limits.query_ms"),
+        .grace_ms = (int)config_int(cfg, "limits.grace_ms"),
+    };
+    struct sandbox *sb = sandbox_new(&lim, &b, cfg, err, sizeof err);
+    if (!sb) {
+        trust_problem_add(p, "%s", err);
+        bundle_close(&b);
+        return;
+    }
+    lua_State *L = sandbox_state(sb);
+    sandbox_start_clock(sb);
+    for (size_t i = 0; i < m->nfiles; i++) {
+        const char *rel = m->files[i].path;
+        size_t n = strlen(rel);
+        if (strncmp(rel, "handlers/", 9) != 0 || n < 4 || strcmp(rel + n - 4, ".lua") != 0)
+            continue;
+        if (sandbox_load_file(sb, rel, err, sizeof err) != 0)
+            continue; /* reported by the file check or compile_all */
+        if (sandbox_pcall(sb, 0, 1) != LUA_OK) {
+            const char *msg = lua_tostring(L, -1);
+            size_t cut = msg ? strcspn(msg, "\n") : 0; /* first line, no traceback */
+            trust_problem_add(p, "%s: loading raised: %.*s", rel, (int)cut, msg ? msg : "");
+        } else {
+            bool ok = lua_isfunction(L, -1);
+            if (!ok && lua_istable(L, -1)) {
+                lua_getfield(L, -1, "handle");
+                ok = lua_isfunction(L, -1);
+                lua_pop(L, 1);
+            }
+            if (!ok)
+                trust_problem_add(p, "%s: returns a %s, not a function (or a table with handle)",
+                                  rel, luaL_typename(L, -1));
+        }
+        lua_settop(L, 0);
+    }
+    sandbox_free(sb);
+    bundle_close(&b);
+}
+
 /* The whole check; r is filled (free with trust_report_free). */
 static int check_bundle(const struct config *cfg, const char *dir, struct trust_report *r)
 {
@@ -72,6 +126,8 @@ static int check_bundle(const struct config *cfg, const char *dir, struct trust_
         trust_problem_add(&r->problems, "version %lld is below the highest version this node "
                           "accepted (%lld)", r->m.version, highest);
     compile_all(dir, &r->m, max_file, &r->problems);
+    if (!r->problems.n)
+        load_handlers(cfg, dir, &r->m, &r->problems);
     return r->problems.n ? 1 : 0;
 }
 

@@ -285,6 +285,13 @@ rm -rf b; cp -a src b; printf 'return function( oops\n' > b/handlers/query/bad.l
 OUT=$("$SERFHAND" -c "$W/conf" check 2>&1); RC=$?
 expect_eq "check fails on a syntax error" "$RC" 1
 expect_match "check names the file" "$OUT" "handlers/query/bad.lua:"
+rm -rf b; cp -a src b; printf 'return 42\n' > b/handlers/query/bad.lua
+printf 'error("top level failed")\n' > b/handlers/query/raises.lua
+"$SERFHAND" sign -s k1.sec --name demo --version 8 b > /dev/null 2>&1
+OUT=$("$SERFHAND" -c "$W/conf" check 2>&1); RC=$?
+expect_eq "check fails on a handler that returns no function" "$RC" 1
+expect_match "check says what the file returned" "$OUT" "handlers/query/bad.lua: returns a number, not a function"
+expect_match "check reports a handler whose loading raises" "$OUT" "handlers/query/raises.lua: loading raised: handlers/query/raises.lua:1: top level failed"
 
 # --- passwords ----------------------------------------------------------------------
 rm -rf b; cp -a src b
