@@ -85,6 +85,16 @@ static const char *check_key(lua_State *L, int arg)
     return k;
 }
 
+/* A key handlers may change: "bundle.*" belongs to the host (the recorded
+ * bundle version guards against downgrades). */
+static const char *check_writable_key(lua_State *L, int arg)
+{
+    const char *k = check_key(L, arg);
+    luaL_argcheck(L, strncmp(k, "bundle.", 7) != 0, arg,
+                  "keys starting with 'bundle.' belong to the host");
+    return k;
+}
+
 static const char *check_prefix(lua_State *L, int arg)
 {
     size_t n;
@@ -111,7 +121,7 @@ static int write_value(lua_State *L, bool only_new)
 {
     struct lstore *ls = lstore_of(L);
     char err[512];
-    const char *key = check_key(L, 1);
+    const char *key = check_writable_key(L, 1);
     int t = lua_type(L, 2);
     luaL_argexpected(L, t == LUA_TSTRING || t == LUA_TTABLE, 2, "string or table");
     int64_t ttl = check_ttl(L, 3);
@@ -160,7 +170,7 @@ static int l_count(lua_State *L)
 static int l_del(lua_State *L)
 {
     char err[512];
-    const char *key = check_key(L, 1);
+    const char *key = check_writable_key(L, 1);
     struct store *s = conn(L, err, sizeof err);
     if (!s || store_del(s, key, err, sizeof err) < 0)
         return fail(L, err);
