@@ -16,7 +16,6 @@
 
 #include "serfhand.h"
 
-#pragma weak update_announcement
 
 extern char **environ;
 
@@ -213,11 +212,7 @@ static int handle_builtin(const struct config *cfg, const char *bundle_dir,
         return rc;
     }
     if (ev->type == EV_USER && strcmp(ev->name, "serfhand-update") == 0) {
-        if (update_announcement)
-            return update_announcement(cfg, ev->payload.data, ev->payload.len);
-        log_msg(LOG_LVL_INFO, "update announcement received (%zu bytes); automatic "
-                "updates are not supported by this version", ev->payload.len);
-        return SH_EXIT_OK;
+        return update_announcement(cfg, ev->payload.data, ev->payload.len);
     }
     log_msg(LOG_LVL_ERROR, "refused: names starting with serfhand- are reserved for the host");
     return SH_EXIT_EVENT;

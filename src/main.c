@@ -13,9 +13,6 @@
 #pragma weak cmd_status_entry
 #pragma weak cmd_tick_entry
 #pragma weak cmd_action_entry
-#pragma weak cmd_install_entry
-#pragma weak cmd_announce_entry
-#pragma weak cmd_rollback_entry
 
 /* Every subcommand, in the order `serfhand --help` lists them. */
 static const struct cmd_entry *const commands[] = {

@@ -1,0 +1,204 @@
+/*
+ * cmd_announce.c: `serfhand announce -s KEY.sec --url BASE DIR`, the
+ * operator's rollout trigger: checks the published bundle DIR, signs a
+ * pointer {name, version, manifest hash, URL, expiry} with a trusted bundle
+ * key and sends it as the non-coalesced user event serfhand-update.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "serfhand.h"
+
+#define DEFAULT_RPC "127.0.0.1:7373"
+#define SERF_EVENT_LIMIT 512 /* Serf's default user_event_size_limit */
+
+/* "90s", "30m", "2h", "1d" -> seconds; -1 if invalid. */
+static long long parse_ttl(const char *s)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || v <= 0 || v > 365LL * 86400)
+        return -1;
+    if (strcmp(end, "m") == 0)
+        v *= 60;
+    else if (strcmp(end, "h") == 0)
+        v *= 3600;
+    else if (strcmp(end, "d") == 0)
+        v *= 86400;
+    else if (*end && strcmp(end, "s") != 0)
+        return -1;
+    return v;
+}
+
+static int exec_announce(int argc, char **argv, const struct config *cfg)
+{
+    const char *keyfile = NULL, *url = NULL, *dir = NULL, *ttl_s = "1h";
+    bool print_only = false;
+    struct trust_keyset ks = {0};
+    struct trust_report rep = {0};
+    struct trust_seckey *sk = NULL;
+    struct buf kb = {0}, payload = {0};
+    struct serfrpc *rpc = NULL;
+    char err[1024] = "", *pw = NULL;
+    int rc = SH_EXIT_USAGE;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
+            keyfile = argv[++i];
+        else if (strcmp(argv[i], "--url") == 0 && i + 1 < argc)
+            url = argv[++i];
+        else if (strcmp(argv[i], "--ttl") == 0 && i + 1 < argc)
+            ttl_s = argv[++i];
+        else if (strcmp(argv[i], "--print") == 0)
+            print_only = true;
+        else if (argv[i][0] != '-' && !dir)
+            dir = argv[i];
+        else
+            goto usage;
+    }
+    if (!keyfile || !url || !dir)
+        goto usage;
+    long long ttl = parse_ttl(ttl_s);
+    if (ttl < 0) {
+        fprintf(stderr, "serfhand announce: --ttl wants N, Ns, Nm, Nh or Nd (at most 365d)\n");
+        return SH_EXIT_USAGE;
+    }
+    if (trust_init() < 0)
+        util_errf(err, sizeof err, "libsodium cannot be initialised");
+    else if (trust_keyset_load(&ks, cfg, err, sizeof err) == 0)
+        err[0] = 0;
+    if (err[0]) {
+        fprintf(stderr, "serfhand announce: %s\n", err);
+        goto out;
+    }
+
+    /* The key: it must be one the nodes trust, or every node refuses. */
+    if (util_read_file(keyfile, 4096, &kb, err, sizeof err) < 0) {
+        fprintf(stderr, "serfhand announce: %s\n", err);
+        goto out;
+    }
+    int enc = trust_seckey_encrypted(kb.data, kb.len);
+    if (enc > 0 && trust_password("Password for the secret key: ", false, &pw, err, sizeof err) < 0) {
+        fprintf(stderr, "serfhand announce: %s\n", err);
+        goto out;
+    }
+    if (trust_seckey_parse(&sk, kb.data, kb.len, pw, err, sizeof err) < 0) {
+        fprintf(stderr, "serfhand announce: %s: %s\n", keyfile, err);
+        rc = SH_EXIT_FAIL;
+        goto out;
+    }
+    struct trust_pubkey pk;
+    trust_seckey_pubkey(sk, &pk);
+    bool trusted = false;
+    for (size_t i = 0; i < ks.n; i++)
+        trusted = trusted || memcmp(ks.keys[i].pk, pk.pk, 32) == 0;
+    char id[17];
+    trust_keyid_hex(sk->keyid, id);
+    if (!trusted) {
+        fprintf(stderr, "serfhand announce: key %s is not in trust.keys: every node would refuse "
+                "the announcement\n", id);
+        rc = SH_EXIT_TRUST;
+        goto out;
+    }
+
+    /* The bundle as published: it must pass the check every node makes. */
+    trust_check_bundle(&rep, dir, &ks, (size_t)config_int(cfg, "limits.file_bytes"),
+                       (int64_t)time(NULL));
+    if (rep.problems.n || !rep.have_manifest) {
+        fprintf(stderr, "serfhand announce: %s does not verify, nothing was sent:\n", dir);
+        for (size_t i = 0; i < rep.problems.n; i++)
+            fprintf(stderr, "  %s\n", rep.problems.v[i]);
+        rc = SH_EXIT_TRUST;
+        goto out;
+    }
+
+    struct update_pointer p = {0};
+    long long now = (long long)time(NULL);
+    snprintf(p.name, sizeof p.name, "%s", rep.m.bundle);
+    p.version = rep.m.version;
+    snprintf(p.hash, sizeof p.hash, "%s", rep.manifest_hash);
+    size_t ul = strlen(url);
+    while (ul > 8 && url[ul - 1] == '/')
+        ul--;
+    if (ul >= sizeof p.url) {
+        fprintf(stderr, "serfhand announce: --url is too long\n");
+        goto out;
+    }
+    memcpy(p.url, url, ul);
+    p.expires = now + ttl < rep.m.expires ? now + ttl : rep.m.expires;
+    if (update_pointer_encode(&p, sk, &payload, err, sizeof err) < 0) {
+        fprintf(stderr, "serfhand announce: %s\n", err);
+        goto out;
+    }
+    size_t total = strlen(UPDATE_EVENT) + payload.len;
+    if (payload.len > UPDATE_PAYLOAD_MAX) {
+        fprintf(stderr, "serfhand announce: the signed pointer is %zu bytes (event name + payload "
+                "%zu), over the %d bytes that fit Serf's %d-byte user event limit after "
+                "encoding: use a shorter --url (%zu bytes too many)\n", payload.len, total,
+                UPDATE_PAYLOAD_MAX, SERF_EVENT_LIMIT, payload.len - UPDATE_PAYLOAD_MAX);
+        rc = SH_EXIT_FAIL;
+        goto out;
+    }
+    if (print_only) {
+        printf("%s\n", payload.data);
+        rc = SH_EXIT_OK;
+        goto out;
+    }
+
+    const char *addr = config_str(cfg, "serf.rpc_addr");
+    const char *token = config_str(cfg, "serf.rpc_auth");
+    if (!*addr)
+        addr = getenv("SERF_RPC_ADDR");
+    if (!addr || !*addr)
+        addr = DEFAULT_RPC;
+    if (!*token)
+        token = getenv("SERF_RPC_AUTH");
+    int64_t deadline = util_mono_ms() + config_int(cfg, "serf.timeout_ms");
+    if (serfrpc_open(&rpc, addr, token, deadline, err, sizeof err) < 0 ||
+        serfrpc_event(rpc, UPDATE_EVENT, payload.data, payload.len, false, err, sizeof err) < 0) {
+        fprintf(stderr, "serfhand announce: %s\n", err);
+        rc = SH_EXIT_FAIL;
+        goto out;
+    }
+    log_msg(LOG_LVL_INFO, "announce: bundle %s version %lld (manifest %.16s) at %s, expires %lld, "
+            "signed by key %s, %zu bytes", p.name, p.version, p.hash, p.url, p.expires, id,
+            payload.len);
+    printf("announced bundle %s version %lld (manifest %s) at %s, valid until %lld, signed by "
+           "key %s (%zu of %d payload bytes); watch with `serf query serfhand-check`\n",
+           p.name, p.version, p.hash, p.url, p.expires, id, payload.len, UPDATE_PAYLOAD_MAX);
+    rc = SH_EXIT_OK;
+out:
+    if (rpc)
+        serfrpc_close(rpc);
+    if (kb.data)
+        sodium_memzero(kb.data, kb.len);
+    buf_free(&kb);
+    buf_free(&payload);
+    trust_seckey_free(sk);
+    trust_password_free(pw);
+    trust_report_free(&rep);
+    trust_keyset_free(&ks);
+    return rc;
+usage:
+    fprintf(stderr, "usage: serfhand announce -s KEY.sec --url BASE [--ttl 1h] [--print] DIR\n");
+    return SH_EXIT_USAGE;
+}
+
+const struct cmd_entry cmd_announce_entry = {
+    "announce",
+    "-s KEY.sec --url BASE [--ttl 1h] [--print] DIR\n\n"
+    "DIR is the signed bundle as published at BASE (BASE/MANIFEST.json, ...). Sends the\n"
+    "user event serfhand-update with a pointer {name, version, manifest hash, BASE,\n"
+    "expiry} signed by KEY (one of trust.keys) through the agent at serf.rpc_addr.\n"
+    "--ttl: how long the announcement is valid (default 1h, never past the bundle's\n"
+    "expiry). --print: print the payload instead of sending it.",
+    "announce a published bundle to the cluster (user event serfhand-update)",
+    exec_announce,
+    true,
+};
