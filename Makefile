@@ -75,9 +75,12 @@ fuzz: deps
 	@BUILD=$(BUILD) FUZZ_SECONDS=$${FUZZ_SECONDS:-10} tests/fuzz/run
 
 install: $(BIN)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/serfhand
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/serfhand/types \
+	  $(DESTDIR)$(PREFIX)/share/doc/serfhand
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/serfhand
 	install -m 0644 serfhand.conf.sample $(DESTDIR)$(PREFIX)/share/serfhand/serfhand.conf.sample
+	install -m 0644 types/*.lua $(DESTDIR)$(PREFIX)/share/serfhand/types/
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/serfhand/
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
