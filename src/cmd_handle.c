@@ -173,6 +173,12 @@ int handle_event(const struct config *cfg, const char *bundle_dir, bool verify,
         goto out;
     }
     event_push(L, ev);
+    lua_createtable(L, 0, 2); /* ev.bundle: what is running */
+    lua_pushstring(L, b.name);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, b.version);
+    lua_setfield(L, -2, "version");
+    lua_setfield(L, -2, "bundle");
     status = sandbox_pcall(sb, 1, 1);
     if (status != LUA_OK) {
         rc = failed(sb, status, rel);

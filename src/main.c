@@ -8,11 +8,6 @@
 
 #include "serfhand.h"
 
-/* Subcommands still being written by other hands link weakly until they land. */
-#pragma weak cmd_propose_entry
-#pragma weak cmd_status_entry
-#pragma weak cmd_tick_entry
-#pragma weak cmd_action_entry
 
 /* Every subcommand, in the order `serfhand --help` lists them. */
 static const struct cmd_entry *const commands[] = {

@@ -11,8 +11,11 @@ command -v serf >/dev/null || { echo "serf not installed"; echo "0 passed, 1 fai
 TOKEN=s3cret-token
 B=$T_TMP/bundle
 mkdir -p "$B/handlers/query"
+"$SERFHAND" keygen -W -p "$T_TMP/k.pub" -s "$T_TMP/k.sec" > /dev/null
 cat > "$T_TMP/hconf" <<CONF
 log = { target = "$T_TMP/handler.log", level = "debug" }
+state_dir = "$T_TMP/state"
+trust = { keys = { "$T_TMP/k.pub" } }
 serf = { rpc_addr = "127.0.0.1:7450" }
 CONF
 cat > "$B/handlers/query/nested.lua" <<'LUA'
@@ -23,6 +26,7 @@ return function(ev)
   return (ok and "not refused" or "refused: " .. tostring(err)) .. "; members=" .. #m
 end
 LUA
+"$SERFHAND" sign -s "$T_TMP/k.sec" --version 1 "$B" > /dev/null || fail "signing the test bundle"
 
 # agent NAME N EXTRA...: bind 127.0.0.1:795N, RPC 127.0.0.1:745N.
 agent() {

@@ -1,0 +1,6 @@
+-- member-update: log each member and record its last known state in the store.
+local members = require "factom.members"
+return {
+  description = "log and record member-update",
+  handle = function(ev) return members.record(ev) end,
+}

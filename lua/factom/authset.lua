@@ -1,0 +1,144 @@
+-- lua/factom/authset.lua: the Factom authority set (federated + audit) with
+-- each identity's block-signing key: pinned in config factomd.authorities, or
+-- from factomd (`authorities` + `diagnostics.authset`) cached in the store
+-- and used from the cache when factomd does not answer. Used by envelope.lua.
+local M = {}
+
+M.CACHE_KEY = "authset"
+M.FRESH_S = 60 -- a cached set younger than this is used without asking factomd
+
+local function valid_chain(s)
+  return type(s) == "string" and #s == 64 and s:match("^888888%x+$") ~= nil and not s:match("%u")
+end
+local function valid_key(s)
+  return type(s) == "string" and #s == 64 and s:match("^%x+$") ~= nil
+end
+
+local function finish(members, source, at)
+  local n = 0
+  for _ in pairs(members) do n = n + 1 end
+  return { members = members, n = n, source = source, at = at }
+end
+
+-- parse_pinned({"CHAINID:KEYHEX", ...}) -> set | nil, err
+function M.parse_pinned(list)
+  local members = {}
+  for i, s in ipairs(list) do
+    local chain, key = tostring(s):lower():match("^(%x+):(%x+)$")
+    if not chain or not valid_chain(chain) or not valid_key(key) then
+      return nil, string.format("authset: factomd.authorities[%d] is not CHAINID:SIGNINGKEY (64 hex each)", i)
+    end
+    members[chain] = { key = key:lower(), status = "pinned" }
+  end
+  return finish(members, "pinned")
+end
+
+-- from_factomd(authorities, diagnostics) -> set: the identities that
+-- diagnostics.authset names (leaders + audits) with their signing keys from
+-- `authorities`; without an authset, the federated and audit entries.
+function M.from_factomd(auths, diag, now)
+  local keys, status = {}, {}
+  for _, a in ipairs(auths or {}) do
+    if type(a) == "table" and valid_chain(a.chainid) and valid_key(a.signingkey) then
+      keys[a.chainid] = a.signingkey:lower()
+      status[a.chainid] = a.status
+    end
+  end
+  local members = {}
+  local as = type(diag) == "table" and diag.authset
+  if type(as) == "table" and (type(as.leaders) == "table" or type(as.audits) == "table") then
+    for _, l in ipairs(type(as.leaders) == "table" and as.leaders or {}) do
+      if type(l) == "table" and keys[l.id] then members[l.id] = { key = keys[l.id], status = "federated" } end
+    end
+    for _, l in ipairs(type(as.audits) == "table" and as.audits or {}) do
+      if type(l) == "table" and keys[l.id] then members[l.id] = { key = keys[l.id], status = "audit" } end
+    end
+  else
+    for chain, key in pairs(keys) do
+      if status[chain] == "federated" or status[chain] == "audit" then
+        members[chain] = { key = key, status = status[chain] }
+      end
+    end
+  end
+  return finish(members, "factomd", now)
+end
+
+local function encode_cache(set)
+  local list = {}
+  for chain, m in pairs(set.members) do list[#list + 1] = { chain, m.key, m.status } end
+  return { at = set.at, members = list }
+end
+
+local function decode_cache(t)
+  if type(t) ~= "table" or type(t.members) ~= "table" then return nil end
+  local members = {}
+  for _, e in ipairs(t.members) do
+    if type(e) == "table" and valid_chain(e[1]) and valid_key(e[2]) then
+      members[e[1]] = { key = e[2], status = e[3] }
+    end
+  end
+  return finish(members, "cache", t.at)
+end
+
+local memo
+
+-- get([opts]) -> set | nil, err. opts.refresh: ask factomd even if the cache
+-- is fresh; opts.cache_only: never ask factomd. The set is kept for the rest
+-- of the process.
+function M.get(opts)
+  opts = opts or {}
+  if memo and not opts.refresh then return memo end
+  local config = require "serfhand.config"
+  local pinned = config.get("factomd.authorities")
+  if type(pinned) == "table" and #pinned > 0 then
+    local set, err = M.parse_pinned(pinned)
+    memo = set
+    return set, err
+  end
+  local store = require "serfhand.store"
+  local log = require "serfhand.log"
+  local now = require("serfhand.time").now()
+  local cached = decode_cache(store.get(M.CACHE_KEY))
+  if opts.cache_only then
+    if cached and cached.n > 0 then return cached end
+    return nil, "authset: no cached set"
+  end
+  if cached and not opts.refresh and cached.at and now - cached.at < M.FRESH_S and cached.n > 0 then
+    memo = cached
+    return cached
+  end
+  local factomd = require "serfhand.factomd"
+  local auths, err = factomd.authorities()
+  local diag, derr
+  if auths then diag, derr = factomd.diagnostics() end
+  if auths and diag then
+    local set = M.from_factomd(auths, diag, math.floor(now))
+    if set.n > 0 then
+      local ok, serr = store.put(M.CACHE_KEY, encode_cache(set))
+      if not ok then log.warn("authset: not cached: " .. tostring(serr)) end
+      memo = set
+      return set
+    end
+    err = "factomd names no authority with a signing key"
+  end
+  err = tostring(err or derr)
+  if cached and cached.n > 0 then
+    log.info("authset: factomd did not answer (" .. err .. "); using the cached set from "
+      .. tostring(cached.at))
+    memo = cached
+    return cached
+  end
+  return nil, "authset: " .. err .. " and no cached set"
+end
+
+-- quorum(n): the votes that decide, a strict majority.
+function M.quorum(n)
+  return n // 2 + 1
+end
+
+-- Forget the per-process copy (tests).
+function M.reset()
+  memo = nil
+end
+
+return M

@@ -1,0 +1,169 @@
+-- lua/factom/envelope.lua: the signed payload of every Factom event that can
+-- cause an action (DESIGN section 6, docs/protocol.md). build() signs with
+-- this node's factomd identity; verify() checks format, network, time,
+-- authority, signature and replay. Used by every handler of the bundle.
+local crypto = require "serfhand.crypto"
+local json = require "serfhand.json"
+
+local M = {}
+
+M.DOMAIN = "serfhand/1\n"  -- signed message = DOMAIN .. name .. "\n" .. body
+M.SERF_LIMIT = 512         -- Serf's default UserEventSizeLimit (name + payload)
+M.SERF_OVERHEAD = 32       -- Serf's own encoding of the event around them
+M.MAX_LIFETIME = 3600      -- exp - iat, seconds
+M.MAX_SKEW = 60            -- iat may be this far in the future
+M.DEFAULT_PUBKEY = "cc1985cdfae4e32b5a454dfda8ce5e1361558482684f3367649c3ad852c8e31a"
+M.SIG_CHARS = 86           -- base64url of 64 bytes, no padding
+
+local RESERVED = { net = true, id = true, by = true, iat = true, exp = true }
+
+-- The largest payload for event `name`.
+function M.budget(name)
+  return M.SERF_LIMIT - M.SERF_OVERHEAD - #name
+end
+
+-- The exact bytes that are signed.
+function M.message(name, body)
+  return M.DOMAIN .. name .. "\n" .. body
+end
+
+-- Compact JSON with the keys sorted; values are strings, integers or booleans.
+function M.encode_body(t)
+  if type(t) ~= "table" then error("envelope: body must be a table", 2) end
+  local keys = {}
+  for k in pairs(t) do
+    if type(k) ~= "string" then error("envelope: body keys must be strings", 2) end
+    keys[#keys + 1] = k
+  end
+  table.sort(keys)
+  local parts = {}
+  for i, k in ipairs(keys) do
+    local v, s = t[k], nil
+    if type(v) == "string" then
+      s = json.encode(v)
+    elseif math.type(v) == "integer" then
+      s = string.format("%d", v)
+    elseif type(v) == "boolean" then
+      s = tostring(v)
+    else
+      error("envelope: field '" .. k .. "' must be a string, an integer or a boolean", 2)
+    end
+    parts[i] = json.encode(k) .. ":" .. s
+  end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+
+local function now_s()
+  return math.floor(require("serfhand.time").now())
+end
+
+-- build(name, fields, [opts]) -> payload, body | nil, err
+-- opts: now (unix s), ttl (s, 1..3600, default 900), net (default config
+-- factomd.network), id (hex), signer ({chain_id = fn, sign = fn}, default
+-- serfhand.identity).
+function M.build(name, fields, opts)
+  opts = opts or {}
+  if type(name) ~= "string" or not name:match("^[A-Za-z0-9][A-Za-z0-9_.-]*$") then
+    error("envelope: bad event name", 2)
+  end
+  if type(fields) ~= "table" then error("envelope: fields must be a table", 2) end
+  local ttl = opts.ttl or 900
+  if math.type(ttl) ~= "integer" or ttl < 1 or ttl > M.MAX_LIFETIME then
+    error("envelope: ttl must be an integer from 1 to 3600 seconds", 2)
+  end
+  local body = {}
+  for k, v in pairs(fields) do
+    if RESERVED[k] then error("envelope: field '" .. tostring(k) .. "' is reserved", 2) end
+    body[k] = v
+  end
+  local signer = opts.signer or require("serfhand.identity")
+  local by, err = signer.chain_id()
+  if not by then return nil, err end
+  local now = opts.now or now_s()
+  body.net = opts.net or require("serfhand.config").get("factomd.network")
+  body.id = opts.id or crypto.hex(crypto.random(8))
+  body.by = by
+  body.iat = now
+  body.exp = now + ttl
+  local text = M.encode_body(body)
+  local sig
+  sig, err = signer.sign(M.message(name, text))
+  if not sig then return nil, err end
+  local payload = crypto.b64url(sig) .. "." .. text
+  if #payload > M.budget(name) then
+    return nil, string.format("envelope: payload of %d bytes is over the budget of %d bytes for %s",
+      #payload, M.budget(name), name)
+  end
+  return payload, body
+end
+
+local function is_int(v) return math.type(v) == "integer" end
+
+-- parse(payload) -> sig, bodytext, body | nil, reason (format checks only)
+function M.parse(payload)
+  if type(payload) ~= "string" then return nil, "payload is not a string" end
+  if #payload > M.SERF_LIMIT then return nil, "payload longer than " .. M.SERF_LIMIT .. " bytes" end
+  local sig64, text = payload:match("^([A-Za-z0-9_-]+)%.({.*})$")
+  if not sig64 or #sig64 ~= M.SIG_CHARS then return nil, "not <signature>.<json body>" end
+  local sig = crypto.unb64url(sig64)
+  if not sig or #sig ~= 64 then return nil, "signature is not base64url of 64 bytes" end
+  local body = json.decode(text)
+  if type(body) ~= "table" then return nil, "body is not a JSON object" end
+  if type(body.net) ~= "string" then return nil, "net missing" end
+  if type(body.id) ~= "string" or not body.id:match("^%x+$") or #body.id < 16 or #body.id > 64
+      or body.id:match("%u") then
+    return nil, "id must be 16 to 64 lowercase hex digits"
+  end
+  if type(body.by) ~= "string" or #body.by ~= 64 or not body.by:match("^888888%x+$")
+      or body.by:match("%u") then
+    return nil, "by must be an identity chain id (64 lowercase hex, 888888...)"
+  end
+  if not is_int(body.iat) or not is_int(body.exp) then return nil, "iat and exp must be integers" end
+  return sig, text, body
+end
+
+-- verify(name, payload, [ctx]) -> body | nil, reason, kind
+-- kind: "malformed", "network", "expired", "future", "lifetime", "unauthorized",
+-- "forged", "replay" or "error". ctx (all optional): now, net, authset (a
+-- function returning the set or nil, err), seen (function(key, ttl) -> true
+-- if new, false if seen, nil, err).
+function M.verify(name, payload, ctx)
+  ctx = ctx or {}
+  local sig, text, body = M.parse(payload)
+  if not sig then return nil, text, "malformed" end
+  local net = ctx.net or require("serfhand.config").get("factomd.network")
+  if body.net ~= net then
+    return nil, string.format("network %q is not ours (%q)", body.net, net), "network"
+  end
+  local now = ctx.now or require("serfhand.time").now()
+  if body.exp <= body.iat or body.exp - body.iat > M.MAX_LIFETIME then
+    return nil, string.format("lifetime exp-iat = %d s is not within 1..%d", body.exp - body.iat,
+      M.MAX_LIFETIME), "lifetime"
+  end
+  if body.iat > now + M.MAX_SKEW then
+    return nil, string.format("issued %d s in the future", math.floor(body.iat - now)), "future"
+  end
+  if body.exp <= now then
+    return nil, string.format("expired %d s ago", math.floor(now - body.exp)), "expired"
+  end
+  local set, err = (ctx.authset or require("factom.authset").get)()
+  if not set then return nil, "no authority set: " .. tostring(err), "error" end
+  local m = set.members[body.by]
+  if not m then return nil, "signer " .. body.by .. " is not in the authority set", "unauthorized" end
+  if m.key == M.DEFAULT_PUBKEY then
+    return nil, "signer " .. body.by .. " uses factomd's public default key", "unauthorized"
+  end
+  local pk = crypto.unhex(m.key)
+  if not pk or not crypto.ed25519_verify(sig, M.message(name, text), pk) then
+    return nil, "bad signature by " .. body.by, "forged"
+  end
+  local seen = ctx.seen or function(k, ttl) return require("serfhand.store").add(k, "1", ttl) end
+  local key = "seen/" .. name .. "/" .. body.by .. "/" .. body.id
+  local new
+  new, err = seen(key, math.max(1, math.ceil(body.exp - now)) + M.MAX_SKEW)
+  if new == nil then return nil, "store: " .. tostring(err), "error" end
+  if not new then return nil, "replay of " .. body.id .. " by " .. body.by, "replay" end
+  return body
+end
+
+return M

@@ -1,0 +1,356 @@
+-- lua/factom/restart.lua: the voted restart of factomd (DESIGN section 7,
+-- docs/protocol.md): proposals, votes, the decision, the detached executor,
+-- the done report, status and tick. The handlers under handlers/ are thin
+-- wrappers around these functions; `serfhand propose` calls M.propose.
+local envelope = require "factom.envelope"
+local authset = require "factom.authset"
+local stall = require "factom.stall"
+local tally = require "factom.tally"
+local config = require "serfhand.config"
+local log = require "serfhand.log"
+local store = require "serfhand.store"
+local time = require "serfhand.time"
+
+local M = {}
+
+M.PROPOSE = "factomd-restart-propose"
+M.VOTE = "factomd-restart-vote"
+M.DONE = "factomd-restart-done"
+M.KEEP_S = 86400 -- proposals, votes and decisions are kept this long after exp
+M.RESTART_TIMEOUT_MS = 300000
+
+local function is_int(v) return math.type(v) == "integer" end
+local function ttl_until(exp, now) return math.max(1, math.ceil(exp - now)) end
+
+-- pid(body): the proposal id, "<proposer chain id>:<envelope id>".
+function M.pid(body) return body.by .. ":" .. body.id end
+
+function M.valid_pid(pid)
+  if type(pid) ~= "string" then return false end
+  local by, id = pid:match("^(888888%x+):(%x+)$")
+  return by ~= nil and #by == 64 and #id >= 16 and #id <= 64 and not pid:match("%u")
+end
+
+-- This node's identity chain id, or nil (followers usually have none).
+local me_memo
+function M.me()
+  if me_memo == nil then
+    local id, err = require("serfhand.identity").chain_id()
+    if not id then
+      log.debug("no identity: " .. tostring(err))
+      me_memo = false
+    else
+      me_memo = id
+    end
+  end
+  return me_memo or nil
+end
+
+local function drop(name, why, kind)
+  local msg = string.format("dropped %s: %s: %s", name, kind or "?", why)
+  if kind == "replay" then log.info(msg) else log.warn(msg) end
+  return nil
+end
+
+-- The authority set or nil (logged).
+local function the_set(opts)
+  local set, err = authset.get(opts)
+  if not set then log.error(err) end
+  return set
+end
+
+-- ---------------------------------------------------------------- deciding
+
+-- Spawn the detached executor for a decided proposal (authorities only,
+-- followers too when reboot.followers).
+function M.execute(pid, prop, set)
+  local me = M.me()
+  if not (me and set.members[me]) and not config.get("reboot.followers") then
+    log.info(string.format("decided %s: this node is not an authority, not restarting", pid))
+    return
+  end
+  local argv = { "/proc/self/exe" } -- this very serfhand binary
+  if config.file ~= "" then
+    argv[#argv + 1] = "-c"
+    argv[#argv + 1] = config.file
+  end
+  argv[#argv + 1] = "action"
+  argv[#argv + 1] = prop.act
+  argv[#argv + 1] = pid
+  local logf = config.get("reboot.log")
+  local p, err = require("serfhand.proc").spawn(argv, logf ~= "" and { log = logf } or nil)
+  if not p then
+    log.error(string.format("decided %s: cannot start the executor: %s", pid, err))
+    return
+  end
+  log.info(string.format("executor for %s started (pid %d): %s at %d", pid, p, prop.act, prop.at))
+end
+
+-- Decide pid if it has a quorum; at most once per node.
+function M.maybe_decide(pid)
+  local prop = store.get("proposal/" .. pid)
+  if type(prop) ~= "table" then
+    log.info(string.format("votes for %s kept: proposal not seen yet", pid))
+    return false
+  end
+  local set = the_set()
+  if not set then return false end
+  local now = time.now()
+  local first, n = tally.decide(store, pid, prop, set, now)
+  if first == nil then
+    log.error(string.format("tally of %s failed: %s", pid, tostring(n)))
+    return false
+  end
+  if not first then
+    log.info(string.format("tally %s: %d of %d votes (quorum %d)%s", pid, n, set.n,
+      authset.quorum(set.n), now >= prop.exp and ", expired" or ""))
+    return false
+  end
+  log.info(string.format("decided %s: %d of %d votes (quorum %d): %s at %d", pid, n, set.n,
+    authset.quorum(set.n), prop.act, prop.at))
+  if store.get("open/" .. prop.by) == pid then store.del("open/" .. prop.by) end
+  M.execute(pid, prop, set)
+  return true
+end
+
+-- ----------------------------------------------------------------- voting
+
+-- Sign and send a vote for pid when this node is an authority and sick.
+function M.vote_if_sick(pid, prop, set)
+  local me = M.me()
+  if not me then
+    log.info(string.format("no vote on %s: this node has no identity", pid))
+    return false
+  end
+  if not set.members[me] then
+    log.info(string.format("no vote on %s: %s is not in the authority set", pid, me))
+    return false
+  end
+  local rep = stall.check()
+  if rep.state ~= "sick" then
+    log.info(string.format("abstain on %s: %s: %s", pid, rep.state, rep.reason))
+    return false
+  end
+  local now = math.floor(time.now())
+  local ttl = prop.exp - now
+  if ttl < 1 then return false end
+  local payload, err = envelope.build(M.VOTE, { pid = pid }, { now = now, ttl = math.min(ttl, 3600) })
+  if not payload then
+    log.error(string.format("cannot sign a vote on %s: %s", pid, err))
+    return false
+  end
+  tally.add(store, pid, me, ttl_until(prop.exp, now) + M.KEEP_S)
+  local ok, serr = require("serfhand.serf").event(M.VOTE, payload)
+  if not ok then
+    log.error(string.format("vote on %s not sent: %s", pid, serr))
+    return false
+  end
+  log.info(string.format("voted for %s: %s", pid, rep.reason))
+  return true
+end
+
+-- --------------------------------------------------------------- handlers
+
+function M.on_propose(ev)
+  local body, why, kind = envelope.verify(M.PROPOSE, ev.payload)
+  if not body then return drop(M.PROPOSE, why, kind) end
+  if type(body.act) ~= "string" or #body.act > 32 or not body.act:match("^[a-z][a-z0-9_-]*$") then
+    return drop(M.PROPOSE, "act must match [a-z][a-z0-9_-]*", "malformed")
+  end
+  if not is_int(body.at) or body.at < body.iat or body.at >= body.exp then
+    return drop(M.PROPOSE, "at must be an integer with iat <= at < exp", "malformed")
+  end
+  if body.h ~= nil and not is_int(body.h) then
+    return drop(M.PROPOSE, "h must be an integer", "malformed")
+  end
+  local pid = M.pid(body)
+  local now = time.now()
+  local added, err = store.add("open/" .. body.by, pid, ttl_until(body.exp, now))
+  if added == nil then log.error("store: " .. tostring(err)) return nil end
+  if not added and store.get("open/" .. body.by) ~= pid then
+    return drop(M.PROPOSE, string.format("%s already has an open proposal %s", body.by,
+      tostring(store.get("open/" .. body.by))), "abuse")
+  end
+  local prop = { act = body.act, at = body.at, h = body.h, exp = body.exp, iat = body.iat,
+    by = body.by, id = body.id }
+  store.add("proposal/" .. pid, prop, ttl_until(body.exp, now) + M.KEEP_S)
+  log.info(string.format("proposal %s: %s at %d (in %d s), leader height %s, expires in %d s",
+    pid, body.act, body.at, body.at - math.floor(now), tostring(body.h), body.exp - math.floor(now)))
+  local set = the_set()
+  if not set then return nil end
+  M.vote_if_sick(pid, prop, set)
+  M.maybe_decide(pid)
+  return pid
+end
+
+function M.on_vote(ev)
+  local body, why, kind = envelope.verify(M.VOTE, ev.payload)
+  if not body then return drop(M.VOTE, why, kind) end
+  if not M.valid_pid(body.pid) then return drop(M.VOTE, "pid is not <chain id>:<hex id>", "malformed") end
+  local new, err = tally.add(store, body.pid, body.by, ttl_until(body.exp, time.now()) + M.KEEP_S)
+  if new == nil then log.error("store: " .. tostring(err)) return nil end
+  log.info(string.format("vote for %s from %s%s", body.pid, body.by, new and "" or " (already counted)"))
+  M.maybe_decide(body.pid)
+  return body.pid
+end
+
+function M.on_done(ev)
+  local body, why, kind = envelope.verify(M.DONE, ev.payload)
+  if not body then return drop(M.DONE, why, kind) end
+  if not M.valid_pid(body.pid) then return drop(M.DONE, "pid is not <chain id>:<hex id>", "malformed") end
+  store.put("done/" .. body.pid .. "/" .. body.by, { ok = body.ok, st = body.st, t = body.t,
+    note = body.note }, 7 * 86400)
+  log.info(string.format("restart done for %s by %s: ok=%s status=%s%s", body.pid, body.by,
+    tostring(body.ok), tostring(body.st), body.note and (" (" .. body.note .. ")") or ""))
+  return body.pid
+end
+
+-- --------------------------------------------------------------- executor
+
+local function report_done(pid, fields)
+  local me = M.me()
+  local set = me and authset.get({ cache_only = true })
+  if not (set and set.members[me]) then return end -- only authorities report
+  fields.pid = pid
+  local payload, err = envelope.build(M.DONE, fields, { ttl = 600 })
+  if not payload then
+    log.error("done not signed: " .. tostring(err))
+    return
+  end
+  local ok, serr = require("serfhand.serf").event(M.DONE, payload)
+  if not ok then log.error("done not sent: " .. tostring(serr)) end
+end
+
+-- action(act, pid) -> summary | nil, err: the detached executor. Waits until
+-- the agreed time, checks the decision again, honours the cooldown, runs
+-- factomd.restart once, records the outcome and reports it signed.
+function M.action(act, pid)
+  if not M.valid_pid(pid) then return nil, "action: bad proposal id" end
+  local prop = store.get("proposal/" .. pid)
+  if type(prop) ~= "table" then return nil, "action: unknown proposal " .. pid end
+  if prop.act ~= act then return nil, "action: proposal " .. pid .. " is for " .. tostring(prop.act) end
+  if not store.get(tally.decided_key(pid)) then return nil, "action: " .. pid .. " is not decided" end
+  local first = store.add("ran/" .. pid, "1", M.KEEP_S * 2)
+  if not first then return nil, "action: " .. pid .. " already ran on this node" end
+  local wait = prop.at * 1000 - time.now_ms()
+  if wait > 0 then
+    time.sleep(wait)
+  elseif wait < -1000 then
+    log.warn(string.format("restart %s: decided %d ms after the agreed time", pid, -wait))
+  end
+  if not store.get(tally.decided_key(pid)) then
+    report_done(pid, { ok = false, st = -1, note = "decision withdrawn" })
+    return string.format("restart %s: skipped (the decision no longer stands)", pid)
+  end
+  local cd = config.get("reboot.cooldown_minutes")
+  if cd > 0 then
+    local fresh = store.add("cooldown", pid, cd * 60)
+    if not fresh then
+      local note = "cooldown after " .. tostring(store.get("cooldown"))
+      log.warn(string.format("restart %s skipped: %s", pid, note))
+      report_done(pid, { ok = false, st = -1, note = "cooldown" })
+      return string.format("restart %s: skipped (%s)", pid, note)
+    end
+  end
+  local argv = config.get("factomd.restart")
+  if type(argv) ~= "table" or #argv == 0 then
+    report_done(pid, { ok = false, st = -1, note = "no restart command" })
+    return nil, "action: factomd.restart is not configured"
+  end
+  local t0 = time.now_ms()
+  log.info(string.format("restart %s: running %s at %.3f", pid, table.concat(argv, " "), t0 / 1000))
+  local r, err = require("serfhand.proc").run(argv, { timeout_ms = M.RESTART_TIMEOUT_MS })
+  local ok = r ~= nil and r.status == 0
+  local st = r and (r.status or -(r.signal or 1)) or -1
+  store.put("last_restart", { pid = pid, t = t0, ok = ok, st = st, took = time.now_ms() - t0 })
+  if not r then
+    log.error(string.format("restart %s failed to start: %s", pid, err))
+  elseif not ok then
+    log.error(string.format("restart %s: command ended with %s: %s", pid, tostring(st), r.stderr:sub(1, 200)))
+  else
+    log.info(string.format("restart %s: command succeeded in %d ms", pid, time.now_ms() - t0))
+  end
+  report_done(pid, { ok = ok, st = st, t = t0 })
+  return string.format("restart %s: %s", pid, ok and "ok" or "failed")
+end
+
+-- ---------------------------------------------------------------- propose
+
+-- propose{act, in_s, ttl_s, dry_run} -> text | nil, err: sign and send a
+-- proposal from this node (an authority).
+function M.propose(o)
+  o = o or {}
+  local act = o.act or "restart"
+  local me = M.me()
+  if not me then
+    local _, err = require("serfhand.identity").chain_id()
+    return nil, "propose: this node has no identity: " .. tostring(err)
+  end
+  local set, err = authset.get({ refresh = true })
+  if not set then return nil, "propose: " .. tostring(err) end
+  if not set.members[me] then return nil, "propose: this node (" .. me .. ") is not in the authority set" end
+  local ttl = o.ttl_s or config.get("reboot.ttl_minutes") * 60
+  local delay = o.in_s or config.get("reboot.delay_seconds")
+  if ttl < 1 or ttl > envelope.MAX_LIFETIME then return nil, "propose: --ttl must be 1 s to 1 h" end
+  if delay < 0 or delay >= ttl then return nil, "propose: --in must be shorter than --ttl" end
+  local open = store.get("open/" .. me)
+  if open and not o.dry_run then
+    return nil, "propose: proposal " .. tostring(open) .. " of this node is still open"
+  end
+  local cm = require("serfhand.factomd").current_minute()
+  local now = math.floor(time.now())
+  local payload, body = envelope.build(M.PROPOSE, { act = act, at = now + delay,
+    h = cm and cm.leaderheight or 0 }, { now = now, ttl = ttl })
+  if not payload then return nil, body end
+  local text = string.format("proposal %s: %s at %d (in %d s), expires at %d, leader height %d, authority set of %d, quorum %d",
+    M.pid(body), act, body.at, delay, body.exp, body.h, set.n, authset.quorum(set.n))
+  if o.dry_run then
+    return text .. "\n(dry run, not sent) payload " .. #payload .. " bytes:\n" .. payload
+  end
+  local ok, serr = require("serfhand.serf").event(M.PROPOSE, payload)
+  if not ok then return nil, "propose: " .. tostring(serr) end
+  return text
+end
+
+-- ----------------------------------------------------------- status, tick
+
+-- status(ev) -> table: this node's answer to query factomd-status.
+function M.status(ev)
+  local rep = stall.check()
+  local set = authset.get({ cache_only = true })
+  if not set and rep.state ~= "unknown" then set = authset.get() end -- factomd answers: ask it
+  local me = M.me()
+  local role = "follower"
+  if me and set and set.members[me] then role = set.members[me].status == "audit" and "audit" or "authority" end
+  if me and not set then role = "unknown" end
+  local last = store.get("last_restart")
+  return {
+    name = ev.self and ev.self.name or "?", role = role, state = rep.state,
+    sick = rep.state == "sick", h = rep.height, saved = rep.saved, minute = rep.minute,
+    stalled_s = rep.stalled_s, bundle = ev.bundle and ev.bundle.version or nil,
+    last_restart = type(last) == "table" and last.t or nil,
+    last_ok = type(last) == "table" and last.ok or nil,
+    reason = rep.state ~= "healthy" and rep.reason:sub(1, 200) or nil,
+  }
+end
+
+-- tick(ev): record health, refresh the authority set, auto-propose.
+function M.tick(_ev)
+  local rep = stall.check()
+  store.put("health", { state = rep.state, reason = rep.reason, t = time.now_ms(), h = rep.height,
+    minute = rep.minute, stalled_s = rep.stalled_s })
+  log.info(string.format("%s: %s", rep.state, rep.reason))
+  local set = the_set({ refresh = true })
+  if rep.state ~= "sick" or not config.get("reboot.auto_propose") then return rep.state end
+  local me = M.me()
+  if not (me and set and set.members[me]) then return rep.state end
+  if store.get("open/" .. me) then
+    log.info("sick, but this node's proposal is still open")
+    return rep.state
+  end
+  local text, err = M.propose({ act = "restart" })
+  if text then log.info(text) else log.error(tostring(err)) end
+  return rep.state
+end
+
+return M

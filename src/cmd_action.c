@@ -1,0 +1,68 @@
+/*
+ * cmd_action.c: `serfhand action ACT PID`, the detached executor that a
+ * decided proposal spawns on each authority (lua/factom/restart.lua). It runs
+ * handlers/action/<ACT>.lua of the verified bundle with ev.payload = PID,
+ * under a deadline long enough to wait for the agreed time.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "serfhand.h"
+
+#define ACTION_DEADLINE_MS (2 * 3600 * 1000) /* a proposal lives at most 1 h */
+
+static int exec_action(int argc, char **argv, const struct config *cfg)
+{
+    const char *pos[2] = {NULL, NULL}, *bundle = NULL;
+    int npos = 0;
+    bool verify = true;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--bundle") == 0 && i + 1 < argc)
+            bundle = argv[++i];
+        else if (strcmp(argv[i], "--unsigned") == 0)
+            verify = false;
+        else if (argv[i][0] != '-' && npos < 2)
+            pos[npos++] = argv[i];
+        else
+            npos = 3;
+    }
+    if (npos != 2 || strlen(pos[0]) > 32 || !util_valid_name(pos[0])) {
+        fprintf(stderr, "usage: serfhand action %s\n", cmd_action_entry.usage);
+        return SH_EXIT_USAGE;
+    }
+    char rel[96], host[256] = "";
+    snprintf(rel, sizeof rel, "handlers/action/%s.lua", pos[0]);
+    gethostname(host, sizeof host - 1);
+    char ctx[64];
+    snprintf(ctx, sizeof ctx, "action:%s", pos[0]);
+    log_set_context(ctx);
+    const char *args[] = {pos[1]};
+    struct bundlerun r = {
+        .cfg = cfg, .bundle_dir = bundle, .verify = verify, .deadline_ms = ACTION_DEADLINE_MS,
+        .rel = rel, .args = args, .nargs = 1, .ev_type = "action", .ev_name = pos[0],
+        .self_name = host,
+    };
+    struct buf out = {0};
+    char err[1024];
+    int rc = bundlerun_exec(&r, &out, err, sizeof err);
+    if (rc == SH_EXIT_OK) {
+        log_msg(LOG_LVL_INFO, "%s", out.data ? out.data : "done");
+        printf("%s\n", out.data ? out.data : "");
+    } else {
+        log_msg(LOG_LVL_ERROR, "%s", err);
+        fprintf(stderr, "serfhand action: %s\n", err);
+    }
+    buf_free(&out);
+    return rc;
+}
+
+const struct cmd_entry cmd_action_entry = {
+    .name = "action",
+    .usage = "ACT PROPOSAL-ID [--bundle DIR]\n\n"
+             "Started detached by a decided proposal: runs handlers/action/ACT.lua,\n"
+             "which waits for the agreed time and acts once. Not for interactive use.",
+    .summary = "the detached executor of a decided proposal (started by the bundle)",
+    .exec = exec_action,
+    .needs_config = true,
+};

@@ -1,0 +1,227 @@
+# The Factom bundle on a real Serf cluster: 5 authority nodes and 1 follower,
+# each with a simulated factomd (10 s blocks: a factomd minute is 1 s, so
+# stall_minutes = 2 means sick after 2 s), a signed bundle, and a restart
+# command that records its time and recovers its simulator. Cases (a)-(j) of
+# issue 5. Ports: bind 8001-8006, RPC 8401-8406, simulators 18101-18106.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/factom_net.bash"
+
+PROPOSE=factomd-restart-propose
+VOTE=factomd-restart-vote
+NODES="1 2 3 4 5 6"
+AUTH="1 2 3 4 5"
+
+# A private copy of the binary: a rebuild of build/ during the run must not
+# break the agents' handlers or the executors (/proc/self/exe).
+cp "$SERFHAND" "$T_TMP/serfhand" && SERFHAND=$T_TMP/serfhand
+fnet_init 8000 8400 18100
+fnet_authorities 5
+for i in $AUTH; do fnet_node "$i" authority; done
+fnet_node 6 follower # identity 6 exists but is not in the authority set
+check "six simulators are up" fnet_wait_sims
+for i in $NODES; do fnet_start "$i"; done
+check "six members are alive" wait_for 20 members_alive 8401 6
+trap 'fnet_stop_executors; t_cleanup' EXIT
+
+# nodes_logging N REGEX: true when N node logs match REGEX.
+nodes_logging() {
+    local want=$1 n=0 i
+    for i in $NODES; do grep -qE -- "$2" "$T_TMP/n$i.log" 2>/dev/null && n=$((n + 1)); done
+    [ "$n" -eq "$want" ]
+}
+count_nodes() {
+    local n=0 i
+    for i in $NODES; do grep -qE -- "$1" "$T_TMP/n$i.log" 2>/dev/null && n=$((n + 1)); done
+    echo "$n"
+}
+stall() { local i; for i in "$@"; do fnet_sim "$i" stalled; done; }
+recover() { local i; for i in "$@"; do fnet_sim "$i" recover; done; }
+propose() { # NODE ARGS... -> prints the pid
+    "$SERFHAND" -c "$T_TMP/n$1.conf" propose restart "${@:2}" 2> "$T_TMP/propose.err" |
+        sed -n 's/^proposal \([0-9a-f:]*\): .*/\1/p'
+}
+# craft FILE: run Lua (stdin) that signs envelopes with fixture identities
+# and sends them through node 1's agent, as an attacker or a late voter would.
+craft() {
+    local f=$T_TMP/craft-$1.lua i chain seed pub
+    {
+        echo 'local envelope = require "factom.envelope"'
+        echo 'local crypto = require "serfhand.crypto"'
+        echo 'local serf = require "serfhand.serf"'
+        echo 'local time = require "serfhand.time"'
+        echo 'local ID = {}'
+        for i in 1 2 3 4 5 6 7; do
+            read -r chain seed pub <<< "$(fnet_identity "$i")"
+            echo "ID[$i] = { chain = \"$chain\", seed = \"$seed\" }"
+        done
+        cat <<'LUA'
+local function signer(i)
+  local sk = crypto.ed25519_keypair(crypto.unhex(ID[i].seed))
+  return { chain_id = function() return ID[i].chain end, sign = function(m) return sk:sign(m) end }
+end
+local function env(name, fields, i, o)
+  o = o or {}
+  o.signer = signer(i)
+  o.net = o.net or "serfhand-test"
+  return assert(envelope.build(name, fields, o))
+end
+local function send(name, payload) assert(serf.event(name, payload)) time.sleep(100) end
+local function now() return math.floor(time.now()) end
+local PROPOSE, VOTE, DONE = "factomd-restart-propose", "factomd-restart-vote", "factomd-restart-done"
+T.test("craft", function()
+LUA
+        cat
+        echo 'end)'
+    } > "$f"
+    "$SERFHAND" -c "$T_TMP/n1.conf" test --bundle "$T_TMP/bundle" --timeout-ms 20000 "$f" | grep -q '^1 passed, 0 failed'
+}
+restarts_since() { tail -n +"$(($1 + 1))" "$T_TMP/restarts"; }
+
+# Let every node cache the authority set once (used when factomd is down).
+for i in $NODES; do "$SERFHAND" -c "$T_TMP/n$i.conf" tick --name "n$i" || fail "tick n$i"; done
+
+# (d) A proposal signed by a non-authority identity: ignored everywhere, logged.
+check "(d) crafted proposal by identity 6 sent" craft d <<'LUA'
+  send(PROPOSE, env(PROPOSE, { act = "restart", at = now() + 5, h = 1 }, 6, { ttl = 30 }))
+LUA
+check "(d) every node drops it as unauthorized" wait_for 40 nodes_logging 6 \
+    "dropped $PROPOSE: unauthorized: signer ${ID6:-888888}"
+out=$("$SERFHAND" -c "$T_TMP/n6.conf" propose restart --in 3s 2>&1)
+expect_match "(d) propose on a non-authority node is refused" "$out" "not in the authority set"
+
+# (e) Forged, replayed, expired, future-dated, other-network envelopes.
+check "(e) crafted bad envelopes sent" craft e <<'LUA'
+  local p = env(PROPOSE, { act = "restart", at = now() + 5, h = 1 }, 1, { ttl = 30 })
+  send(PROPOSE, (p:gsub('"h":1', '"h":2')))                                   -- forged body
+  local q = env(PROPOSE, { act = "restart", at = now() + 5, h = 1 }, 2, { ttl = 30 })
+  send(PROPOSE, q:match("^[^.]+") .. "." .. p:match("%.(.*)$"))              -- wrong key
+  send(PROPOSE, env(PROPOSE, { act = "restart", at = now() - 3995, h = 1 }, 1, { now = now() - 4000, ttl = 600 }))
+  send(PROPOSE, env(PROPOSE, { act = "restart", at = now() + 300, h = 1 }, 1, { now = now() + 300, ttl = 600 }))
+  send(PROPOSE, env(PROPOSE, { act = "restart", at = now() + 5, h = 1 }, 1, { net = "MAIN", ttl = 30 }))
+  send(VOTE, env(PROPOSE, { act = "restart", at = now() + 5, h = 1 }, 1, { ttl = 30 })) -- proposal sent as a vote
+  local d = env(DONE, { pid = ID[3].chain .. ":00000000000000e1", ok = true, st = 0 }, 3, { ttl = 60 })
+  send(DONE, d)
+  time.sleep(300)
+  send(DONE, d)                                                              -- replay
+LUA
+for k in "$PROPOSE: forged" "$PROPOSE: expired" "$PROPOSE: future" "$PROPOSE: network" "$VOTE: forged" \
+         "factomd-restart-done: replay"; do
+    check "(e) every node drops: $k" wait_for 40 nodes_logging 6 "dropped $k"
+done
+check "(e) the wrong-key proposal is dropped as forged too" wait_for 5 nodes_logging 6 \
+    "dropped $PROPOSE: forged: bad signature by $(fnet_identity 1 | cut -d' ' -f1)"
+expect_eq "(e) nothing was proposed or restarted" "$(count_nodes '(proposal|decided) ')$(fnet_restarts)" "00"
+
+# (b) 2 of 5 stalled: votes from the two sick nodes, no restart.
+stall 1 2; sleep 2.5
+pid_b=$(propose 1 --in 3s --ttl 8s)
+expect_match "(b) proposal sent" "$pid_b" '^888888[0-9a-f]{58}:[0-9a-f]{16}$'
+check "(b) the sick authorities vote" wait_for 10 nodes_logging 2 "voted for $pid_b"
+check "(b) the healthy authorities abstain" wait_for 10 nodes_logging 3 "abstain on $pid_b: healthy"
+check "(j) the follower does not vote" wait_for 10 nodes_logging 1 "no vote on $pid_b: .* is not in the authority set"
+check "(b) every node counted 2 of 5 votes" wait_for 40 nodes_logging 6 "tally $pid_b: 2 of 5 votes \(quorum 3\)"
+
+# (c) The proposal expires before a quorum; a late vote changes nothing.
+sleep 6.5
+pidid=${pid_b#*:}
+check "(c) a late vote (valid signature, fresh dates) sent after expiry" craft c <<LUA
+  send(VOTE, env(VOTE, { pid = ID[1].chain .. ":$pidid" }, 3, { ttl = 60 }))
+LUA
+check "(c) every node counts it but sees the proposal expired" wait_for 40 nodes_logging 6 \
+    "tally $pid_b: 3 of 5 votes \(quorum 3\), expired"
+sleep 1
+expect_eq "(b,c) no decision and no restart anywhere" "$(count_nodes "decided $pid_b")$(fnet_restarts)" "00"
+recover 1 2
+
+# (f) Votes that arrive before their proposal still count; (g) duplicates of
+# every event give one restart; (j) a follower restarts when configured to.
+fnet_conf 6 followers=true
+n0=$(fnet_restarts)
+pid_f="$(fnet_identity 1 | cut -d' ' -f1):00000000000000f1"
+check "(f) votes of 2, 3, 4 sent before the proposal, then duplicates of all" craft f <<'LUA'
+  local t = now()
+  local p = env(PROPOSE, { act = "restart", at = t + 4, h = 1000 }, 1, { ttl = 30, id = "00000000000000f1" })
+  local pid = ID[1].chain .. ":00000000000000f1"
+  local v = {}
+  for i = 2, 4 do v[i] = env(VOTE, { pid = pid }, i, { ttl = 30 }) send(VOTE, v[i]) end
+  time.sleep(1500)
+  send(PROPOSE, p)
+  time.sleep(200)
+  send(PROPOSE, p) send(VOTE, v[2]) send(VOTE, v[3]) send(VOTE, v[4]) send(PROPOSE, p)
+LUA
+check "(f) votes were kept before the proposal" wait_for 40 nodes_logging 6 "votes for $pid_f kept: proposal not seen yet"
+check "(f) every node decided" wait_for 40 nodes_logging 6 "decided $pid_f: 3 of 5 votes"
+check "(g) duplicates dropped as replays" wait_for 40 nodes_logging 6 "dropped $PROPOSE: replay"
+check "(f) six restarts (5 authorities + the follower configured to)" wait_for 15 \
+    sh -c "[ \$(wc -l < '$T_TMP/restarts') -ge $((n0 + 6)) ]"
+sleep 1
+got=$(restarts_since "$n0" | awk '{print $2}' | sort | tr '\n' ' ')
+expect_eq "(g) each node restarted exactly once" "$got" "n1 n2 n3 n4 n5 n6 "
+fnet_conf 6 followers=false
+
+# (h) factomd down on one node: it abstains (unknown), the others decide.
+n0=$(fnet_restarts)
+fnet_sim 5 down
+stall 1 2 3 4; sleep 2.5
+pid_h=$(propose 1 --in 3s --ttl 30s)
+check "(h) the node whose factomd is down abstains" wait_for 10 nodes_logging 1 "abstain on $pid_h: unknown"
+check "(h) every node decided" wait_for 40 nodes_logging 6 "decided $pid_h: [34] of 5 votes"
+check "(h) the authorities restarted, not the follower" wait_for 15 \
+    sh -c "[ \$(wc -l < '$T_TMP/restarts') -ge $((n0 + 5)) ]"
+sleep 1
+got=$(restarts_since "$n0" | awk '{print $2}' | sort | tr '\n' ' ')
+expect_eq "(h) one restart per authority" "$got" "n1 n2 n3 n4 n5 "
+
+"$SERFHAND" -c "$T_TMP/n5.conf" tick --name n5
+check "(h) with factomd down, the cached authority set is used" grep -q "using the cached set" "$T_TMP/n5.log"
+
+# (a) All 5 stalled: votes, quorum, each authority restarts once at `at`,
+# start times spread under 100 ms; everyone recovers.
+for i in $NODES; do fnet_conf "$i" cooldown=30; done
+n0=$(fnet_restarts)
+stall 1 2 3 4 5 6; sleep 2.5
+pid_a=$(propose 2 --in 3s --ttl 30s)
+at=$(sed -n 's/.* at \([0-9]*\) (in .*/\1/p' "$T_TMP/n2.log" | tail -n 1)
+check "(a) five authorities vote" wait_for 10 nodes_logging 5 "voted for $pid_a"
+check "(j) the follower does not vote" wait_for 10 nodes_logging 1 "no vote on $pid_a: .* is not in the authority set"
+check "(a) every node decided" wait_for 40 nodes_logging 6 "decided $pid_a: [345] of 5 votes"
+check "(a) five restarts" wait_for 15 sh -c "[ \$(wc -l < '$T_TMP/restarts') -ge $((n0 + 5)) ]"
+sleep 1
+got=$(restarts_since "$n0" | awk '{print $2}' | sort | tr '\n' ' ')
+expect_eq "(a,j) each authority restarted exactly once, the follower not" "$got" "n1 n2 n3 n4 n5 "
+spread_ms() { awk 'NR==1{lo=$1;hi=$1} {if($1<lo)lo=$1; if($1>hi)hi=$1} END{printf "%d", (hi-lo)*1000}'; }
+cmd_spread=$(restarts_since "$n0" | spread_ms)
+exe_spread=$(grep -ho "restart $pid_a: running .* at [0-9.]*" "$T_TMP"/n?.log | awk '{print $NF}' | spread_ms)
+echo "restart spread at agreed time $at: executors ${exe_spread} ms, restart commands' first line ${cmd_spread} ms"
+check "(a) executors started the command within 100 ms of each other (${exe_spread} ms)" [ "$exe_spread" -lt 100 ]
+check "(a) the commands themselves started within 250 ms (${cmd_spread} ms, loaded 2-core host)" [ "$cmd_spread" -lt 250 ]
+early=$(restarts_since "$n0" | awk -v at="$at" '$1 < at' | wc -l)
+expect_eq "(a) no restart before the agreed time" "$early" "0"
+check "(a) done reports from all five" wait_for 10 sh -c \
+    "[ \$(grep -c 'restart done for $pid_a by .*: ok=true' '$T_TMP/n1.log') -eq 5 ]"
+recover 6
+sleep 0.5
+for _ in 1 2 3; do # a query answer can be lost on a loaded host: ask again
+    out=$("$SERFHAND" -c "$T_TMP/n3.conf" status 2>&1) && break
+done
+echo "$out"
+expect_eq "(a) status: six nodes healthy" "$(printf '%s\n' "$out" | grep -c ' healthy ')" "6"
+expect_match "(a) status: every alive member answered" "$out" "6 of 6 alive members answered"
+expect_match "(a) status: last restart shown" "$out" "n1 +authority .*s ago ok"
+out=$("$SERFHAND" -c "$T_TMP/n3.conf" status --json 2>&1)
+expect_match "status --json" "$out" '^\{"alive":6,"answered":6,"nodes":\{"n1":\{'
+
+# (i) A second proposal within the cooldown: decided, but no second restart.
+n0=$(fnet_restarts)
+stall 1 2 3 4 5; sleep 2.5
+pid_i=$(propose 1 --in 3s --ttl 30s)
+check "(i) every node decided" wait_for 40 nodes_logging 6 "decided $pid_i"
+check "(i) the authorities skip it for the cooldown" wait_for 15 nodes_logging 5 "restart $pid_i skipped: cooldown"
+expect_eq "(i) no second restart" "$(fnet_restarts)" "$n0"
+check "(i) reported as skipped" wait_for 10 grep -q "restart done for $pid_i by .*: ok=false .*(cooldown)" "$T_TMP/n1.log"
+recover 1 2 3 4 5
+
+check "no handler failed on any node" sh -c "! grep -h ' error: ' '$T_TMP'/n?.log"
+check "no agent reported a handler error" sh -c "! grep -h 'Error invoking script' '$T_TMP'/agent-n?.log"
+finish
