@@ -35,7 +35,7 @@ LIBOBJ  := $(filter-out $(BUILD)/main.o,$(OBJ))
 UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
 BIN     := $(BUILD)/serfhand
 
-.PHONY: all deps test unit bench demo fuzz install lint format clean check-deps
+.PHONY: all deps test unit bench demo fuzz install lint format format-check clean
 
 all: $(BIN)
 
@@ -89,6 +89,9 @@ lint:
 
 format:
 	clang-format -i src/*.c include/*.h tests/unit/*.c tests/unit/*.h
+
+format-check:
+	clang-format --dry-run -Werror src/*.c include/*.h tests/unit/*.c tests/unit/*.h
 
 clean:
 	rm -rf build build-san serfhand

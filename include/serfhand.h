@@ -41,13 +41,11 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 void buf_add(struct buf *b, const void *p, size_t n);
 void buf_addstr(struct buf *b, const char *s);
-void buf_printf(struct buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_free(struct buf *b);
 /* Read all of fd or a file, refusing more than max bytes. 0 or -1 + err. */
 int util_read_fd(int fd, size_t max, struct buf *out, char *err, size_t errlen);
-int util_read_file(const char *path, size_t max, struct buf *out, char *err,
-                   size_t errlen);
+int util_read_file(const char *path, size_t max, struct buf *out, char *err, size_t errlen);
 /* Milliseconds of CLOCK_MONOTONIC / CLOCK_REALTIME. */
 int64_t util_mono_ms(void);
 int64_t util_now_ms(void);
@@ -80,7 +78,7 @@ struct cfg_value {
 };
 
 struct config {
-    char *file; /* the file read, or NULL: built-in defaults */
+    char *file;          /* the file read, or NULL: built-in defaults */
     struct cfg_value *v; /* one per schema item */
 };
 
@@ -107,8 +105,7 @@ enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
  * quiet_stdio: never use fd 1/2 (while a query is handled). */
 void log_open(const struct config *c, bool quiet_stdio);
 void log_close(void);
-void log_msg(enum log_level lvl, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(enum log_level lvl, const char *fmt, va_list ap);
 /* Write one message without locks or allocation (from a signal handler). */
 void log_signal_safe(const char *msg);
@@ -155,8 +152,8 @@ struct event {
 
 /* Fill ev from the environment and the stdin bytes. Returns 0, or -1 with
  * err (unknown SERF_EVENT, invalid name, bad member line). */
-int event_parse(struct event *ev, char *const *envp, const char *in, size_t inlen,
-                char *err, size_t errlen);
+int event_parse(struct event *ev, char *const *envp, const char *in, size_t inlen, char *err,
+                size_t errlen);
 void event_free(struct event *ev);
 const char *event_type_name(enum event_type t);
 int event_type_parse(const char *s);
@@ -177,8 +174,8 @@ struct bundle {
     char *name;    /* from the manifest, or "unsigned" */
     char *version; /* from the manifest, or "dev" */
     size_t max_file;
-    bool verify;   /* false only for `serfhand run --unsigned`-like tools */
-    int dirfd;     /* the bundle directory, -1 when closed */
+    bool verify;                     /* false only for `serfhand run --unsigned`-like tools */
+    int dirfd;                       /* the bundle directory, -1 when closed */
     struct trust_manifest *manifest; /* verified manifest (verify only) */
 };
 
@@ -188,8 +185,8 @@ struct bundle {
  * one this node recorded (raising the record when higher) and log a warning
  * when it has expired. Fails closed: -1 with err. No directory walk: files
  * are checked as bundle_read loads them. limits.file_bytes caps each file. */
-int bundle_open(struct bundle *b, const char *dir, const struct config *cfg, bool verify,
-                char *err, size_t errlen);
+int bundle_open(struct bundle *b, const char *dir, const struct config *cfg, bool verify, char *err,
+                size_t errlen);
 void bundle_close(struct bundle *b);
 /* The highest bundle version recorded in <state_dir>/serfhand.db (store key
  * "bundle.highest_version"); 0 when none or no database. 0 or -1 + err. */
@@ -198,8 +195,7 @@ int bundle_highest_version(const char *state_dir, long long *out, char *err, siz
 int bundle_record_version(const char *state_dir, long long version, char *err, size_t errlen);
 /* Read rel (e.g. "handlers/tick.lua"). Returns 0 with out filled, 1 if the
  * file does not exist, -1 with err when it must not be run. */
-int bundle_read(struct bundle *b, const char *rel, struct buf *out, char *err,
-                size_t errlen);
+int bundle_read(struct bundle *b, const char *rel, struct buf *out, char *err, size_t errlen);
 /* rel must be handlers/... or lua/..., no "..", no absolute path. */
 bool bundle_valid_rel(const char *rel);
 
@@ -212,13 +208,12 @@ struct store;
 int store_open(struct store **out, const char *state_dir, char *err, size_t errlen);
 void store_close(struct store *s);
 /* 1 found (value malloc'ed into out), 0 absent or expired, -1 error. */
-int store_get(struct store *s, const char *key, struct buf *out, char *err,
-              size_t errlen);
-int store_put(struct store *s, const char *key, const void *val, size_t len,
-              int64_t ttl_ms, char *err, size_t errlen);
+int store_get(struct store *s, const char *key, struct buf *out, char *err, size_t errlen);
+int store_put(struct store *s, const char *key, const void *val, size_t len, int64_t ttl_ms,
+              char *err, size_t errlen);
 /* Insert only if absent (or expired): 1 inserted, 0 already there, -1 error. */
-int store_add(struct store *s, const char *key, const void *val, size_t len,
-              int64_t ttl_ms, char *err, size_t errlen);
+int store_add(struct store *s, const char *key, const void *val, size_t len, int64_t ttl_ms,
+              char *err, size_t errlen);
 int store_del(struct store *s, const char *key, char *err, size_t errlen);
 
 /* ------------------------------------------------------------- sandbox.c */
@@ -250,8 +245,8 @@ size_t sandbox_memory_used(const struct sandbox *sb);
  * bundle (verification); err says why. */
 int sandbox_load_file(struct sandbox *sb, const char *rel, char *err, size_t errlen);
 /* Load a chunk from memory (tests, tools): text only, fresh _ENV. */
-int sandbox_load_buffer(struct sandbox *sb, const char *buf, size_t len,
-                        const char *chunkname, char *err, size_t errlen);
+int sandbox_load_buffer(struct sandbox *sb, const char *buf, size_t len, const char *chunkname,
+                        char *err, size_t errlen);
 /* lua_pcall with a traceback message handler. */
 int sandbox_pcall(struct sandbox *sb, int nargs, int nresults);
 const struct config *sandbox_config(lua_State *L);
@@ -322,8 +317,8 @@ int update_announcement(const struct config *cfg, const char *payload, size_t le
 
 /* cmd_handle.c: handle ev with the active bundle; returns the exit code and
  * writes a query response to out_fd. Shared by `handle` and `run`. */
-int handle_event(const struct config *cfg, const char *bundle_dir, bool verify,
-                 struct event *ev, int out_fd);
+int handle_event(const struct config *cfg, const char *bundle_dir, bool verify, struct event *ev,
+                 int out_fd);
 
 /* main.c */
 const struct cmd_entry *main_find_cmd(const char *name);
@@ -341,7 +336,18 @@ void serfrpc_mp_bool(struct buf *b, bool v);
 void serfrpc_mp_uint(struct buf *b, uint64_t v);
 void serfrpc_mp_int(struct buf *b, int64_t v);
 
-enum mp_type { MP_NIL, MP_BOOL, MP_UINT, MP_INT, MP_FLOAT, MP_STR, MP_BIN, MP_ARRAY, MP_MAP, MP_EXT };
+enum mp_type {
+    MP_NIL,
+    MP_BOOL,
+    MP_UINT,
+    MP_INT,
+    MP_FLOAT,
+    MP_STR,
+    MP_BIN,
+    MP_ARRAY,
+    MP_MAP,
+    MP_EXT
+};
 
 /* One decoded msgpack value. Strings, bin and ext point into the decoded
  * input, which must outlive the value. A map holds n pairs: items[2k] is a
@@ -353,16 +359,22 @@ struct mp_value {
         uint64_t u;
         int64_t i;
         double f;
-        struct { const char *p; size_t len; } s;
-        struct { struct mp_value *items; size_t n; } a;
+        struct {
+            const char *p;
+            size_t len;
+        } s;
+        struct {
+            struct mp_value *items;
+            size_t n;
+        } a;
     } v;
 };
 
 /* Decode one object from p[0..len): 1 = decoded (*used bytes consumed, *out
  * to be freed with serfrpc_mp_free), 0 = incomplete (more bytes needed),
  * -1 = malformed (err). Depth, element count and size are bounded. */
-int serfrpc_mp_decode(const char *p, size_t len, size_t *used, struct mp_value **out,
-                      char *err, size_t errlen);
+int serfrpc_mp_decode(const char *p, size_t len, size_t *used, struct mp_value **out, char *err,
+                      size_t errlen);
 void serfrpc_mp_free(struct mp_value *v);
 /* The value of the str key in map, or NULL (also when map is not a map). */
 const struct mp_value *serfrpc_mp_get(const struct mp_value *map, const char *key);
@@ -375,8 +387,8 @@ struct serfrpc;
  * with token unless it is NULL or "". Every step ends by deadline_ms
  * (util_mono_ms scale). Errors read "serf: cannot connect to ADDR: ...",
  * "serf: Invalid authentication token" (Serf's text), "serf: timed out ...". */
-int serfrpc_open(struct serfrpc **out, const char *addr, const char *token,
-                 int64_t deadline_ms, char *err, size_t errlen);
+int serfrpc_open(struct serfrpc **out, const char *addr, const char *token, int64_t deadline_ms,
+                 char *err, size_t errlen);
 void serfrpc_close(struct serfrpc *c);
 /* Later calls on c end by deadline_ms. */
 void serfrpc_set_deadline(struct serfrpc *c, int64_t deadline_ms);
@@ -438,7 +450,7 @@ void serfrpc_query_result_free(struct serf_query_result *r);
  * ignored, NOSIGNAL (SIGPIPE is ignored once libcurl is loaded). */
 struct http_req {
     const char *url;
-    const char *body;            /* POST body (http_post; NULL = empty) */
+    const char *body; /* POST body (http_post; NULL = empty) */
     size_t body_len;
     const char *content_type;    /* POST only; NULL = application/json */
     const char *user, *password; /* basic auth when user is non-empty */
@@ -455,10 +467,10 @@ enum http_result { HTTP_OK = 0, HTTP_ERROR = -1, HTTP_TIMEOUT = -2, HTTP_TOO_BIG
  * 0 (or the status seen before the cap was hit): HTTP_TIMEOUT when the
  * timeout passed, HTTP_TOO_BIG over max_bytes, HTTP_ERROR for the rest
  * (connection refused, DNS, TLS, bad URL, libcurl missing). */
-int http_post(const struct http_req *req, struct buf *body_out, long *status,
-              char *err, size_t errlen);
-int http_get(const struct http_req *req, struct buf *body_out, long *status,
-             char *err, size_t errlen);
+int http_post(const struct http_req *req, struct buf *body_out, long *status, char *err,
+              size_t errlen);
+int http_get(const struct http_req *req, struct buf *body_out, long *status, char *err,
+             size_t errlen);
 /* Whether libcurl has been loaded into this process. */
 bool http_loaded(void);
 
@@ -471,16 +483,15 @@ bool http_loaded(void);
 #define STORE_BUSY_MS 2000 /* busy timeout set by store_open */
 
 /* store_open with a busy timeout of busy_ms instead of STORE_BUSY_MS. */
-int store_open_ms(struct store **out, const char *state_dir, int busy_ms, char *err,
-                  size_t errlen);
+int store_open_ms(struct store **out, const char *state_dir, int busy_ms, char *err, size_t errlen);
 /* Wait at most ms for a lock held by another process (0: fail at once). */
 void store_busy_timeout(struct store *s, int ms);
 /* The database file, <state_dir>/serfhand.db. */
 const char *store_path(const struct store *s);
 /* store_get that also reports the value's kind: *json true if it was
  * written with json (a Lua table), false for bytes. json may be NULL. */
-int store_get_kind(struct store *s, const char *key, struct buf *out, bool *json,
-                   char *err, size_t errlen);
+int store_get_kind(struct store *s, const char *key, struct buf *out, bool *json, char *err,
+                   size_t errlen);
 /* Write val (JSON text if json, else bytes); only_new: only if absent or
  * expired. 1 written, 0 present (only_new), -1 error. ttl_ms 0 = never. */
 int store_set(struct store *s, const char *key, const void *val, size_t len, bool json,
@@ -492,8 +503,8 @@ int store_purge(struct store *s, char *err, size_t errlen);
  * the first limit of them in byte order, each NUL-terminated, into out
  * (out->len reset first). 0 or -1 + err. */
 int store_count(struct store *s, const char *prefix, int64_t *n, char *err, size_t errlen);
-int store_keys(struct store *s, const char *prefix, int64_t limit, struct buf *out,
-               size_t *n, char *err, size_t errlen);
+int store_keys(struct store *s, const char *prefix, int64_t limit, struct buf *out, size_t *n,
+               char *err, size_t errlen);
 /* BEGIN IMMEDIATE (waits up to the busy timeout), COMMIT, ROLLBACK (a no-op
  * when no transaction is open). 0 or -1 + err. */
 int store_begin(struct store *s, char *err, size_t errlen);
@@ -516,19 +527,16 @@ struct identity_keys {
  * with \\ \" \n \t escapes and continued by a trailing backslash; the last
  * definition wins. Copies the value, NUL-terminated, into out. Returns 1
  * found, 0 absent, -1 with err (syntax error with its line, value too long). */
-int identity_conf_get(const char *text, size_t len, const char *section,
-                      const char *key, char *out, size_t outlen, char *err,
-                      size_t errlen);
+int identity_conf_get(const char *text, size_t len, const char *section, const char *key, char *out,
+                      size_t outlen, char *err, size_t errlen);
 /* Read IdentityChainID, LocalServerPrivKey (hex of a 32-byte seed or of
  * seed || pk) and LocalServerPublicKey from [app] of text; check the formats,
  * that the public key matches, and refuse factomd's public sample pair.
  * 0 with k filled, or -1 with err and k wiped. */
-int identity_parse(const char *text, size_t len, struct identity_keys *k, char *err,
-                   size_t errlen);
+int identity_parse(const char *text, size_t len, struct identity_keys *k, char *err, size_t errlen);
 /* identity_parse of the file at path, read into sodium_malloc memory; logs a
  * warning if the file is readable by group or others. 0 or -1 with err. */
-int identity_load_file(const char *path, struct identity_keys *k, char *err,
-                       size_t errlen);
+int identity_load_file(const char *path, struct identity_keys *k, char *err, size_t errlen);
 /* Wipe and free the secret and zero k; safe to call twice. */
 void identity_keys_wipe(struct identity_keys *k);
 
@@ -603,20 +611,17 @@ void trust_seckey_pubkey(const struct trust_seckey *sk, struct trust_pubkey *pk)
 int trust_keygen(struct trust_pubkey *pk, struct trust_seckey **sk);
 /* password NULL: unencrypted (minisign -W). Else scrypt with these limits. */
 int trust_seckey_write(const struct trust_seckey *sk, const char *password,
-                       unsigned long long opslimit, size_t memlimit, struct buf *out,
-                       char *err, size_t errlen);
-int trust_sig_parse(struct trust_sig *s, const char *text, size_t len, char *err,
-                    size_t errlen);
+                       unsigned long long opslimit, size_t memlimit, struct buf *out, char *err,
+                       size_t errlen);
+int trust_sig_parse(struct trust_sig *s, const char *text, size_t len, char *err, size_t errlen);
 void trust_sig_free(struct trust_sig *s);
 /* Key id, signature over BLAKE2b-512(msg) (or msg if legacy and allowed),
  * and the global signature over sig || trusted comment. */
-int trust_sig_verify(const struct trust_sig *s, const struct trust_pubkey *pk,
-                     const void *msg, size_t len, bool allow_legacy, char *err,
-                     size_t errlen);
+int trust_sig_verify(const struct trust_sig *s, const struct trust_pubkey *pk, const void *msg,
+                     size_t len, bool allow_legacy, char *err, size_t errlen);
 /* Append a 4-line prehashed "ED" .minisig for msg to out. */
-int trust_sign(const struct trust_seckey *sk, const void *msg, size_t len,
-               const char *trusted, const char *untrusted, struct buf *out, char *err,
-               size_t errlen);
+int trust_sign(const struct trust_seckey *sk, const void *msg, size_t len, const char *trusted,
+               const char *untrusted, struct buf *out, char *err, size_t errlen);
 /* MANIFEST.json: strict JSON (duplicate keys, unknown keys, floats, non-ASCII
  * refused), paths checked with trust_valid_rel. */
 int trust_manifest_parse(struct trust_manifest *m, const char *text, size_t len, char *err,
@@ -643,17 +648,15 @@ int trust_read_checked(int dirfd, const struct trust_file *f, size_t max, struct
 int trust_check_files(int rootfd, const struct trust_manifest *m, size_t max_file,
                       struct trust_problems *p);
 /* trust.keys (files or RW... strings) and trust.threshold. */
-int trust_keyset_load(struct trust_keyset *ks, const struct config *cfg, char *err,
-                      size_t errlen);
+int trust_keyset_load(struct trust_keyset *ks, const struct config *cfg, char *err, size_t errlen);
 void trust_keyset_free(struct trust_keyset *ks);
 /* Verify the signatures of the raw manifest bytes: 0 when at least
  * threshold distinct trusted public keys signed, else -1 with err. scan_all:
  * every MANIFEST.json.*.minisig (lines/problems filled, may be NULL when
  * !scan_all); otherwise only the files named after trusted key ids. */
 int trust_verify_sigs(int rootfd, const char *man, size_t len, const struct trust_keyset *ks,
-                      bool scan_all, struct trust_problems *lines,
-                      struct trust_problems *problems, int *distinct, char *err,
-                      size_t errlen);
+                      bool scan_all, struct trust_problems *lines, struct trust_problems *problems,
+                      int *distinct, char *err, size_t errlen);
 /* verify/check: signatures, threshold, manifest, files, expiry. Returns the
  * number of problems (r->problems). */
 int trust_check_bundle(struct trust_report *r, const char *dir, const struct trust_keyset *ks,
@@ -685,8 +688,7 @@ void trust_report_json(const struct trust_report *r, bool full, size_t max, stru
  * absent, -1 with err. dir is the source directory (also checked for
  * unlisted files), or NULL for a URL; label names the source in messages. */
 struct install_source {
-    int (*read)(void *ctx, const char *rel, size_t max, struct buf *out, char *err,
-                size_t errlen);
+    int (*read)(void *ctx, const char *rel, size_t max, struct buf *out, char *err, size_t errlen);
     void *ctx;
     const char *dir;
     const char *label;
@@ -706,15 +708,15 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
                    const struct install_opts *o, char *msg, size_t msglen);
 /* Switch current back to <state_dir>/previous (verified, not expired) and
  * lower the recorded version to it; refused without allow_downgrade. */
-int install_rollback(const struct config *cfg, bool allow_downgrade, int lock_wait_ms,
-                     char *msg, size_t msglen);
+int install_rollback(const struct config *cfg, bool allow_downgrade, int lock_wait_ms, char *msg,
+                     size_t msglen);
 /* Test only: SIGKILL this process when $SERFHAND_TEST_CRASH_AT equals step. */
 void install_test_crash(const char *step);
 struct update_pointer {
     char name[65];
     long long version;
-    char hash[65]; /* manifest BLAKE2b-256, lowercase hex */
-    char url[257]; /* http(s) base URL, no trailing slash */
+    char hash[65];     /* manifest BLAKE2b-256, lowercase hex */
+    char url[257];     /* http(s) base URL, no trailing slash */
     long long expires; /* unix seconds */
 };
 /* payload = base64url(keyid 8 || signature 64 || global signature 64) "."
@@ -725,8 +727,7 @@ int update_pointer_encode(const struct update_pointer *p, const struct trust_sec
 /* Check the signature against the trusted keys (one suffices) and parse
  * the body; keyid (17 bytes) gets the signer's id when known. 0 or -1. */
 int update_pointer_decode(struct update_pointer *p, const char *payload, size_t len,
-                          const struct trust_keyset *ks, char *keyid, char *err,
-                          size_t errlen);
+                          const struct trust_keyset *ks, char *keyid, char *err, size_t errlen);
 
 /* ---- bundlerun.c */
 /* Run Lua of the bundle for propose/action: open the bundle (verified unless

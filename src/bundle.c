@@ -73,12 +73,15 @@ int bundle_highest_version(const char *state_dir, long long *out, char *err, siz
     if (!have_db(state_dir))
         return 0; /* nothing was ever recorded on this node */
     buf_printf(&path, "%s/serfhand.db", state_dir);
-    if (sqlite3_open_v2(path.data, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX |
-                        SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK)
+    if (sqlite3_open_v2(path.data, &db,
+                        SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+                        NULL) != SQLITE_OK)
         goto out;
     sqlite3_busy_timeout(db, STORE_BUSY_MS);
-    if (sqlite3_prepare_v2(db, "SELECT value FROM kv WHERE key = ?1 AND "
-                           "(expires IS NULL OR expires > ?2)", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db,
+                           "SELECT value FROM kv WHERE key = ?1 AND "
+                           "(expires IS NULL OR expires > ?2)",
+                           -1, &st, NULL) != SQLITE_OK)
         goto out;
     sqlite3_bind_text(st, 1, VERSION_KEY, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, util_now_ms());
@@ -133,7 +136,8 @@ static int verify_open(struct bundle *b, const struct config *cfg, char *err, si
     struct trust_keyset ks = {0};
     char sub[600];
     int distinct, rc = -1;
-    int r = trust_read_beneath(b->dirfd, "MANIFEST.json", TRUST_MANIFEST_MAX, &man, sub, sizeof sub);
+    int r =
+        trust_read_beneath(b->dirfd, "MANIFEST.json", TRUST_MANIFEST_MAX, &man, sub, sizeof sub);
     if (r < 0) {
         util_errf(err, errlen, "bundle %s: %s", b->dir,
                   r == -2 ? "no MANIFEST.json: the bundle is not signed" : sub);
@@ -163,17 +167,20 @@ static int verify_open(struct bundle *b, const struct config *cfg, char *err, si
         goto out;
     }
     if (m->version < highest) {
-        util_errf(err, errlen, "bundle %s version %lld is below the highest version this node "
-                  "accepted (%lld): refused", m->bundle, m->version, highest);
+        util_errf(err, errlen,
+                  "bundle %s version %lld is below the highest version this node "
+                  "accepted (%lld): refused",
+                  m->bundle, m->version, highest);
         goto out;
     }
     /* The first accepted bundle creates the record, so a later downgrade is
      * refused even on a node that never used the store. */
     if (m->version > highest && bundle_record_version(state, m->version, sub, sizeof sub) < 0)
-        log_msg(LOG_LVL_WARN, "bundle %s version %lld: could not record the version: %s",
-                m->bundle, m->version, sub);
+        log_msg(LOG_LVL_WARN, "bundle %s version %lld: could not record the version: %s", m->bundle,
+                m->version, sub);
     if ((long long)time(NULL) >= m->expires)
-        log_msg(LOG_LVL_WARN, "bundle %s version %lld expired at %lld; it still runs, but "
+        log_msg(LOG_LVL_WARN,
+                "bundle %s version %lld expired at %lld; it still runs, but "
                 "`serfhand check` fails: install a newly signed bundle",
                 m->bundle, m->version, m->expires);
     free(b->name);
@@ -189,8 +196,8 @@ out:
     return rc;
 }
 
-int bundle_open(struct bundle *b, const char *dir, const struct config *cfg, bool verify,
-                char *err, size_t errlen)
+int bundle_open(struct bundle *b, const char *dir, const struct config *cfg, bool verify, char *err,
+                size_t errlen)
 {
     memset(b, 0, sizeof *b);
     b->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -225,8 +232,7 @@ void bundle_close(struct bundle *b)
     b->dirfd = -1;
 }
 
-int bundle_read(struct bundle *b, const char *rel, struct buf *out, char *err,
-                size_t errlen)
+int bundle_read(struct bundle *b, const char *rel, struct buf *out, char *err, size_t errlen)
 {
     char sub[600];
     if (!bundle_valid_rel(rel)) {

@@ -122,8 +122,9 @@ int bundlerun_exec(const struct bundlerun *r, struct buf *out, char *err, size_t
     rc = SH_EXIT_OK;
     goto out;
 lua_failed:
-    rc = sandbox_timed_out(sb) ? SH_EXIT_TIMEOUT
-         : sandbox_out_of_memory(sb) ? SH_EXIT_MEMORY : SH_EXIT_FAIL;
+    rc = sandbox_timed_out(sb)       ? SH_EXIT_TIMEOUT
+         : sandbox_out_of_memory(sb) ? SH_EXIT_MEMORY
+                                     : SH_EXIT_FAIL;
     util_errf(err, errlen, "%s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "error");
 out:
     sandbox_free(sb);

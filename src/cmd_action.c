@@ -39,8 +39,15 @@ static int exec_action(int argc, char **argv, const struct config *cfg)
     log_set_context(ctx);
     const char *args[] = {pos[1]};
     struct bundlerun r = {
-        .cfg = cfg, .bundle_dir = bundle, .verify = verify, .deadline_ms = ACTION_DEADLINE_MS,
-        .rel = rel, .args = args, .nargs = 1, .ev_type = "action", .ev_name = pos[0],
+        .cfg = cfg,
+        .bundle_dir = bundle,
+        .verify = verify,
+        .deadline_ms = ACTION_DEADLINE_MS,
+        .rel = rel,
+        .args = args,
+        .nargs = 1,
+        .ev_type = "action",
+        .ev_name = pos[0],
         .self_name = host,
     };
     struct buf out = {0};

@@ -84,7 +84,8 @@ static int exec_announce(int argc, char **argv, const struct config *cfg)
         goto out;
     }
     int enc = trust_seckey_encrypted(kb.data, kb.len);
-    if (enc > 0 && trust_password("Password for the secret key: ", false, &pw, err, sizeof err) < 0) {
+    if (enc > 0 &&
+        trust_password("Password for the secret key: ", false, &pw, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand announce: %s\n", err);
         goto out;
     }
@@ -101,8 +102,10 @@ static int exec_announce(int argc, char **argv, const struct config *cfg)
     char id[17];
     trust_keyid_hex(sk->keyid, id);
     if (!trusted) {
-        fprintf(stderr, "serfhand announce: key %s is not in trust.keys: every node would refuse "
-                "the announcement\n", id);
+        fprintf(stderr,
+                "serfhand announce: key %s is not in trust.keys: every node would refuse "
+                "the announcement\n",
+                id);
         rc = SH_EXIT_TRUST;
         goto out;
     }
@@ -138,10 +141,12 @@ static int exec_announce(int argc, char **argv, const struct config *cfg)
     }
     size_t total = strlen(UPDATE_EVENT) + payload.len;
     if (payload.len > UPDATE_PAYLOAD_MAX) {
-        fprintf(stderr, "serfhand announce: the signed pointer is %zu bytes (event name + payload "
+        fprintf(stderr,
+                "serfhand announce: the signed pointer is %zu bytes (event name + payload "
                 "%zu), over the %d bytes that fit Serf's %d-byte user event limit after "
-                "encoding: use a shorter --url (%zu bytes too many)\n", payload.len, total,
-                UPDATE_PAYLOAD_MAX, SERF_EVENT_LIMIT, payload.len - UPDATE_PAYLOAD_MAX);
+                "encoding: use a shorter --url (%zu bytes too many)\n",
+                payload.len, total, UPDATE_PAYLOAD_MAX, SERF_EVENT_LIMIT,
+                payload.len - UPDATE_PAYLOAD_MAX);
         rc = SH_EXIT_FAIL;
         goto out;
     }
@@ -166,9 +171,10 @@ static int exec_announce(int argc, char **argv, const struct config *cfg)
         rc = SH_EXIT_FAIL;
         goto out;
     }
-    log_msg(LOG_LVL_INFO, "announce: bundle %s version %lld (manifest %.16s) at %s, expires %lld, "
-            "signed by key %s, %zu bytes", p.name, p.version, p.hash, p.url, p.expires, id,
-            payload.len);
+    log_msg(LOG_LVL_INFO,
+            "announce: bundle %s version %lld (manifest %.16s) at %s, expires %lld, "
+            "signed by key %s, %zu bytes",
+            p.name, p.version, p.hash, p.url, p.expires, id, payload.len);
     printf("announced bundle %s version %lld (manifest %s) at %s, valid until %lld, signed by "
            "key %s (%zu of %d payload bytes); watch with `serf query serfhand-check`\n",
            p.name, p.version, p.hash, p.url, p.expires, id, payload.len, UPDATE_PAYLOAD_MAX);

@@ -25,7 +25,8 @@ static void compile_all(const char *dir, const struct trust_manifest *m, size_t 
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     lua_State *L = dfd >= 0 ? luaL_newstate() : NULL;
     if (!L) {
-        trust_problem_add(p, "cannot compile the Lua files: %s", dfd < 0 ? "no bundle" : "no memory");
+        trust_problem_add(p, "cannot compile the Lua files: %s",
+                          dfd < 0 ? "no bundle" : "no memory");
         if (dfd >= 0)
             close(dfd);
         return;
@@ -54,8 +55,8 @@ static void compile_all(const char *dir, const struct trust_manifest *m, size_t 
 /* Run the top level of every handler file in the sandbox (modules load
  * through the verified bundle) and check that it returns a function or a
  * table with handle. Loading a handler has no side effects by contract. */
-static void load_handlers(const struct config *cfg, const char *dir,
-                          const struct trust_manifest *m, struct trust_problems *p)
+static void load_handlers(const struct config *cfg, const char *dir, const struct trust_manifest *m,
+                          struct trust_problems *p)
 {
     struct bundle b;
     char err[600];
@@ -123,8 +124,10 @@ static int check_bundle(const struct config *cfg, const char *dir, struct trust_
     if (bundle_highest_version(config_str(cfg, "state_dir"), &highest, err, sizeof err) < 0)
         trust_problem_add(&r->problems, "recorded version unknown: %s", err);
     else if (r->m.version < highest)
-        trust_problem_add(&r->problems, "version %lld is below the highest version this node "
-                          "accepted (%lld)", r->m.version, highest);
+        trust_problem_add(&r->problems,
+                          "version %lld is below the highest version this node "
+                          "accepted (%lld)",
+                          r->m.version, highest);
     compile_all(dir, &r->m, max_file, &r->problems);
     if (!r->problems.n)
         load_handlers(cfg, dir, &r->m, &r->problems);

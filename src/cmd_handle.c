@@ -16,7 +16,6 @@
 
 #include "serfhand.h"
 
-
 extern char **environ;
 
 static int write_all(int fd, const char *p, size_t n)
@@ -43,9 +42,7 @@ static int respond(lua_State *L, const struct config *cfg, int out_fd)
     int rc = SH_EXIT_OK;
     size_t cap = (size_t)config_int(cfg, "limits.response_bytes");
     switch (lua_type(L, -1)) {
-    case LUA_TNIL:
-        log_msg(LOG_LVL_DEBUG, "no response");
-        return SH_EXIT_OK;
+    case LUA_TNIL: log_msg(LOG_LVL_DEBUG, "no response"); return SH_EXIT_OK;
     case LUA_TSTRING: {
         size_t n;
         const char *s = lua_tolstring(L, -1, &n);
@@ -60,7 +57,8 @@ static int respond(lua_State *L, const struct config *cfg, int out_fd)
         }
         break;
     default:
-        log_msg(LOG_LVL_ERROR, "response refused: a query handler returns a string, a table or nil, not a %s",
+        log_msg(LOG_LVL_ERROR,
+                "response refused: a query handler returns a string, a table or nil, not a %s",
                 luaL_typename(L, -1));
         rc = SH_EXIT_RESPONSE;
         goto out;
@@ -106,8 +104,8 @@ static int failed(struct sandbox *sb, int status, const char *what)
     return SH_EXIT_FAIL;
 }
 
-int handle_event(const struct config *cfg, const char *bundle_dir, bool verify,
-                 struct event *ev, int out_fd)
+int handle_event(const struct config *cfg, const char *bundle_dir, bool verify, struct event *ev,
+                 int out_fd)
 {
     struct bundle b;
     struct sandbox *sb = NULL;
@@ -167,8 +165,8 @@ int handle_event(const struct config *cfg, const char *bundle_dir, bool verify,
         lua_remove(L, -2);
     }
     if (!lua_isfunction(L, -1)) {
-        log_msg(LOG_LVL_ERROR, "%s must return a function (or a table with handle), not a %s",
-                rel, luaL_typename(L, -1));
+        log_msg(LOG_LVL_ERROR, "%s must return a function (or a table with handle), not a %s", rel,
+                luaL_typename(L, -1));
         rc = SH_EXIT_FAIL;
         goto out;
     }
@@ -207,8 +205,8 @@ out:
 }
 
 /* Events the host answers itself, so they work with a broken bundle. */
-static int handle_builtin(const struct config *cfg, const char *bundle_dir,
-                          const struct event *ev, int out_fd)
+static int handle_builtin(const struct config *cfg, const char *bundle_dir, const struct event *ev,
+                          int out_fd)
 {
     if (ev->type == EV_QUERY && strcmp(ev->name, "serfhand-check") == 0) {
         struct buf json = {0};
@@ -273,8 +271,7 @@ static int exec_handle(int argc, char **argv, const struct config *unused)
     struct buf in = {0};
     struct event ev;
     int rc;
-    if (util_read_fd(0, (size_t)config_int(&cfg, "limits.stdin_bytes"), &in, err,
-                     sizeof err) < 0) {
+    if (util_read_fd(0, (size_t)config_int(&cfg, "limits.stdin_bytes"), &in, err, sizeof err) < 0) {
         log_msg(LOG_LVL_ERROR, "stdin: %s", err);
         rc = SH_EXIT_EVENT;
         goto out_nofree;

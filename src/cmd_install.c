@@ -58,8 +58,7 @@ static int url_read(void *ctx, const char *rel, size_t max, struct buf *out, cha
     if (r == HTTP_TIMEOUT)
         util_errf(err, errlen, "GET %s: %s (update.timeout_ms)", url.data, sub);
     else if (r == HTTP_TOO_BIG)
-        util_errf(err, errlen, "GET %s: %s (the manifest's size, update.max_bytes)", url.data,
-                  sub);
+        util_errf(err, errlen, "GET %s: %s (the manifest's size, update.max_bytes)", url.data, sub);
     else if (r != HTTP_OK)
         util_errf(err, errlen, "GET %s: %s", url.data, sub);
     else if (status == 404 || status == 410) {
@@ -267,15 +266,19 @@ int update_announcement(const struct config *cfg, const char *payload, size_t le
     }
     long long now = (long long)time(NULL);
     if (now >= p.expires) {
-        log_msg(LOG_LVL_ERROR, "update announcement refused: bundle %s version %lld, announcement "
-                "expired at %lld (now %lld)", p.name, p.version, p.expires, now);
+        log_msg(LOG_LVL_ERROR,
+                "update announcement refused: bundle %s version %lld, announcement "
+                "expired at %lld (now %lld)",
+                p.name, p.version, p.expires, now);
         goto out;
     }
     const char *dir = config_str(cfg, "bundle");
     if (bundle_open(&b, dir, cfg, true, err, sizeof err) < 0) {
-        log_msg(LOG_LVL_ERROR, "update announcement for bundle %s version %lld refused: the active "
+        log_msg(LOG_LVL_ERROR,
+                "update announcement for bundle %s version %lld refused: the active "
                 "bundle cannot be verified, so its name and version are unknown (%s); install "
-                "by hand with `serfhand install %s`", p.name, p.version, err, p.url);
+                "by hand with `serfhand install %s`",
+                p.name, p.version, err, p.url);
         goto out;
     }
     bopen = true;
@@ -284,38 +287,46 @@ int update_announcement(const struct config *cfg, const char *payload, size_t le
         highest = active;
     long long cur = highest > active ? highest : active;
     if (strcmp(p.name, b.name) != 0) {
-        log_msg(LOG_LVL_ERROR, "update announcement refused: it is for bundle %s, this node runs "
-                "bundle %s", p.name, b.name);
+        log_msg(LOG_LVL_ERROR,
+                "update announcement refused: it is for bundle %s, this node runs "
+                "bundle %s",
+                p.name, b.name);
         goto out;
     }
     if (p.version == cur) {
-        log_msg(LOG_LVL_INFO, "update announcement of bundle %s version %lld: already at this "
-                "version, nothing to do", p.name, p.version);
+        log_msg(LOG_LVL_INFO,
+                "update announcement of bundle %s version %lld: already at this "
+                "version, nothing to do",
+                p.name, p.version);
         rc = SH_EXIT_OK;
         goto out;
     }
     if (p.version < cur) {
-        log_msg(LOG_LVL_ERROR, "update announcement refused: version %lld of bundle %s is below "
-                "this node's version %lld (downgrades are only done by an operator)", p.version,
-                p.name, cur);
+        log_msg(LOG_LVL_ERROR,
+                "update announcement refused: version %lld of bundle %s is below "
+                "this node's version %lld (downgrades are only done by an operator)",
+                p.version, p.name, cur);
         goto out;
     }
     rc = SH_EXIT_OK;
     if (!config_bool(cfg, "update.auto")) {
-        log_msg(LOG_LVL_INFO, "update announcement: bundle %s version %lld (manifest %.16s) at %s, "
+        log_msg(LOG_LVL_INFO,
+                "update announcement: bundle %s version %lld (manifest %.16s) at %s, "
                 "signed by key %s; update.auto is off, so nothing is installed: an operator can "
-                "run `serfhand install %s`", p.name, p.version, p.hash, p.url, keyid, p.url);
+                "run `serfhand install %s`",
+                p.name, p.version, p.hash, p.url, keyid, p.url);
         goto out;
     }
     if (spawn_install(cfg, &p, err, sizeof err) < 0) {
-        log_msg(LOG_LVL_ERROR, "update announcement: bundle %s version %lld: %s", p.name,
-                p.version, err);
+        log_msg(LOG_LVL_ERROR, "update announcement: bundle %s version %lld: %s", p.name, p.version,
+                err);
         rc = SH_EXIT_FAIL;
         goto out;
     }
-    log_msg(LOG_LVL_INFO, "update announcement: bundle %s version %lld (manifest %.16s) signed by "
-            "key %s: detached install from %s started (update.auto)", p.name, p.version, p.hash,
-            keyid, p.url);
+    log_msg(LOG_LVL_INFO,
+            "update announcement: bundle %s version %lld (manifest %.16s) signed by "
+            "key %s: detached install from %s started (update.auto)",
+            p.name, p.version, p.hash, keyid, p.url);
 out:
     if (bopen)
         bundle_close(&b);

@@ -17,8 +17,8 @@
 
 static int write_file(const char *path, const struct buf *b, mode_t mode, bool force)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (force ? O_TRUNC : O_EXCL),
-                  mode);
+    int fd =
+        open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (force ? O_TRUNC : O_EXCL), mode);
     if (fd < 0) {
         fprintf(stderr, "serfhand keygen: %s: %s%s\n", path, strerror(errno),
                 errno == EEXIST ? " (use -f to overwrite)" : "");
@@ -63,8 +63,8 @@ static int exec_keygen(int argc, char **argv, const struct config *cfg)
                 access(sec, F_OK) == 0 ? sec : pub);
         return SH_EXIT_USAGE;
     }
-    if (!nopass && trust_password("Password for the new secret key: ", true, &pw, err,
-                                  sizeof err) < 0) {
+    if (!nopass &&
+        trust_password("Password for the new secret key: ", true, &pw, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand keygen: %s\n", err);
         return SH_EXIT_USAGE;
     }

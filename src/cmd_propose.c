@@ -63,8 +63,9 @@ static int exec_propose(int argc, char **argv, const struct config *cfg)
         } else if (a[0] != '-' && !act) {
             act = a;
         } else {
-            fprintf(stderr, "serfhand propose: unexpected argument '%s'\nusage: serfhand propose %s\n",
-                    a, cmd_propose_entry.usage);
+            fprintf(stderr,
+                    "serfhand propose: unexpected argument '%s'\nusage: serfhand propose %s\n", a,
+                    cmd_propose_entry.usage);
             return SH_EXIT_USAGE;
         }
     }
@@ -74,9 +75,13 @@ static int exec_propose(int argc, char **argv, const struct config *cfg)
     }
     const char *args[] = {act, delay, ttl, dry ? "1" : "0"};
     struct bundlerun r = {
-        .cfg = cfg, .bundle_dir = bundle, .verify = verify,
+        .cfg = cfg,
+        .bundle_dir = bundle,
+        .verify = verify,
         .deadline_ms = (int)config_int(cfg, "limits.tick_ms"),
-        .chunk = propose_chunk, .args = args, .nargs = 4,
+        .chunk = propose_chunk,
+        .args = args,
+        .nargs = 4,
     };
     struct buf out = {0};
     char err[1024];

@@ -56,12 +56,18 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
             return -1;
         }
         const char *v = argv[++i];
-        if (strcmp(a, "--name") == 0) slot = &o->name;
-        else if (strcmp(a, "--payload") == 0) slot = &o->payload;
-        else if (strcmp(a, "--payload-file") == 0) slot = &o->payload_file;
-        else if (strcmp(a, "--bundle") == 0) slot = &o->bundle;
-        else if (strcmp(a, "--self") == 0) slot = &o->self;
-        else if (strcmp(a, "--ltime") == 0) slot = &o->ltime;
+        if (strcmp(a, "--name") == 0)
+            slot = &o->name;
+        else if (strcmp(a, "--payload") == 0)
+            slot = &o->payload;
+        else if (strcmp(a, "--payload-file") == 0)
+            slot = &o->payload_file;
+        else if (strcmp(a, "--bundle") == 0)
+            slot = &o->bundle;
+        else if (strcmp(a, "--self") == 0)
+            slot = &o->self;
+        else if (strcmp(a, "--ltime") == 0)
+            slot = &o->ltime;
         else if (strcmp(a, "--tag") == 0) {
             if (!strchr(v, '=') || v[0] == '=') {
                 fprintf(stderr, "serfhand run: --tag wants k=v, not '%s'\n", v);
@@ -190,7 +196,8 @@ static int exec_run(int argc, char **argv, const struct config *cfg)
         }
         if (t == EV_USER || t == EV_QUERY) {
             setenv(t == EV_USER ? "SERF_USER_EVENT" : "SERF_QUERY_NAME", o.name, 1);
-            setenv(t == EV_USER ? "SERF_USER_LTIME" : "SERF_QUERY_LTIME", o.ltime ? o.ltime : "1", 1);
+            setenv(t == EV_USER ? "SERF_USER_LTIME" : "SERF_QUERY_LTIME", o.ltime ? o.ltime : "1",
+                   1);
         }
         /* Logs to this terminal, not into what Serf would receive. */
         int logfd = dup(2);

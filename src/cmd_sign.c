@@ -138,7 +138,8 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
         goto usage;
     long long lifetime = parse_duration(expires_s ? expires_s : "180d");
     if (lifetime < 0) {
-        fprintf(stderr, "serfhand sign: --expires wants N followed by s, m, h, d or w (e.g. 180d)\n");
+        fprintf(stderr,
+                "serfhand sign: --expires wants N followed by s, m, h, d or w (e.g. 180d)\n");
         return SH_EXIT_USAGE;
     }
     if (name && !util_valid_name(name)) {
@@ -189,8 +190,10 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
         if (trust_manifest_parse(&old, man.data, man.len, err, sizeof err) == 0) {
             have_old = true;
         } else if (!version) {
-            fprintf(stderr, "serfhand sign: existing MANIFEST.json is invalid: %s\n"
-                    "  write a new one with --version N\n", err);
+            fprintf(stderr,
+                    "serfhand sign: existing MANIFEST.json is invalid: %s\n"
+                    "  write a new one with --version N\n",
+                    err);
             goto out;
         }
     }
@@ -198,24 +201,29 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
         /* a later signer: sign the manifest as it is, if it still matches */
         if (name || expires_s) {
             fprintf(stderr, "serfhand sign: MANIFEST.json exists: --name and --expires only apply "
-                    "to a new manifest (--version N)\n");
+                            "to a new manifest (--version N)\n");
             rc = SH_EXIT_USAGE;
             goto out;
         }
         if (diff_files(&old, &cur, &probs) > 0) {
-            fprintf(stderr, "serfhand sign: MANIFEST.json (bundle %s version %lld) no longer matches "
-                    "the files:\n", old.bundle, old.version);
+            fprintf(stderr,
+                    "serfhand sign: MANIFEST.json (bundle %s version %lld) no longer matches "
+                    "the files:\n",
+                    old.bundle, old.version);
             for (size_t i = 0; i < probs.n && i < 20; i++)
                 fprintf(stderr, "  %s\n", probs.v[i]);
-            fprintf(stderr, "  Nothing was signed. To sign the files as they are now, write a new "
+            fprintf(stderr,
+                    "  Nothing was signed. To sign the files as they are now, write a new "
                     "manifest with --version %lld (this removes the existing signatures).\n",
                     old.version + 1);
             goto out;
         }
     } else {
         if (have_old && version <= old.version) {
-            fprintf(stderr, "serfhand sign: --version %lld is not above the existing manifest's "
-                    "version %lld\n", version, old.version);
+            fprintf(stderr,
+                    "serfhand sign: --version %lld is not above the existing manifest's "
+                    "version %lld\n",
+                    version, old.version);
             rc = SH_EXIT_USAGE;
             goto out;
         }
@@ -253,7 +261,8 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
 
     const struct trust_manifest *m = new_manifest ? &cur : &old;
     char trusted[512], signame[64];
-    snprintf(trusted, sizeof trusted, "timestamp:%lld\tfile:MANIFEST.json\tbundle:%s\tversion:%lld\thashed",
+    snprintf(trusted, sizeof trusted,
+             "timestamp:%lld\tfile:MANIFEST.json\tbundle:%s\tversion:%lld\thashed",
              (long long)time(NULL), m->bundle, m->version);
     if (trust_sign(sk, man.data, man.len, trusted, "signature from serfhand secret key", &sig, err,
                    sizeof err) < 0) {
@@ -286,7 +295,8 @@ out:
         close(dirfd);
     return rc;
 usage:
-    fprintf(stderr, "usage: serfhand sign -s KEY.sec [--version N] [--expires 180d] [--name NAME] DIR\n");
+    fprintf(stderr,
+            "usage: serfhand sign -s KEY.sec [--version N] [--expires 180d] [--name NAME] DIR\n");
     return SH_EXIT_USAGE;
 }
 

@@ -48,7 +48,8 @@ static void print_row(lua_State *L, const struct row *r, int64_t now_ms)
         printf("%-16s %s\n", r->name, "(no answer)");
         return;
     }
-    if (ljson_decode(L, r->answer->data, r->answer->len, err, sizeof err) < 0 || !lua_istable(L, -1)) {
+    if (ljson_decode(L, r->answer->data, r->answer->len, err, sizeof err) < 0 ||
+        !lua_istable(L, -1)) {
         if (lua_gettop(L) > 0 && !lua_istable(L, -1))
             lua_pop(L, 1);
         printf("%-16s (bad answer: %.60s)\n", r->name, r->answer->data);
@@ -124,7 +125,10 @@ static int exec_status(int argc, char **argv, const struct config *cfg)
         if (strcmp(m[i].status, "alive") == 0)
             alive++;
     struct serf_query q = {
-        .name = QUERY_NAME, .payload = "", .len = 0, .timeout_ms = timeout_ms,
+        .name = QUERY_NAME,
+        .payload = "",
+        .len = 0,
+        .timeout_ms = timeout_ms,
         .expect = alive,
     };
     serfrpc_set_deadline(c, util_mono_ms() + timeout_ms + rpc_ms);
@@ -176,8 +180,8 @@ static int exec_status(int argc, char **argv, const struct config *cfg)
             goto out;
         }
         lua_State *L = sandbox_state(sb);
-        printf("%-16s %-10s %-8s %8s %8s %3s %8s %-4s %-7s %s\n", "NODE", "ROLE", "STATE",
-               "HEIGHT", "LEADER", "MIN", "STALLED", "SICK", "BUNDLE", "LAST RESTART");
+        printf("%-16s %-10s %-8s %8s %8s %3s %8s %-4s %-7s %s\n", "NODE", "ROLE", "STATE", "HEIGHT",
+               "LEADER", "MIN", "STALLED", "SICK", "BUNDLE", "LAST RESTART");
         int64_t now = util_now_ms();
         for (size_t i = 0; i < nrows; i++)
             print_row(L, &rows[i], now);

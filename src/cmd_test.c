@@ -36,18 +36,21 @@ static const char t_lib[] =
     "    error((msg and msg .. ': ' or '') .. 'got ' .. show(got) .. ', want ' .. show(want), 2)\n"
     "  end\n"
     "end\n"
-    "function T.ok(v, msg) if not v then error(msg or 'expected a true value', 2) end return v end\n"
+    "function T.ok(v, msg) if not v then error(msg or 'expected a true value', 2) end return v "
+    "end\n"
     "function T.raises(fn, pattern, msg)\n"
     "  local ok, err = pcall(fn)\n"
     "  if ok then error((msg and msg .. ': ' or '') .. 'expected an error', 2) end\n"
     "  if pattern and not string.find(tostring(err), pattern) then\n"
-    "    error((msg and msg .. ': ' or '') .. 'error ' .. show(tostring(err)) .. ' does not match ' .. show(pattern), 2)\n"
+    "    error((msg and msg .. ': ' or '') .. 'error ' .. show(tostring(err)) .. ' does not match "
+    "' .. show(pattern), 2)\n"
     "  end\n"
     "  return err\n"
     "end\n"
     "function T.test(name, fn)\n"
     "  local ok, err = xpcall(fn, function(e) return tostring(e) end)\n"
-    "  if ok then pass = pass + 1 else fail = fail + 1; T.report('FAIL ' .. name .. ': ' .. err) end\n"
+    "  if ok then pass = pass + 1 else fail = fail + 1; T.report('FAIL ' .. name .. ': ' .. err) "
+    "end\n"
     "end\n"
     "function T.summary() return pass, fail end\n"
     "return T\n";
@@ -60,8 +63,8 @@ static int l_report(lua_State *L)
 }
 
 /* Run one test file; adds its counts to *pass / *fail. */
-static void run_file(const struct config *cfg, struct bundle *b, const char *file,
-                     int timeout_ms, int *pass, int *fail)
+static void run_file(const struct config *cfg, struct bundle *b, const char *file, int timeout_ms,
+                     int *pass, int *fail)
 {
     char err[1024];
     struct buf code = {0};

@@ -38,7 +38,8 @@ static const struct cfg_item schema[] = {
     {"log.target", CFG_STR, "syslog", 0, 0, 0, "syslog, stderr, or a file path"},
     {"log.level", CFG_STR, "info", 0, 0, 0, "debug, info, warn or error"},
 
-    {"serf.rpc_addr", CFG_STR, "", 0, 0, 0, "agent RPC host:port (default $SERF_RPC_ADDR, 127.0.0.1:7373)"},
+    {"serf.rpc_addr", CFG_STR, "", 0, 0, 0,
+     "agent RPC host:port (default $SERF_RPC_ADDR, 127.0.0.1:7373)"},
     {"serf.rpc_auth", CFG_STR, "", 0, 0, 0, "agent RPC token (default $SERF_RPC_AUTH)"},
     {"serf.timeout_ms", CFG_INT, NULL, 2000, 10, 600000, "RPC connect and reply timeout"},
 
@@ -97,8 +98,7 @@ const struct cfg_value *config_value(const struct config *c, size_t i)
     return &c->v[i];
 }
 
-static const struct cfg_value *get(const struct config *c, const char *path,
-                                   enum cfg_type t)
+static const struct cfg_value *get(const struct config *c, const char *path, enum cfg_type t)
 {
     int i = schema_find(path);
     if (i < 0 || schema[i].type != t) {
@@ -188,8 +188,7 @@ static const char *lua_type_word(enum cfg_type t)
 }
 
 /* Check the value at the top of L against schema item i and store it. */
-static int take_value(struct config *c, lua_State *L, int i, const struct reader *r,
-                      int line)
+static int take_value(struct config *c, lua_State *L, int i, const struct reader *r, int line)
 {
     const struct cfg_item *it = &schema[i];
     struct cfg_value *v = &c->v[i];
@@ -246,10 +245,10 @@ static int take_value(struct config *c, lua_State *L, int i, const struct reader
         break;
     }
     if (!ok) {
-        util_errf(r->err, r->errlen, "%s:%d: %s must be %s, not %s", r->file, line,
-                  it->path, lua_type_word(it->type),
+        util_errf(r->err, r->errlen, "%s:%d: %s must be %s, not %s", r->file, line, it->path,
+                  lua_type_word(it->type),
                   t == LUA_TNUMBER && !lua_isinteger(L, -1) ? "a fractional number"
-                                                             : lua_typename(L, t));
+                                                            : lua_typename(L, t));
         return -1;
     }
     v->set = true;
@@ -257,17 +256,16 @@ static int take_value(struct config *c, lua_State *L, int i, const struct reader
 }
 
 /* Walk the table at the top of L (prefix "" = top level). */
-static int take_table(struct config *c, lua_State *L, const char *prefix,
-                      const struct reader *r, int base_line)
+static int take_table(struct config *c, lua_State *L, const char *prefix, const struct reader *r,
+                      int base_line)
 {
     lua_pushnil(L);
     while (lua_next(L, -2)) {
         char path[128];
         int line = base_line;
         if (lua_type(L, -2) != LUA_TSTRING) {
-            util_errf(r->err, r->errlen, "%s:%d: %s%skeys must be names, not %s",
-                      r->file, line, prefix, *prefix ? ": " : "",
-                      lua_typename(L, lua_type(L, -2)));
+            util_errf(r->err, r->errlen, "%s:%d: %s%skeys must be names, not %s", r->file, line,
+                      prefix, *prefix ? ": " : "", lua_typename(L, lua_type(L, -2)));
             return -1;
         }
         const char *key = lua_tostring(L, -2);
@@ -356,8 +354,8 @@ static int read_file(struct config *c, const char *path, char *err, size_t errle
     lua_setfield(L, -2, "__newindex");
     lua_setmetatable(L, -2);
     lua_pushvalue(L, -1);
-    lua_insert(L, -3);                /* env, chunk, env */
-    lua_setupvalue(L, -2, 1);         /* chunk's _ENV = env */
+    lua_insert(L, -3);        /* env, chunk, env */
+    lua_setupvalue(L, -2, 1); /* chunk's _ENV = env */
     lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1000000);
     if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
         util_errf(err, errlen, "%s", lua_tostring(L, -1));
@@ -368,8 +366,8 @@ static int read_file(struct config *c, const char *path, char *err, size_t errle
         /* `return { ... }` style: keys of the returned table. */
         lua_remove(L, -2);
     } else if (!lua_isnil(L, -1)) {
-        util_errf(err, errlen, "%s: the file must set keys or return a table, not a %s",
-                  path, luaL_typename(L, -1));
+        util_errf(err, errlen, "%s: the file must set keys or return a table, not a %s", path,
+                  luaL_typename(L, -1));
         goto out;
     } else {
         lua_pop(L, 1);

@@ -12,10 +12,14 @@
 #include "serfhand.h"
 
 static const char *const type_names[] = {
-    [EV_MEMBER_JOIN] = "member-join",     [EV_MEMBER_LEAVE] = "member-leave",
-    [EV_MEMBER_FAILED] = "member-failed", [EV_MEMBER_UPDATE] = "member-update",
-    [EV_MEMBER_REAP] = "member-reap",     [EV_USER] = "user",
-    [EV_QUERY] = "query",                 [EV_TICK] = "tick",
+    [EV_MEMBER_JOIN] = "member-join",
+    [EV_MEMBER_LEAVE] = "member-leave",
+    [EV_MEMBER_FAILED] = "member-failed",
+    [EV_MEMBER_UPDATE] = "member-update",
+    [EV_MEMBER_REAP] = "member-reap",
+    [EV_USER] = "user",
+    [EV_QUERY] = "query",
+    [EV_TICK] = "tick",
 };
 
 const char *event_type_name(enum event_type t)
@@ -119,8 +123,7 @@ int event_parse_member(struct member *m, const char *line, size_t len)
     return 0;
 }
 
-static int parse_members(struct event *ev, const char *in, size_t len, char *err,
-                         size_t errlen)
+static int parse_members(struct event *ev, const char *in, size_t len, char *err, size_t errlen)
 {
     size_t i = 0, lineno = 0;
     while (i < len) {
@@ -162,13 +165,14 @@ static void parse_tags_env(struct event *ev, char *const *envp)
     }
 }
 
-int event_parse(struct event *ev, char *const *envp, const char *in, size_t inlen,
-                char *err, size_t errlen)
+int event_parse(struct event *ev, char *const *envp, const char *in, size_t inlen, char *err,
+                size_t errlen)
 {
     memset(ev, 0, sizeof *ev);
     const char *type = env_get(envp, "SERF_EVENT");
     if (!type || !*type) {
-        util_errf(err, errlen, "SERF_EVENT is not set: serfhand handle runs under `serf agent -event-handler`");
+        util_errf(err, errlen,
+                  "SERF_EVENT is not set: serfhand handle runs under `serf agent -event-handler`");
         return -1;
     }
     int t = event_type_parse(type);
@@ -185,8 +189,10 @@ int event_parse(struct event *ev, char *const *envp, const char *in, size_t inle
     parse_tags_env(ev, envp);
 
     if (ev->type == EV_USER || ev->type == EV_QUERY) {
-        const char *name = env_get(envp, ev->type == EV_USER ? "SERF_USER_EVENT" : "SERF_QUERY_NAME");
-        const char *lt = env_get(envp, ev->type == EV_USER ? "SERF_USER_LTIME" : "SERF_QUERY_LTIME");
+        const char *name =
+            env_get(envp, ev->type == EV_USER ? "SERF_USER_EVENT" : "SERF_QUERY_NAME");
+        const char *lt =
+            env_get(envp, ev->type == EV_USER ? "SERF_USER_LTIME" : "SERF_QUERY_LTIME");
         ev->name = xstrdup(name ? name : "");
         if (lt && *lt)
             ev->ltime = strtoull(lt, NULL, 10);
@@ -196,7 +202,8 @@ int event_parse(struct event *ev, char *const *envp, const char *in, size_t inle
             n--;
         buf_add(&ev->payload, in, n);
         if (!util_valid_name(ev->name)) {
-            util_errf(err, errlen, "invalid %s name \"%.80s\": names match [A-Za-z0-9][A-Za-z0-9_.-]{0,63}",
+            util_errf(err, errlen,
+                      "invalid %s name \"%.80s\": names match [A-Za-z0-9][A-Za-z0-9_.-]{0,63}",
                       ev->type == EV_USER ? "user event" : "query", ev->name);
             return -1;
         }
@@ -236,12 +243,8 @@ char *event_handler_path(const struct event *ev)
             return NULL;
         buf_printf(&b, "handlers/%s/%s.lua", ev->type == EV_USER ? "user" : "query", ev->name);
         break;
-    case EV_TICK:
-        buf_addstr(&b, "handlers/tick.lua");
-        break;
-    default:
-        buf_printf(&b, "handlers/%s.lua", type_names[ev->type]);
-        break;
+    case EV_TICK: buf_addstr(&b, "handlers/tick.lua"); break;
+    default: buf_printf(&b, "handlers/%s.lua", type_names[ev->type]); break;
     }
     return b.data;
 }
@@ -267,7 +270,7 @@ void event_push(lua_State *L, const struct event *ev)
 {
     lua_createtable(L, 0, 8);
     lua_pushstring(L, is_member_event(ev->type) || ev->type == EV_TICK ? ev->type_name
-                                                                        : type_names[ev->type]);
+                                                                       : type_names[ev->type]);
     lua_setfield(L, -2, "type");
     if (ev->name) {
         lua_pushstring(L, ev->name);

@@ -43,13 +43,13 @@ static int load_curl(char *err, size_t errlen)
         util_errf(err, errlen, "libcurl not available: %s", dlerror());
         return -1;
     }
-#define SYM(field, name)                                                        \
-    do {                                                                        \
-        *(void **)&cu.field = dlsym(dl, name);                                  \
-        if (!cu.field) {                                                        \
-            util_errf(err, errlen, "libcurl lacks %s", name);                   \
-            goto fail;                                                          \
-        }                                                                       \
+#define SYM(field, name)                                                                           \
+    do {                                                                                           \
+        *(void **)&cu.field = dlsym(dl, name);                                                     \
+        if (!cu.field) {                                                                           \
+            util_errf(err, errlen, "libcurl lacks %s", name);                                      \
+            goto fail;                                                                             \
+        }                                                                                          \
     } while (0)
     SYM(global_init, "curl_global_init");
     SYM(easy_init, "curl_easy_init");
@@ -103,12 +103,13 @@ static int set_common(CURL *c, const struct http_req *req, long tmo, struct sink
                       struct curl_slist *hdrs, char *ebuf)
 {
     long ctmo = req->connect_timeout_ms > 0 && req->connect_timeout_ms < tmo
-                    ? req->connect_timeout_ms : tmo;
+                    ? req->connect_timeout_ms
+                    : tmo;
     CURLcode rc = CURLE_OK;
-#define OPT(o, v)                                                               \
-    do {                                                                        \
-        if (rc == CURLE_OK)                                                     \
-            rc = cu.easy_setopt(c, o, v);                                       \
+#define OPT(o, v)                                                                                  \
+    do {                                                                                           \
+        if (rc == CURLE_OK)                                                                        \
+            rc = cu.easy_setopt(c, o, v);                                                          \
     } while (0)
     OPT(CURLOPT_ERRORBUFFER, ebuf);
     OPT(CURLOPT_URL, req->url);
@@ -144,8 +145,8 @@ static int set_common(CURL *c, const struct http_req *req, long tmo, struct sink
     return 0;
 }
 
-static int request(const struct http_req *req, struct buf *out, long *status,
-                   char *err, size_t errlen)
+static int request(const struct http_req *req, struct buf *out, long *status, char *err,
+                   size_t errlen)
 {
     char ebuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *hdrs = NULL, *h;
@@ -217,8 +218,8 @@ out:
     return ret;
 }
 
-int http_post(const struct http_req *req, struct buf *body_out, long *status,
-              char *err, size_t errlen)
+int http_post(const struct http_req *req, struct buf *body_out, long *status, char *err,
+              size_t errlen)
 {
     struct http_req r = *req;
     if (!r.body) {
@@ -228,8 +229,8 @@ int http_post(const struct http_req *req, struct buf *body_out, long *status,
     return request(&r, body_out, status, err, errlen);
 }
 
-int http_get(const struct http_req *req, struct buf *body_out, long *status,
-             char *err, size_t errlen)
+int http_get(const struct http_req *req, struct buf *body_out, long *status, char *err,
+             size_t errlen)
 {
     struct http_req r = *req;
     r.body = NULL;

@@ -98,8 +98,8 @@ static int write_all(int fd, const char *p, size_t n)
 
 /* Write rel (with its parent directories) below rootfd and fsync it; the
  * directories made are added to dirs (one NUL-terminated path each). */
-static int write_at(int rootfd, const char *rel, const struct buf *b, struct buf *dirs,
-                    char *err, size_t errlen)
+static int write_at(int rootfd, const char *rel, const struct buf *b, struct buf *dirs, char *err,
+                    size_t errlen)
 {
     char *p = xstrdup(rel);
     int rc = -1;
@@ -176,8 +176,8 @@ static int read_link(int statefd, const char *name, char **out, char *err, size_
 }
 
 /* Point name at target atomically: a temp symlink renamed over it. */
-static int set_link(int statefd, const char *name, const char *target, const char *step,
-                    char *err, size_t errlen)
+static int set_link(int statefd, const char *name, const char *target, const char *step, char *err,
+                    size_t errlen)
 {
     char tmp[128];
     snprintf(tmp, sizeof tmp, ".%s.tmp-%ld", name, (long)getpid());
@@ -240,8 +240,7 @@ static void clean_stale(int statefd, int bfd)
         }
         closedir(d);
         for (size_t i = 0; i < n; i++) {
-            log_msg(LOG_LVL_INFO, "install: removing %s left by an interrupted install",
-                    names[i]);
+            log_msg(LOG_LVL_INFO, "install: removing %s left by an interrupted install", names[i]);
             rm_tree(pass ? statefd : bfd, names[i]);
             free(names[i]);
         }
@@ -299,8 +298,10 @@ static int state_open(struct state *st, const struct config *cfg, int wait_ms, c
             return -1;
         }
         if (util_mono_ms() >= until) {
-            util_errf(err, errlen, "another install is running (%s/install.lock held for over %d "
-                      "ms): try again when it has finished", st->dir, wait_ms);
+            util_errf(err, errlen,
+                      "another install is running (%s/install.lock held for over %d "
+                      "ms): try again when it has finished",
+                      st->dir, wait_ms);
             return -2;
         }
         if (!told)
@@ -470,8 +471,10 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
     crypto_generichash(h, 32, (const uint8_t *)man.data, man.len, NULL, 0);
     trust_hex(h, 32, hex);
     if (o->expect_hash && strcmp(o->expect_hash, hex) != 0) {
-        rc = refuse(msg, msglen, SH_EXIT_TRUST, "%s: MANIFEST.json has hash %.16s..., the "
-                    "announcement named %.16s...: refused", label, hex, o->expect_hash);
+        rc = refuse(msg, msglen, SH_EXIT_TRUST,
+                    "%s: MANIFEST.json has hash %.16s..., the "
+                    "announcement named %.16s...: refused",
+                    label, hex, o->expect_hash);
         goto out;
     }
     snprintf(tmpname, sizeof tmpname, ".tmp-%ld", (long)getpid());
@@ -526,8 +529,10 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
     }
     long long now = (long long)time(NULL);
     if (now >= m.expires) {
-        refuse(msg, msglen, 0, "%s: bundle %s version %lld expired at %lld (now %lld): an expired "
-               "bundle is never installed", label, m.bundle, m.version, m.expires, now);
+        refuse(msg, msglen, 0,
+               "%s: bundle %s version %lld expired at %lld (now %lld): an expired "
+               "bundle is never installed",
+               label, m.bundle, m.version, m.expires, now);
         goto out;
     }
     long long highest;
@@ -537,16 +542,18 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
     }
     bool downgrade = m.version < highest;
     if (downgrade && !o->allow_downgrade) {
-        refuse(msg, msglen, 0, "%s: bundle %s version %lld is below the highest version this node "
-               "accepted (%lld): refused (an operator may pass --allow-downgrade)", label,
-               m.bundle, m.version, highest);
+        refuse(msg, msglen, 0,
+               "%s: bundle %s version %lld is below the highest version this node "
+               "accepted (%lld): refused (an operator may pass --allow-downgrade)",
+               label, m.bundle, m.version, highest);
         goto out;
     }
     for (size_t i = 0; i < m.nfiles; i++) {
         if (m.files[i].size > max_file || m.files[i].size > max_dl) {
-            refuse(msg, msglen, 0, "%s: %s is %llu bytes, over limits.file_bytes (%zu) or "
-                   "update.max_bytes (%zu): refused", label, m.files[i].path,
-                   (unsigned long long)m.files[i].size, max_file, max_dl);
+            refuse(msg, msglen, 0,
+                   "%s: %s is %llu bytes, over limits.file_bytes (%zu) or "
+                   "update.max_bytes (%zu): refused",
+                   label, m.files[i].path, (unsigned long long)m.files[i].size, max_file, max_dl);
             goto out;
         }
     }
@@ -590,9 +597,10 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
         }
         crypto_generichash(fh, 32, (const uint8_t *)file.data, file.len, NULL, 0);
         if (file.len != f->size || sodium_memcmp(fh, f->hash, 32) != 0) {
-            rc = refuse(msg, msglen, SH_EXIT_TRUST, "%s: %s: %zu bytes that do not match the "
-                        "manifest (%llu bytes, BLAKE2b-256): refused", label, f->path, file.len,
-                        (unsigned long long)f->size);
+            rc = refuse(msg, msglen, SH_EXIT_TRUST,
+                        "%s: %s: %zu bytes that do not match the "
+                        "manifest (%llu bytes, BLAKE2b-256): refused",
+                        label, f->path, file.len, (unsigned long long)f->size);
             goto out;
         }
         if (write_at(tfd, f->path, &file, &dirs, sub, sizeof sub) < 0) {
@@ -654,8 +662,10 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
             rc = refuse(msg, msglen, SH_EXIT_FAIL, "cannot lower the recorded version: %s", sub);
             goto out;
         }
-        log_msg(LOG_LVL_WARN, "install: DOWNGRADE to bundle %s version %lld (highest accepted was "
-                "%lld), allowed by the operator (--allow-downgrade)", m.bundle, m.version, highest);
+        log_msg(LOG_LVL_WARN,
+                "install: DOWNGRADE to bundle %s version %lld (highest accepted was "
+                "%lld), allowed by the operator (--allow-downgrade)",
+                m.bundle, m.version, highest);
         install_test_crash("lowered");
     }
     if (cur && strcmp(cur, target) != 0) {
@@ -674,8 +684,10 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
 record:
     if ((downgrade ? set_recorded(st.dir, m.version, sub, sizeof sub)
                    : bundle_record_version(st.dir, m.version, sub, sizeof sub)) < 0) {
-        rc = refuse(msg, msglen, SH_EXIT_FAIL, "installed and active, but the version could not "
-                    "be recorded: %s", sub);
+        rc = refuse(msg, msglen, SH_EXIT_FAIL,
+                    "installed and active, but the version could not "
+                    "be recorded: %s",
+                    sub);
         goto out;
     }
     install_test_crash("recorded");
@@ -686,12 +698,16 @@ record:
         struct buf want = {0};
         buf_printf(&want, "%s/current", st.dir);
         if (strcmp(b, want.data) != 0)
-            log_msg(LOG_LVL_WARN, "install: config `bundle` is %s, not %s: the installed bundle "
-                    "is not the one handlers run", b, want.data);
+            log_msg(LOG_LVL_WARN,
+                    "install: config `bundle` is %s, not %s: the installed bundle "
+                    "is not the one handlers run",
+                    b, want.data);
         buf_free(&want);
     }
-    rc = refuse(msg, msglen, SH_EXIT_OK, "installed bundle %s version %lld (manifest %.16s) from "
-                "%s as %s/%s%s%s", m.bundle, m.version, hex, label, st.dir, target,
+    rc = refuse(msg, msglen, SH_EXIT_OK,
+                "installed bundle %s version %lld (manifest %.16s) from "
+                "%s as %s/%s%s%s",
+                m.bundle, m.version, hex, label, st.dir, target,
                 cur && strcmp(cur, target) ? "; previous: " : "",
                 cur && strcmp(cur, target) ? cur : "");
 out:
@@ -712,8 +728,8 @@ out:
     return rc;
 }
 
-int install_rollback(const struct config *cfg, bool allow_downgrade, int lock_wait_ms,
-                     char *msg, size_t msglen)
+int install_rollback(const struct config *cfg, bool allow_downgrade, int lock_wait_ms, char *msg,
+                     size_t msglen)
 {
     struct state st = {0};
     struct trust_keyset ks = {0};
@@ -721,7 +737,8 @@ int install_rollback(const struct config *cfg, bool allow_downgrade, int lock_wa
     char sub[1024], *cur = NULL, *prev = NULL;
     int rc;
     if (!allow_downgrade)
-        return refuse(msg, msglen, SH_EXIT_USAGE, "rollback switches to an older bundle: it is "
+        return refuse(msg, msglen, SH_EXIT_USAGE,
+                      "rollback switches to an older bundle: it is "
                       "done only with --allow-downgrade");
     st.fd = st.bfd = st.lockfd = -1;
     int r = state_open(&st, cfg, lock_wait_ms, sub, sizeof sub);
@@ -740,8 +757,8 @@ int install_rollback(const struct config *cfg, bool allow_downgrade, int lock_wa
     }
     if (!prev || (cur && strcmp(cur, prev) == 0)) {
         rc = refuse(msg, msglen, SH_EXIT_FAIL, "no previous bundle is kept in %s (previous %s)",
-                    st.dir, prev ? "is the active one: a rollback already switched to it" :
-                                   "is absent");
+                    st.dir,
+                    prev ? "is the active one: a rollback already switched to it" : "is absent");
         goto out;
     }
     size_t max_file = (size_t)config_int(cfg, "limits.file_bytes");
@@ -761,20 +778,24 @@ int install_rollback(const struct config *cfg, bool allow_downgrade, int lock_wa
     install_test_crash("rollback-switched");
     /* again: a handler run by the old bundle in between may have raised it */
     if (set_recorded(st.dir, rep.m.version, sub, sizeof sub) < 0) {
-        rc = refuse(msg, msglen, SH_EXIT_FAIL, "switched, but cannot lower the recorded version: "
-                    "%s", sub);
+        rc = refuse(msg, msglen, SH_EXIT_FAIL,
+                    "switched, but cannot lower the recorded version: "
+                    "%s",
+                    sub);
         goto out;
     }
     if (cur && set_link(st.fd, "previous", cur, NULL, sub, sizeof sub) < 0) {
         rc = refuse(msg, msglen, SH_EXIT_FAIL, "%s", sub);
         goto out;
     }
-    log_msg(LOG_LVL_WARN, "rollback: current is now %s (bundle %s version %lld), was %s; "
-            "done by an operator with --allow-downgrade", prev, rep.m.bundle, rep.m.version,
-            cur ? cur : "(none)");
-    rc = refuse(msg, msglen, SH_EXIT_OK, "rolled back to bundle %s version %lld (%s/%s); "
-                "previous is now %s", rep.m.bundle, rep.m.version, st.dir, prev,
-                cur ? cur : "(none)");
+    log_msg(LOG_LVL_WARN,
+            "rollback: current is now %s (bundle %s version %lld), was %s; "
+            "done by an operator with --allow-downgrade",
+            prev, rep.m.bundle, rep.m.version, cur ? cur : "(none)");
+    rc = refuse(msg, msglen, SH_EXIT_OK,
+                "rolled back to bundle %s version %lld (%s/%s); "
+                "previous is now %s",
+                rep.m.bundle, rep.m.version, st.dir, prev, cur ? cur : "(none)");
 out:
     state_close(&st);
     trust_report_free(&rep);
@@ -811,8 +832,7 @@ static bool hex64(const char *s, size_t n)
 
 /* Parse the compact body: exactly the keys n v h u e, no whitespace, no
  * escapes, strings printable, integers without sign or leading zero. */
-static int body_parse(struct update_pointer *p, const char *s, size_t n, char *err,
-                      size_t errlen)
+static int body_parse(struct update_pointer *p, const char *s, size_t n, char *err, size_t errlen)
 {
     static const char *const keys = "nvhue";
     unsigned seen = 0;
@@ -877,8 +897,7 @@ static int body_parse(struct update_pointer *p, const char *s, size_t n, char *e
                 goto bad;
             p->version = num;
             break;
-        default:
-            p->expires = num;
+        default: p->expires = num;
         }
         if (s[i] == ',' && i + 1 < n - 1)
             i++;
@@ -889,7 +908,8 @@ static int body_parse(struct update_pointer *p, const char *s, size_t n, char *e
         goto bad;
     return 0;
 bad:
-    util_errf(err, errlen, "update pointer: malformed body (want compact JSON with exactly n, v, h, "
+    util_errf(err, errlen,
+              "update pointer: malformed body (want compact JSON with exactly n, v, h, "
               "u, e)");
     return -1;
 }
@@ -904,7 +924,8 @@ int update_pointer_encode(const struct update_pointer *p, const struct trust_sec
     int rc = -1;
     if (!util_valid_name(p->name) || p->version < 1 || !hex64(p->hash, strlen(p->hash)) ||
         !url_ok(p->url, strlen(p->url)) || strlen(p->url) >= sizeof p->url) {
-        util_errf(err, errlen, "update pointer: invalid name, version, hash or URL (http:// or "
+        util_errf(err, errlen,
+                  "update pointer: invalid name, version, hash or URL (http:// or "
                   "https://, printable, no quotes or spaces, no trailing slash)");
         return -1;
     }

@@ -45,13 +45,14 @@ static int c_blake2b(lua_State *L)
     const char *key = NULL;
     unsigned char out[crypto_generichash_BYTES_MAX];
 
-    luaL_argcheck(L, outlen >= crypto_generichash_BYTES_MIN &&
-                         outlen <= crypto_generichash_BYTES_MAX,
+    luaL_argcheck(L,
+                  outlen >= crypto_generichash_BYTES_MIN && outlen <= crypto_generichash_BYTES_MAX,
                   2, "digest length must be 16..64");
     if (!lua_isnoneornil(L, 3)) {
         key = checkbytes(L, 3, &keylen);
-        luaL_argcheck(L, keylen >= crypto_generichash_KEYBYTES_MIN &&
-                             keylen <= crypto_generichash_KEYBYTES_MAX,
+        luaL_argcheck(L,
+                      keylen >= crypto_generichash_KEYBYTES_MIN &&
+                          keylen <= crypto_generichash_KEYBYTES_MAX,
                       3, "key length must be 16..64 bytes");
     }
     crypto_generichash(out, (size_t)outlen, (const unsigned char *)data, len,
@@ -96,8 +97,7 @@ static int c_unhex(lua_State *L)
     if (len % 2 != 0)
         return fail(L, "crypto: invalid hex (odd length)");
     char *out = luaL_buffinitsize(L, &b, len / 2 + 1);
-    if (sodium_hex2bin((unsigned char *)out, len / 2 + 1, hex, len, NULL, &outlen,
-                       NULL) != 0 ||
+    if (sodium_hex2bin((unsigned char *)out, len / 2 + 1, hex, len, NULL, &outlen, NULL) != 0 ||
         outlen != len / 2)
         return fail(L, "crypto: invalid hex");
     luaL_pushresultsize(&b, outlen);
@@ -127,15 +127,21 @@ static int b64_decode(lua_State *L, int variant)
     luaL_Buffer b;
 
     char *out = luaL_buffinitsize(L, &b, len / 4 * 3 + 3);
-    if (sodium_base642bin((unsigned char *)out, len / 4 * 3 + 3, s, len, NULL,
-                          &outlen, NULL, variant) != 0)
+    if (sodium_base642bin((unsigned char *)out, len / 4 * 3 + 3, s, len, NULL, &outlen, NULL,
+                          variant) != 0)
         return fail(L, "crypto: invalid base64");
     luaL_pushresultsize(&b, outlen);
     return 1;
 }
 
-static int c_b64(lua_State *L) { return b64_encode(L, sodium_base64_VARIANT_ORIGINAL); }
-static int c_unb64(lua_State *L) { return b64_decode(L, sodium_base64_VARIANT_ORIGINAL); }
+static int c_b64(lua_State *L)
+{
+    return b64_encode(L, sodium_base64_VARIANT_ORIGINAL);
+}
+static int c_unb64(lua_State *L)
+{
+    return b64_decode(L, sodium_base64_VARIANT_ORIGINAL);
+}
 static int c_b64url(lua_State *L)
 {
     return b64_encode(L, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
@@ -166,11 +172,10 @@ static int c_ed25519_verify(lua_State *L)
     const char *msg = checkbytes(L, 2, &msglen);
     const char *pk = checkbytes(L, 3, &pklen);
 
-    lua_pushboolean(L, siglen == crypto_sign_BYTES &&
-                           pklen == crypto_sign_PUBLICKEYBYTES &&
-                           crypto_sign_verify_detached(
-                               (const unsigned char *)sig, (const unsigned char *)msg,
-                               msglen, (const unsigned char *)pk) == 0);
+    lua_pushboolean(L, siglen == crypto_sign_BYTES && pklen == crypto_sign_PUBLICKEYBYTES &&
+                           crypto_sign_verify_detached((const unsigned char *)sig,
+                                                       (const unsigned char *)msg, msglen,
+                                                       (const unsigned char *)pk) == 0);
     return 1;
 }
 

@@ -24,8 +24,8 @@
 /* Debug methods that leak the signing key (configuration) or change the
  * node's behaviour; never sent, whatever the URL points at. */
 static const char *const refused[] = {
-    "configuration", "message-filter", "reload-configuration", "sim-ctrl",
-    "write-configuration", NULL,
+    "configuration", "message-filter",      "reload-configuration",
+    "sim-ctrl",      "write-configuration", NULL,
 };
 static const char *const refused_prefix[] = {"set-", "wait-", NULL};
 
@@ -157,8 +157,7 @@ static void status_msg(char *err, size_t errlen, long status)
 }
 
 /* Push nil and an error table; returns 2 for `return push_err(...)`. */
-static int push_err(lua_State *L, const char *method, const char *kind, long code,
-                    const char *msg)
+static int push_err(lua_State *L, const char *method, const char *kind, long code, const char *msg)
 {
     lua_pushnil(L);
     lua_createtable(L, 0, 4);
@@ -188,8 +187,10 @@ static int do_call(lua_State *L, const char *method, int params_idx, int opts_id
     long status = 0;
 
     if (method_refused(method))
-        return luaL_error(L, "factomd: method '%s' is refused (debug method that leaks "
-                          "keys or changes the node)", method);
+        return luaL_error(L,
+                          "factomd: method '%s' is refused (debug method that leaks "
+                          "keys or changes the node)",
+                          method);
     get_settings(L, opts_idx, &s);
     if (s.deadline_hit)
         return push_err(L, method, "timeout", 0, "the handler deadline has passed");
@@ -211,9 +212,14 @@ static int do_call(lua_State *L, const char *method, int params_idx, int opts_id
     buf_addstr(&req, "}");
 
     struct http_req hr = {
-        .url = s.url, .body = req.data, .body_len = req.len,
-        .user = s.user, .password = s.password,
-        .timeout_ms = s.timeout_ms, .max_bytes = s.max_bytes, .deadline_ms = s.deadline_ms,
+        .url = s.url,
+        .body = req.data,
+        .body_len = req.len,
+        .user = s.user,
+        .password = s.password,
+        .timeout_ms = s.timeout_ms,
+        .max_bytes = s.max_bytes,
+        .deadline_ms = s.deadline_ms,
     };
     int hrc = http_post(&hr, &body, &status, err, sizeof err);
     buf_free(&req);
@@ -273,7 +279,8 @@ static int l_call(lua_State *L)
     lua_settop(L, 3);
     const char *m = luaL_checklstring(L, 1, &len);
     luaL_argcheck(L, method_valid(m, len), 1, "method must match [a-z0-9-]{1,64}");
-    luaL_argcheck(L, lua_isnoneornil(L, 2) || lua_istable(L, 2), 2, "params must be a table or nil");
+    luaL_argcheck(L, lua_isnoneornil(L, 2) || lua_istable(L, 2), 2,
+                  "params must be a table or nil");
     return do_call(L, m, lua_istable(L, 2) ? 2 : 0, 3, NULL);
 }
 
@@ -394,14 +401,10 @@ static int l_err_tostring(lua_State *L)
 }
 
 static const luaL_Reg funcs[] = {
-    {"authorities", l_authorities},
-    {"call", l_call},
-    {"current_minute", l_current_minute},
-    {"dblock_by_height", l_dblock_by_height},
-    {"diagnostics", l_diagnostics},
-    {"heights", l_heights},
-    {"properties", l_properties},
-    {NULL, NULL},
+    {"authorities", l_authorities},       {"call", l_call},
+    {"current_minute", l_current_minute}, {"dblock_by_height", l_dblock_by_height},
+    {"diagnostics", l_diagnostics},       {"heights", l_heights},
+    {"properties", l_properties},         {NULL, NULL},
 };
 
 int luaopen_serfhand_factomd(lua_State *L)

@@ -31,18 +31,24 @@ static const char cache_key = 0;
 
 /* ------------------------------------------------------ the gcfg/INI reader */
 
-static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r';
+}
 static bool is_alpha(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
-static bool is_name(char c) { return is_alpha(c) || (c >= '0' && c <= '9') || c == '-'; }
+static bool is_name(char c)
+{
+    return is_alpha(c) || (c >= '0' && c <= '9') || c == '-';
+}
 
 /* Parse one value starting at *pp (just after '='), up to and including the
  * end of its line (or of its last continued line). If out is not NULL, write
  * the value there. Returns 0 or -1 with err. */
-static int parse_value(const char **pp, const char *end, int *line, char *out,
-                       size_t outlen, char *err, size_t errlen)
+static int parse_value(const char **pp, const char *end, int *line, char *out, size_t outlen,
+                       char *err, size_t errlen)
 {
     const char *p = *pp;
     size_t w = 0, keep = 0;
@@ -74,18 +80,13 @@ static int parse_value(const char **pp, const char *end, int *line, char *out,
             case '"': c = '"'; break;
             case 'n': c = '\n'; break;
             case 't': c = '\t'; break;
-            case '\n': /* continuation: the value goes on on the next line */
-                (*line)++;
-                continue;
-            default:
-                util_errf(err, errlen, "line %d: invalid escape", *line);
-                return -1;
+            case '\n': /* continuation: the value goes on on the next line */ (*line)++; continue;
+            default: util_errf(err, errlen, "line %d: invalid escape", *line); return -1;
             }
         }
         if (out != NULL) {
             if (w + 1 >= outlen) {
-                util_errf(err, errlen, "line %d: value longer than %zu bytes", *line,
-                          outlen - 1);
+                util_errf(err, errlen, "line %d: value longer than %zu bytes", *line, outlen - 1);
                 return -1;
             }
             out[w] = c;
@@ -104,9 +105,8 @@ static int parse_value(const char **pp, const char *end, int *line, char *out,
     return 0;
 }
 
-int identity_conf_get(const char *text, size_t len, const char *section,
-                      const char *key, char *out, size_t outlen, char *err,
-                      size_t errlen)
+int identity_conf_get(const char *text, size_t len, const char *section, const char *key, char *out,
+                      size_t outlen, char *err, size_t errlen)
 {
     const char *p = text, *end = text + len;
     bool in_section = false;
@@ -159,8 +159,7 @@ int identity_conf_get(const char *text, size_t len, const char *section,
             }
             while (p < end && *p != '\n')
                 p++;
-            in_section = !sub && nlen == strlen(section) &&
-                         strncasecmp(name, section, nlen) == 0;
+            in_section = !sub && nlen == strlen(section) && strncasecmp(name, section, nlen) == 0;
             continue;
         }
         if (!is_alpha(*p)) {
@@ -214,8 +213,7 @@ static int hex_exact(const char *hex, unsigned char *bin, size_t binlen)
 
     if (strlen(hex) != binlen * 2)
         return -1;
-    if (sodium_hex2bin(bin, binlen, hex, binlen * 2, NULL, &got, NULL) != 0 ||
-        got != binlen)
+    if (sodium_hex2bin(bin, binlen, hex, binlen * 2, NULL, &got, NULL) != 0 || got != binlen)
         return -1;
     return 0;
 }
@@ -227,8 +225,7 @@ void identity_keys_wipe(struct identity_keys *k)
     memset(k, 0, sizeof *k);
 }
 
-int identity_parse(const char *text, size_t len, struct identity_keys *k, char *err,
-                   size_t errlen)
+int identity_parse(const char *text, size_t len, struct identity_keys *k, char *err, size_t errlen)
 {
     char val[VALUE_MAX], sub[200];
     char *priv = NULL;         /* hex of the secret, sodium memory */
@@ -246,8 +243,7 @@ int identity_parse(const char *text, size_t len, struct identity_keys *k, char *
         goto out;
     }
 
-    r = identity_conf_get(text, len, "app", "IdentityChainID", val, sizeof val, sub,
-                          sizeof sub);
+    r = identity_conf_get(text, len, "app", "IdentityChainID", val, sizeof val, sub, sizeof sub);
     if (r <= 0) {
         util_errf(err, errlen, "%s", r < 0 ? sub : "IdentityChainID missing in [app]");
         goto out;
@@ -258,16 +254,14 @@ int identity_parse(const char *text, size_t len, struct identity_keys *k, char *
     }
     sodium_bin2hex(k->chain_id, sizeof k->chain_id, chain, sizeof chain);
     if (strncmp(k->chain_id, "888888", 6) != 0) {
-        util_errf(err, errlen, "IdentityChainID %.12s... does not start with 888888",
-                  k->chain_id);
+        util_errf(err, errlen, "IdentityChainID %.12s... does not start with 888888", k->chain_id);
         goto out;
     }
 
-    r = identity_conf_get(text, len, "app", "LocalServerPublicKey", val, sizeof val,
-                          sub, sizeof sub);
+    r = identity_conf_get(text, len, "app", "LocalServerPublicKey", val, sizeof val, sub,
+                          sizeof sub);
     if (r <= 0) {
-        util_errf(err, errlen, "%s",
-                  r < 0 ? sub : "LocalServerPublicKey missing in [app]");
+        util_errf(err, errlen, "%s", r < 0 ? sub : "LocalServerPublicKey missing in [app]");
         goto out;
     }
     if (hex_exact(val, pk, sizeof pk) < 0) {
@@ -275,24 +269,21 @@ int identity_parse(const char *text, size_t len, struct identity_keys *k, char *
         goto out;
     }
 
-    r = identity_conf_get(text, len, "app", "LocalServerPrivKey", priv, VALUE_MAX, sub,
-                          sizeof sub);
+    r = identity_conf_get(text, len, "app", "LocalServerPrivKey", priv, VALUE_MAX, sub, sizeof sub);
     if (r <= 0) {
         util_errf(err, errlen, "%s", r < 0 ? sub : "LocalServerPrivKey missing in [app]");
         goto out;
     }
     rawlen = strlen(priv) == 128 ? 64 : 32;
     if (hex_exact(priv, raw, rawlen) < 0) {
-        util_errf(err, errlen,
-                  "LocalServerPrivKey is not hex of a 32-byte seed or a 64-byte key");
+        util_errf(err, errlen, "LocalServerPrivKey is not hex of a 32-byte seed or a 64-byte key");
         goto out;
     }
 
     /* The sample pair first: its message is clearer than a mismatch. */
     hex_exact(default_pub_hex, defpk, sizeof defpk);
     r = hex_exact(default_priv_hex, derived, sizeof derived); /* derived: scratch */
-    if ((r == 0 && sodium_memcmp(raw, derived, 32) == 0) ||
-        memcmp(pk, defpk, sizeof pk) == 0) {
+    if ((r == 0 && sodium_memcmp(raw, derived, 32) == 0) || memcmp(pk, defpk, sizeof pk) == 0) {
         util_errf(err, errlen,
                   "refusing the public default key of factomd's sample config "
                   "(LocalServerPublicKey %.8s...): set this node's own key pair",
@@ -327,8 +318,7 @@ out:
     return rc;
 }
 
-int identity_load_file(const char *path, struct identity_keys *k, char *err,
-                       size_t errlen)
+int identity_load_file(const char *path, struct identity_keys *k, char *err, size_t errlen)
 {
     struct stat st;
     char *text = NULL; /* the whole file holds the secret: sodium memory */
@@ -559,11 +549,8 @@ static const luaL_Reg id_meta[] = {
 };
 
 static const luaL_Reg identity_funcs[] = {
-    {"chain_id", l_chain_id},
-    {"load", l_load},
-    {"public_key", l_public_key},
-    {"sign", l_sign},
-    {NULL, NULL},
+    {"chain_id", l_chain_id}, {"load", l_load}, {"public_key", l_public_key},
+    {"sign", l_sign},         {NULL, NULL},
 };
 
 int luaopen_serfhand_identity(lua_State *L)

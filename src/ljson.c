@@ -27,8 +27,10 @@ static void push_cjson(lua_State *L)
         const char *fn;
         int arg;
     } setup[] = {
-        {"decode_invalid_numbers", 0}, {"encode_invalid_numbers", 0},
-        {"decode_max_depth", MAX_DEPTH}, {"encode_max_depth", MAX_DEPTH},
+        {"decode_invalid_numbers", 0},
+        {"encode_invalid_numbers", 0},
+        {"decode_max_depth", MAX_DEPTH},
+        {"encode_max_depth", MAX_DEPTH},
     };
     for (size_t i = 0; i < sizeof setup / sizeof *setup; i++) {
         lua_getfield(L, -1, setup[i].fn);

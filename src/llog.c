@@ -22,17 +22,25 @@ static int log_at(lua_State *L, enum log_level lvl)
     return 0;
 }
 
-static int l_debug(lua_State *L) { return log_at(L, LOG_LVL_DEBUG); }
-static int l_error(lua_State *L) { return log_at(L, LOG_LVL_ERROR); }
-static int l_info(lua_State *L) { return log_at(L, LOG_LVL_INFO); }
-static int l_warn(lua_State *L) { return log_at(L, LOG_LVL_WARN); }
+static int l_debug(lua_State *L)
+{
+    return log_at(L, LOG_LVL_DEBUG);
+}
+static int l_error(lua_State *L)
+{
+    return log_at(L, LOG_LVL_ERROR);
+}
+static int l_info(lua_State *L)
+{
+    return log_at(L, LOG_LVL_INFO);
+}
+static int l_warn(lua_State *L)
+{
+    return log_at(L, LOG_LVL_WARN);
+}
 
 static const luaL_Reg funcs[] = {
-    {"debug", l_debug},
-    {"error", l_error},
-    {"info", l_info},
-    {"warn", l_warn},
-    {NULL, NULL},
+    {"debug", l_debug}, {"error", l_error}, {"info", l_info}, {"warn", l_warn}, {NULL, NULL},
 };
 
 int luaopen_serfhand_log(lua_State *L)

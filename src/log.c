@@ -130,8 +130,8 @@ void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
         clock_gettime(CLOCK_REALTIME, &now);
         gmtime_r(&now.tv_sec, &tm);
         strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-        buf_printf(&line, "%s.%03ldZ serfhand[%ld] %s: ", ts, now.tv_nsec / 1000000,
-                   (long)getpid(), level_names[lvl]);
+        buf_printf(&line, "%s.%03ldZ serfhand[%ld] %s: ", ts, now.tv_nsec / 1000000, (long)getpid(),
+                   level_names[lvl]);
     }
     if (*lg.ctx)
         buf_printf(&line, "%s: ", lg.ctx);

@@ -266,14 +266,8 @@ static int l_tx(lua_State *L)
 }
 
 static const luaL_Reg funcs[] = {
-    {"add", l_add},
-    {"count", l_count},
-    {"del", l_del},
-    {"get", l_get},
-    {"keys", l_keys},
-    {"put", l_put},
-    {"tx", l_tx},
-    {NULL, NULL},
+    {"add", l_add},   {"count", l_count}, {"del", l_del}, {"get", l_get},
+    {"keys", l_keys}, {"put", l_put},     {"tx", l_tx},   {NULL, NULL},
 };
 
 int luaopen_serfhand_store(lua_State *L)

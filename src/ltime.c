@@ -55,11 +55,7 @@ static int l_sleep(lua_State *L)
 }
 
 static const luaL_Reg funcs[] = {
-    {"mono", l_mono},
-    {"now", l_now},
-    {"now_ms", l_now_ms},
-    {"sleep", l_sleep},
-    {NULL, NULL},
+    {"mono", l_mono}, {"now", l_now}, {"now_ms", l_now_ms}, {"sleep", l_sleep}, {NULL, NULL},
 };
 
 int luaopen_serfhand_time(lua_State *L)

@@ -8,12 +8,11 @@
 
 #include "serfhand.h"
 
-
 /* Every subcommand, in the order `serfhand --help` lists them. */
 static const struct cmd_entry *const commands[] = {
-    &cmd_handle_entry,  &cmd_tick_entry,     &cmd_status_entry, &cmd_propose_entry,
-    &cmd_action_entry,  &cmd_run_entry,      &cmd_test_entry,   &cmd_check_entry,
-    &cmd_verify_entry,  &cmd_sign_entry,     &cmd_keygen_entry, &cmd_install_entry,
+    &cmd_handle_entry,   &cmd_tick_entry,     &cmd_status_entry, &cmd_propose_entry,
+    &cmd_action_entry,   &cmd_run_entry,      &cmd_test_entry,   &cmd_check_entry,
+    &cmd_verify_entry,   &cmd_sign_entry,     &cmd_keygen_entry, &cmd_install_entry,
     &cmd_announce_entry, &cmd_rollback_entry, &cmd_config_entry,
 };
 
@@ -29,14 +28,13 @@ const struct cmd_entry *main_find_cmd(const char *name)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: serfhand [-c FILE] [COMMAND [ARGS...]]\n"
-            "\n"
-            "serfhand runs Serf events through signed, sandboxed Lua handlers.\n"
-            "With no command it is Serf's event handler; point the agent at it with\n"
-            "  serf agent -event-handler '*=/usr/local/bin/serfhand'\n"
-            "\n"
-            "commands:\n");
+    fprintf(f, "usage: serfhand [-c FILE] [COMMAND [ARGS...]]\n"
+               "\n"
+               "serfhand runs Serf events through signed, sandboxed Lua handlers.\n"
+               "With no command it is Serf's event handler; point the agent at it with\n"
+               "  serf agent -event-handler '*=/usr/local/bin/serfhand'\n"
+               "\n"
+               "commands:\n");
     for (size_t i = 0; i < NCOMMANDS; i++)
         if (commands[i])
             fprintf(f, "  %-8s %s\n", commands[i]->name, commands[i]->summary);

@@ -189,7 +189,8 @@ void sandbox_start_clock(struct sandbox *sb)
     sa.sa_handler = on_alarm;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGALRM, &sa, NULL);
-    struct itimerval it = {{0, 0}, {sb->lim.deadline_ms / 1000, (sb->lim.deadline_ms % 1000) * 1000}};
+    struct itimerval it = {{0, 0},
+                           {sb->lim.deadline_ms / 1000, (sb->lim.deadline_ms % 1000) * 1000}};
     setitimer(ITIMER_REAL, &it, NULL);
     /* Last resort if even SIGALRM cannot help: the kernel ends a spinning
      * process. Soft limit only lowers; SIGXCPU's default action kills. */
@@ -243,16 +244,16 @@ static int sb_collectgarbage(lua_State *L)
  * globals; env._G is the env itself. */
 static void set_fresh_env(lua_State *L)
 {
-    lua_newtable(L);                                /* fn env */
-    lua_newtable(L);                                /* fn env mt */
+    lua_newtable(L); /* fn env */
+    lua_newtable(L); /* fn env mt */
     lua_getfield(L, LUA_REGISTRYINDEX, GLOBALS_KEY);
     lua_setfield(L, -2, "__index");
     lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");         /* the globals stay hidden */
+    lua_setfield(L, -2, "__metatable"); /* the globals stay hidden */
     lua_setmetatable(L, -2);
     lua_pushvalue(L, -1);
     lua_setfield(L, -2, "_G");
-    if (!lua_setupvalue(L, -2, 1))                  /* fn */
+    if (!lua_setupvalue(L, -2, 1)) /* fn */
         lua_pop(L, 1);
 }
 
@@ -309,12 +310,13 @@ static int sb_require(lua_State *L)
     bool ok = len > 0 && len <= 128 && strncmp(name, "serfhand.", 9) != 0;
     for (size_t i = 0; ok && i < len; i++) {
         char c = name[i];
-        bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                    (c >= '0' && c <= '9') || c == '_';
+        bool word =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
         ok = word || (c == '.' && i > 0 && i + 1 < len && name[i + 1] != '.');
     }
     if (!ok)
-        return luaL_error(L, "module '%s' not found (modules are host serfhand.* or bundle lua/ names)", name);
+        return luaL_error(
+            L, "module '%s' not found (modules are host serfhand.* or bundle lua/ names)", name);
     struct sandbox *sb = sandbox_of(L);
     if (!sb->bundle)
         return luaL_error(L, "module '%s' not found: no bundle", name);
@@ -346,9 +348,12 @@ static int sb_require(lua_State *L)
 static int setup(lua_State *L)
 {
     static const luaL_Reg libs[] = {
-        {LUA_GNAME, luaopen_base},         {LUA_STRLIBNAME, luaopen_string},
-        {LUA_TABLIBNAME, luaopen_table},   {LUA_MATHLIBNAME, luaopen_math},
-        {LUA_UTF8LIBNAME, luaopen_utf8},   {LUA_COLIBNAME, luaopen_coroutine},
+        {LUA_GNAME, luaopen_base},
+        {LUA_STRLIBNAME, luaopen_string},
+        {LUA_TABLIBNAME, luaopen_table},
+        {LUA_MATHLIBNAME, luaopen_math},
+        {LUA_UTF8LIBNAME, luaopen_utf8},
+        {LUA_COLIBNAME, luaopen_coroutine},
         {NULL, NULL},
     };
     for (const luaL_Reg *l = libs; l->name; l++) {
@@ -443,8 +448,8 @@ void sandbox_free(struct sandbox *sb)
 
 /* --- loading and calling ------------------------------------------------- */
 
-int sandbox_load_buffer(struct sandbox *sb, const char *buf, size_t len,
-                        const char *chunkname, char *err, size_t errlen)
+int sandbox_load_buffer(struct sandbox *sb, const char *buf, size_t len, const char *chunkname,
+                        char *err, size_t errlen)
 {
     lua_State *L = sb->L;
     if (luaL_loadbufferx(L, buf, len, chunkname, "t") != LUA_OK) {

@@ -25,8 +25,19 @@ static const char schema_sql[] =
     ") WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS kv_expires ON kv(expires) WHERE expires IS NOT NULL;";
 
-enum st_id { ST_GET, ST_PUT, ST_ADD, ST_DEL, ST_COUNT, ST_KEYS, ST_PURGE,
-             ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_MAX };
+enum st_id {
+    ST_GET,
+    ST_PUT,
+    ST_ADD,
+    ST_DEL,
+    ST_COUNT,
+    ST_KEYS,
+    ST_PURGE,
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_MAX
+};
 
 /* Prefix ranges use ?1 <= key < ?2 where ?2 is the prefix's successor (or a
  * BLOB, which sorts after every TEXT key), so % and _ are plain bytes. */
@@ -66,9 +77,8 @@ static int db_err(struct store *s, char *err, size_t errlen)
 /* The statement for id, reset and unbound, or NULL with err. */
 static sqlite3_stmt *stmt(struct store *s, enum st_id id, char *err, size_t errlen)
 {
-    if (!s->st[id] &&
-        sqlite3_prepare_v3(s->db, st_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->st[id],
-                           NULL) != SQLITE_OK) {
+    if (!s->st[id] && sqlite3_prepare_v3(s->db, st_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                         &s->st[id], NULL) != SQLITE_OK) {
         db_err(s, err, errlen);
         return NULL;
     }
@@ -155,8 +165,7 @@ int store_open(struct store **out, const char *state_dir, char *err, size_t errl
     return store_open_ms(out, state_dir, STORE_BUSY_MS, err, errlen);
 }
 
-int store_open_ms(struct store **out, const char *state_dir, int busy_ms, char *err,
-                  size_t errlen)
+int store_open_ms(struct store **out, const char *state_dir, int busy_ms, char *err, size_t errlen)
 {
     struct store *s = NULL;
     *out = NULL;
@@ -172,8 +181,8 @@ int store_open_ms(struct store **out, const char *state_dir, int busy_ms, char *
     buf_printf(&path, "%s/serfhand.db", state_dir);
     s->path = path.data;
     int rc = sqlite3_open_v2(s->path, &s->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                 SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                                 SQLITE_OPEN_NOFOLLOW,
                              NULL);
     if (rc != SQLITE_OK) {
         util_errf(err, errlen, "store: %s: %s", s->path,

@@ -28,8 +28,8 @@
 #define SK_BYTES 158
 #define UNTRUSTED_PREFIX "untrusted comment: "
 #define TRUSTED_PREFIX "trusted comment: "
-#define COMMENT_MAX 1024        /* minisign COMMENTMAXBYTES */
-#define TRUSTED_MAX 8192        /* minisign TRUSTEDCOMMENTMAXBYTES */
+#define COMMENT_MAX 1024 /* minisign COMMENTMAXBYTES */
+#define TRUSTED_MAX 8192 /* minisign TRUSTEDCOMMENTMAXBYTES */
 #define KDF_MEMLIMIT_MAX (2ULL * 1024 * 1024 * 1024)
 #define KDF_OPSLIMIT_MAX (1ULL << 32)
 #define JSON_DEPTH_MAX 8
@@ -103,8 +103,8 @@ int trust_init(void)
 /* Split text into exactly want lines. Each line ends in LF, the last one
  * may lack it. CR, NUL and other control characters (except TAB, which
  * minisign's own trusted comments contain) are refused. */
-static int split_lines(const char *text, size_t len, int want, const char **line,
-                       size_t *llen, char *err, size_t errlen)
+static int split_lines(const char *text, size_t len, int want, const char **line, size_t *llen,
+                       char *err, size_t errlen)
 {
     int n = 0;
     size_t start = 0;
@@ -319,12 +319,13 @@ int trust_seckey_parse(struct trust_seckey **out, const char *text, size_t len,
             goto out;
         }
         if (ops > KDF_OPSLIMIT_MAX || mem > KDF_MEMLIMIT_MAX) {
-            util_errf(err, errlen, "secret key: scrypt limits too large (opslimit %llu, memlimit %llu)",
+            util_errf(err, errlen,
+                      "secret key: scrypt limits too large (opslimit %llu, memlimit %llu)",
                       (unsigned long long)ops, (unsigned long long)mem);
             goto out;
         }
-        if (crypto_pwhash_scryptsalsa208sha256(stream, 104, password, strlen(password),
-                                               raw + 6, ops, (size_t)mem) != 0) {
+        if (crypto_pwhash_scryptsalsa208sha256(stream, 104, password, strlen(password), raw + 6,
+                                               ops, (size_t)mem) != 0) {
             util_errf(err, errlen, "secret key: scrypt failed (out of memory?)");
             goto out;
         }
@@ -337,8 +338,9 @@ int trust_seckey_parse(struct trust_seckey **out, const char *text, size_t len,
     seckey_chk(sk, chk);
     bool chk_ok = sodium_memcmp(chk, body + 72, 32) == 0;
     if (!chk_ok && !(!enc && sodium_memcmp(zero, body + 72, 32) == 0)) {
-        util_errf(err, errlen, enc ? "secret key: wrong password (checksum mismatch)"
-                                   : "secret key: checksum mismatch (corrupted key)");
+        util_errf(err, errlen,
+                  enc ? "secret key: wrong password (checksum mismatch)"
+                      : "secret key: checksum mismatch (corrupted key)");
         goto out;
     }
     /* the public half must be the one the seed derives */
@@ -386,8 +388,8 @@ int trust_keygen(struct trust_pubkey *pk, struct trust_seckey **out)
 }
 
 int trust_seckey_write(const struct trust_seckey *sk, const char *password,
-                       unsigned long long opslimit, size_t memlimit, struct buf *out,
-                       char *err, size_t errlen)
+                       unsigned long long opslimit, size_t memlimit, struct buf *out, char *err,
+                       size_t errlen)
 {
     int rc = -1;
     uint8_t *raw = sodium_malloc(SK_BYTES), *stream = sodium_malloc(104);
@@ -407,8 +409,8 @@ int trust_seckey_write(const struct trust_seckey *sk, const char *password,
         randombytes_buf(raw + 6, 32);
         put_le64(raw + 38, opslimit);
         put_le64(raw + 46, memlimit);
-        if (crypto_pwhash_scryptsalsa208sha256(stream, 104, password, strlen(password),
-                                               raw + 6, opslimit, memlimit) != 0) {
+        if (crypto_pwhash_scryptsalsa208sha256(stream, 104, password, strlen(password), raw + 6,
+                                               opslimit, memlimit) != 0) {
             util_errf(err, errlen, "secret key: scrypt failed (out of memory?)");
             goto out;
         }
@@ -442,8 +444,7 @@ static int check_trusted_text(const char *s, size_t n, char *err, size_t errlen)
     return 0;
 }
 
-int trust_sig_parse(struct trust_sig *s, const char *text, size_t len, char *err,
-                    size_t errlen)
+int trust_sig_parse(struct trust_sig *s, const char *text, size_t len, char *err, size_t errlen)
 {
     const char *l[4];
     size_t n[4];
@@ -487,9 +488,8 @@ void trust_sig_free(struct trust_sig *s)
     s->trusted = NULL;
 }
 
-int trust_sig_verify(const struct trust_sig *s, const struct trust_pubkey *pk,
-                     const void *msg, size_t len, bool allow_legacy, char *err,
-                     size_t errlen)
+int trust_sig_verify(const struct trust_sig *s, const struct trust_pubkey *pk, const void *msg,
+                     size_t len, bool allow_legacy, char *err, size_t errlen)
 {
     uint8_t h[64];
     if (s->legacy && !allow_legacy) {
@@ -524,9 +524,8 @@ int trust_sig_verify(const struct trust_sig *s, const struct trust_pubkey *pk,
     return 0;
 }
 
-int trust_sign(const struct trust_seckey *sk, const void *msg, size_t len,
-               const char *trusted, const char *untrusted, struct buf *out, char *err,
-               size_t errlen)
+int trust_sign(const struct trust_seckey *sk, const void *msg, size_t len, const char *trusted,
+               const char *untrusted, struct buf *out, char *err, size_t errlen)
 {
     uint8_t h[64], raw[74] = {'E', 'D'}, global[64];
     size_t tl = strlen(trusted);
@@ -557,9 +556,9 @@ enum jtype { J_OBJ, J_STR, J_INT };
 
 struct jnode {
     enum jtype type;
-    char *str;        /* J_STR */
-    long long num;    /* J_INT */
-    char **keys;      /* J_OBJ */
+    char *str;     /* J_STR */
+    long long num; /* J_INT */
+    char **keys;   /* J_OBJ */
     struct jnode *vals;
     size_t n;
 };
@@ -653,9 +652,7 @@ static int jstring(struct jparser *p, char **out)
                 r = (char)v;
                 break;
             }
-            default:
-                buf_free(&b);
-                return jerr(p, "escape not allowed in a manifest string");
+            default: buf_free(&b); return jerr(p, "escape not allowed in a manifest string");
             }
             buf_add(&b, &r, 1);
             continue;
@@ -844,8 +841,8 @@ static int only_keys(const struct jnode *o, const char *const *allowed, const ch
 int trust_manifest_parse(struct trust_manifest *m, const char *text, size_t len, char *err,
                          size_t errlen)
 {
-    static const char *const top[] = {"format", "bundle", "version", "created",
-                                      "expires", "files", NULL};
+    static const char *const top[] = {"format",  "bundle", "version", "created",
+                                      "expires", "files",  NULL};
     static const char *const fkeys[] = {"size", "blake2b", NULL};
     struct jparser p = {text, text, text + len, err, errlen, 0};
     struct jnode root = {0};
@@ -878,7 +875,8 @@ int trust_manifest_parse(struct trust_manifest *m, const char *text, size_t len,
     }
     v = jget(&root, "bundle");
     if (!v || v->type != J_STR || !util_valid_name(v->str)) {
-        util_errf(err, errlen, "manifest: \"bundle\" must be a name [A-Za-z0-9][A-Za-z0-9_.-]{0,63}");
+        util_errf(err, errlen,
+                  "manifest: \"bundle\" must be a name [A-Za-z0-9][A-Za-z0-9_.-]{0,63}");
         goto out;
     }
     m->bundle = xstrdup(v->str);
@@ -904,8 +902,10 @@ int trust_manifest_parse(struct trust_manifest *m, const char *text, size_t len,
         const struct jnode *f = &v->vals[i], *sz, *h;
         const char *path = v->keys[i];
         if (!trust_valid_rel(path)) {
-            util_errf(err, errlen, "manifest: invalid path \"%.200s\" (must be handlers/... or lua/..., "
-                      "no \"..\", no absolute path, only [A-Za-z0-9_.+@-])", path);
+            util_errf(err, errlen,
+                      "manifest: invalid path \"%.200s\" (must be handlers/... or lua/..., "
+                      "no \"..\", no absolute path, only [A-Za-z0-9_.+@-])",
+                      path);
             goto out;
         }
         if (f->type != J_OBJ || only_keys(f, fkeys, path, err, errlen) < 0) {
@@ -916,18 +916,21 @@ int trust_manifest_parse(struct trust_manifest *m, const char *text, size_t len,
         sz = jget(f, "size");
         h = jget(f, "blake2b");
         if (!sz || sz->type != J_INT || sz->num < 0) {
-            util_errf(err, errlen, "manifest: %.200s: \"size\" must be a non-negative integer", path);
+            util_errf(err, errlen, "manifest: %.200s: \"size\" must be a non-negative integer",
+                      path);
             goto out;
         }
         if (!h || h->type != J_STR || strlen(h->str) != 64) {
-            util_errf(err, errlen, "manifest: %.200s: \"blake2b\" must be 64 lowercase hex digits", path);
+            util_errf(err, errlen, "manifest: %.200s: \"blake2b\" must be 64 lowercase hex digits",
+                      path);
             goto out;
         }
         struct trust_file *tf = &m->files[m->nfiles];
         for (int k = 0; k < 32; k++) {
             int hi = hexval(h->str[2 * k]), lo = hexval(h->str[2 * k + 1]);
             if (hi < 0 || lo < 0) {
-                util_errf(err, errlen, "manifest: %.200s: \"blake2b\" must be 64 lowercase hex digits", path);
+                util_errf(err, errlen,
+                          "manifest: %.200s: \"blake2b\" must be 64 lowercase hex digits", path);
                 goto out;
             }
             tf->hash[k] = (uint8_t)(hi << 4 | lo);
@@ -967,8 +970,10 @@ void trust_manifest_write(const struct trust_manifest *m, struct buf *out)
     char hex[65];
     buf_printf(out, "{\n  \"format\": 1,\n  \"bundle\": ");
     trust_json_str(out, m->bundle);
-    buf_printf(out, ",\n  \"version\": %lld,\n  \"created\": %lld,\n  \"expires\": %lld,\n"
-               "  \"files\": {", m->version, m->created, m->expires);
+    buf_printf(out,
+               ",\n  \"version\": %lld,\n  \"created\": %lld,\n  \"expires\": %lld,\n"
+               "  \"files\": {",
+               m->version, m->created, m->expires);
     for (size_t i = 0; i < m->nfiles; i++) {
         trust_hex(m->files[i].hash, 32, hex);
         buf_addstr(out, i ? ",\n    " : "\n    ");
@@ -1240,8 +1245,7 @@ int trust_check_files(int rootfd, const struct trust_manifest *m, size_t max_fil
 
 /* ------------------------------------------------------ trust and threshold */
 
-int trust_keyset_load(struct trust_keyset *ks, const struct config *cfg, char *err,
-                      size_t errlen)
+int trust_keyset_load(struct trust_keyset *ks, const struct config *cfg, char *err, size_t errlen)
 {
     size_t n = 0;
     char *const *list = config_list(cfg, "trust.keys", &n);
@@ -1292,9 +1296,8 @@ static bool distinct_add(const struct trust_keyset *ks, bool *counted, size_t i)
 
 /* Check one signature file against the trusted keys: the index of the key
  * that verified, -1 (invalid, err), or -2 (no trusted key has its id). */
-static int check_sigfile(int rootfd, const char *name, const char *keyid_in_name,
-                         const char *man, size_t len, const struct trust_keyset *ks,
-                         char *err, size_t errlen)
+static int check_sigfile(int rootfd, const char *name, const char *keyid_in_name, const char *man,
+                         size_t len, const struct trust_keyset *ks, char *err, size_t errlen)
 {
     struct buf b = {0};
     struct trust_sig s = {0};
@@ -1315,7 +1318,8 @@ static int check_sigfile(int rootfd, const char *name, const char *keyid_in_name
     char id[17];
     trust_keyid_hex(s.keyid, id);
     if (keyid_in_name && strcmp(id, keyid_in_name) != 0) {
-        util_errf(err, errlen, "%s: signature is by key id %s, not the one in its file name", name, id);
+        util_errf(err, errlen, "%s: signature is by key id %s, not the one in its file name", name,
+                  id);
         goto out;
     }
     rc = -2;
@@ -1346,7 +1350,8 @@ int trust_verify_sigs(int rootfd, const char *man, size_t len, const struct trus
     char first_bad[420] = "";
     *distinct = 0;
     if (ks->n == 0) {
-        util_errf(err, errlen, "trust: no trusted keys configured (trust.keys); refusing the bundle");
+        util_errf(err, errlen,
+                  "trust: no trusted keys configured (trust.keys); refusing the bundle");
         if (problems)
             trust_problem_add(problems, "%s", err);
         goto out;
@@ -1401,8 +1406,10 @@ int trust_verify_sigs(int rootfd, const char *man, size_t len, const struct trus
                     trust_problem_add(lines, "%s: valid, trusted key %s (trust.keys[%d])", names[j],
                                       idx, k + 1);
                 } else {
-                    trust_problem_add(lines, "%s: valid, but the same public key already signed: "
-                                      "counted once", names[j]);
+                    trust_problem_add(lines,
+                                      "%s: valid, but the same public key already signed: "
+                                      "counted once",
+                                      names[j]);
                 }
             } else if (k == -2) {
                 trust_problem_add(lines, "%s (ignored)", sub);
@@ -1419,7 +1426,8 @@ int trust_verify_sigs(int rootfd, const char *man, size_t len, const struct trus
     }
     *distinct = good;
     if (good < ks->threshold) {
-        util_errf(err, errlen, "signatures: %d of %lld required distinct trusted keys signed the manifest%s",
+        util_errf(err, errlen,
+                  "signatures: %d of %lld required distinct trusted keys signed the manifest%s",
                   good, ks->threshold, first_bad);
         if (problems)
             trust_problem_add(problems, "%s", err);
@@ -1447,7 +1455,8 @@ int trust_check_bundle(struct trust_report *r, const char *dir, const struct tru
     }
     int rc = trust_read_beneath(rootfd, "MANIFEST.json", TRUST_MANIFEST_MAX, &man, err, sizeof err);
     if (rc < 0) {
-        trust_problem_add(&r->problems, "%s", rc == -2 ? "MANIFEST.json: missing (unsigned bundle)" : err);
+        trust_problem_add(&r->problems, "%s",
+                          rc == -2 ? "MANIFEST.json: missing (unsigned bundle)" : err);
         goto out;
     }
     uint8_t h[32];

@@ -121,8 +121,7 @@ int util_read_fd(int fd, size_t max, struct buf *out, char *err, size_t errlen)
     return 0;
 }
 
-int util_read_file(const char *path, size_t max, struct buf *out, char *err,
-                   size_t errlen)
+int util_read_file(const char *path, size_t max, struct buf *out, char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {

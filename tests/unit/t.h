@@ -7,26 +7,26 @@
 
 static int t_pass, t_fail;
 
-#define T_OK(cond, name)                                                        \
-    do {                                                                        \
-        if (cond) {                                                             \
-            t_pass++;                                                           \
-        } else {                                                                \
-            t_fail++;                                                           \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, name);             \
-        }                                                                       \
+#define T_OK(cond, name)                                                                           \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            t_pass++;                                                                              \
+        } else {                                                                                   \
+            t_fail++;                                                                              \
+            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, name);                                  \
+        }                                                                                          \
     } while (0)
 
-#define T_STR(got, want, name)                                                  \
-    do {                                                                        \
-        const char *g_ = (got), *w_ = (want);                                   \
-        if (g_ && w_ && strcmp(g_, w_) == 0) {                                  \
-            t_pass++;                                                           \
-        } else {                                                                \
-            t_fail++;                                                           \
-            printf("FAIL %s:%d: %s: got \"%s\", want \"%s\"\n", __FILE__,       \
-                   __LINE__, name, g_ ? g_ : "(null)", w_ ? w_ : "(null)");   \
-        }                                                                       \
+#define T_STR(got, want, name)                                                                     \
+    do {                                                                                           \
+        const char *g_ = (got), *w_ = (want);                                                      \
+        if (g_ && w_ && strcmp(g_, w_) == 0) {                                                     \
+            t_pass++;                                                                              \
+        } else {                                                                                   \
+            t_fail++;                                                                              \
+            printf("FAIL %s:%d: %s: got \"%s\", want \"%s\"\n", __FILE__, __LINE__, name,          \
+                   g_ ? g_ : "(null)", w_ ? w_ : "(null)");                                        \
+        }                                                                                          \
     } while (0)
 
 static inline int t_done(void)

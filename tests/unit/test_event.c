@@ -6,9 +6,15 @@
 
 static void test_user_event(void)
 {
-    char *env[] = {(char *)"SERF_EVENT=user", (char *)"SERF_USER_EVENT=deploy", (char *)"SERF_USER_LTIME=42",
-                   (char *)"SERF_SELF_NAME=n1", (char *)"SERF_SELF_ROLE=web", (char *)"SERF_TAG_ROLE=web",
-                   (char *)"SERF_TAG_FOO_BAR=a\tb", (char *)"OTHER=x", NULL};
+    char *env[] = {(char *)"SERF_EVENT=user",
+                   (char *)"SERF_USER_EVENT=deploy",
+                   (char *)"SERF_USER_LTIME=42",
+                   (char *)"SERF_SELF_NAME=n1",
+                   (char *)"SERF_SELF_ROLE=web",
+                   (char *)"SERF_TAG_ROLE=web",
+                   (char *)"SERF_TAG_FOO_BAR=a\tb",
+                   (char *)"OTHER=x",
+                   NULL};
     struct event ev;
     char err[256];
     T_OK(event_parse(&ev, env, "a\0b\n", 4, err, sizeof err) == 0, "user event parses");
@@ -52,8 +58,15 @@ static void test_bad_events(void)
     char *tick[] = {(char *)"SERF_EVENT=tick", NULL};
     T_OK(event_parse(&ev, tick, "", 0, err, sizeof err) < 0, "tick is not a Serf event");
     event_free(&ev);
-    const char *names[] = {(char *)"../x", (char *)"a/b", (char *)"", (char *)".x", (char *)"-x", (char *)"a b", (char *)"a\nb",
-                           (char *)"0123456789012345678901234567890123456789012345678901234567890123X"};
+    const char *names[] = {
+        (char *)"../x",
+        (char *)"a/b",
+        (char *)"",
+        (char *)".x",
+        (char *)"-x",
+        (char *)"a b",
+        (char *)"a\nb",
+        (char *)"0123456789012345678901234567890123456789012345678901234567890123X"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         char var[128];
         snprintf(var, sizeof var, "SERF_USER_EVENT=%s", names[i]);
@@ -92,7 +105,8 @@ static void test_members(void)
     T_OK(event_parse(&ev, env, bad, sizeof bad - 1, err, sizeof err) < 0, "five fields refused");
     event_free(&ev);
     const char noaddr[] = "n1\n";
-    T_OK(event_parse(&ev, env, noaddr, sizeof noaddr - 1, err, sizeof err) < 0, "one field refused");
+    T_OK(event_parse(&ev, env, noaddr, sizeof noaddr - 1, err, sizeof err) < 0,
+         "one field refused");
     event_free(&ev);
 }
 

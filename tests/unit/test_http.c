@@ -42,7 +42,8 @@ static pid_t serve_once(int lfd, const char *head, size_t nbody, int *rpipe)
         /* read the head and (small) body: until the request has gone quiet */
         struct timeval tv = {0, 200000};
         setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        while (r < (ssize_t)sizeof req - 1 && (k = read(c, req + r, sizeof req - 1 - (size_t)r)) > 0) {
+        while (r < (ssize_t)sizeof req - 1 &&
+               (k = read(c, req + r, sizeof req - 1 - (size_t)r)) > 0) {
             r += k;
             req[r] = 0;
             char *e = strstr(req, "\r\n\r\n");
@@ -86,7 +87,8 @@ int main(void)
     struct http_req req = {.timeout_ms = 2000, .max_bytes = 1 << 20};
 
     T_OK(!http_loaded(), "libcurl not loaded at start");
-    const char *bad[] = {"ftp://127.0.0.1/x", "file:///etc/passwd", "gopher://x", "", "127.0.0.1:80"};
+    const char *bad[] = {"ftp://127.0.0.1/x", "file:///etc/passwd", "gopher://x", "",
+                         "127.0.0.1:80"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         req.url = bad[i];
         T_OK(http_get(&req, &body, &status, err, sizeof err) == HTTP_ERROR, bad[i]);
@@ -100,7 +102,9 @@ int main(void)
     setenv("http_proxy", "http://127.0.0.1:9/", 1); /* must be ignored */
     setenv("HTTP_PROXY", "http://127.0.0.1:9/", 1);
     int lfd = listen_any(url, sizeof url), rfd;
-    pid_t pid = serve_once(lfd, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"ok\":true}", 0, &rfd);
+    pid_t pid = serve_once(
+        lfd, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"ok\":true}", 0,
+        &rfd);
     req.url = url;
     req.body = "{\"a\":1}";
     req.body_len = 7;
@@ -114,7 +118,8 @@ int main(void)
     T_OK(http_loaded(), "libcurl loaded after a request");
     T_OK(strncmp(got_req, "POST /v2 HTTP/1.1\r\n", 19) == 0, "POST line (no proxy)");
     T_OK(strstr(got_req, "\r\nContent-Type: application/json\r\n") != NULL, "content type");
-    T_OK(strstr(got_req, "\r\nUser-Agent: serfhand/" SERFHAND_VERSION "\r\n") != NULL, "user agent");
+    T_OK(strstr(got_req, "\r\nUser-Agent: serfhand/" SERFHAND_VERSION "\r\n") != NULL,
+         "user agent");
     T_OK(strstr(got_req, "\r\nAuthorization: Basic YWxpY2U6cHc=\r\n") != NULL, "basic auth");
     T_OK(strstr(got_req, "Expect:") == NULL, "no Expect header");
     T_OK(strstr(got_req, "\r\n\r\n{\"a\":1}") != NULL, "body sent");
@@ -122,7 +127,10 @@ int main(void)
 
     /* GET, no auth, an error status is not a transport error; no redirect */
     req.user = NULL;
-    pid = serve_once(lfd, "HTTP/1.1 302 Found\r\nLocation: ftp://127.0.0.1/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 0, &rfd);
+    pid = serve_once(lfd,
+                     "HTTP/1.1 302 Found\r\nLocation: ftp://127.0.0.1/\r\nContent-Length: "
+                     "0\r\nConnection: close\r\n\r\n",
+                     0, &rfd);
     rc = http_get(&req, &body, &status, err, sizeof err);
     finish_server(pid, rfd);
     T_OK(rc == HTTP_OK && status == 302, "302 returned, not followed");
@@ -133,7 +141,8 @@ int main(void)
 
     /* size cap: with Content-Length, and without (read until close) */
     req.max_bytes = 1000;
-    pid = serve_once(lfd, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n", 100000, &rfd);
+    pid = serve_once(lfd, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n",
+                     100000, &rfd);
     rc = http_get(&req, &body, &status, err, sizeof err);
     finish_server(pid, rfd);
     T_OK(rc == HTTP_TOO_BIG, "over the cap (Content-Length)");

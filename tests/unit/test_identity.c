@@ -43,11 +43,10 @@ static const struct get_case get_cases[] = {
     {"text after header", "[app] x\n", "app", "Key", -1, "line 1: text after"},
     {"missing =", "[app]\nKey v\n", "app", "Key", -1, "line 2: expected '='"},
     {"bad name", "[app]\n=v\n", "app", "Key", -1, "line 2: invalid variable"},
-    {"error line after continuation", "[app]\nA=1\\\n2\n\"\n", "app", "Key", -1,
-     "line 4:"},
+    {"error line after continuation", "[app]\nA=1\\\n2\n\"\n", "app", "Key", -1, "line 4:"},
     {"NUL byte", "[app]\nKey=v\0x\n", "app", "Key", -1, "NUL"},
-    {"too long with blanks and quotes", "[app]\nKey=a                              \"\"\n",
-     "app", "Key", -1, "longer"},
+    {"too long with blanks and quotes", "[app]\nKey=a                              \"\"\n", "app",
+     "Key", -1, "longer"},
     {"escaped blank is kept", "[app]\nKey = a\\t\n", "app", "Key", 1, "a\t"},
     {"escaped backslash then blank", "[app]\nKey = a\\\\ \n", "app", "Key", 1, "a\\"},
     {"too long", "[app]\nKey=0123456789abcdef0123456789\n", "app", "Key", -1, "longer"},
@@ -60,8 +59,8 @@ static void test_conf_get(void)
         /* "NUL byte" has an embedded NUL: its length is the literal's */
         size_t len = strcmp(c->name, "NUL byte") == 0 ? 14 : strlen(c->text);
         char out[24], err[200] = "";
-        int rc = identity_conf_get(c->text, len, c->section, c->key, out, sizeof out, err,
-                                   sizeof err);
+        int rc =
+            identity_conf_get(c->text, len, c->section, c->key, out, sizeof out, err, sizeof err);
         T_OK(rc == c->rc, c->name);
         if (rc == 1 && c->rc == 1)
             T_STR(out, c->want, c->name);
@@ -83,8 +82,7 @@ static const struct parse_case parse_cases[] = {
     {"upper-case hex", "888888AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
      "9D61B19DEFFD5A60BA844AF492EC2CC44449C5697B326919703BAC031CAE7F60", RFC_PK, NULL},
     {"mismatch", CHAIN, RFC_SEED,
-     "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511b",
-     "does not match"},
+     "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511b", "does not match"},
     {"64-byte key halves disagree", CHAIN, RFC_SEED DEF_PUB, RFC_PK, "second half"},
     {"default pair", CHAIN, DEF_PRIV, DEF_PUB, "public default key"},
     {"default private key only", CHAIN, DEF_PRIV, RFC_PK, "public default key"},
@@ -169,8 +167,8 @@ static void test_no_echo(void)
     };
     for (size_t i = 0; i < 2; i++) {
         char out[100], err[200] = "";
-        int rc = identity_conf_get(texts[i], strlen(texts[i]), "app", "Key", out, sizeof out,
-                                   err, sizeof err);
+        int rc = identity_conf_get(texts[i], strlen(texts[i]), "app", "Key", out, sizeof out, err,
+                                   sizeof err);
         T_OK(rc == -1 && strstr(err, "c4a1") == NULL && strstr(err, "line 2") != NULL,
              "error names the line, not its text");
     }

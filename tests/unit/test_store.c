@@ -119,8 +119,8 @@ static void test_prefix(void)
         const char *prefix;
         int64_t count;
     } cases[] = {
-        {"", 7}, {"a", 5}, {"a%", 1}, {"a_", 1}, {"a\xff", 2}, {"\xff", 1}, {"c", 0}, {"a%b", 1},
-        {"a%bc", 0},
+        {"", 7},     {"a", 5}, {"a%", 1},  {"a_", 1},   {"a\xff", 2},
+        {"\xff", 1}, {"c", 0}, {"a%b", 1}, {"a%bc", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         int64_t n = -1;
@@ -139,8 +139,7 @@ static void test_prefix(void)
     }
     T_OK(store_keys(s, "", 2, &v, &n, err, sizeof err) == 0 && n == 2, "limit");
     T_STR(v.data, "a%b", "limit keeps the first");
-    T_OK(store_keys(s, "zz", 10, &v, &n, err, sizeof err) == 0 && n == 0 && v.len == 0,
-         "no keys");
+    T_OK(store_keys(s, "zz", 10, &v, &n, err, sizeof err) == 0 && n == 0 && v.len == 0, "no keys");
     store_close(s);
     buf_free(&v);
     free(dir);
@@ -212,8 +211,7 @@ static void test_bad_files(void)
         junk[i] = (char)(i * 7 + 3);
     write_file(db, junk, sizeof junk, 0);
     T_OK(store_open(&s, dir, err, sizeof err) == -1 && !s, "garbage file refused");
-    T_OK(strstr(err, "store: ") == err && strstr(err, "not a database") != NULL,
-         "garbage message");
+    T_OK(strstr(err, "store: ") == err && strstr(err, "not a database") != NULL, "garbage message");
     free(dir);
     free(db);
 

@@ -15,7 +15,8 @@ static const char kat_pub[] = "untrusted comment: minisign public key 9112CA6A28
                               "RWQaQkooasoSkfEGvHICib7/UsrAsQTNt8eN6Fk075YwuL9vSmImZvz4\n";
 static const char kat_sig[] =
     "untrusted comment: signature from minisign secret key\n"
-    "RUQaQkooasoSkeDzEg87lB29Iqj/fe78IxZjBYWpBvw0kf+ocawUwajCu2pSWuKNpWJLG+SV+t+wwrNAknDqi9zsFKuc3x0v/wk=\n"
+    "RUQaQkooasoSkeDzEg87lB29Iqj/"
+    "fe78IxZjBYWpBvw0kf+ocawUwajCu2pSWuKNpWJLG+SV+t+wwrNAknDqi9zsFKuc3x0v/wk=\n"
     "trusted comment: handler=member-join version=7\n"
     "aQGkNYkxhxm+rL1qxENRG8QQkte2Lj6dPw714qi7ndSio04U5zCcMQJ8aAGSb1cdL2yIUw7HVECv5Ex0DuupDQ==\n";
 static const char kat_msg[] = "print(\"hello\")\n";
@@ -46,7 +47,9 @@ static void test_kat(void)
     char hex[129];
     crypto_generichash(h, 64, (const uint8_t *)kat_msg, strlen(kat_msg), NULL, 0);
     trust_hex(h, 64, hex);
-    T_STR(hex, "96f9b6feacfce7011bb2a7d62f2ed86ef926f2ec002f0cb2752193c51096681c435a9fc5bc39292b8e57ad800ce37ee0d49b25288e8df1594549f1d7f8c7ad4e",
+    T_STR(hex,
+          "96f9b6feacfce7011bb2a7d62f2ed86ef926f2ec002f0cb2752193c51096681c435a9fc5bc39292b8e57ad80"
+          "0ce37ee0d49b25288e8df1594549f1d7f8c7ad4e",
           "BLAKE2b-512 of the vector");
     /* a bare key string */
     T_OK(trust_pubkey_parse(&pk, b64, strlen(b64), err, sizeof err) == 0, "bare key string");
@@ -55,7 +58,8 @@ static void test_kat(void)
     char buf[600];
     strcpy(buf, kat_sig);
     *strstr(buf, "version=7") = 'V';
-    T_OK(sig_ok(buf, &pk, kat_msg, err) < 0 && strstr(err, "trusted comment"), "trusted comment edit");
+    T_OK(sig_ok(buf, &pk, kat_msg, err) < 0 && strstr(err, "trusted comment"),
+         "trusted comment edit");
     strcpy(buf, kat_sig);
     memcpy(strstr(buf, "from minisign"), "FROM", 4);
     T_OK(sig_ok(buf, &pk, kat_msg, err) == 0, "untrusted comment is not authenticated");
@@ -83,7 +87,8 @@ static void test_strict(void)
     for (size_t i = 0; i < sizeof pubs / sizeof *pubs; i++)
         T_OK(trust_pubkey_parse(&pk, pubs[i], strlen(pubs[i]), err, sizeof err) < 0, pubs[i]);
     /* without the last LF is fine, as minisign reads it */
-    const char *nolf = "untrusted comment: x\nRWQaQkooasoSkfEGvHICib7/UsrAsQTNt8eN6Fk075YwuL9vSmImZvz4";
+    const char *nolf =
+        "untrusted comment: x\nRWQaQkooasoSkfEGvHICib7/UsrAsQTNt8eN6Fk075YwuL9vSmImZvz4";
     T_OK(trust_pubkey_parse(&pk, nolf, strlen(nolf), err, sizeof err) == 0, "no final LF");
     /* NUL inside */
     memcpy(buf, kat_pub, sizeof kat_pub);
@@ -106,10 +111,14 @@ static void test_strict(void)
          "non-printable trusted comment");
     struct buf big = {0};
     buf_addstr(&big, "untrusted comment: x\n");
-    buf_addstr(&big, "RUQaQkooasoSkeDzEg87lB29Iqj/fe78IxZjBYWpBvw0kf+ocawUwajCu2pSWuKNpWJLG+SV+t+wwrNAknDqi9zsFKuc3x0v/wk=\ntrusted comment: ");
+    buf_addstr(&big, "RUQaQkooasoSkeDzEg87lB29Iqj/"
+                     "fe78IxZjBYWpBvw0kf+ocawUwajCu2pSWuKNpWJLG+SV+t+wwrNAknDqi9zsFKuc3x0v/"
+                     "wk=\ntrusted comment: ");
     for (int i = 0; i < 9000; i++)
         buf_add(&big, "a", 1);
-    buf_addstr(&big, "\naQGkNYkxhxm+rL1qxENRG8QQkte2Lj6dPw714qi7ndSio04U5zCcMQJ8aAGSb1cdL2yIUw7HVECv5Ex0DuupDQ==\n");
+    buf_addstr(&big,
+               "\naQGkNYkxhxm+"
+               "rL1qxENRG8QQkte2Lj6dPw714qi7ndSio04U5zCcMQJ8aAGSb1cdL2yIUw7HVECv5Ex0DuupDQ==\n");
     T_OK(trust_sig_parse(&s, big.data, big.len, err, sizeof err) < 0 && strstr(err, "longer"),
          "oversized trusted comment");
     buf_free(&big);
@@ -135,13 +144,17 @@ static void test_keys_and_sign(void)
     /* encrypted, interactive limits to stay quick */
     T_OK(trust_seckey_write(sk, "pw", crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_INTERACTIVE,
                             crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_INTERACTIVE, &text, err,
-                            sizeof err) == 0, "write encrypted key");
+                            sizeof err) == 0,
+         "write encrypted key");
     T_OK(strncmp(strchr(text.data, '\n') + 1, "RWRTY0Iy", 8) == 0, "encrypted prefix RWRTY0Iy");
     T_OK(trust_seckey_encrypted(text.data, text.len) == 1, "is encrypted");
-    T_OK(trust_seckey_parse(&sk2, text.data, text.len, NULL, err, sizeof err) < 0, "needs password");
+    T_OK(trust_seckey_parse(&sk2, text.data, text.len, NULL, err, sizeof err) < 0,
+         "needs password");
     T_OK(trust_seckey_parse(&sk2, text.data, text.len, "wrong", err, sizeof err) < 0 &&
-             strstr(err, "wrong password"), "wrong password");
-    T_OK(trust_seckey_parse(&sk2, text.data, text.len, "pw", err, sizeof err) == 0, "right password");
+             strstr(err, "wrong password"),
+         "wrong password");
+    T_OK(trust_seckey_parse(&sk2, text.data, text.len, "pw", err, sizeof err) == 0,
+         "right password");
     trust_seckey_free(sk2);
     buf_free(&text);
 
@@ -166,9 +179,11 @@ static void test_keys_and_sign(void)
     buf_printf(&sig, "untrusted comment: legacy\n%s\ntrusted comment: t=1\n%s\n", b1, b2);
     struct trust_sig s;
     T_OK(trust_sig_parse(&s, sig.data, sig.len, err, sizeof err) == 0 && s.legacy, "legacy parses");
-    T_OK(trust_sig_verify(&s, &pk, msg, strlen(msg), true, err, sizeof err) == 0, "legacy is valid");
+    T_OK(trust_sig_verify(&s, &pk, msg, strlen(msg), true, err, sizeof err) == 0,
+         "legacy is valid");
     T_OK(trust_sig_verify(&s, &pk, msg, strlen(msg), false, err, sizeof err) < 0 &&
-             strstr(err, "legacy"), "legacy refused for bundles");
+             strstr(err, "legacy"),
+         "legacy refused for bundles");
     trust_sig_free(&s);
     buf_free(&sig);
     trust_seckey_free(sk);
@@ -191,7 +206,7 @@ static void test_manifest(void)
     char err[300];
     struct trust_manifest m;
     const char *good = HEAD "\"files\":{\"lua/z.lua\":{\"size\":1,\"blake2b\":\"" H64 "\"},"
-                       "\"handlers/a.lua\":{\"blake2b\":\"" H64 "\",\"size\":0}}}";
+                            "\"handlers/a.lua\":{\"blake2b\":\"" H64 "\",\"size\":0}}}";
     T_OK(trust_manifest_parse(&m, good, strlen(good), err, sizeof err) == 0, "good manifest");
     T_OK(m.nfiles == 2 && strcmp(m.files[0].path, "handlers/a.lua") == 0, "files sorted");
     T_OK(trust_manifest_find(&m, "lua/z.lua") != NULL, "find");
@@ -199,7 +214,8 @@ static void test_manifest(void)
     struct buf out = {0};
     trust_manifest_write(&m, &out);
     struct trust_manifest m2;
-    T_OK(trust_manifest_parse(&m2, out.data, out.len, err, sizeof err) == 0, "write/parse round trip");
+    T_OK(trust_manifest_parse(&m2, out.data, out.len, err, sizeof err) == 0,
+         "write/parse round trip");
     T_OK(m2.version == 3 && m2.nfiles == 2, "round trip fields");
     trust_manifest_free(&m2);
     trust_manifest_free(&m);
@@ -209,8 +225,11 @@ static void test_manifest(void)
         const char *json, *want;
     } bad[] = {
         {HEAD "\"files\":{},\"version\":4}", "duplicate key \"version\""},
-        {HEAD "\"files\":{\"lua/a.lua\":{\"size\":1,\"size\":1,\"blake2b\":\"" H64 "\"}}}", "duplicate"},
-        {HEAD "\"files\":{\"lua/a.lua\":{\"size\":1,\"blake2b\":\"" H64 "\"},\"lua/a.lua\":{\"size\":1,\"blake2b\":\"" H64 "\"}}}", "duplicate"},
+        {HEAD "\"files\":{\"lua/a.lua\":{\"size\":1,\"size\":1,\"blake2b\":\"" H64 "\"}}}",
+         "duplicate"},
+        {HEAD "\"files\":{\"lua/a.lua\":{\"size\":1,\"blake2b\":\"" H64
+              "\"},\"lua/a.lua\":{\"size\":1,\"blake2b\":\"" H64 "\"}}}",
+         "duplicate"},
         {HEAD "\"files\":{\"lua/../x.lua\":{\"size\":1,\"blake2b\":\"" H64 "\"}}}", "invalid path"},
         {HEAD "\"files\":{\"/etc/passwd\":{\"size\":1,\"blake2b\":\"" H64 "\"}}}", "invalid path"},
         {HEAD "\"files\":{\"lua//x.lua\":{\"size\":1,\"blake2b\":\"" H64 "\"}}}", "invalid path"},
@@ -218,17 +237,29 @@ static void test_manifest(void)
         {HEAD "\"files\":{\"lua/x.lua\":{\"size\":1.5,\"blake2b\":\"" H64 "\"}}}", "integers"},
         {HEAD "\"files\":{\"lua/x.lua\":{\"size\":-1,\"blake2b\":\"" H64 "\"}}}", "non-negative"},
         {HEAD "\"files\":{\"lua/x.lua\":{\"size\":1,\"blake2b\":\"ABC\"}}}", "64 lowercase"},
-        {HEAD "\"files\":{\"lua/x.lua\":{\"size\":1,\"blake2b\":\"" H64 "\",\"mode\":1}}}", "unknown key"},
+        {HEAD "\"files\":{\"lua/x.lua\":{\"size\":1,\"blake2b\":\"" H64 "\",\"mode\":1}}}",
+         "unknown key"},
         {HEAD "\"files\":{},\"extra\":1}", "unknown key"},
         {HEAD "\"files\":{}} x", "trailing"},
         {HEAD "\"files\":{}", "expected"},
-        {"{\"format\":1,\"bundle\":\"b\",\"version\":0,\"created\":1,\"expires\":9,\"files\":{}}", "at least 1"},
-        {"{\"format\":1,\"bundle\":\"b\",\"version\":99999999999999999999,\"created\":1,\"expires\":9,\"files\":{}}", "out of range"},
-        {"{\"format\":1,\"bundle\":\"b\",\"version\":1,\"created\":9,\"expires\":9,\"files\":{}}", "not after"},
-        {"{\"format\":2,\"bundle\":\"b\",\"version\":1,\"created\":1,\"expires\":9,\"files\":{}}", "format 2"},
-        {"{\"format\":1,\"bundle\":\"../b\",\"version\":1,\"created\":1,\"expires\":9,\"files\":{}}", "bundle"},
-        {"{\"format\":1,\"bundle\":\"b\xc3\xa9\",\"version\":1,\"created\":1,\"expires\":9,\"files\":{}}", "non-ASCII"},
-        {"{\"format\":1,\"bundle\":\"b\\u0000\",\"version\":1,\"created\":1,\"expires\":9,\"files\":{}}", "escape"},
+        {"{\"format\":1,\"bundle\":\"b\",\"version\":0,\"created\":1,\"expires\":9,\"files\":{}}",
+         "at least 1"},
+        {"{\"format\":1,\"bundle\":\"b\",\"version\":99999999999999999999,\"created\":1,"
+         "\"expires\":9,\"files\":{}}",
+         "out of range"},
+        {"{\"format\":1,\"bundle\":\"b\",\"version\":1,\"created\":9,\"expires\":9,\"files\":{}}",
+         "not after"},
+        {"{\"format\":2,\"bundle\":\"b\",\"version\":1,\"created\":1,\"expires\":9,\"files\":{}}",
+         "format 2"},
+        {"{\"format\":1,\"bundle\":\"../"
+         "b\",\"version\":1,\"created\":1,\"expires\":9,\"files\":{}}",
+         "bundle"},
+        {"{\"format\":1,\"bundle\":\"b\xc3\xa9\",\"version\":1,\"created\":1,\"expires\":9,"
+         "\"files\":{}}",
+         "non-ASCII"},
+        {"{\"format\":1,\"bundle\":\"b\\u0000\",\"version\":1,\"created\":1,\"expires\":9,"
+         "\"files\":{}}",
+         "escape"},
         {"{\"format\":1,\"version\":1,\"created\":1,\"expires\":9,\"files\":{}}", "bundle"},
         {"[1]", "not a JSON object"},
         {"{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{}}}}}}}}}}", "deeply"},
@@ -247,8 +278,16 @@ static void test_paths(void)
 {
     T_OK(trust_valid_rel("handlers/user/deploy.lua"), "handler path");
     T_OK(trust_valid_rel("lua/factom/vote.lua"), "module path");
-    const char *bad[] = {"handlers/../x.lua", "/handlers/x.lua", "handlers/./x.lua", "handlers/",
-                         "lua", "lua/a b.lua", "lua/a\\b.lua", "bin/x", "handlers//x.lua", ""};
+    const char *bad[] = {"handlers/../x.lua",
+                         "/handlers/x.lua",
+                         "handlers/./x.lua",
+                         "handlers/",
+                         "lua",
+                         "lua/a b.lua",
+                         "lua/a\\b.lua",
+                         "bin/x",
+                         "handlers//x.lua",
+                         ""};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         T_OK(!trust_valid_rel(bad[i]), bad[i]);
 }
@@ -283,20 +322,27 @@ static void test_distinct(void)
     }
     int distinct = -1;
     T_OK(trust_verify_sigs(dfd, man, strlen(man), &ks, false, NULL, NULL, &distinct, err,
-                           sizeof err) < 0 && distinct == 1, "two ids, one key: counted once");
+                           sizeof err) < 0 &&
+             distinct == 1,
+         "two ids, one key: counted once");
     struct trust_problems lines = {0}, probs = {0};
     T_OK(trust_verify_sigs(dfd, man, strlen(man), &ks, true, &lines, &probs, &distinct, err,
-                           sizeof err) < 0 && distinct == 1, "scan: counted once");
+                           sizeof err) < 0 &&
+             distinct == 1,
+         "scan: counted once");
     T_OK(lines.n == 2 && (strstr(lines.v[0], "counted once") || strstr(lines.v[1], "counted once")),
          "report says counted once");
     ks.threshold = 1;
     T_OK(trust_verify_sigs(dfd, man, strlen(man), &ks, false, NULL, NULL, &distinct, err,
-                           sizeof err) == 0, "threshold 1 met");
+                           sizeof err) == 0,
+         "threshold 1 met");
     T_OK(trust_verify_sigs(dfd, "other", 5, &ks, false, NULL, NULL, &distinct, err, sizeof err) < 0,
          "wrong manifest bytes");
     ks.n = 0;
     T_OK(trust_verify_sigs(dfd, man, strlen(man), &ks, false, NULL, NULL, &distinct, err,
-                           sizeof err) < 0 && strstr(err, "no trusted keys"), "no keys: fail closed");
+                           sizeof err) < 0 &&
+             strstr(err, "no trusted keys"),
+         "no keys: fail closed");
     trust_problems_free(&lines);
     trust_problems_free(&probs);
     free(ks.keys);
