@@ -58,15 +58,15 @@ void trust_keyid_hex(const uint8_t keyid[8], char out[17])
 
 void trust_problem_add(struct trust_problems *p, const char *fmt, ...)
 {
-    struct buf b = {0};
+    if (!p)
+        return; /* the caller keeps no list */
     va_list ap;
     va_start(ap, fmt);
     char tmp[1024];
     vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    buf_addstr(&b, tmp);
     p->v = xrealloc(p->v, (p->n + 1) * sizeof *p->v);
-    p->v[p->n++] = b.data;
+    p->v[p->n++] = xstrdup(tmp);
 }
 
 void trust_problems_free(struct trust_problems *p)

@@ -178,7 +178,7 @@ if case == "healthy" or case == "auth" then
     T.eq(err.message, "Method not found")
     T.eq(err.method, "no-such-method")
     T.eq(tostring(err), "factomd: no-such-method: rpc -32601: Method not found")
-    v, err = factomd.call("dblock-by-height", {height = "x"})
+    err = select(2, factomd.call("dblock-by-height", {height = "x"}))
     T.eq(err.code, -32602)
   end)
 end
