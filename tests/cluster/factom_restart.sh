@@ -116,6 +116,7 @@ expect_eq "(e) nothing was proposed or restarted" "$(count_nodes '(proposal|deci
 # (b) 2 of 5 stalled: votes from the two sick nodes, no restart.
 stall 1 2; sleep 2.5
 pid_b=$(propose 1 --in 3s --ttl 8s)
+exp_b=$(($(date +%s) + 8)) # the proposal's expiry, at the latest
 expect_match "(b) proposal sent" "$pid_b" '^888888[0-9a-f]{58}:[0-9a-f]{16}$'
 check "(b) the sick authorities vote" wait_for 10 nodes_logging 2 "voted for $pid_b"
 check "(b) the healthy authorities abstain" wait_for 10 nodes_logging 3 "abstain on $pid_b: healthy"
@@ -123,7 +124,7 @@ check "(j) the follower does not vote" wait_for 10 nodes_logging 1 "no vote on $
 check "(b) every node counted 2 of 5 votes" wait_for 40 nodes_logging 6 "tally $pid_b: 2 of 5 votes \(quorum 3\)"
 
 # (c) The proposal expires before a quorum; a late vote changes nothing.
-sleep 6.5
+while [ "$(date +%s)" -le $((exp_b + 1)) ]; do sleep 0.2; done
 pidid=${pid_b#*:}
 check "(c) a late vote (valid signature, fresh dates) sent after expiry" craft c <<LUA
   send(VOTE, env(VOTE, { pid = ID[1].chain .. ":$pidid" }, 3, { ttl = 60 }))
