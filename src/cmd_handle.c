@@ -230,6 +230,7 @@ static bool is_reserved(const struct event *ev)
 static int exec_handle(int argc, char **argv, const struct config *unused)
 {
     (void)unused;
+    int64_t t0 = util_mono_ms();
     const char *type = getenv("SERF_EVENT");
     bool query = type && strcmp(type, "query") == 0;
     const char *bundle_dir = NULL;
@@ -296,6 +297,7 @@ static int exec_handle(int argc, char **argv, const struct config *unused)
         rc = handle_event(&cfg, bundle_dir, verify, &ev, out_fd);
     event_free(&ev);
 out_nofree:
+    log_msg(LOG_LVL_DEBUG, "exit %d after %lld ms", rc, (long long)(util_mono_ms() - t0));
     buf_free(&in);
     log_close();
     config_free(&cfg);
