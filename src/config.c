@@ -55,7 +55,8 @@ static const struct cfg_item schema[] = {
     {"factomd.authorities", CFG_STRLIST, NULL, 0, 0, 0,
      "pinned authority set, \"CHAINID:SIGNINGKEY\" (hex) each; empty = ask factomd"},
 
-    {"reboot.stall_minutes", CFG_INT, NULL, 30, 1, 100000, "minutes without progress = sick"},
+    {"reboot.stall_minutes", CFG_INT, NULL, 30, 1, 100000,
+     "factomd minutes (block time / 10) without a new minute = sick"},
     {"reboot.auto_propose", CFG_BOOL, NULL, 0, 0, 0, "tick proposes when this authority is sick"},
     {"reboot.cooldown_minutes", CFG_INT, NULL, 30, 0, 100000, "no second restart within"},
     {"reboot.followers", CFG_BOOL, NULL, 0, 0, 0, "followers restart on a decision too"},
