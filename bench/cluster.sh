@@ -7,7 +7,7 @@ set -u
 cd "$(dirname "$0")/.."
 N=${1:-5}
 . tests/lib.sh
-. tests/cluster/lib.sh
+. tests/cluster/lib.bash
 . tests/cluster/factom_net.bash
 die() { echo "bench/cluster: $*" >&2; exit 2; }
 cp "$SERFHAND" "$T_TMP/serfhand" && SERFHAND=$T_TMP/serfhand

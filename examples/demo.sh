@@ -9,7 +9,7 @@ set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 . tests/lib.sh
-. tests/cluster/lib.sh
+. tests/cluster/lib.bash
 . tests/cluster/factom_net.bash
 N=5
 T0=$(date +%s.%N)

@@ -2,7 +2,7 @@
 # cluster tests and the demo: N serf agents, each with a simulated factomd
 # (tests/sim/factomd_sim.py) and a factomd.conf holding a PUBLIC test
 # identity from tests/fixtures/identities.txt, and one signed bundle.
-# Source after tests/lib.sh and tests/cluster/lib.sh.
+# Source after tests/lib.sh and tests/cluster/lib.bash.
 #
 #   fnet_init NET_BIND_BASE NET_RPC_BASE SIM_BASE      ports: base+i for node i
 #   fnet_node I [authority|follower]                   sim + conf (before the agent)

@@ -4,7 +4,7 @@
 # command that records its time and recovers its simulator. Cases (a)-(j) of
 # issue 5. Ports: bind 8001-8006, RPC 8401-8406, simulators 18101-18106.
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/factom_net.bash"
 
 PROPOSE=factomd-restart-propose

@@ -3,7 +3,7 @@
 # answer, member-join and member-failed handlers see the parsed members.
 # Ports: bind 7901-7903, RPC 7401-7403.
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.bash"
 
 B=$T_TMP/bundle
 mkdir -p "$B/handlers/user" "$B/handlers/query"

@@ -5,7 +5,7 @@
 # serfhand-check` shows it; the node with update.auto = false keeps version 1.
 # Ports: bind 8101-8103, RPC 8501-8503, HTTP 18211.
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.bash"
 
 PORT=18211
 URL=http://127.0.0.1:$PORT/ok

@@ -1,4 +1,4 @@
-# tests/cluster/lib.sh: start and stop real `serf agent`s on 127.0.0.1 with
+# tests/cluster/lib.bash: start and stop real `serf agent`s on 127.0.0.1 with
 # serfhand as their event handler. Source after tests/lib.sh.
 # start_agent NAME BINDPORT RPCPORT CONF [JOINPORT] [extra serf args...]
 start_agent() {
