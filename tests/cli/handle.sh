@@ -209,7 +209,7 @@ expect_eq "a coroutine loop with pcall exits 4" "$RC" 4
 h user/membomb <<'LUA'
 return function()
   local t = {}
-  for i = 1, 1e9 do t[i] = string.rep("x", 100000) .. i end
+  for i = 1, 1e9 do t[i] = string.rep("x", 1 << 20) .. i end
 end
 LUA
 serf_event user membomb
@@ -226,7 +226,7 @@ h user/pcallmem <<'LUA'
 return function()
   local ok = pcall(string.rep, "x", 1 << 30)
   local t = {}
-  for i = 1, 1e9 do t[i] = string.rep("y", 100000) .. i end
+  for i = 1, 1e9 do t[i] = string.rep("y", 1 << 20) .. i end
 end
 LUA
 serf_event user pcallmem
