@@ -188,11 +188,14 @@ struct bundle {
 int bundle_open(struct bundle *b, const char *dir, const struct config *cfg, bool verify, char *err,
                 size_t errlen);
 void bundle_close(struct bundle *b);
-/* The highest bundle version recorded in <state_dir>/serfhand.db (store key
- * "bundle.highest_version"); 0 when none or no database. 0 or -1 + err. */
+/* The highest bundle version this node accepted, kept in
+ * <state_dir>/bundle-version; 0 when none. 0, or -1 + err (unreadable or
+ * damaged: the caller fails closed). */
 int bundle_highest_version(const char *state_dir, long long *out, char *err, size_t errlen);
-/* Record version if it is higher than the recorded one. 0 or -1 + err. */
+/* Raise the record to version if it is higher. 0 or -1 + err. */
 int bundle_record_version(const char *state_dir, long long version, char *err, size_t errlen);
+/* Set the record to exactly version (an operator's downgrade). 0 or -1 + err. */
+int bundle_set_version(const char *state_dir, long long version, char *err, size_t errlen);
 /* Read rel (e.g. "handlers/tick.lua"). Returns 0 with out filled, 1 if the
  * file does not exist, -1 with err when it must not be run. */
 int bundle_read(struct bundle *b, const char *rel, struct buf *out, char *err, size_t errlen);

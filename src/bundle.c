@@ -10,123 +10,119 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
 #include "serfhand.h"
 
-#define VERSION_KEY "bundle.highest_version"
+/* The highest bundle version this node accepted: one decimal line in
+ * <state_dir>/bundle-version. Every run reads it, so it is a plain file
+ * (one open and read), not a database row; changes take a lock, are written
+ * to a temporary file, fsynced and renamed into place. */
+#define VERSION_FILE "bundle-version"
 
 bool bundle_valid_rel(const char *rel)
 {
     return trust_valid_rel(rel);
 }
 
-static bool have_db(const char *state_dir)
-{
-    struct buf p = {0};
-    buf_printf(&p, "%s/serfhand.db", state_dir);
-    bool ok = access(p.data, F_OK) == 0;
-    buf_free(&p);
-    return ok;
-}
-
-static int read_version(struct store *s, long long *out, char *err, size_t errlen)
-{
-    struct buf v = {0};
-    char sub[256];
-    *out = 0;
-    int rc = store_get(s, VERSION_KEY, &v, sub, sizeof sub);
-    if (rc < 0) {
-        util_errf(err, errlen, "%s", sub);
-        return -1;
-    }
-    if (rc == 1) {
-        char *end;
-        errno = 0;
-        long long n = strtoll(v.data, &end, 10);
-        if (errno || end == v.data || *end || n < 0) {
-            util_errf(err, errlen, "store: %s is not an integer", VERSION_KEY);
-            buf_free(&v);
-            return -1;
-        }
-        *out = n;
-    }
-    buf_free(&v);
-    return 0;
-}
-
-/* Every run reads the record, so this is the fast path: a read-only
- * connection and one SELECT on store.c's kv table (store_open would switch
- * journal modes and create the schema: ~1 ms per process). Writes go
- * through the store API. */
 int bundle_highest_version(const char *state_dir, long long *out, char *err, size_t errlen)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
     struct buf path = {0};
+    char num[32];
     int rc = -1;
     *out = 0;
-    if (!have_db(state_dir))
-        return 0; /* nothing was ever recorded on this node */
-    buf_printf(&path, "%s/serfhand.db", state_dir);
-    if (sqlite3_open_v2(path.data, &db,
-                        SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
-                        NULL) != SQLITE_OK)
-        goto out;
-    sqlite3_busy_timeout(db, STORE_BUSY_MS);
-    if (sqlite3_prepare_v2(db,
-                           "SELECT value FROM kv WHERE key = ?1 AND "
-                           "(expires IS NULL OR expires > ?2)",
-                           -1, &st, NULL) != SQLITE_OK)
-        goto out;
-    sqlite3_bind_text(st, 1, VERSION_KEY, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, util_now_ms());
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
-        char num[32] = "", *end;
-        int n = sqlite3_column_bytes(st, 0);
-        const void *p = sqlite3_column_blob(st, 0);
-        if (n > 0 && n < (int)sizeof num && p)
-            memcpy(num, p, (size_t)n);
-        errno = 0;
-        long long v = strtoll(num, &end, 10);
-        if (errno || end == num || *end || v < 0) {
-            util_errf(err, errlen, "store: %s is not an integer", VERSION_KEY);
-            rc = -2;
-            goto out;
-        }
-        *out = v;
-    } else if (r != SQLITE_DONE) {
+    buf_printf(&path, "%s/" VERSION_FILE, state_dir);
+    int fd = open(path.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            rc = 0; /* nothing was ever recorded on this node */
+        else
+            util_errf(err, errlen, "%s: %s", path.data, strerror(errno));
         goto out;
     }
+    ssize_t n = read(fd, num, sizeof num - 1);
+    close(fd);
+    if (n < 0) {
+        util_errf(err, errlen, "%s: %s", path.data, strerror(errno));
+        goto out;
+    }
+    num[n] = '\0';
+    char *end;
+    errno = 0;
+    long long v = strtoll(num, &end, 10);
+    if (errno || end == num || (*end && strcmp(end, "\n") != 0) || v < 0) {
+        util_errf(err, errlen, "%s: not a version number", path.data);
+        goto out;
+    }
+    *out = v;
     rc = 0;
 out:
-    if (rc == -1)
-        util_errf(err, errlen, "store: %s: %s", path.data, db ? sqlite3_errmsg(db) : "cannot open");
-    sqlite3_finalize(st);
-    sqlite3_close(db);
     buf_free(&path);
-    return rc < 0 ? -1 : 0;
+    return rc;
+}
+
+/* Write version under the lock: raise only (raise_only) or set exactly. */
+static int write_version(const char *state_dir, long long version, bool raise_only, char *err,
+                         size_t errlen)
+{
+    struct buf path = {0}, tmp = {0}, lock = {0};
+    int rc = -1, lfd = -1, fd = -1, dfd = -1;
+    long long cur;
+    if (mkdir(state_dir, 0700) < 0 && errno != EEXIST) {
+        util_errf(err, errlen, "%s: %s", state_dir, strerror(errno));
+        goto out;
+    }
+    buf_printf(&path, "%s/" VERSION_FILE, state_dir);
+    buf_printf(&tmp, "%s/." VERSION_FILE ".%ld", state_dir, (long)getpid());
+    buf_printf(&lock, "%s/" VERSION_FILE ".lock", state_dir);
+    lfd = open(lock.data, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (lfd < 0 || flock(lfd, LOCK_EX) < 0) {
+        util_errf(err, errlen, "%s: %s", lock.data, strerror(errno));
+        goto out;
+    }
+    if (bundle_highest_version(state_dir, &cur, err, errlen) < 0 && raise_only)
+        goto out; /* a damaged record is only ever replaced on purpose */
+    if (raise_only && version <= cur) {
+        rc = 0;
+        goto out;
+    }
+    char num[32];
+    int n = snprintf(num, sizeof num, "%lld\n", version);
+    fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || write(fd, num, (size_t)n) != n || fsync(fd) < 0 ||
+        rename(tmp.data, path.data) < 0) {
+        util_errf(err, errlen, "%s: %s", path.data, strerror(errno));
+        unlink(tmp.data);
+        goto out;
+    }
+    dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0)
+        fsync(dfd);
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (dfd >= 0)
+        close(dfd);
+    if (lfd >= 0)
+        close(lfd); /* releases the lock */
+    buf_free(&path);
+    buf_free(&tmp);
+    buf_free(&lock);
+    return rc;
 }
 
 int bundle_record_version(const char *state_dir, long long version, char *err, size_t errlen)
 {
-    struct store *s;
-    long long cur;
-    char num[32];
-    if (store_open(&s, state_dir, err, errlen) < 0)
-        return -1;
-    int rc = read_version(s, &cur, err, errlen);
-    if (rc == 0 && version > cur) {
-        snprintf(num, sizeof num, "%lld", version);
-        rc = store_put(s, VERSION_KEY, num, strlen(num), 0, err, errlen);
-    }
-    store_close(s);
-    return rc;
+    return write_version(state_dir, version, true, err, errlen);
+}
+
+int bundle_set_version(const char *state_dir, long long version, char *err, size_t errlen)
+{
+    return write_version(state_dir, version, false, err, errlen);
 }
 
 /* The signed checks of bundle_open; b->dirfd is open. */

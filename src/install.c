@@ -22,7 +22,6 @@
 
 #include "serfhand.h"
 
-#define VERSION_KEY "bundle.highest_version" /* the key bundle.c keeps */
 #define SIG_MAX 16384
 #define LINK_MAX_LEN 4096
 
@@ -317,14 +316,7 @@ static int state_open(struct state *st, const struct config *cfg, int wait_ms, c
 /* Set the recorded highest version to exactly v (downgrades, rollback). */
 static int set_recorded(const char *state_dir, long long v, char *err, size_t errlen)
 {
-    struct store *s;
-    char num[32];
-    if (store_open(&s, state_dir, err, errlen) < 0)
-        return -1;
-    snprintf(num, sizeof num, "%lld", v);
-    int rc = store_put(s, VERSION_KEY, num, strlen(num), 0, err, errlen);
-    store_close(s);
-    return rc;
+    return bundle_set_version(state_dir, v, err, errlen);
 }
 
 /* Full check of an installed copy: no problems and the expected manifest. */

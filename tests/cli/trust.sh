@@ -273,6 +273,10 @@ query ping
 expect_eq "version 7 runs" "$OUT" "RAN pong"
 rm -rf b; cp -a src b; "$SERFHAND" sign -s k1.sec --name demo --version 5 b > /dev/null 2>&1
 refused "version below the recorded one: refused" "version 5 is below the highest version this node accepted \(7\)"
+cp "$STATE/bundle-version" "$W/version.saved"
+printf 'seven\n' > "$STATE/bundle-version"
+refused "a damaged version record: refused (fail closed)" "bundle-version: not a version number"
+cp "$W/version.saved" "$STATE/bundle-version"
 OUT=$("$SERFHAND" -c "$W/conf" check 2>&1); RC=$?
 expect_match "check reports the recorded version" "$OUT" "below the highest version this node accepted \(7\)"
 query serfhand-check
