@@ -208,8 +208,8 @@ expect_eq "a coroutine loop with pcall exits 4" "$RC" 4
 
 h user/membomb <<'LUA'
 return function()
-  local t = {}
-  for i = 1, 1e9 do t[i] = string.rep("x", 1 << 20) .. i end
+  local t, kb = {}, string.rep("x", 1024) -- 1 MiB a step, copied in 1 KiB pieces
+  for i = 1, 1e9 do t[i] = string.rep(kb, 1024) .. i end
 end
 LUA
 serf_event user membomb
@@ -225,8 +225,8 @@ expect_eq "string.rep of 1 GiB exits 5" "$RC" 5
 h user/pcallmem <<'LUA'
 return function()
   local ok = pcall(string.rep, "x", 1 << 30)
-  local t = {}
-  for i = 1, 1e9 do t[i] = string.rep("y", 1 << 20) .. i end
+  local t, kb = {}, string.rep("y", 1024)
+  for i = 1, 1e9 do t[i] = string.rep(kb, 1024) .. i end
 end
 LUA
 serf_event user pcallmem
