@@ -52,6 +52,7 @@ t0=$(now_tod)
 "$SERFHAND" -c "$T_TMP/n1.conf" propose restart --in 10s > /dev/null 2>&1 || die "propose failed"
 wait_for 60 sh -c "[ \$(cat '$T_TMP'/n*.log | grep -c ': decided ') -ge $N ]" || die "not every node decided"
 last=$(grep -h ': decided ' "$T_TMP"/n*.log | tod | sort -n | tail -n 1)
+echo "propose issued at $t0 (seconds of the UTC day)"
 decide=$(awk -v a="$t0" -v b="$last" 'BEGIN { printf "%.3f", b - a }')
 wait_for 60 sh -c "[ \$(wc -l < '$T_TMP/restarts') -ge $N ]" || die "not every node restarted"
 # The start time of a restart is when serfhand's executor starts the command

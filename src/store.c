@@ -193,6 +193,12 @@ int store_open_ms(struct store **out, const char *state_dir, int busy_ms, char *
     /* Harden against a corrupt or hostile file. */
     sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
     sqlite3_db_config(s->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
+    /* Most runs write a row or two and exit: leave the WAL to SQLite's
+     * automatic checkpoint instead of checkpointing (and fsyncing) at every
+     * close, and keep the -wal file so the next process need not recreate it. */
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
+    int persist = 1;
+    sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
     store_busy_timeout(s, busy_ms);
 
     if (init_db(s, err, errlen) < 0)
