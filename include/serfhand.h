@@ -247,6 +247,13 @@ size_t sandbox_memory_used(const struct sandbox *sb);
  * own _ENV). 0; 1 = no such file; -1 = does not compile; -2 = refused by the
  * bundle (verification); err says why. */
 int sandbox_load_file(struct sandbox *sb, const char *rel, char *err, size_t errlen);
+/* Load rel and run its top level, which returns the handler: a function, or
+ * a table with a handle function. 0 = the handler function is on top; 1, -1,
+ * -2 as sandbox_load_file; -3 = the top level raised (*status is the pcall
+ * status, the message with traceback is on top); -4 = it returned no
+ * handler (err names the type it returned). */
+int sandbox_load_handler(struct sandbox *sb, const char *rel, int *status, char *err,
+                         size_t errlen);
 /* Load a chunk from memory (tests, tools): text only, fresh _ENV. */
 int sandbox_load_buffer(struct sandbox *sb, const char *buf, size_t len, const char *chunkname,
                         char *err, size_t errlen);

@@ -74,21 +74,16 @@ int bundlerun_exec(const struct bundlerun *r, struct buf *out, char *err, size_t
     lua_State *L = sandbox_state(sb);
     int nargs = 0;
     if (r->rel) {
-        int lrc = sandbox_load_file(sb, r->rel, err, errlen);
+        int lrc = sandbox_load_handler(sb, r->rel, &status, err, errlen);
+        if (lrc == -3)
+            goto lua_failed;
         if (lrc != 0) {
             if (lrc == 1)
                 util_errf(err, errlen, "%s: no such file in bundle %s", r->rel, b.dir);
+            else if (lrc == -4)
+                util_errf(err, errlen, "%s must return a function (or a table with handle)",
+                          r->rel);
             rc = lrc == -2 ? SH_EXIT_TRUST : SH_EXIT_FAIL;
-            goto out;
-        }
-        if (sandbox_pcall(sb, 0, 1) != LUA_OK)
-            goto lua_failed;
-        if (lua_istable(L, -1)) {
-            lua_getfield(L, -1, "handle");
-            lua_remove(L, -2);
-        }
-        if (!lua_isfunction(L, -1)) {
-            util_errf(err, errlen, "%s must return a function (or a table with handle)", r->rel);
             goto out;
         }
         push_ev(L, r, &b);

@@ -82,23 +82,15 @@ static void load_handlers(const struct config *cfg, const char *dir, const struc
         size_t n = strlen(rel);
         if (strncmp(rel, "handlers/", 9) != 0 || n < 4 || strcmp(rel + n - 4, ".lua") != 0)
             continue;
-        if (sandbox_load_file(sb, rel, err, sizeof err) != 0)
-            continue; /* reported by the file check or compile_all */
-        if (sandbox_pcall(sb, 0, 1) != LUA_OK) {
+        int status, rc = sandbox_load_handler(sb, rel, &status, err, sizeof err);
+        if (rc == -3) {
             const char *msg = lua_tostring(L, -1);
             size_t cut = msg ? strcspn(msg, "\n") : 0; /* first line, no traceback */
             trust_problem_add(p, "%s: loading raised: %.*s", rel, (int)cut, msg ? msg : "");
-        } else {
-            bool ok = lua_isfunction(L, -1);
-            if (!ok && lua_istable(L, -1)) {
-                lua_getfield(L, -1, "handle");
-                ok = lua_isfunction(L, -1);
-                lua_pop(L, 1);
-            }
-            if (!ok)
-                trust_problem_add(p, "%s: returns a %s, not a function (or a table with handle)",
-                                  rel, luaL_typename(L, -1));
-        }
+        } else if (rc == -4) {
+            trust_problem_add(p, "%s: returns a %s, not a function (or a table with handle)", rel,
+                              err);
+        } /* other failures are reported by the file check or compile_all */
         lua_settop(L, 0);
     }
     sandbox_free(sb);

@@ -139,7 +139,8 @@ int handle_event(const struct config *cfg, const char *bundle_dir, bool verify, 
     sandbox_start_clock(sb);
     lua_State *L = sandbox_state(sb);
 
-    rc = sandbox_load_file(sb, rel, err, sizeof err);
+    int status = LUA_OK;
+    rc = sandbox_load_handler(sb, rel, &status, err, sizeof err);
     if (rc == 1) {
         log_msg(LOG_LVL_DEBUG, "no handler %s in bundle %s", rel, b.dir);
         rc = SH_EXIT_OK;
@@ -150,23 +151,18 @@ int handle_event(const struct config *cfg, const char *bundle_dir, bool verify, 
         rc = SH_EXIT_TRUST;
         goto out;
     }
-    if (rc < 0) {
-        log_msg(LOG_LVL_ERROR, "cannot load %s: %s", rel, err);
-        rc = SH_EXIT_FAIL;
-        goto out;
-    }
-    int status = sandbox_pcall(sb, 0, 1); /* run the file: it returns the handler */
-    if (status != LUA_OK) {
+    if (rc == -3) {
         rc = failed(sb, status, rel);
         goto out;
     }
-    if (lua_istable(L, -1)) {
-        lua_getfield(L, -1, "handle");
-        lua_remove(L, -2);
-    }
-    if (!lua_isfunction(L, -1)) {
+    if (rc == -4) {
         log_msg(LOG_LVL_ERROR, "%s must return a function (or a table with handle), not a %s", rel,
-                luaL_typename(L, -1));
+                err);
+        rc = SH_EXIT_FAIL;
+        goto out;
+    }
+    if (rc < 0) {
+        log_msg(LOG_LVL_ERROR, "cannot load %s: %s", rel, err);
         rc = SH_EXIT_FAIL;
         goto out;
     }

@@ -481,6 +481,30 @@ int sandbox_load_file(struct sandbox *sb, const char *rel, char *err, size_t err
     return rc;
 }
 
+int sandbox_load_handler(struct sandbox *sb, const char *rel, int *status, char *err, size_t errlen)
+{
+    lua_State *L = sb->L;
+    int rc = sandbox_load_file(sb, rel, err, errlen);
+    if (rc != 0)
+        return rc;
+    *status = sandbox_pcall(sb, 0, 1); /* the top level returns the handler */
+    if (*status != LUA_OK)
+        return -3;
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "handle");
+        if (lua_isfunction(L, -1)) {
+            lua_remove(L, -2);
+            return 0;
+        }
+        lua_pop(L, 1);
+    }
+    if (lua_isfunction(L, -1))
+        return 0;
+    util_errf(err, errlen, "%s", luaL_typename(L, -1));
+    lua_pop(L, 1);
+    return -4;
+}
+
 /* lua.c's message handler, plus the bundle it came from. */
 static int msghandler(lua_State *L)
 {
