@@ -681,6 +681,8 @@ void trust_password_free(char *pw);
  * (full adds the bracketed part; max > 0 caps the length by dropping
  * problems, with a final "... N more"). */
 void trust_report_text(const struct trust_report *r, const char *dir, struct buf *out);
+/* Print r to stdout as `verify` and `check` do: text, or one line of JSON. */
+void trust_report_print(const struct trust_report *r, const char *dir, bool json);
 void trust_report_json(const struct trust_report *r, bool full, size_t max, struct buf *out);
 
 /* ---- install.c */

@@ -148,16 +148,8 @@ static int exec_check(int argc, char **argv, const struct config *cfg)
     }
     const char *dir = config_str(cfg, "bundle");
     struct trust_report r;
-    struct buf out = {0};
     int rc = check_bundle(cfg, dir, &r);
-    if (json) {
-        trust_report_json(&r, true, 0, &out);
-        buf_addstr(&out, "\n");
-    } else {
-        trust_report_text(&r, dir, &out);
-    }
-    fwrite(out.data, 1, out.len, stdout);
-    buf_free(&out);
+    trust_report_print(&r, dir, json);
     trust_report_free(&r);
     return rc ? SH_EXIT_FAIL : SH_EXIT_OK;
 }

@@ -30,18 +30,10 @@ static int exec_verify(int argc, char **argv, const struct config *cfg)
         return SH_EXIT_USAGE;
     }
     struct trust_report r;
-    struct buf out = {0};
     trust_check_bundle(&r, dir, &ks, (size_t)config_int(cfg, "limits.file_bytes"),
                        (int64_t)time(NULL));
-    if (json) {
-        trust_report_json(&r, true, 0, &out);
-        buf_addstr(&out, "\n");
-    } else {
-        trust_report_text(&r, dir, &out);
-    }
-    fwrite(out.data, 1, out.len, stdout);
+    trust_report_print(&r, dir, json);
     int rc = r.problems.n ? SH_EXIT_FAIL : SH_EXIT_OK;
-    buf_free(&out);
     trust_report_free(&r);
     trust_keyset_free(&ks);
     return rc;

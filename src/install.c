@@ -313,12 +313,6 @@ static int state_open(struct state *st, const struct config *cfg, int wait_ms, c
     return 0;
 }
 
-/* Set the recorded highest version to exactly v (downgrades, rollback). */
-static int set_recorded(const char *state_dir, long long v, char *err, size_t errlen)
-{
-    return bundle_set_version(state_dir, v, err, errlen);
-}
-
 /* Full check of an installed copy: no problems and the expected manifest. */
 static int verify_copy(const struct state *st, const char *rel, const struct trust_keyset *ks,
                        size_t max_file, const char *hash, struct trust_report *r, char *err,
@@ -650,7 +644,7 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
      * is never below it, and again after the switch (a handler run by the
      * old bundle in between raises it); an upgrade records after the switch. */
     if (downgrade) {
-        if (set_recorded(st.dir, m.version, sub, sizeof sub) < 0) {
+        if (bundle_set_version(st.dir, m.version, sub, sizeof sub) < 0) {
             rc = refuse(msg, msglen, SH_EXIT_FAIL, "cannot lower the recorded version: %s", sub);
             goto out;
         }
@@ -674,7 +668,7 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
     install_test_crash("switched");
 
 record:
-    if ((downgrade ? set_recorded(st.dir, m.version, sub, sizeof sub)
+    if ((downgrade ? bundle_set_version(st.dir, m.version, sub, sizeof sub)
                    : bundle_record_version(st.dir, m.version, sub, sizeof sub)) < 0) {
         rc = refuse(msg, msglen, SH_EXIT_FAIL,
                     "installed and active, but the version could not "
@@ -758,7 +752,7 @@ int install_rollback(const struct config *cfg, bool allow_downgrade, int lock_wa
         rc = refuse(msg, msglen, SH_EXIT_TRUST, "previous bundle: %s: rollback refused", sub);
         goto out;
     }
-    if (set_recorded(st.dir, rep.m.version, sub, sizeof sub) < 0) {
+    if (bundle_set_version(st.dir, rep.m.version, sub, sizeof sub) < 0) {
         rc = refuse(msg, msglen, SH_EXIT_FAIL, "cannot lower the recorded version: %s", sub);
         goto out;
     }
@@ -769,7 +763,7 @@ int install_rollback(const struct config *cfg, bool allow_downgrade, int lock_wa
     }
     install_test_crash("rollback-switched");
     /* again: a handler run by the old bundle in between may have raised it */
-    if (set_recorded(st.dir, rep.m.version, sub, sizeof sub) < 0) {
+    if (bundle_set_version(st.dir, rep.m.version, sub, sizeof sub) < 0) {
         rc = refuse(msg, msglen, SH_EXIT_FAIL,
                     "switched, but cannot lower the recorded version: "
                     "%s",

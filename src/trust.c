@@ -1626,3 +1626,16 @@ void trust_report_json(const struct trust_report *r, bool full, size_t max, stru
     }
     buf_addstr(out, "]}");
 }
+
+void trust_report_print(const struct trust_report *r, const char *dir, bool json)
+{
+    struct buf out = {0};
+    if (json) {
+        trust_report_json(r, true, 0, &out);
+        buf_addstr(&out, "\n");
+    } else {
+        trust_report_text(r, dir, &out);
+    }
+    fwrite(out.data, 1, out.len, stdout);
+    buf_free(&out);
+}
