@@ -600,7 +600,15 @@ struct trust_report {
 };
 int trust_init(void); /* sodium_init; needed by key tools, not by verification */
 void trust_hex(const uint8_t *p, size_t n, char *out);
-void trust_keyid_hex(const uint8_t keyid[8], char out[17]); /* minisign's %016llX */
+/* A key id in 16 hex digits, as serfhand writes it in comments and in
+ * MANIFEST.json.<KEYID>.minisig. minisign prints the same id without leading
+ * zeros, so a signature file named from its output may carry fewer digits:
+ * trust_sig_names gives both names (1 if they are the same) and
+ * trust_keyid_is reads either form. */
+void trust_keyid_hex(const uint8_t keyid[8], char out[17]);
+#define TRUST_SIGNAME_MAX 48
+int trust_sig_names(const uint8_t keyid[8], char names[2][TRUST_SIGNAME_MAX]);
+bool trust_keyid_is(const uint8_t keyid[8], const char *hex);
 void trust_problem_add(struct trust_problems *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void trust_problems_free(struct trust_problems *p);

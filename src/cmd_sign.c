@@ -260,7 +260,7 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
     }
 
     const struct trust_manifest *m = new_manifest ? &cur : &old;
-    char trusted[512], signame[64];
+    char trusted[512], signame[TRUST_SIGNAME_MAX];
     snprintf(trusted, sizeof trusted,
              "timestamp:%lld\tfile:MANIFEST.json\tbundle:%s\tversion:%lld\thashed",
              (long long)time(NULL), m->bundle, m->version);
@@ -269,11 +269,15 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
         fprintf(stderr, "serfhand sign: %s\n", err);
         goto out;
     }
-    snprintf(signame, sizeof signame, "MANIFEST.json.%s.minisig", id);
+    char names[2][TRUST_SIGNAME_MAX];
+    int nnames = trust_sig_names(sk->keyid, names);
+    snprintf(signame, sizeof signame, "%s", names[0]);
     if (write_atomic(dirfd, signame, &sig, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand sign: %s\n", err);
         goto out;
     }
+    if (nnames == 2) /* this key's older file, named from minisign's short id */
+        unlinkat(dirfd, names[1], 0);
     uint8_t h[32];
     crypto_generichash(h, 32, (const uint8_t *)man.data, man.len, NULL, 0);
     trust_hex(h, 32, hex);

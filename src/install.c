@@ -476,18 +476,22 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
         goto out;
     }
     for (size_t i = 0; i < ks.n; i++) {
-        char id[17], name[64];
-        trust_keyid_hex(ks.keys[i].keyid, id);
-        snprintf(name, sizeof name, "MANIFEST.json.%s.minisig", id);
-        if (faccessat(tfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+        /* staged under serfhand's 16-digit name, whichever name it came by */
+        char names[2][TRUST_SIGNAME_MAX];
+        int nn = trust_sig_names(ks.keys[i].keyid, names);
+        if (faccessat(tfd, names[0], F_OK, AT_SYMLINK_NOFOLLOW) == 0)
             continue; /* the same key id twice in trust.keys */
         struct buf sig = {0};
-        r = src->read(src->ctx, name, SIG_MAX, &sig, sub, sizeof sub);
-        if (r == -1) {
-            rc = refuse(msg, msglen, SH_EXIT_FAIL, "%s: %s: %s", label, name, sub);
-            goto out;
+        r = -2;
+        for (int j = 0; j < nn && r == -2; j++) {
+            r = src->read(src->ctx, names[j], SIG_MAX, &sig, sub, sizeof sub);
+            if (r == -1) {
+                rc = refuse(msg, msglen, SH_EXIT_FAIL, "%s: %s: %s", label, names[j], sub);
+                buf_free(&sig);
+                goto out;
+            }
         }
-        if (r == 0 && write_at(tfd, name, &sig, &dirs, sub, sizeof sub) < 0) {
+        if (r == 0 && write_at(tfd, names[0], &sig, &dirs, sub, sizeof sub) < 0) {
             buf_free(&sig);
             rc = refuse(msg, msglen, SH_EXIT_FAIL, "staging: %s", sub);
             goto out;

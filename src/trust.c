@@ -56,6 +56,35 @@ void trust_keyid_hex(const uint8_t keyid[8], char out[17])
     snprintf(out, 17, "%016llX", (unsigned long long)v);
 }
 
+int trust_sig_names(const uint8_t keyid[8], char names[2][TRUST_SIGNAME_MAX])
+{
+    char id[17];
+    trust_keyid_hex(keyid, id);
+    const char *s = id;
+    while (s[0] == '0' && s[1])
+        s++;
+    snprintf(names[0], TRUST_SIGNAME_MAX, "MANIFEST.json.%s.minisig", id);
+    snprintf(names[1], TRUST_SIGNAME_MAX, "MANIFEST.json.%s.minisig", s);
+    return s == id ? 1 : 2;
+}
+
+bool trust_keyid_is(const uint8_t keyid[8], const char *hex)
+{
+    size_t n = strlen(hex);
+    if (n == 0 || n > 16)
+        return false;
+    uint64_t v = 0, want = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = hex[i]; /* upper case, as both minisign and serfhand write it */
+        if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F')))
+            return false;
+        v = (v << 4) | (uint64_t)(c <= '9' ? c - '0' : c - 'A' + 10);
+    }
+    for (int i = 7; i >= 0; i--)
+        want = (want << 8) | keyid[i];
+    return v == want;
+}
+
 void trust_problem_add(struct trust_problems *p, const char *fmt, ...)
 {
     if (!p)
@@ -1296,8 +1325,8 @@ static bool distinct_add(const struct trust_keyset *ks, bool *counted, size_t i)
 
 /* Check one signature file against the trusted keys: the index of the key
  * that verified, -1 (invalid, err), or -2 (no trusted key has its id). */
-static int check_sigfile(int rootfd, const char *name, const char *keyid_in_name, const char *man,
-                         size_t len, const struct trust_keyset *ks, char *err, size_t errlen)
+static int check_sigfile(int rootfd, const char *name, const char *man, size_t len,
+                         const struct trust_keyset *ks, char *err, size_t errlen)
 {
     struct buf b = {0};
     struct trust_sig s = {0};
@@ -1315,9 +1344,14 @@ static int check_sigfile(int rootfd, const char *name, const char *keyid_in_name
         util_errf(err, errlen, "%s: %s", name, sub);
         goto out;
     }
-    char id[17];
+    char id[17], named[17] = "";
+    size_t l = strlen(name) - 14 - 8; /* MANIFEST.json.<KEYID>.minisig */
+    if (l < sizeof named) {
+        memcpy(named, name + 14, l);
+        named[l] = 0;
+    }
     trust_keyid_hex(s.keyid, id);
-    if (keyid_in_name && strcmp(id, keyid_in_name) != 0) {
+    if (!trust_keyid_is(s.keyid, named)) {
         util_errf(err, errlen, "%s: signature is by key id %s, not the one in its file name", name,
                   id);
         goto out;
@@ -1359,10 +1393,13 @@ int trust_verify_sigs(int rootfd, const char *man, size_t len, const struct trus
     if (!scan_all) {
         /* run time: open exactly the files of the trusted keys, no directory walk */
         for (size_t i = 0; i < ks->n; i++) {
-            char id[17], name[64], sub[400];
-            trust_keyid_hex(ks->keys[i].keyid, id);
-            snprintf(name, sizeof name, "MANIFEST.json.%s.minisig", id);
-            int k = check_sigfile(rootfd, name, id, man, len, ks, sub, sizeof sub);
+            char names[2][TRUST_SIGNAME_MAX], sub[400] = "";
+            int nn = trust_sig_names(ks->keys[i].keyid, names), k = -1;
+            for (int j = 0; j < nn; j++) {
+                k = check_sigfile(rootfd, names[j], man, len, ks, sub, sizeof sub);
+                if (k != -1 || strcmp(sub, "missing") != 0)
+                    break;
+            }
             if (k >= 0 && distinct_add(ks, counted, (size_t)k))
                 good++;
             else if (k < 0 && strcmp(sub, "missing") != 0 && !first_bad[0])
@@ -1392,13 +1429,8 @@ int trust_verify_sigs(int rootfd, const char *man, size_t len, const struct trus
         if (nn)
             qsort(names, nn, sizeof *names, cmp_str);
         for (size_t j = 0; j < nn; j++) {
-            char id[64] = "", sub[400], idx[17];
-            size_t l = strlen(names[j]) - 14 - 8;
-            if (l < sizeof id) {
-                memcpy(id, names[j] + 14, l);
-                id[l] = 0;
-            }
-            int k = check_sigfile(rootfd, names[j], id, man, len, ks, sub, sizeof sub);
+            char sub[400], idx[17];
+            int k = check_sigfile(rootfd, names[j], man, len, ks, sub, sizeof sub);
             if (k >= 0) {
                 trust_keyid_hex(ks->keys[k].keyid, idx);
                 if (distinct_add(ks, counted, (size_t)k)) {

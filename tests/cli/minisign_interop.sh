@@ -14,7 +14,10 @@ cd "$W" || exit 1
 unset SERFHAND_PASSWORD
 export SERFHAND_KDF=interactive
 q() { "$@" > /dev/null 2>&1; }
-keyid() { sed -n 1p "$1" | awk '{print $NF}'; }
+# the key id as serfhand names signature files: 16 hex digits (minisign prints
+# it without leading zeros, and serfhand accepts files named that way too)
+shortid() { sed -n 1p "$1" | awk '{print $NF}'; }
+keyid() { printf '%16s' "$(shortid "$1")" | tr ' ' 0; }
 
 mkdir -p src/handlers/query src/lua/lib
 printf 'local m = require "lib.m"\nreturn function() return "RAN " .. m.w end\n' > src/handlers/query/ping.lua
@@ -58,6 +61,41 @@ rm -f b/MANIFEST.json.*.minisig
 check "minisign -S signs the manifest" q minisign -S -s m1.key -m b/MANIFEST.json -x "b/MANIFEST.json.$(keyid m1.pub).minisig"
 conf m1.pub
 runs "manifest signed by minisign -S runs"
+
+# --- a key id with leading zeros ---------------------------------------------------
+# minisign prints such an id short ("untrusted comment: minisign public key
+# 7988734479A7892"); one key in 16 has one. Make keys until one does.
+for _ in $(seq 200); do
+    q minisign -G -W -f -p z.pub -s z.key
+    [ "$(shortid z.pub)" != "$(keyid z.pub)" ] && break
+done
+check "a minisign key with a short key id" test "$(shortid z.pub)" != "$(keyid z.pub)"
+rm -rf b; cp -a src b
+check "serfhand sign with the short-id key" q "$SERFHAND" sign -s z.key --name demo b
+check "serfhand names the file with 16 digits" test -s "b/MANIFEST.json.$(keyid z.pub).minisig"
+mverify "minisign -V verifies it" z.pub b
+conf z.pub
+runs "bundle signed by the short-id key runs"
+rm -f b/MANIFEST.json.*.minisig
+check "minisign -S, file named from minisign's short id" \
+    q minisign -S -s z.key -m b/MANIFEST.json -x "b/MANIFEST.json.$(shortid z.pub).minisig"
+runs "a signature file named with the short id runs"
+OUT=$("$SERFHAND" -c "$W/conf" verify b 2>&1)
+expect_match "verify counts the short-named file" "$OUT" "MANIFEST.json.$(shortid z.pub).minisig: valid"
+printf 'state_dir = "%s/state"\ntrust = { keys = { "%s" }, threshold = 1 }\nlog = { target = "%s" }\n' \
+    "$W" "$(sed -n 2p z.pub)" "$W/log" > "$W/iconf"
+check "install takes the short-named signature" q "$SERFHAND" -c "$W/iconf" install b
+check "the installed copy names it with 16 digits" \
+    test -s "$W/state/current/MANIFEST.json.$(keyid z.pub).minisig"
+check "serfhand check passes on the installed copy" q "$SERFHAND" -c "$W/iconf" check
+check "re-signing with the same key" q "$SERFHAND" sign -s z.key b
+check "replaces the short-named file" test "$(ls b/MANIFEST.json.*.minisig)" = "b/MANIFEST.json.$(keyid z.pub).minisig"
+# a file named for one key id that holds another key's signature is refused
+cp "b/MANIFEST.json.$(keyid z.pub).minisig" "b/MANIFEST.json.$(shortid m1.pub)0.minisig"
+OUT=$("$SERFHAND" -c "$W/conf" verify b 2>&1); RC=$?
+expect_eq "verify: a signature under another key's name fails" "$RC" 1
+expect_match "and names the mismatch" "$OUT" "not the one in its file name"
+rm -f "b/MANIFEST.json.$(shortid m1.pub)0.minisig"
 
 # --- serfhand keys work in minisign ------------------------------------------------
 check "serfhand keygen -W" q "$SERFHAND" keygen -W -p s1.pub -s s1.key

@@ -353,6 +353,33 @@ static void test_distinct(void)
     T_OK(system(cmd) == 0, "cleanup");
 }
 
+/* Key ids in file names: 16 digits from serfhand, fewer from minisign. */
+static void test_keyid_names(void)
+{
+    /* keyid bytes are little-endian: this is 0x07988734479A7892 */
+    const uint8_t z[8] = {0x92, 0x78, 0x9A, 0x47, 0x34, 0x87, 0x98, 0x07};
+    const uint8_t full[8] = {0x1A, 0x42, 0x4A, 0x28, 0x6A, 0xCA, 0x12, 0x91};
+    const uint8_t zero[8] = {0};
+    char n[2][TRUST_SIGNAME_MAX], id[17];
+    trust_keyid_hex(z, id);
+    T_STR(id, "07988734479A7892", "keyid_hex pads to 16 digits");
+    T_OK(trust_sig_names(z, n) == 2, "leading zero: two names");
+    T_STR(n[0], "MANIFEST.json.07988734479A7892.minisig", "serfhand's name");
+    T_STR(n[1], "MANIFEST.json.7988734479A7892.minisig", "minisign's short name");
+    T_OK(trust_sig_names(full, n) == 1, "no leading zero: one name");
+    T_STR(n[0], "MANIFEST.json.9112CA6A284A421A.minisig", "16-digit id as is");
+    T_OK(trust_sig_names(zero, n) == 2, "all-zero id: two names");
+    T_STR(n[1], "MANIFEST.json.0.minisig", "all-zero id keeps one digit");
+    T_OK(trust_keyid_is(z, "07988734479A7892"), "keyid_is: 16 digits");
+    T_OK(trust_keyid_is(z, "7988734479A7892"), "keyid_is: short form");
+    T_OK(trust_keyid_is(z, "0007988734479A7892") == false, "keyid_is: over 16 digits");
+    T_OK(trust_keyid_is(z, "7988734479a7892") == false, "keyid_is: lower case");
+    T_OK(trust_keyid_is(z, "") == false, "keyid_is: empty");
+    T_OK(trust_keyid_is(z, "988734479A7892") == false, "keyid_is: another id");
+    T_OK(trust_keyid_is(full, "9112CA6A284A421A"), "keyid_is: full id");
+    T_OK(trust_keyid_is(zero, "0"), "keyid_is: zero");
+}
+
 int main(void)
 {
     test_kat();
@@ -361,5 +388,6 @@ int main(void)
     test_manifest();
     test_paths();
     test_distinct();
+    test_keyid_names();
     return t_done();
 }
