@@ -395,6 +395,15 @@ def read_state(path):
         return None
 
 
+def file_id(path):
+    """What changes when write_json replaces the file (a new inode)."""
+    try:
+        st = os.stat(path)
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+    except OSError:
+        return None
+
+
 def write_json(path, obj):
     tmp = "%s.tmp.%d" % (path, os.getpid())
     with open(tmp, "w") as f:
@@ -411,7 +420,9 @@ def serve(a):
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     seen_seq = None
+    seen_id = None  # the state file is read again only when it changed
     if a.state_file:
+        seen_id = file_id(a.state_file)
         st = read_state(a.state_file)
         if st:
             seen_seq = st.get("seq")
@@ -420,7 +431,8 @@ def serve(a):
         srv.up()
     print("factomd-sim ready port=%d pid=%d name=%s" % (srv.port, os.getpid(), node.name), flush=True)
     while not stop.wait(0.02):
-        if a.state_file:
+        if a.state_file and file_id(a.state_file) != seen_id:
+            seen_id = file_id(a.state_file)
             st = read_state(a.state_file)
             if st and st.get("seq") != seen_seq:
                 seen_seq = st.get("seq")
