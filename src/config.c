@@ -63,6 +63,8 @@ static const struct cfg_item schema[] = {
     {"reboot.delay_seconds", CFG_INT, NULL, 120, 0, 86400, "proposed restart time: now + this"},
     {"reboot.ttl_minutes", CFG_INT, NULL, 15, 1, 60, "a proposal's lifetime"},
     {"reboot.log", CFG_STR, "", 0, 0, 0, "log file of the detached restart executor"},
+    {"reboot.health_max_age_seconds", CFG_INT, NULL, 90, 0, 3600,
+     "a vote may rest on tick's \"sick\" record this old; 0 = always ask factomd"},
 
     {"update.auto", CFG_BOOL, NULL, 0, 0, 0, "install announced bundles automatically"},
     {"update.keep", CFG_INT, NULL, 3, 2, 100, "bundles kept in <state_dir>/bundles"},

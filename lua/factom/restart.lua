@@ -115,6 +115,25 @@ end
 
 -- ----------------------------------------------------------------- voting
 
+-- health() -> report: this node's state for a vote. tick's record when it
+-- says "sick" and is at most reboot.health_max_age_seconds old (a stall is
+-- minutes long, so a record from the last tick decides as a new look would,
+-- without loading libcurl in every node's proposal handler); else a new look
+-- at factomd. Only "sick" is taken from the record: a node that was healthy
+-- or unknown at the last tick may have crossed the threshold since.
+function M.health()
+  local max_ms = config.get("reboot.health_max_age_seconds") * 1000
+  local rec = store.get("health")
+  if max_ms > 0 and type(rec) == "table" and rec.state == "sick" and is_int(rec.t) then
+    local age = time.now_ms() - rec.t
+    if age >= 0 and age <= max_ms then
+      return { state = "sick", height = rec.h, minute = rec.minute, stalled_s = rec.stalled_s,
+        reason = string.format("%s (tick %d s ago)", tostring(rec.reason), age // 1000) }
+    end
+  end
+  return stall.check()
+end
+
 -- Sign and send a vote for pid when this node is an authority and sick.
 function M.vote_if_sick(pid, prop, set)
   local me = M.me()
@@ -126,7 +145,7 @@ function M.vote_if_sick(pid, prop, set)
     log.info(string.format("no vote on %s: %s is not in the authority set", pid, me))
     return false
   end
-  local rep = stall.check()
+  local rep = M.health()
   if rep.state ~= "sick" then
     log.info(string.format("abstain on %s: %s: %s", pid, rep.state, rep.reason))
     return false
@@ -286,7 +305,7 @@ function M.propose(o)
     local _, err = require("serfhand.identity").chain_id()
     return nil, "propose: this node has no identity: " .. tostring(err)
   end
-  local set, err = authset.get({ refresh = true })
+  local set, err = authset.get() -- tick's cached set when fresh, else factomd
   if not set then return nil, "propose: " .. tostring(err) end
   if not set.members[me] then return nil, "propose: this node (" .. me .. ") is not in the authority set" end
   local ttl = o.ttl_s or config.get("reboot.ttl_minutes") * 60
@@ -297,10 +316,10 @@ function M.propose(o)
   if open and not o.dry_run then
     return nil, "propose: proposal " .. tostring(open) .. " of this node is still open"
   end
-  local cm = require("serfhand.factomd").current_minute()
+  local h = M.health().height -- the leader height, informational
   local now = math.floor(time.now())
   local payload, body = envelope.build(M.PROPOSE, { act = act, at = now + delay,
-    h = cm and cm.leaderheight or 0 }, { now = now, ttl = ttl })
+    h = is_int(h) and h or 0 }, { now = now, ttl = ttl })
   if not payload then return nil, body end
   local text = string.format("proposal %s: %s at %d (in %d s), expires at %d, leader height %d, authority set of %d, quorum %d",
     M.pid(body), act, body.at, delay, body.exp, body.h, set.n, authset.quorum(set.n))

@@ -182,9 +182,12 @@ check "(h) with factomd down, the cached authority set is used" grep -q "using t
 for i in $NODES; do fnet_conf "$i" cooldown=30; done
 n0=$(fnet_restarts)
 stall 1 2 3 4 5 6; sleep 2.5
+# nodes 1-3 have a fresh tick record saying sick and vote on it; 4 and 5 ask factomd
+for i in 1 2 3; do "$SERFHAND" -c "$T_TMP/n$i.conf" tick --name "n$i" > /dev/null || fail "tick n$i"; done
 pid_a=$(propose 2 --in 3s --ttl 30s)
 at=$(sed -n 's/.* at \([0-9]*\) (in .*/\1/p' "$T_TMP/n2.log" | tail -n 1)
 check "(a) five authorities vote" wait_for 10 nodes_logging 5 "voted for $pid_a"
+check "(a) three of them on their tick record" nodes_logging 3 "voted for $pid_a: .*\(tick [0-9]+ s ago\)"
 check "(j) the follower does not vote" wait_for 10 nodes_logging 1 "no vote on $pid_a: .* is not in the authority set"
 check "(a) every node decided" wait_for 40 nodes_logging 6 "decided $pid_a: [345] of 5 votes"
 check "(a) five restarts" wait_for 15 sh -c "[ \$(wc -l < '$T_TMP/restarts') -ge $((n0 + 5)) ]"
