@@ -8,12 +8,18 @@ T_PASS=0
 T_FAIL=0
 T_TMP=$(mktemp -d "${TMPDIR:-/tmp}/serfhand-test.XXXXXX")
 T_PIDS=""
-t_cleanup() {
+t_cleanup() { # SIGTERM to every tracked pid, 3 s for all of them, then SIGKILL
+    local p left i
+    # a suite's own clean-up first (detached processes it cannot track)
+    if declare -F t_cleanup_hook > /dev/null; then t_cleanup_hook; fi
     for p in $T_PIDS; do kill "$p" 2>/dev/null; done
-    for p in $T_PIDS; do
-        for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$p" 2>/dev/null
+    for i in $(seq 30); do
+        left=""
+        for p in $T_PIDS; do kill -0 "$p" 2>/dev/null && left="$left $p"; done
+        [ -z "$left" ] && break
+        sleep 0.1
     done
+    for p in $left; do kill -9 "$p" 2>/dev/null; done
     rm -rf "$T_TMP"
 }
 trap t_cleanup EXIT

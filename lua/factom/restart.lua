@@ -18,6 +18,7 @@ M.VOTE = "factomd-restart-vote"
 M.DONE = "factomd-restart-done"
 M.KEEP_S = 86400 -- proposals, votes and decisions are kept this long after exp
 M.RESTART_TIMEOUT_MS = 300000
+M.PREPARE_MS = 300 -- the executor's checks run this long before `at`
 
 local function is_int(v) return math.type(v) == "integer" end
 local function ttl_until(exp, now) return math.max(1, math.ceil(exp - now)) end
@@ -251,9 +252,12 @@ function M.action(act, pid)
   if not store.get(tally.decided_key(pid)) then return nil, "action: " .. pid .. " is not decided" end
   local first = store.add("ran/" .. pid, "1", M.KEEP_S * 2)
   if not first then return nil, "action: " .. pid .. " already ran on this node" end
+  -- Wake PREPARE_MS early for the checks, so that at `at` itself every node
+  -- only has to start the command: the start times stay close even when all
+  -- executors of a host wake at once.
   local wait = prop.at * 1000 - time.now_ms()
-  if wait > 0 then
-    time.sleep(wait)
+  if wait > M.PREPARE_MS then
+    time.sleep(wait - M.PREPARE_MS)
   elseif wait < -1000 then
     log.warn(string.format("restart %s: decided %d ms after the agreed time", pid, -wait))
   end
@@ -276,6 +280,8 @@ function M.action(act, pid)
     report_done(pid, { ok = false, st = -1, note = "no restart command" })
     return nil, "action: factomd.restart is not configured"
   end
+  wait = prop.at * 1000 - time.now_ms()
+  if wait > 0 then time.sleep(wait) end
   local t0 = time.now_ms()
   log.info(string.format("restart %s: running %s at %.3f", pid, table.concat(argv, " "), t0 / 1000))
   local r, err = require("serfhand.proc").run(argv, { timeout_ms = M.RESTART_TIMEOUT_MS })

@@ -109,6 +109,8 @@ fnet_sim() { python3 "$SIM" ctl --state-file "$T_TMP/sim-n$1.json" "$2" > /dev/n
 fnet_restarts() { wc -l < "$T_TMP/restarts" | tr -d ' '; }
 
 # Kill the detached executors the nodes started (their pids are in the logs).
+# Executors are detached (setsid): stop them however the test ends.
+t_cleanup_hook() { fnet_stop_executors; }
 fnet_stop_executors() {
     local p
     for p in $(grep -ho 'executor for [^ ]* started (pid [0-9]*' "$T_TMP"/n*.log 2>/dev/null | grep -o '[0-9]*$'); do

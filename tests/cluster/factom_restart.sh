@@ -199,6 +199,12 @@ cmd_spread=$(restarts_since "$n0" | spread_ms)
 exe_spread=$(grep -ho "restart $pid_a: running .* at [0-9.]*" "$T_TMP"/n?.log | awk '{print $NF}' | spread_ms)
 echo "restart spread at agreed time $at: executors ${exe_spread} ms, restart commands' first line ${cmd_spread} ms"
 check "(a) executors started the command within 100 ms of each other (${exe_spread} ms)" [ "$exe_spread" -lt 100 ]
+if [ "$exe_spread" -ge 100 ]; then # what each node did, for the failure report
+    for i in $NODES; do
+        grep -hE "(proposal|decided|executor for|restart) $pid_a|after the agreed time" "$T_TMP/n$i.log" \
+            "$T_TMP/action-n$i.log" 2>/dev/null | cut -c1-160 | sed "s/^/  n$i: /"
+    done
+fi
 check "(a) the commands themselves started within 250 ms (${cmd_spread} ms, loaded 2-core host)" [ "$cmd_spread" -lt 250 ]
 early=$(restarts_since "$n0" | awk -v at="$at" '$1 < at' | wc -l)
 expect_eq "(a) no restart before the agreed time" "$early" "0"
