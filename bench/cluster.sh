@@ -59,8 +59,9 @@ for r in $(seq 1 "$ROUNDS"); do
     wait_for 60 sh -c "[ \$(cat '$T_TMP'/n*.log | grep -c ': decided $pid') -ge $N ]" || die "not every node decided $pid"
     last=$(grep -h ": decided $pid" "$T_TMP"/n*.log | tod | sort -n | tail -n 1)
     decide="$decide $(awk -v a="$t0" -v b="$last" 'BEGIN { printf "%.3f", b - a }')"
-    # let every agent's queue drain (each node sees all N votes) before the next round
-    wait_for 60 sh -c "[ \$(cat '$T_TMP'/n*.log | grep -c 'vote for $pid from') -ge $((N * N)) ]" ||
+    # let every agent's queue drain (each node sees every vote bundle) before the next round
+    bundles=$(printf '%s\n' "$out" | sed -n 's/.* sent on in \([0-9]*\) event.*/\1/p')
+    wait_for 60 sh -c "[ \$(cat '$T_TMP'/n*.log | grep -c 'votes for $pid: ') -ge $((N * ${bundles:-1})) ]" ||
         die "the votes for $pid did not reach every node"
     sleep 1
 done

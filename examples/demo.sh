@@ -53,7 +53,7 @@ for i in $(seq 1 "$N"); do
 done
 for i in $(seq 1 "$N"); do
     # every node hears every done event; show those n1 heard
-    pat='proposal |voted for|abstain|decided|executor for|: running|command succeeded'
+    pat='proposal |voted for|abstain|votes for .*bundle|decided|executor for|: running|command succeeded'
     [ "$i" -eq 1 ] && pat="$pat|restart done"
     grep -hE "$pat" "$T_TMP/n$i.log" | sed -e "s/ serfhand\[[0-9]*\]//" -e "s/^\([^ ]*\) \(info\|warn\|error\): /\1 n$i  /" $names
 done | sort | sed -E 's/^[0-9-]+T([0-9:.]+)Z/\1/'

@@ -419,6 +419,11 @@ int serfrpc_members(struct serfrpc *c, struct serf_member **out, size_t *n, char
                     size_t errlen);
 void serfrpc_members_free(struct serf_member *m, size_t n);
 
+struct serf_reply {
+    char *from;
+    struct buf payload;
+};
+
 struct serf_query {
     const char *name;
     const void *payload;
@@ -430,11 +435,9 @@ struct serf_query {
     int64_t timeout_ms; /* sent to Serf; 0 = the agent's default */
     bool ack;           /* RequestAck */
     size_t expect;      /* return once this many responses arrived; 0 = wait for done */
-};
-
-struct serf_reply {
-    char *from;
-    struct buf payload;
+    /* called with each new response; true ends the query there (or NULL) */
+    bool (*until)(void *ctx, const struct serf_reply *r);
+    void *until_ctx;
 };
 
 struct serf_query_result {

@@ -290,11 +290,36 @@ static size_t opt_tags(lua_State *L, int arg, const char *const **keys, const ch
     return i;
 }
 
-/* serf.query(name, payload, {timeout_ms, nodes, tags, expect, ack})
+/* opts.on_response: called as on_response(node, payload) for each new
+ * response; a true result ends the query. Its error is kept on the stack and
+ * raised once the connection is closed. */
+struct until_ctx {
+    lua_State *L;
+    int fn;
+    bool failed;
+};
+
+static bool query_until(void *ctx, const struct serf_reply *r)
+{
+    struct until_ctx *u = ctx;
+    lua_pushvalue(u->L, u->fn);
+    lua_pushstring(u->L, r->from);
+    lua_pushlstring(u->L, r->payload.data ? r->payload.data : "", r->payload.len);
+    if (lua_pcall(u->L, 2, 1, 0) != LUA_OK) {
+        u->failed = true; /* the error stays on the stack */
+        return true;
+    }
+    bool stop = lua_toboolean(u->L, -1);
+    lua_pop(u->L, 1);
+    return stop;
+}
+
+/* serf.query(name, payload, {timeout_ms, nodes, tags, expect, ack, on_response})
  * -> {responses = {node = payload}, acks = {node, ...}, n = count, done} | nil, err */
 static int l_query(lua_State *L)
 {
-    static const char *const allowed[] = {"ack", "expect", "nodes", "tags", "timeout_ms", NULL};
+    static const char *const allowed[] = {"ack",  "expect",     "nodes", "on_response",
+                                          "tags", "timeout_ms", NULL};
     char err[512];
     struct serf_query q = {0};
     if (sandbox_in_handler(L))
@@ -309,6 +334,18 @@ static int l_query(lua_State *L)
     q.expect = (size_t)opt_int(L, 3, "expect", 0, 1, 100000);
     q.nodes = opt_nodes(L, 3, &q.nnodes);
     q.ntags = opt_tags(L, 3, &q.tagk, &q.tagv);
+    struct until_ctx until = {L, 0, false};
+    if (lua_istable(L, 3)) {
+        lua_getfield(L, 3, "on_response");
+        if (!lua_isnil(L, -1)) {
+            luaL_argexpected(L, lua_isfunction(L, -1), 3, "on_response: a function");
+            until.fn = lua_gettop(L);
+            q.until = query_until;
+            q.until_ctx = &until;
+        } else {
+            lua_pop(L, 1);
+        }
+    }
 
     struct call *c = new_call(L);
     int r = open_conn(L, c, err, sizeof err);
@@ -319,6 +356,10 @@ static int l_query(lua_State *L)
     }
     serfrpc_close(c->conn);
     c->conn = NULL;
+    if (until.failed) {
+        call_free(c);
+        return lua_error(L); /* on_response's error, on top */
+    }
     if (r < 0) {
         call_free(c);
         return fail(L, err);

@@ -931,11 +931,16 @@ int serfrpc_query(struct serfrpc *c, const struct serf_query *q, struct serf_que
             continue; /* not ours; such headers carry no body */
         if (read_msg(c, &rec, err, errlen) < 0)
             goto out;
+        size_t before = res->nresp;
         int done = take_record(res, rec);
         serfrpc_mp_free(rec);
         rec = NULL;
         if (done) {
             res->done = true;
+            break;
+        }
+        if (q->until && res->nresp > before && q->until(q->until_ctx, &res->resp[res->nresp - 1])) {
+            stop_stream(c, seq);
             break;
         }
     }

@@ -21,6 +21,7 @@ local serf = {}
 ---@field nodes? string[]  only these node names (exact)
 ---@field tags? table<string, string>  tag -> Go regexp (unanchored)
 ---@field ack? boolean  request acks (default false)
+---@field on_response? fun(node: string, payload: string): boolean?  per response; true ends the query
 
 ---@class serfhand.serf.QueryResult
 ---@field responses table<string, string>  node -> exact response bytes

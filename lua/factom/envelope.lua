@@ -53,6 +53,19 @@ function M.encode_body(t)
   return "{" .. table.concat(parts, ",") .. "}"
 end
 
+-- vote_id(pid): the id of every vote on pid. Votes are deterministic (id
+-- from pid, iat and exp from the proposal), so that a vote's body can be
+-- rebuilt from pid, voter, iat and exp (factom.ballot relays votes as
+-- signatures only) and a second vote by one identity is a replay.
+function M.vote_id(pid)
+  return crypto.hex(crypto.blake2b("serfhand/vote-id\n" .. pid, 16))
+end
+
+-- vote_body(pid, by, iat, exp, net): the exact body such a vote signs.
+function M.vote_body(pid, by, iat, exp, net)
+  return M.encode_body({ by = by, exp = exp, iat = iat, id = M.vote_id(pid), net = net, pid = pid })
+end
+
 local function now_s()
   return math.floor(require("serfhand.time").now())
 end

@@ -6,6 +6,7 @@ local envelope = require "factom.envelope"
 local authset = require "factom.authset"
 local stall = require "factom.stall"
 local tally = require "factom.tally"
+local ballot = require "factom.ballot"
 local config = require "serfhand.config"
 local log = require "serfhand.log"
 local store = require "serfhand.store"
@@ -19,6 +20,8 @@ M.DONE = "factomd-restart-done"
 M.KEEP_S = 86400 -- proposals, votes and decisions are kept this long after exp
 M.RESTART_TIMEOUT_MS = 300000
 M.PREPARE_MS = 300 -- the executor's checks run this long before `at`
+M.BALLOT_MS = 5000 -- propose waits this long at most for the nodes' votes
+M.RESEND_AFTER_S = 20 -- tick sends a vote no bundle carried after this
 
 local function is_int(v) return math.type(v) == "integer" end
 local function ttl_until(exp, now) return math.max(1, math.ceil(exp - now)) end
@@ -135,45 +138,51 @@ function M.health()
   return stall.check()
 end
 
--- Sign and send a vote for pid when this node is an authority and sick.
+-- vote_if_sick(pid, prop, set) -> vote | nil, why. When this node is a sick
+-- authority: sign its vote on pid (deterministic body, envelope.vote_id),
+-- count it here, keep it as myvote/<pid> and return its payload; send it as
+-- its own event only for a proposal without a ballot (b). Else the reason it
+-- does not vote, kept as novote/<pid>. Both are logged.
 function M.vote_if_sick(pid, prop, set)
-  local me = M.me()
-  if not me then
-    log.info(string.format("no vote on %s: this node has no identity", pid))
-    return false
-  end
-  if not set.members[me] then
-    log.info(string.format("no vote on %s: %s is not in the authority set", pid, me))
-    return false
-  end
-  local rep = M.health()
-  if rep.state ~= "sick" then
-    log.info(string.format("abstain on %s: %s: %s", pid, rep.state, rep.reason))
-    return false
-  end
   local now = math.floor(time.now())
-  local ttl = prop.exp - now
-  if ttl < 1 then return false end
-  local payload, err = envelope.build(M.VOTE, { pid = pid }, { now = now, ttl = math.min(ttl, 3600) })
+  local keep = ttl_until(prop.exp, now) + M.KEEP_S
+  local function no(fmt, ...)
+    local why = string.format(fmt, ...)
+    log.info(string.format("%s %s: %s", why:match("^abstain") and "abstain on" or "no vote on", pid,
+      (why:gsub("^abstain: ", ""))))
+    store.put("novote/" .. pid, why, keep)
+    return nil, why
+  end
+  local me = M.me()
+  if not me then return no("this node has no identity") end
+  if not set.members[me] then return no("%s is not in the authority set", me) end
+  local rep = M.health()
+  if rep.state ~= "sick" then return no("abstain: %s: %s", rep.state, rep.reason) end
+  if prop.exp <= now then return no("the proposal has expired") end
+  local payload, err = envelope.build(M.VOTE, { pid = pid },
+    { now = prop.iat, ttl = prop.exp - prop.iat, id = envelope.vote_id(pid) })
   if not payload then
     log.error(string.format("cannot sign a vote on %s: %s", pid, err))
-    return false
+    return nil, "cannot sign: " .. tostring(err)
   end
-  tally.add(store, pid, me, ttl_until(prop.exp, now) + M.KEEP_S)
-  local ok, serr = require("serfhand.serf").event(M.VOTE, payload)
-  if not ok then
-    log.error(string.format("vote on %s not sent: %s", pid, serr))
-    return false
+  tally.add(store, pid, me, keep)
+  store.put("myvote/" .. pid, payload, keep)
+  if prop.b ~= 1 then
+    local ok, serr = require("serfhand.serf").event(M.VOTE, payload)
+    if not ok then
+      log.error(string.format("vote on %s not sent: %s", pid, serr))
+      return nil, "not sent: " .. tostring(serr)
+    end
   end
   log.info(string.format("voted for %s: %s", pid, rep.reason))
-  return true
+  return payload
 end
 
 -- --------------------------------------------------------------- handlers
 
-function M.on_propose(ev)
-  local body, why, kind = envelope.verify(M.PROPOSE, ev.payload)
-  if not body then return drop(M.PROPOSE, why, kind) end
+-- accept(body) -> pid, prop | nil: the checks and records every proposal
+-- passes after envelope.verify, whether it came as an event or a query.
+local function accept(body)
   if type(body.act) ~= "string" or #body.act > 32 or not body.act:match("^[a-z][a-z0-9_-]*$") then
     return drop(M.PROPOSE, "act must match [a-z][a-z0-9_-]*", "malformed")
   end
@@ -182,6 +191,9 @@ function M.on_propose(ev)
   end
   if body.h ~= nil and not is_int(body.h) then
     return drop(M.PROPOSE, "h must be an integer", "malformed")
+  end
+  if body.b ~= nil and body.b ~= 1 then
+    return drop(M.PROPOSE, "b must be 1 or absent", "malformed")
   end
   local pid = M.pid(body)
   local now = time.now()
@@ -192,15 +204,92 @@ function M.on_propose(ev)
       tostring(store.get("open/" .. body.by))), "abuse")
   end
   local prop = { act = body.act, at = body.at, h = body.h, exp = body.exp, iat = body.iat,
-    by = body.by, id = body.id }
+    by = body.by, id = body.id, b = body.b }
   store.add("proposal/" .. pid, prop, ttl_until(body.exp, now) + M.KEEP_S)
   log.info(string.format("proposal %s: %s at %d (in %d s), leader height %s, expires in %d s",
     pid, body.act, body.at, body.at - math.floor(now), tostring(body.h), body.exp - math.floor(now)))
+  return pid, prop
+end
+
+-- verify_proposal(payload) -> body | nil, why, kind: envelope.verify, except
+-- that a replay of a proposal this node has not recorded (the run that saw
+-- it first was cut short) is taken again: recording it is idempotent.
+local function verify_proposal(payload)
+  local body, why, kind = envelope.verify(M.PROPOSE, payload)
+  if not body and kind == "replay" then
+    local again = envelope.verify(M.PROPOSE, payload, { seen = function() return true end })
+    if again and not store.get("proposal/" .. M.pid(again)) then return again end
+  end
+  return body, why, kind
+end
+
+function M.on_propose(ev)
+  local body, why, kind = verify_proposal(ev.payload)
+  if not body then return drop(M.PROPOSE, why, kind) end
+  local pid, prop = accept(body)
+  if not pid then return nil end
   local set = the_set()
   if not set then return nil end
   M.vote_if_sick(pid, prop, set)
   M.maybe_decide(pid)
   return pid
+end
+
+-- on_ballot(ev) -> answer: the proposal as the proposer's query. The answer
+-- is "vote <vote payload>" or "novote <why>"; a proposal already handled
+-- (its event came first) gets the answer given then.
+function M.on_ballot(ev)
+  local body, why, kind = verify_proposal(ev.payload)
+  if not body and kind == "replay" then
+    local _, _, b = envelope.parse(ev.payload)
+    local pid = M.pid(b)
+    local mine = store.get("myvote/" .. pid)
+    if type(mine) == "string" then return "vote " .. mine end
+    return "novote " .. tostring(store.get("novote/" .. pid) or "not handled here")
+  end
+  if not body then
+    drop(M.PROPOSE, why, kind)
+    return "novote dropped: " .. kind
+  end
+  local pid, prop = accept(body)
+  if not pid then return "novote refused" end
+  local set = the_set()
+  if not set then return "novote no authority set" end
+  local vote, no = M.vote_if_sick(pid, prop, set)
+  M.maybe_decide(pid)
+  return vote and ("vote " .. vote) or ("novote " .. no)
+end
+
+-- on_votes(ev): a bundle of relayed votes (factom.ballot): count each vote
+-- that verifies, then tally.
+function M.on_votes(ev)
+  local b, why = ballot.decode(ev.payload)
+  if not b then return drop(ballot.EVENT, why, "malformed") end
+  if not M.valid_pid(b.pid) then return drop(ballot.EVENT, "bad proposal id", "malformed") end
+  local now = time.now()
+  if b.exp <= b.iat or b.exp - b.iat > envelope.MAX_LIFETIME then
+    return drop(ballot.EVENT, "lifetime exp-iat is not within 1..3600", "lifetime")
+  end
+  if b.iat > now + envelope.MAX_SKEW then return drop(ballot.EVENT, "issued in the future", "future") end
+  if b.exp <= now then return drop(ballot.EVENT, string.format("expired %d s ago", math.floor(now - b.exp)), "expired") end
+  local set = the_set()
+  if not set then return nil end
+  local voters, bad = ballot.verify(b, set, config.get("factomd.network"))
+  if #voters == 0 then return drop(ballot.EVENT, string.format("none of its %d votes verifies", bad), "forged") end
+  if bad > 0 then log.warn(string.format("votes for %s: %d of the bundle do not verify", b.pid, bad)) end
+  local new = 0
+  for _, by in ipairs(voters) do
+    local added, err = tally.add(store, b.pid, by, ttl_until(b.exp, now) + M.KEEP_S)
+    if added == nil then log.error("store: " .. tostring(err)) return nil end
+    if added then new = new + 1 end
+  end
+  log.info(string.format("votes for %s: %d in a bundle, %d new", b.pid, #voters, new))
+  local me = M.me()
+  for _, by in ipairs(voters) do
+    if by == me then store.put("relayed/" .. b.pid, "1", ttl_until(b.exp, now)) end
+  end
+  M.maybe_decide(b.pid)
+  return b.pid
 end
 
 function M.on_vote(ev)
@@ -325,16 +414,78 @@ function M.propose(o)
   local h = M.health().height -- the leader height, informational
   local now = math.floor(time.now())
   local payload, body = envelope.build(M.PROPOSE, { act = act, at = now + delay,
-    h = is_int(h) and h or 0 }, { now = now, ttl = ttl })
+    h = is_int(h) and h or 0, b = 1 }, { now = now, ttl = ttl })
   if not payload then return nil, body end
   local text = string.format("proposal %s: %s at %d (in %d s), expires at %d, leader height %d, authority set of %d, quorum %d",
     M.pid(body), act, body.at, delay, body.exp, body.h, set.n, authset.quorum(set.n))
   if o.dry_run then
     return text .. "\n(dry run, not sent) payload " .. #payload .. " bytes:\n" .. payload
   end
-  local ok, serr = require("serfhand.serf").event(M.PROPOSE, payload)
-  if not ok then return nil, "propose: " .. tostring(serr) end
-  return text
+  -- The ballot first: every node meets the proposal in the query and answers
+  -- with its vote at once. When a node did not answer, the proposal then goes
+  -- out as an event too, which Serf delivers reliably (push/pull) to a node
+  -- that missed the query; the others drop it as a replay.
+  local ballot_text, everyone = M.collect(body, payload)
+  if not everyone then
+    local ok, serr = require("serfhand.serf").event(M.PROPOSE, payload)
+    if not ok then return nil, "propose: " .. ballot_text .. "\nthe proposal event: " .. tostring(serr) end
+  end
+  return text .. "\n" .. ballot_text
+end
+
+-- collect(body, payload) -> text: the ballot. Ask every node for its vote
+-- (query factomd-restart-propose with the proposal itself), check each vote,
+-- and send them on in bundles (factom.ballot). A vote that misses this is
+-- sent by its node's tick.
+function M.collect(body, payload)
+  local serf = require "serfhand.serf"
+  local crypto = require "serfhand.crypto"
+  local pid = M.pid(body)
+  local alive = 0
+  for _, m in ipairs(serf.members() or {}) do
+    if m.status == "alive" then alive = alive + 1 end
+  end
+  local set = authset.get() or { n = 0 }
+  local need = math.max(1, authset.quorum(set.n))
+  -- Votes are checked as they arrive; the query ends at a quorum of them, or
+  -- when every alive node has answered. More votes would decide nothing more.
+  local votes, voters, others = {}, {}, {}
+  local function no_seen() return true end
+  local function take(node, answer)
+    local kind, rest = answer:match("^(%l+) (.*)$")
+    local vb = kind == "vote" and envelope.verify(M.VOTE, rest, { seen = no_seen })
+    if vb and vb.pid == pid and vb.iat == body.iat and vb.exp == body.exp
+        and vb.id == envelope.vote_id(pid) then
+      if not voters[vb.by] then
+        voters[vb.by] = node
+        votes[#votes + 1] = { by = vb.by, sig = crypto.unb64url(rest:match("^([^.]+)%.")) }
+      end
+    else
+      others[#others + 1] = string.format("  %s: %s", node,
+        kind == "novote" and rest:sub(1, 160) or "an answer that is not a valid vote")
+    end
+    return #votes >= need
+  end
+  local r, err = serf.query(M.PROPOSE, payload,
+    { expect = math.max(alive, 1), timeout_ms = M.BALLOT_MS, on_response = take })
+  if not r then return "ballot: " .. tostring(err) .. " (votes follow from each node's tick)" end
+  table.sort(others)
+  local sent = 0
+  for _, p in ipairs(ballot.encode(pid, body.iat, body.exp, votes)) do
+    local ok, serr = serf.event(ballot.EVENT, p)
+    if not ok then
+      others[#others + 1] = "  votes not sent on: " .. tostring(serr)
+      break
+    end
+    sent = sent + 1
+  end
+  local names = {}
+  for _, v in ipairs(votes) do names[#names + 1] = voters[v.by] end
+  table.sort(names)
+  return string.format("ballot: %d of %d nodes answered; %d votes (quorum %d) sent on in %d event%s%s%s%s",
+    r.n, alive, #votes, need, sent, sent == 1 and "" or "s",
+    #names > 0 and ": " or "", table.concat(names, " "),
+    #others > 0 and "\n" .. table.concat(others, "\n") or ""), r.n >= alive
 end
 
 -- ----------------------------------------------------------- status, tick
@@ -359,12 +510,36 @@ function M.status(ev)
   }
 end
 
--- tick(ev): record health, refresh the authority set, auto-propose.
+-- resend_votes(): this node's votes that no bundle has carried back yet
+-- (the proposer's ballot missed them, or it stopped), sent as their own
+-- events once the ballot has had RESEND_AFTER_S.
+function M.resend_votes()
+  local keys = store.keys("myvote/", 100) or {}
+  local now = time.now()
+  for _, k in ipairs(keys) do
+    local pid = k:sub(#"myvote/" + 1)
+    local prop = store.get("proposal/" .. pid)
+    if type(prop) == "table" and prop.b == 1 and now < prop.exp and now - prop.iat >= M.RESEND_AFTER_S
+        and not store.get("relayed/" .. pid) and not store.get(tally.decided_key(pid)) then
+      local ok, err = require("serfhand.serf").event(M.VOTE, store.get(k))
+      if ok then
+        store.put("relayed/" .. pid, "tick", ttl_until(prop.exp, now))
+        log.info(string.format("vote for %s sent on its own: no bundle carried it", pid))
+      else
+        log.error(string.format("vote for %s not sent: %s", pid, tostring(err)))
+      end
+    end
+  end
+end
+
+-- tick(ev): record health, refresh the authority set, send votes the
+-- ballot missed, auto-propose.
 function M.tick(_ev)
   local rep = stall.check()
   store.put("health", { state = rep.state, reason = rep.reason, t = time.now_ms(), h = rep.height,
     minute = rep.minute, stalled_s = rep.stalled_s })
   log.info(string.format("%s: %s", rep.state, rep.reason))
+  M.resend_votes()
   local set = the_set({ refresh = true })
   if rep.state ~= "sick" or not config.get("reboot.auto_propose") then return rep.state end
   local me = M.me()

@@ -174,8 +174,11 @@ sleep 1
 got=$(restarts_since "$n0" | awk '{print $2}' | sort | tr '\n' ' ')
 expect_eq "(h) one restart per authority" "$got" "n1 n2 n3 n4 n5 "
 
+# (the restart brought n5's factomd back: take it down again for this check)
+fnet_sim 5 down
 "$SERFHAND" -c "$T_TMP/n5.conf" tick --name n5
 check "(h) with factomd down, the cached authority set is used" grep -q "using the cached set" "$T_TMP/n5.log"
+fnet_sim 5 recover
 
 # (a) All 5 stalled: votes, quorum, each authority restarts once at `at`,
 # start times spread under 100 ms; everyone recovers.
@@ -230,6 +233,26 @@ check "(i) every node decided" wait_for 40 nodes_logging 6 "decided $pid_i"
 check "(i) the authorities skip it for the cooldown" wait_for 15 nodes_logging 5 "restart $pid_i skipped: cooldown"
 expect_eq "(i) no second restart" "$(fnet_restarts)" "$n0"
 check "(i) reported as skipped" wait_for 10 grep -q "restart done for $pid_i by .*: ok=false .*(cooldown)" "$T_TMP/n1.log"
+check "(i) the votes came relayed in bundles" nodes_logging 6 "votes for $pid_i: [0-9]+ in a bundle"
+expect_eq "(i) no node sent its vote as its own event" "$(count_nodes "vote for $pid_i from")" 0
+
+# A ballot proposal whose query never came (only its event, 25 s old): the
+# nodes keep their votes, and tick sends them on their own; the nodes decide.
+pid_k="$(fnet_identity 2 | cut -d' ' -f1):00000000000000a1"
+check "(k) a ballot proposal sent as an event only" craft k <<'LUA'
+  local t = now()
+  send(PROPOSE, env(PROPOSE, { act = "restart", at = t + 20, h = 1, b = 1 }, 2,
+    { now = t - 25, ttl = 60, id = "00000000000000a1" }))
+LUA
+check "(k) the sick authorities keep their votes" wait_for 20 nodes_logging 5 "voted for $pid_k"
+sleep 1
+expect_eq "(k) no vote goes out before tick" "$(count_nodes "vote for $pid_k from")" 0
+for i in 1 2 3; do "$SERFHAND" -c "$T_TMP/n$i.conf" tick --name "n$i" > /dev/null || fail "tick n$i"; done
+check "(k) tick sent them" nodes_logging 3 "vote for $pid_k sent on its own"
+check "(k) every node decided" wait_for 40 nodes_logging 6 "decided $pid_k: 3 of 5 votes"
+"$SERFHAND" -c "$T_TMP/n1.conf" tick --name n1 > /dev/null
+expect_eq "(k) a vote is sent once" "$(grep -c "vote for $pid_k sent on its own" "$T_TMP/n1.log")" 1
+fnet_stop_executors
 recover 1 2 3 4 5
 
 check "no handler failed on any node" sh -c "! grep -h ' error: ' '$T_TMP'/n?.log"

@@ -5,7 +5,7 @@ start_agent() {
     local name=$1 bind=$2 rpc=$3 conf=$4 join=${5:-}
     shift 4; [ $# -gt 0 ] && shift
     local args=(agent -node="$name" -bind="127.0.0.1:$bind" -rpc-addr="127.0.0.1:$rpc"
-        -log-level=debug -event-handler "*=$SERFHAND -c $conf")
+        -log-level=debug -event-handler "*=exec $SERFHAND -c $conf")
     [ -n "$join" ] && args+=(-join "127.0.0.1:$join")
     serf "${args[@]}" "$@" > "$T_TMP/agent-$name.log" 2>&1 &
     local pid=$!

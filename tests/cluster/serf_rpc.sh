@@ -140,6 +140,36 @@ end)
 LUA
 printf '%s\n' "$LUA_OUT" | grep -E '^query expect' | sed 's/^/  measured: /'
 
+lua query_on_response c1 <<'LUA'
+local serf = require "serfhand.serf"
+T.test("on_response sees each answer and ends the query when it returns true", function()
+  local seen = {}
+  local r = assert(serf.query("echo", "", { timeout_ms = 3000, on_response = function(node, payload)
+    seen[#seen + 1] = node .. "=" .. payload
+    return #seen == 2
+  end }))
+  T.eq(#seen, 2)
+  T.eq(r.n, 2)
+  T.eq(r.done, false)
+  for _, x in ipairs(seen) do T.ok(x:match("^n%d=resp%-n%d$"), x) end
+end)
+T.test("on_response returning false waits for the rest", function()
+  local calls = 0
+  local r = assert(serf.query("echo", "", { expect = 3, on_response = function() calls = calls + 1 end }))
+  T.eq(calls, 3)
+  T.eq(r.n, 3)
+end)
+T.test("an error in on_response is raised, the connection closed", function()
+  T.raises(function()
+    serf.query("echo", "", { timeout_ms = 3000, on_response = function() error("stop here") end })
+  end, "stop here")
+  T.ok(serf.members(), "the next call works")
+end)
+T.test("on_response must be a function", function()
+  T.raises(function() serf.query("echo", "", { on_response = 1 }) end, "on_response")
+end)
+LUA
+
 lua query_filters c1 <<'LUA'
 local serf = require "serfhand.serf"
 T.test("nodes filter", function()

@@ -430,7 +430,7 @@ def serve(a):
     if node.transport != "down":
         srv.up()
     print("factomd-sim ready port=%d pid=%d name=%s" % (srv.port, os.getpid(), node.name), flush=True)
-    while not stop.wait(0.02):
+    while not stop.wait(0.05):
         if a.state_file and file_id(a.state_file) != seen_id:
             seen_id = file_id(a.state_file)
             st = read_state(a.state_file)
