@@ -447,9 +447,22 @@ function M.collect(body, payload)
   end
   local set = authset.get() or { n = 0 }
   local need = math.max(1, authset.quorum(set.n))
-  -- Votes are checked as they arrive; the query ends at a quorum of them, or
-  -- when every alive node has answered. More votes would decide nothing more.
+  -- Votes are checked as they arrive. At a quorum they are sent on at once
+  -- (more votes would decide nothing more); the query goes on until every
+  -- alive node has answered, to learn whether the proposal event is needed.
   local votes, voters, others = {}, {}, {}
+  local relayed, sent = 0, 0
+  local function relay()
+    relayed = #votes
+    for _, p in ipairs(ballot.encode(pid, body.iat, body.exp, votes)) do
+      local ok, serr = serf.event(ballot.EVENT, p)
+      if not ok then
+        others[#others + 1] = "  votes not sent on: " .. tostring(serr)
+        break
+      end
+      sent = sent + 1
+    end
+  end
   local function no_seen() return true end
   local function take(node, answer)
     local kind, rest = answer:match("^(%l+) (.*)$")
@@ -464,26 +477,18 @@ function M.collect(body, payload)
       others[#others + 1] = string.format("  %s: %s", node,
         kind == "novote" and rest:sub(1, 160) or "an answer that is not a valid vote")
     end
-    return #votes >= need
+    if relayed == 0 and #votes >= need then relay() end
   end
   local r, err = serf.query(M.PROPOSE, payload,
     { expect = math.max(alive, 1), timeout_ms = M.BALLOT_MS, on_response = take })
   if not r then return "ballot: " .. tostring(err) .. " (votes follow from each node's tick)" end
+  if relayed == 0 and #votes > 0 then relay() end
   table.sort(others)
-  local sent = 0
-  for _, p in ipairs(ballot.encode(pid, body.iat, body.exp, votes)) do
-    local ok, serr = serf.event(ballot.EVENT, p)
-    if not ok then
-      others[#others + 1] = "  votes not sent on: " .. tostring(serr)
-      break
-    end
-    sent = sent + 1
-  end
   local names = {}
-  for _, v in ipairs(votes) do names[#names + 1] = voters[v.by] end
+  for i = 1, relayed do names[i] = voters[votes[i].by] end
   table.sort(names)
-  return string.format("ballot: %d of %d nodes answered; %d votes (quorum %d) sent on in %d event%s%s%s%s",
-    r.n, alive, #votes, need, sent, sent == 1 and "" or "s",
+  return string.format("ballot: %d of %d nodes answered; %d votes (quorum %d), %d sent on in %d event%s%s%s%s",
+    r.n, alive, #votes, need, relayed, sent, sent == 1 and "" or "s",
     #names > 0 and ": " or "", table.concat(names, " "),
     #others > 0 and "\n" .. table.concat(others, "\n") or ""), r.n >= alive
 end
