@@ -433,10 +433,11 @@ function M.propose(o)
   return text .. "\n" .. ballot_text
 end
 
--- collect(body, payload) -> text: the ballot. Ask every node for its vote
--- (query factomd-restart-propose with the proposal itself), check each vote,
--- and send them on in bundles (factom.ballot). A vote that misses this is
--- sent by its node's tick.
+-- collect(body, payload) -> text, everyone: the ballot. Ask every node for
+-- its vote (query factomd-restart-propose with the proposal itself), check
+-- each vote, and send them on in bundles (factom.ballot); everyone is true
+-- when every alive node answered. A vote that misses this is sent by its
+-- node's tick.
 function M.collect(body, payload)
   local serf = require "serfhand.serf"
   local crypto = require "serfhand.crypto"
