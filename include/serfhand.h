@@ -436,8 +436,8 @@ struct serf_query {
     bool ack;           /* RequestAck */
     size_t expect;      /* return once this many responses arrived; 0 = wait for done */
     /* called with each new response; true ends the query there (or NULL) */
-    bool (*until)(void *ctx, const struct serf_reply *r);
-    void *until_ctx;
+    bool (*on_response)(void *ctx, const struct serf_reply *r);
+    void *on_response_ctx;
 };
 
 struct serf_query_result {
@@ -449,7 +449,8 @@ struct serf_query_result {
 };
 
 /* Send a query and collect acks and responses until done, until expect
- * responses arrived (then the stream is stopped) or until the connection's
+ * responses arrived or on_response returned true (then the stream is
+ * stopped), or until the connection's
  * deadline (not an error: res holds what arrived). res is zeroed first and
  * must be freed with serfrpc_query_result_free, also after an error. */
 int serfrpc_query(struct serfrpc *c, const struct serf_query *q, struct serf_query_result *res,

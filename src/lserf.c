@@ -293,15 +293,15 @@ static size_t opt_tags(lua_State *L, int arg, const char *const **keys, const ch
 /* opts.on_response: called as on_response(node, payload) for each new
  * response; a true result ends the query. Its error is kept on the stack and
  * raised once the connection is closed. */
-struct until_ctx {
+struct response_hook {
     lua_State *L;
     int fn;
     bool failed;
 };
 
-static bool query_until(void *ctx, const struct serf_reply *r)
+static bool query_on_response(void *ctx, const struct serf_reply *r)
 {
-    struct until_ctx *u = ctx;
+    struct response_hook *u = ctx;
     lua_pushvalue(u->L, u->fn);
     lua_pushstring(u->L, r->from);
     lua_pushlstring(u->L, r->payload.data ? r->payload.data : "", r->payload.len);
@@ -334,14 +334,14 @@ static int l_query(lua_State *L)
     q.expect = (size_t)opt_int(L, 3, "expect", 0, 1, 100000);
     q.nodes = opt_nodes(L, 3, &q.nnodes);
     q.ntags = opt_tags(L, 3, &q.tagk, &q.tagv);
-    struct until_ctx until = {L, 0, false};
+    struct response_hook hook = {L, 0, false};
     if (lua_istable(L, 3)) {
         lua_getfield(L, 3, "on_response");
         if (!lua_isnil(L, -1)) {
             luaL_argexpected(L, lua_isfunction(L, -1), 3, "on_response: a function");
-            until.fn = lua_gettop(L);
-            q.until = query_until;
-            q.until_ctx = &until;
+            hook.fn = lua_gettop(L);
+            q.on_response = query_on_response;
+            q.on_response_ctx = &hook;
         } else {
             lua_pop(L, 1);
         }
@@ -356,7 +356,7 @@ static int l_query(lua_State *L)
     }
     serfrpc_close(c->conn);
     c->conn = NULL;
-    if (until.failed) {
+    if (hook.failed) {
         call_free(c);
         return lua_error(L); /* on_response's error, on top */
     }

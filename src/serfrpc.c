@@ -939,7 +939,8 @@ int serfrpc_query(struct serfrpc *c, const struct serf_query *q, struct serf_que
             res->done = true;
             break;
         }
-        if (q->until && res->nresp > before && q->until(q->until_ctx, &res->resp[res->nresp - 1])) {
+        if (q->on_response && res->nresp > before &&
+            q->on_response(q->on_response_ctx, &res->resp[res->nresp - 1])) {
             stop_stream(c, seq);
             break;
         }
