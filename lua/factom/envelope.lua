@@ -135,6 +135,22 @@ function M.parse(payload)
   return sig, text, body
 end
 
+-- check_times(iat, exp, now) -> nil | reason, kind: verification steps 3-5
+-- (lifetime, not from the future, not expired), also for vote bundles.
+function M.check_times(iat, exp, now)
+  if exp <= iat or exp - iat > M.MAX_LIFETIME then
+    return string.format("lifetime exp-iat = %d s is not within 1..%d", exp - iat, M.MAX_LIFETIME),
+      "lifetime"
+  end
+  if iat > now + M.MAX_SKEW then
+    return string.format("issued %d s in the future", math.floor(iat - now)), "future"
+  end
+  if exp <= now then
+    return string.format("expired %d s ago", math.floor(now - exp)), "expired"
+  end
+  return nil
+end
+
 -- verify(name, payload, [ctx]) -> body | nil, reason, kind
 -- kind: "malformed", "network", "expired", "future", "lifetime", "unauthorized",
 -- "forged", "replay" or "error". ctx (all optional): now, net, authset (a
@@ -149,16 +165,8 @@ function M.verify(name, payload, ctx)
     return nil, string.format("network %q is not ours (%q)", body.net, net), "network"
   end
   local now = ctx.now or require("serfhand.time").now()
-  if body.exp <= body.iat or body.exp - body.iat > M.MAX_LIFETIME then
-    return nil, string.format("lifetime exp-iat = %d s is not within 1..%d", body.exp - body.iat,
-      M.MAX_LIFETIME), "lifetime"
-  end
-  if body.iat > now + M.MAX_SKEW then
-    return nil, string.format("issued %d s in the future", math.floor(body.iat - now)), "future"
-  end
-  if body.exp <= now then
-    return nil, string.format("expired %d s ago", math.floor(now - body.exp)), "expired"
-  end
+  local why, kind = M.check_times(body.iat, body.exp, now)
+  if why then return nil, why, kind end
   local set, err = (ctx.authset or require("factom.authset").get)()
   if not set then return nil, "no authority set: " .. tostring(err), "error" end
   local m = set.members[body.by]

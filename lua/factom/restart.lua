@@ -267,11 +267,8 @@ function M.on_votes(ev)
   if not b then return drop(ballot.EVENT, why, "malformed") end
   if not M.valid_pid(b.pid) then return drop(ballot.EVENT, "bad proposal id", "malformed") end
   local now = time.now()
-  if b.exp <= b.iat or b.exp - b.iat > envelope.MAX_LIFETIME then
-    return drop(ballot.EVENT, "lifetime exp-iat is not within 1..3600", "lifetime")
-  end
-  if b.iat > now + envelope.MAX_SKEW then return drop(ballot.EVENT, "issued in the future", "future") end
-  if b.exp <= now then return drop(ballot.EVENT, string.format("expired %d s ago", math.floor(now - b.exp)), "expired") end
+  local late, kind = envelope.check_times(b.iat, b.exp, now)
+  if late then return drop(ballot.EVENT, late, kind) end
   local set = the_set()
   if not set then return nil end
   local voters, bad = ballot.verify(b, set, config.get("factomd.network"))

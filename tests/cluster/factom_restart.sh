@@ -111,6 +111,17 @@ for k in "$PROPOSE: forged" "$PROPOSE: expired" "$PROPOSE: future" "$PROPOSE: ne
 done
 check "(e) the wrong-key proposal is dropped as forged too" wait_for 5 nodes_logging 6 \
     "dropped $PROPOSE: forged: bad signature by $(fnet_identity 1 | cut -d' ' -f1)"
+check "(e) crafted vote bundles sent" craft eb <<'LUA'
+  local ballot = require "factom.ballot"
+  local t = now()
+  local pid = ID[1].chain .. ":00000000000000b1"
+  send(ballot.EVENT, ballot.encode(pid, t, t + 60, { { by = ID[2].chain, sig = string.rep("\1", 64) } })[1])
+  send(ballot.EVENT, ballot.encode(pid, t - 4000, t - 3500, { { by = ID[2].chain, sig = string.rep("\1", 64) } })[1])
+  send(ballot.EVENT, "FV1 not a bundle.")
+LUA
+for k in forged expired malformed; do
+    check "(e) every node drops a $k vote bundle" wait_for 40 nodes_logging 6 "dropped factomd-restart-votes: $k"
+done
 expect_eq "(e) nothing was proposed or restarted" "$(count_nodes '(proposal|decided) ')$(fnet_restarts)" "00"
 
 # (b) 2 of 5 stalled: votes from the two sick nodes, no restart.

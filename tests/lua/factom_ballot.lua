@@ -129,3 +129,18 @@ T.test("encode raises on a bad signature or proposal id", function()
   T.raises(function() ballot.encode(PID, IAT, EXP, { { by = ID[1].chain, sig = "short" } }) end, "64 bytes")
   T.raises(function() ballot.encode("nope", IAT, EXP, { vote(1) }) end, "bad proposal id")
 end)
+
+-- A bundle's times pass the envelope's own steps 3-5 (envelope.check_times).
+local time_cases = {
+  { "valid", IAT, EXP, IAT + 10, nil },
+  { "exp before iat", EXP, IAT, IAT, "lifetime" },
+  { "lifetime over 1 h", IAT, IAT + 3601, IAT + 10, "lifetime" },
+  { "issued 61 s ahead", IAT, EXP, IAT - 61, "future" },
+  { "expired", IAT, EXP, EXP, "expired" },
+}
+for _, c in ipairs(time_cases) do
+  T.test("check_times: " .. c[1], function()
+    local why, kind = envelope.check_times(c[2], c[3], c[4])
+    T.eq(kind, c[5], why)
+  end)
+end
