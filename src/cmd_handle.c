@@ -10,11 +10,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
 
 #include "serfhand.h"
+
+/* The CPU time this process has used, user and system, in ms. */
+static long long cpu_ms(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return -1;
+    return (long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+}
 
 extern char **environ;
 
@@ -293,7 +304,8 @@ static int exec_handle(int argc, char **argv, const struct config *unused)
         rc = handle_event(&cfg, bundle_dir, verify, &ev, out_fd);
     event_free(&ev);
 out_nofree:
-    log_msg(LOG_LVL_DEBUG, "exit %d after %lld ms", rc, (long long)(util_mono_ms() - t0));
+    log_msg(LOG_LVL_DEBUG, "exit %d after %lld ms (%lld ms of CPU)", rc,
+            (long long)(util_mono_ms() - t0), (long long)cpu_ms());
     buf_free(&in);
     log_close();
     config_free(&cfg);
