@@ -30,6 +30,18 @@ nodes_logging() {
     for i in $NODES; do grep -qE -- "$2" "$T_TMP/n$i.log" 2>/dev/null && n=$((n + 1)); done
     [ "$n" -eq "$want" ]
 }
+# await_nodes SECONDS N REGEX: waits until N node logs match REGEX; if they
+# do not, shows which nodes miss it and the end of their logs.
+await_nodes() {
+    wait_for "$1" nodes_logging "$2" "$3" && return 0
+    local i
+    for i in $NODES; do
+        grep -qE -- "$3" "$T_TMP/n$i.log" 2>/dev/null && continue
+        echo "  n$i has no /$3/; its log ends:"
+        tail -n 12 "$T_TMP/n$i.log" 2>/dev/null | cut -c1-220 | sed 's/^/    /'
+    done
+    return 1
+}
 count_nodes() {
     local n=0 i
     for i in $NODES; do grep -qE -- "$1" "$T_TMP/n$i.log" 2>/dev/null && n=$((n + 1)); done
@@ -85,7 +97,7 @@ for i in $NODES; do "$SERFHAND" -c "$T_TMP/n$i.conf" tick --name "n$i" || fail "
 check "(d) crafted proposal by identity 6 sent" craft d <<'LUA'
   send(PROPOSE, env(PROPOSE, { act = "restart", at = now() + 5, h = 1 }, 6, { ttl = 30 }))
 LUA
-check "(d) every node drops it as unauthorized" wait_for 40 nodes_logging 6 \
+check "(d) every node drops it as unauthorized" await_nodes 40 6 \
     "dropped $PROPOSE: unauthorized: signer ${ID6:-888888}"
 out=$("$SERFHAND" -c "$T_TMP/n6.conf" propose restart --in 3s 2>&1)
 expect_match "(d) propose on a non-authority node is refused" "$out" "not in the authority set"
@@ -107,9 +119,9 @@ check "(e) crafted bad envelopes sent" craft e <<'LUA'
 LUA
 for k in "$PROPOSE: forged" "$PROPOSE: expired" "$PROPOSE: future" "$PROPOSE: network" "$VOTE: forged" \
          "factomd-restart-done: replay"; do
-    check "(e) every node drops: $k" wait_for 40 nodes_logging 6 "dropped $k"
+    check "(e) every node drops: $k" await_nodes 40 6 "dropped $k"
 done
-check "(e) the wrong-key proposal is dropped as forged too" wait_for 5 nodes_logging 6 \
+check "(e) the wrong-key proposal is dropped as forged too" await_nodes 5 6 \
     "dropped $PROPOSE: forged: bad signature by $(fnet_identity 1 | cut -d' ' -f1)"
 check "(e) crafted vote bundles sent" craft eb <<'LUA'
   local ballot = require "factom.ballot"
@@ -120,7 +132,7 @@ check "(e) crafted vote bundles sent" craft eb <<'LUA'
   send(ballot.EVENT, "FV1 not a bundle.")
 LUA
 for k in forged expired malformed; do
-    check "(e) every node drops a $k vote bundle" wait_for 40 nodes_logging 6 "dropped factomd-restart-votes: $k"
+    check "(e) every node drops a $k vote bundle" await_nodes 40 6 "dropped factomd-restart-votes: $k"
 done
 expect_eq "(e) nothing was proposed or restarted" "$(count_nodes '(proposal|decided) ')$(fnet_restarts)" "00"
 
@@ -129,10 +141,10 @@ stall 1 2; sleep 2.5
 pid_b=$(propose 1 --in 3s --ttl 8s)
 exp_b=$(($(date +%s) + 8)) # the proposal's expiry, at the latest
 expect_match "(b) proposal sent" "$pid_b" '^888888[0-9a-f]{58}:[0-9a-f]{16}$'
-check "(b) the sick authorities vote" wait_for 10 nodes_logging 2 "voted for $pid_b"
-check "(b) the healthy authorities abstain" wait_for 10 nodes_logging 3 "abstain on $pid_b: healthy"
-check "(j) the follower does not vote" wait_for 10 nodes_logging 1 "no vote on $pid_b: .* is not in the authority set"
-check "(b) every node counted 2 of 5 votes" wait_for 40 nodes_logging 6 "tally $pid_b: 2 of 5 votes \(quorum 3\)"
+check "(b) the sick authorities vote" await_nodes 10 2 "voted for $pid_b"
+check "(b) the healthy authorities abstain" await_nodes 10 3 "abstain on $pid_b: healthy"
+check "(j) the follower does not vote" await_nodes 10 1 "no vote on $pid_b: .* is not in the authority set"
+check "(b) every node counted 2 of 5 votes" await_nodes 40 6 "tally $pid_b: 2 of 5 votes \(quorum 3\)"
 
 # (c) The proposal expires before a quorum; a late vote changes nothing.
 while [ "$(date +%s)" -le $((exp_b + 1)) ]; do sleep 0.2; done
@@ -140,7 +152,7 @@ pidid=${pid_b#*:}
 check "(c) a late vote (valid signature, fresh dates) sent after expiry" craft c <<LUA
   send(VOTE, env(VOTE, { pid = ID[1].chain .. ":$pidid" }, 3, { ttl = 60 }))
 LUA
-check "(c) every node counts it but sees the proposal expired" wait_for 40 nodes_logging 6 \
+check "(c) every node counts it but sees the proposal expired" await_nodes 40 6 \
     "tally $pid_b: 3 of 5 votes \(quorum 3\), expired"
 sleep 1
 expect_eq "(b,c) no decision and no restart anywhere" "$(count_nodes "decided $pid_b")$(fnet_restarts)" "00"
@@ -162,9 +174,9 @@ check "(f) votes of 2, 3, 4 sent before the proposal, then duplicates of all" cr
   time.sleep(200)
   send(PROPOSE, p) send(VOTE, v[2]) send(VOTE, v[3]) send(VOTE, v[4]) send(PROPOSE, p)
 LUA
-check "(f) votes were kept before the proposal" wait_for 40 nodes_logging 6 "votes for $pid_f kept: proposal not seen yet"
-check "(f) every node decided" wait_for 40 nodes_logging 6 "decided $pid_f: 3 of 5 votes"
-check "(g) duplicates dropped as replays" wait_for 40 nodes_logging 6 "dropped $PROPOSE: replay"
+check "(f) votes were kept before the proposal" await_nodes 40 6 "votes for $pid_f kept: proposal not seen yet"
+check "(f) every node decided" await_nodes 40 6 "decided $pid_f: 3 of 5 votes"
+check "(g) duplicates dropped as replays" await_nodes 40 6 "dropped $PROPOSE: replay"
 check "(f) six restarts (5 authorities + the follower configured to)" wait_for 15 \
     sh -c "[ \$(wc -l < '$T_TMP/restarts') -ge $((n0 + 6)) ]"
 sleep 1
@@ -177,8 +189,8 @@ n0=$(fnet_restarts)
 fnet_sim 5 down
 stall 1 2 3 4; sleep 2.5
 pid_h=$(propose 1 --in 3s --ttl 30s)
-check "(h) the node whose factomd is down abstains" wait_for 10 nodes_logging 1 "abstain on $pid_h: unknown"
-check "(h) every node decided" wait_for 40 nodes_logging 6 "decided $pid_h: [34] of 5 votes"
+check "(h) the node whose factomd is down abstains" await_nodes 10 1 "abstain on $pid_h: unknown"
+check "(h) every node decided" await_nodes 40 6 "decided $pid_h: [34] of 5 votes"
 check "(h) the authorities restarted, not the follower" wait_for 15 \
     sh -c "[ \$(wc -l < '$T_TMP/restarts') -ge $((n0 + 5)) ]"
 sleep 1
@@ -200,10 +212,10 @@ stall 1 2 3 4 5 6; sleep 2.5
 for i in 1 2 3; do "$SERFHAND" -c "$T_TMP/n$i.conf" tick --name "n$i" > /dev/null || fail "tick n$i"; done
 pid_a=$(propose 2 --in 3s --ttl 30s)
 at=$(sed -n 's/.* at \([0-9]*\) (in .*/\1/p' "$T_TMP/n2.log" | tail -n 1)
-check "(a) five authorities vote" wait_for 10 nodes_logging 5 "voted for $pid_a"
+check "(a) five authorities vote" await_nodes 10 5 "voted for $pid_a"
 check "(a) three of them on their tick record" nodes_logging 3 "voted for $pid_a: .*\(tick [0-9]+ s ago\)"
-check "(j) the follower does not vote" wait_for 10 nodes_logging 1 "no vote on $pid_a: .* is not in the authority set"
-check "(a) every node decided" wait_for 40 nodes_logging 6 "decided $pid_a: [345] of 5 votes"
+check "(j) the follower does not vote" await_nodes 10 1 "no vote on $pid_a: .* is not in the authority set"
+check "(a) every node decided" await_nodes 40 6 "decided $pid_a: [345] of 5 votes"
 check "(a) five restarts" wait_for 15 sh -c "[ \$(wc -l < '$T_TMP/restarts') -ge $((n0 + 5)) ]"
 sleep 1
 got=$(restarts_since "$n0" | awk '{print $2}' | sort | tr '\n' ' ')
@@ -240,8 +252,8 @@ expect_match "status --json" "$out" '^\{"alive":6,"answered":6,"nodes":\{"n1":\{
 n0=$(fnet_restarts)
 stall 1 2 3 4 5; sleep 2.5
 pid_i=$(propose 1 --in 3s --ttl 30s)
-check "(i) every node decided" wait_for 40 nodes_logging 6 "decided $pid_i"
-check "(i) the authorities skip it for the cooldown" wait_for 15 nodes_logging 5 "restart $pid_i skipped: cooldown"
+check "(i) every node decided" await_nodes 40 6 "decided $pid_i"
+check "(i) the authorities skip it for the cooldown" await_nodes 15 5 "restart $pid_i skipped: cooldown"
 expect_eq "(i) no second restart" "$(fnet_restarts)" "$n0"
 check "(i) reported as skipped" wait_for 10 grep -q "restart done for $pid_i by .*: ok=false .*(cooldown)" "$T_TMP/n1.log"
 check "(i) the votes came relayed in bundles" nodes_logging 6 "votes for $pid_i: [0-9]+ in a bundle"
@@ -255,12 +267,12 @@ check "(k) a ballot proposal sent as an event only" craft k <<'LUA'
   send(PROPOSE, env(PROPOSE, { act = "restart", at = t + 20, h = 1, b = 1 }, 2,
     { now = t - 25, ttl = 60, id = "00000000000000a1" }))
 LUA
-check "(k) the sick authorities keep their votes" wait_for 20 nodes_logging 5 "voted for $pid_k"
+check "(k) the sick authorities keep their votes" await_nodes 20 5 "voted for $pid_k"
 sleep 1
 expect_eq "(k) no vote goes out before tick" "$(count_nodes "vote for $pid_k from")" 0
 for i in 1 2 3; do "$SERFHAND" -c "$T_TMP/n$i.conf" tick --name "n$i" > /dev/null || fail "tick n$i"; done
 check "(k) tick sent them" nodes_logging 3 "vote for $pid_k sent on its own"
-check "(k) every node decided" wait_for 40 nodes_logging 6 "decided $pid_k: 3 of 5 votes"
+check "(k) every node decided" await_nodes 40 6 "decided $pid_k: 3 of 5 votes"
 "$SERFHAND" -c "$T_TMP/n1.conf" tick --name n1 > /dev/null
 expect_eq "(k) a vote is sent once" "$(grep -c "vote for $pid_k sent on its own" "$T_TMP/n1.log")" 1
 fnet_stop_executors
