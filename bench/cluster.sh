@@ -28,6 +28,17 @@ for i in $(seq 1 "$N"); do fnet_start "$i"; done
 wait_for 60 members_alive 8601 "$N" || die "the agents did not form a cluster"
 sleep 2 # let the join events settle
 
+# logs_have COUNT TEXT: true when the node logs hold COUNT lines with TEXT.
+# One grep per call: the waits below poll it every 0.25 s, and each process
+# they start competes for the CPU with the agents being measured (the times
+# themselves come from the log lines, not from the polling).
+logs_have() { [ "$(grep -hcF -- "$2" "$T_TMP"/n*.log | awk '{ s += $1 } END { print s + 0 }')" -ge "$1" ]; }
+wait_logs() { # SECONDS COUNT TEXT
+    local i=0
+    while [ "$i" -lt $(($1 * 4)) ]; do logs_have "$2" "$3" && return 0; sleep 0.25; i=$((i + 1)); done
+    return 1
+}
+
 # Rounds alternate one plain event and one proposal (from n1, n2, ...), so
 # both see the same load; the ratio is median against median.
 ROUNDS=${DECIDE_ROUNDS:-$([ "$N" -le 10 ] && echo 5 || echo 3)}
@@ -46,7 +57,7 @@ for r in $(seq 1 "$ROUNDS"); do
     # 1. A plain event: from `serf event` to the last node's handler run.
     t0=$(now_tod)
     serf event -rpc-addr=127.0.0.1:8601 -coalesce=false "bench-plain-$r" x > /dev/null
-    wait_for 30 sh -c "[ \$(cat '$T_TMP'/n*.log | grep -c 'no handler handlers/user/bench-plain-$r.lua') -ge $N ]" ||
+    wait_logs 30 "$N" "no handler handlers/user/bench-plain-$r.lua" ||
         die "plain event $r did not reach every node"
     last=$(grep -h "no handler handlers/user/bench-plain-$r.lua" "$T_TMP"/n*.log | tod | sort -n | tail -n 1)
     plain="$plain $(awk -v a="$t0" -v b="$last" 'BEGIN { printf "%.3f", b - a }')"
@@ -56,12 +67,13 @@ for r in $(seq 1 "$ROUNDS"); do
     out=$("$SERFHAND" -c "$T_TMP/n$r.conf" propose restart --in "${IN}s" --ttl "$((IN + 60))s" 2>&1) ||
         die "propose failed: $out"
     pid=$(printf '%s\n' "$out" | sed -n 's/^proposal \([0-9a-f:]*\): .*/\1/p')
-    wait_for 60 sh -c "[ \$(cat '$T_TMP'/n*.log | grep -c ': decided $pid') -ge $N ]" || die "not every node decided $pid"
+    printf 'round %s, sent at %s:\n%s\n' "$r" "$t0" "$out" >> "$T_TMP/propose.out"
+    wait_logs 60 "$N" ": decided $pid" || die "not every node decided $pid"
     last=$(grep -h ": decided $pid" "$T_TMP"/n*.log | tod | sort -n | tail -n 1)
     decide="$decide $(awk -v a="$t0" -v b="$last" 'BEGIN { printf "%.3f", b - a }')"
-    # let every agent's queue drain (each node sees every vote bundle) before the next round
-    bundles=$(printf '%s\n' "$out" | sed -n 's/.* sent on in \([0-9]*\) event.*/\1/p')
-    wait_for 60 sh -c "[ \$(cat '$T_TMP'/n*.log | grep -c 'votes for $pid: ') -ge $((N * ${bundles:-1})) ]" ||
+    # let every agent's queue drain (each node sees every relay query) before the next round
+    bundles=$(printf '%s\n' "$out" | sed -n 's/^relay: [0-9]* votes sent on in \([0-9]*\) quer.*/\1/p')
+    wait_logs 60 $((N * ${bundles:-1})) "votes for $pid: " ||
         die "the votes for $pid did not reach every node"
     sleep 1
 done
@@ -83,4 +95,4 @@ echo "propose to the last of $N decisions: runs$decide s, median $decide_med s"
 echo "restart start spread on $N nodes: $spread ms (first line of the restart command: $cmd_spread ms)"
 echo "RESULT decision_ratio_$N $(awk -v d="$decide_med" -v p="$plain_med" 'BEGIN { printf "%.2f", d / p }')"
 echo "RESULT spread_ms_$N $spread"
-if [ -n "${KEEP_LOGS:-}" ]; then mkdir -p "$KEEP_LOGS" && cp "$T_TMP"/n*.log "$T_TMP"/agent-*.log "$KEEP_LOGS"/; fi
+if [ -n "${KEEP_LOGS:-}" ]; then mkdir -p "$KEEP_LOGS" && cp "$T_TMP"/n*.log "$T_TMP"/agent-*.log "$T_TMP/propose.out" "$KEEP_LOGS"/; fi

@@ -1,13 +1,13 @@
 -- lua/factom/ballot.lua: votes relayed in bundles (docs/protocol.md section
 -- 4). The proposer collects the signed votes of the sick authorities as
--- answers to its proposal query and sends them on as a few
--- factomd-restart-votes events, several votes each, instead of every voter
--- sending its own event to every node. A relayed vote is only its signature
--- and 8 bytes of the voter's chain id: its body is rebuilt
+-- answers to its proposal query and sends a quorum of them on in one
+-- factomd-restart-votes query (eleven votes fit one), or, for a node that
+-- did not answer that, in factomd-restart-votes events (six each), instead
+-- of every voter sending its own event to every node. A relayed vote is only
+-- its signature and 2 bytes of the voter's chain id: its body is rebuilt
 -- (envelope.vote_body) and checked against that authority's key, so the
--- relay can drop votes but never forge or alter one. Two bytes name the
--- voter: six votes fit one event; when two authorities share them, each is
--- tried.
+-- relay can drop votes but never forge or alter one. When two authorities
+-- share the 2 bytes, each is tried.
 --
 -- payload = "FV1" | proposer chain id (32) | proposal id (1-byte length, 8..32)
 --           | iat (int64, big-endian) | exp (int64) | n (1) | n x (voter
@@ -38,18 +38,21 @@ local function split_pid(pid)
   return crypto.unhex(by), crypto.unhex(id)
 end
 
--- per_event(pid): how many votes on pid fit one event.
-function M.per_event(pid)
+-- per_payload(pid, how): how many votes on pid fit one "event" or one
+-- "query" (Serf's limits, envelope.budget).
+function M.per_payload(pid, how)
   local _, pidb = split_pid(pid)
-  return (envelope.budget(M.EVENT) - #M.MAGIC - 32 - 1 - #pidb - 16 - 2) // VOTE_BYTES
+  local budget = how == "query" and envelope.query_budget(M.EVENT) or envelope.budget(M.EVENT)
+  return (budget - #M.MAGIC - 32 - 1 - #pidb - 16 - 2) // VOTE_BYTES
 end
 
--- encode(pid, iat, exp, votes) -> {payload, ...}: votes = {{by = chain id
--- (hex), sig = 64 bytes}, ...}, as many per payload as fit Serf's limit.
-function M.encode(pid, iat, exp, votes)
+-- encode(pid, iat, exp, votes[, how]) -> {payload, ...}: votes = {{by =
+-- chain id (hex), sig = 64 bytes}, ...}, as many per payload as fit Serf's
+-- limit for how = "event" (the default) or "query".
+function M.encode(pid, iat, exp, votes, how)
   local pby, pidb = split_pid(pid)
   local head = M.MAGIC .. pby .. string.pack(">s1i8i8", pidb, iat, exp)
-  local per = M.per_event(pid)
+  local per = M.per_payload(pid, how or "event")
   local out = {}
   for i = 1, #votes, per do
     local parts = {}
@@ -66,7 +69,7 @@ end
 -- decode(payload) -> {pid, iat, exp, votes = {{short, sig}, ...}} | nil, why
 function M.decode(p)
   if type(p) ~= "string" then return nil, "payload is not a string" end
-  if #p > envelope.SERF_LIMIT then return nil, "payload longer than " .. envelope.SERF_LIMIT .. " bytes" end
+  if #p > envelope.QUERY_LIMIT then return nil, "payload longer than " .. envelope.QUERY_LIMIT .. " bytes" end
   if p:sub(1, #M.MAGIC) ~= M.MAGIC then return nil, "not a vote bundle (FV1)" end
   local ok, pby, id, iat, exp, n, pos = pcall(string.unpack, ">c32s1i8i8B", p, #M.MAGIC + 1)
   if not ok then return nil, "truncated header" end

@@ -10,6 +10,11 @@ local M = {}
 M.DOMAIN = "serfhand/1\n"  -- signed message = DOMAIN .. name .. "\n" .. body
 M.SERF_LIMIT = 512         -- Serf's default UserEventSizeLimit (name + payload)
 M.SERF_OVERHEAD = 32       -- Serf's own encoding of the event around them
+M.QUERY_LIMIT = 1024       -- Serf's default QuerySizeLimit (the encoded query)
+-- Serf's encoding of a query around name and payload, with the sender's
+-- address (IPv6 included) and a node name of up to 64 bytes (measured: 109
+-- bytes with name "q" and node "n1", reference/serf.md section 6).
+M.QUERY_OVERHEAD = 120 + 64
 M.MAX_LIFETIME = 3600      -- exp - iat, seconds
 M.MAX_SKEW = 60            -- iat may be this far in the future
 M.DEFAULT_PUBKEY = "cc1985cdfae4e32b5a454dfda8ce5e1361558482684f3367649c3ad852c8e31a"
@@ -20,6 +25,11 @@ local RESERVED = { net = true, id = true, by = true, iat = true, exp = true }
 -- The largest payload for event `name`.
 function M.budget(name)
   return M.SERF_LIMIT - M.SERF_OVERHEAD - #name
+end
+
+-- The largest payload for query `name`, without filters.
+function M.query_budget(name)
+  return M.QUERY_LIMIT - M.QUERY_OVERHEAD - #name
 end
 
 -- The exact bytes that are signed.

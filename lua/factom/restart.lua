@@ -260,24 +260,34 @@ function M.on_ballot(ev)
   return vote and ("vote " .. vote) or ("novote " .. no)
 end
 
--- on_votes(ev): a bundle of relayed votes (factom.ballot): count each vote
--- that verifies, then tally.
+-- on_votes(ev) -> answer: a bundle of relayed votes (factom.ballot): count
+-- each vote that verifies, then tally. The answer tells the proposer's relay
+-- query what became of it here: "decided", "counted <n>" (the proposal is
+-- known, no quorum yet), "noproposal" (the proposal has not reached this
+-- node) or "dropped <kind>".
 function M.on_votes(ev)
+  local function dropped(why, kind)
+    drop(ballot.EVENT, why, kind)
+    return "dropped " .. kind
+  end
   local b, why = ballot.decode(ev.payload)
-  if not b then return drop(ballot.EVENT, why, "malformed") end
-  if not M.valid_pid(b.pid) then return drop(ballot.EVENT, "bad proposal id", "malformed") end
+  if not b then return dropped(why, "malformed") end
+  if not M.valid_pid(b.pid) then return dropped("bad proposal id", "malformed") end
   local now = time.now()
   local late, kind = envelope.check_times(b.iat, b.exp, now)
-  if late then return drop(ballot.EVENT, late, kind) end
+  if late then return dropped(late, kind) end
   local set = the_set()
-  if not set then return nil end
+  if not set then return "dropped error" end
   local voters, bad = ballot.verify(b, set, config.get("factomd.network"))
-  if #voters == 0 then return drop(ballot.EVENT, string.format("none of its %d votes verifies", bad), "forged") end
+  if #voters == 0 then return dropped(string.format("none of its %d votes verifies", bad), "forged") end
   if bad > 0 then log.warn(string.format("votes for %s: %d of the bundle do not verify", b.pid, bad)) end
   local new = 0
   for _, by in ipairs(voters) do
     local added, err = tally.add(store, b.pid, by, ttl_until(b.exp, now) + M.KEEP_S)
-    if added == nil then log.error("store: " .. tostring(err)) return nil end
+    if added == nil then
+      log.error("store: " .. tostring(err))
+      return "dropped error"
+    end
     if added then new = new + 1 end
   end
   log.info(string.format("votes for %s: %d in a bundle, %d new", b.pid, #voters, new))
@@ -286,7 +296,10 @@ function M.on_votes(ev)
     if by == me then store.put("relayed/" .. b.pid, "1", ttl_until(b.exp, now)) end
   end
   M.maybe_decide(b.pid)
-  return b.pid
+  if store.get(tally.decided_key(b.pid)) then return "decided" end
+  if type(store.get("proposal/" .. b.pid)) ~= "table" then return "noproposal" end
+  local n = tally.count(store, b.pid, set)
+  return "counted " .. tostring(n)
 end
 
 function M.on_vote(ev)
@@ -418,49 +431,29 @@ function M.propose(o)
   if o.dry_run then
     return text .. "\n(dry run, not sent) payload " .. #payload .. " bytes:\n" .. payload
   end
-  -- The ballot first: every node meets the proposal in the query and answers
-  -- with its vote at once. When a node did not answer, the proposal then goes
-  -- out as an event too, which Serf delivers reliably (push/pull) to a node
-  -- that missed the query; the others drop it as a replay.
-  local ballot_text, everyone = M.collect(body, payload)
-  if not everyone then
-    local ok, serr = require("serfhand.serf").event(M.PROPOSE, payload)
-    if not ok then return nil, "propose: " .. ballot_text .. "\nthe proposal event: " .. tostring(serr) end
-  end
-  return text .. "\n" .. ballot_text
+  local out, reached = M.collect(body, payload)
+  if not reached then return nil, "propose: the proposal reached no node\n" .. out end
+  return text .. "\n" .. out
 end
 
--- collect(body, payload) -> text, everyone: the ballot. Ask every node for
--- its vote (query factomd-restart-propose with the proposal itself), check
--- each vote, and send them on in bundles (factom.ballot); everyone is true
--- when every alive node answered. A vote that misses this is sent by its
--- node's tick.
+-- collect(body, payload) -> text, reached: the ballot (docs/protocol.md
+-- section 4a). Ask every node for its vote (query factomd-restart-propose
+-- with the proposal itself) until a quorum of valid votes is in, then relay
+-- them (M.relay), or, without a quorum, the votes in when every alive node
+-- has answered or the ballot timed out. Without votes, and unless every
+-- alive node answered, the proposal also goes out as an event, which Serf
+-- delivers reliably (push/pull) to a node that missed the query; the others
+-- drop it as a replay. A vote that misses all this is sent by its node's
+-- tick. reached is false when neither the query nor the event went out.
 function M.collect(body, payload)
   local serf = require "serfhand.serf"
   local crypto = require "serfhand.crypto"
   local pid = M.pid(body)
-  local alive = 0
-  for _, m in ipairs(serf.members() or {}) do
-    if m.status == "alive" then alive = alive + 1 end
-  end
+  local alive = M.alive_members()
   local set = authset.get() or { n = 0 }
   local need = math.max(1, authset.quorum(set.n))
-  -- Votes are checked as they arrive. At a quorum they are sent on at once
-  -- (more votes would decide nothing more); the query goes on until every
-  -- alive node has answered, to learn whether the proposal event is needed.
   local votes, voters, others = {}, {}, {}
-  local relayed, sent = 0, 0
-  local function relay()
-    relayed = #votes
-    for _, p in ipairs(ballot.encode(pid, body.iat, body.exp, votes)) do
-      local ok, serr = serf.event(ballot.EVENT, p)
-      if not ok then
-        others[#others + 1] = "  votes not sent on: " .. tostring(serr)
-        break
-      end
-      sent = sent + 1
-    end
-  end
+  local t0 = time.now_ms()
   local function no_seen() return true end
   local function take(node, answer)
     local kind, rest = answer:match("^(%l+) (.*)$")
@@ -475,20 +468,109 @@ function M.collect(body, payload)
       others[#others + 1] = string.format("  %s: %s", node,
         kind == "novote" and rest:sub(1, 160) or "an answer that is not a valid vote")
     end
-    if relayed == 0 and #votes >= need then relay() end
+    return #votes >= need -- a quorum: more votes would decide nothing more
   end
   local r, err = serf.query(M.PROPOSE, payload,
-    { expect = math.max(alive, 1), timeout_ms = M.BALLOT_MS, on_response = take })
-  if not r then return "ballot: " .. tostring(err) .. " (votes follow from each node's tick)" end
-  if relayed == 0 and #votes > 0 then relay() end
+    { expect = math.max(#alive, 1), timeout_ms = M.BALLOT_MS, on_response = take })
+  local lines, reached = {}, r ~= nil or #votes > 0
+  if not r then
+    lines[1] = "ballot: " .. tostring(err)
+  else
+    lines[1] = string.format("ballot: %d of %d nodes answered in %d ms; %d votes (quorum %d)", r.n, #alive,
+      time.now_ms() - t0, #votes, need)
+  end
   table.sort(others)
+  for _, o in ipairs(others) do lines[#lines + 1] = o end
+  if #votes > 0 then -- below a quorum too: every node then holds them when tick sends the rest
+    lines[#lines + 1] = M.relay(body, payload, votes, voters, alive)
+  elseif not (r and r.n >= #alive) then
+    local ok, serr = serf.event(M.PROPOSE, payload)
+    lines[#lines + 1] = ok and "the proposal went out as an event too (not every node answered)"
+      or "the proposal event: " .. tostring(serr)
+    reached = reached or ok
+  end
+  if #votes < need and reached then
+    lines[#lines + 1] = "no quorum yet: the other votes follow from each node's tick"
+  end
+  return table.concat(lines, "\n"), reached
+end
+
+-- alive_members() -> {name, ...}: the members the agent sees alive.
+function M.alive_members()
   local names = {}
-  for i = 1, relayed do names[i] = voters[votes[i].by] end
+  for _, m in ipairs(require("serfhand.serf").members() or {}) do
+    if m.status == "alive" then names[#names + 1] = m.name end
+  end
+  return names
+end
+
+-- relay(body, payload, votes, voters, alive) -> text: send a quorum of votes
+-- on as the query factomd-restart-votes (one query holds eleven; each node
+-- answers what became of them, on_votes). Serf does not repair a missed
+-- query, so for the nodes that did not answer, the votes then go out as
+-- events too; when a node has not seen the proposal, so does the proposal.
+function M.relay(body, payload, votes, voters, alive)
+  local serf = require "serfhand.serf"
+  local pid = M.pid(body)
+  local names = {}
+  for _, v in ipairs(votes) do names[#names + 1] = voters[v.by] end
   table.sort(names)
-  return string.format("ballot: %d of %d nodes answered; %d votes (quorum %d), %d sent on in %d event%s%s%s%s",
-    r.n, alive, #votes, need, relayed, sent, sent == 1 and "" or "s",
-    #names > 0 and ": " or "", table.concat(names, " "),
-    #others > 0 and "\n" .. table.concat(others, "\n") or ""), r.n >= alive
+  local t0 = time.now_ms()
+  local answers, heard = {}, {} -- each node's last answer; how many queries it answered
+  local queries = ballot.encode(pid, body.iat, body.exp, votes, "query")
+  local failed
+  for _, q in ipairs(queries) do
+    local r, err = serf.query(ballot.EVENT, q, { expect = math.max(#alive, 1), timeout_ms = M.BALLOT_MS,
+      on_response = function(node, answer)
+        answers[node] = answer
+        heard[node] = (heard[node] or 0) + 1
+      end })
+    if not r then
+      failed = tostring(err)
+      break
+    end
+  end
+  -- A node that missed a query, or kept no answer, gets the votes as events;
+  -- one that has not seen the proposal, the proposal. A node that dropped
+  -- the bundle as forged, expired or malformed would drop the events too.
+  local decided, missing, noprop, dropped = 0, {}, false, {}
+  for _, node in ipairs(alive) do
+    local a = answers[node]
+    local kind = a and a:match("^dropped (%l+)$")
+    if failed or (heard[node] or 0) < #queries then
+      missing[#missing + 1] = node
+    elseif a == "decided" then
+      decided = decided + 1
+    elseif a == "noproposal" then
+      noprop = true
+    elseif kind == "error" then
+      missing[#missing + 1] = node
+    elseif kind then
+      dropped[#dropped + 1] = node .. " " .. a
+    end -- else "counted <n>": below a quorum, more votes may come from tick
+  end
+  local text = string.format("relay: %d votes sent on in %d quer%s: %s\nrelay: decided on %d of %d nodes (answers in %d ms)",
+    #votes, #queries, #queries == 1 and "y" or "ies", table.concat(names, " "), decided, #alive, time.now_ms() - t0)
+  if failed then text = text .. "\nrelay query: " .. failed end
+  if #dropped > 0 then text = text .. "\nrelay: dropped by " .. table.concat(dropped, ", ") end
+  if #missing > 0 or noprop then
+    local ok, serr = serf.event(M.PROPOSE, payload)
+    text = text .. (ok and "\nthe proposal went out as an event too" or "\nthe proposal event: " .. tostring(serr))
+  end
+  if #missing > 0 then
+    local sent = 0
+    for _, p in ipairs(ballot.encode(pid, body.iat, body.exp, votes)) do
+      local ok, serr = serf.event(ballot.EVENT, p)
+      if not ok then
+        text = text .. "\nvote events: " .. tostring(serr)
+        break
+      end
+      sent = sent + 1
+    end
+    text = text .. string.format("\nthe votes went out in %d event%s too (no answer from %s)", sent,
+      sent == 1 and "" or "s", table.concat(missing, " "))
+  end
+  return text
 end
 
 -- ----------------------------------------------------------- status, tick

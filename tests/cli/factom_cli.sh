@@ -38,6 +38,7 @@ expect_match "dry run shows the payload" "$out" '^[A-Za-z0-9_-]{86}\.\{"act":"re
 out=$("$SERFHAND" "${C[@]}" propose restart --in 1m --ttl 2m 2>&1); rc=$?
 expect_eq "propose with no agent fails" "$rc" 1
 expect_match "and says why" "$out" "serf: cannot connect to 127.0.0.1:8439"
+expect_match "nothing went out" "$out" "the proposal reached no node"
 out=$("$SERFHAND" "${C[@]}" status 2>&1); rc=$?
 expect_eq "status with no agent: exit 2" "$rc" 2
 expect_match "status says why" "$out" "cannot connect"

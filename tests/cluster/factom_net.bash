@@ -41,18 +41,20 @@ fnet_authorities() {
 }
 
 # fnet_conf I [key=value ...]: the serfhand config of node I; extra settings
-# override the reboot table (stall_minutes, cooldown_minutes, followers ...).
+# override the reboot table (stall_minutes, cooldown_minutes, followers ...)
+# or the bundle directory (bundle=DIR).
 fnet_conf() {
     local i=$1; shift
-    local stall=2 cooldown=0 followers=false auto=false kv
+    local stall=2 cooldown=0 followers=false auto=false bundle=$T_TMP/bundle kv
     for kv in "$@"; do
         case $kv in
         stall=*) stall=${kv#*=} ;; cooldown=*) cooldown=${kv#*=} ;;
         followers=*) followers=${kv#*=} ;; auto=*) auto=${kv#*=} ;;
+        bundle=*) bundle=${kv#*=} ;;
         esac
     done
     cat > "$T_TMP/n$i.conf.tmp" <<CONF
-bundle = "$T_TMP/bundle"
+bundle = "$bundle"
 state_dir = "$T_TMP/state-n$i"
 trust = { keys = { "$T_TMP/keys/t.pub" }, threshold = 1 }
 log = { target = "$T_TMP/n$i.log", level = "info" }

@@ -259,6 +259,32 @@ check "(i) reported as skipped" wait_for 10 grep -q "restart done for $pid_i by 
 check "(i) the votes came relayed in bundles" nodes_logging 6 "votes for $pid_i: [0-9]+ in a bundle"
 expect_eq "(i) no node sent its vote as its own event" "$(count_nodes "vote for $pid_i from")" 0
 
+# The relay's fallbacks, with two nodes on a bundle (signed, same version)
+# that lacks one query handler, as in a rollout: n4 cannot answer the ballot,
+# so it meets the proposal first in the relay ("noproposal"); n5 cannot
+# answer the relay query. The proposer then sends the proposal and the votes
+# as events, and every node decides.
+for q in propose votes; do
+    cp -r "$T_TMP/bundle" "$T_TMP/bundle-no-$q"
+    rm "$T_TMP/bundle-no-$q/handlers/query/factomd-restart-$q.lua" "$T_TMP/bundle-no-$q"/MANIFEST.json*
+    "$SERFHAND" sign -s "$T_TMP/keys/t.sec" --version 1 --name factom "$T_TMP/bundle-no-$q" > /dev/null ||
+        fail "sign bundle-no-$q"
+done
+fnet_conf 4 cooldown=30 bundle="$T_TMP/bundle-no-propose"
+fnet_conf 5 cooldown=30 bundle="$T_TMP/bundle-no-votes"
+out=$("$SERFHAND" -c "$T_TMP/n1.conf" propose restart --in 3s --ttl 30s 2>&1)
+echo "$out" | sed 's/^/  /'
+pid_r=$(printf '%s\n' "$out" | sed -n 's/^proposal \([0-9a-f:]*\): .*/\1/p')
+expect_match "(relay) n4 had not seen the proposal: it went out as an event" "$out" \
+    "^the proposal went out as an event too$"
+expect_match "(relay) n5 did not answer the relay query: the votes went out as events" "$out" \
+    "^the votes went out in 1 event too \(no answer from n5\)$"
+check "(relay) every node decided" await_nodes 40 6 "decided $pid_r: [345] of 5 votes"
+check "(relay) n5 counted the votes from the event" grep -qE \
+    "user:factomd-restart-votes: votes for $pid_r: [0-9]+ in a bundle" "$T_TMP/n5.log"
+fnet_conf 4 cooldown=30
+fnet_conf 5 cooldown=30
+
 # A ballot proposal whose query never came (only its event, 25 s old): the
 # nodes keep their votes, and tick sends them on their own; the nodes decide.
 pid_k="$(fnet_identity 2 | cut -d' ' -f1):00000000000000a1"

@@ -38,9 +38,26 @@ T.test("vote ids: 32 hex digits, one per proposal", function()
   T.ok(envelope.vote_id(PID) ~= envelope.vote_id(ID[1].chain .. ":00112233445566fe"))
 end)
 
-T.test("six votes per event with an 8-byte proposal id, fewer with a longer one", function()
-  T.eq(ballot.per_event(PID), 6)
-  T.eq(ballot.per_event(ID[1].chain .. ":" .. string.rep("ab", 32)), 5)
+T.test("six votes per event, eleven per query; fewer events with a longer proposal id", function()
+  T.eq(ballot.per_payload(PID, "event"), 6)
+  T.eq(ballot.per_payload(ID[1].chain .. ":" .. string.rep("ab", 32), "event"), 5)
+  T.eq(ballot.per_payload(PID, "query"), 11)
+  T.eq(ballot.per_payload(ID[1].chain .. ":" .. string.rep("ab", 32), "query"), 11)
+end)
+
+T.test("12 votes in queries: 11 and 1, each within Serf's query limit", function()
+  local votes = {}
+  for n = 1, 12 do votes[n] = vote(n) end
+  local ps = ballot.encode(PID, IAT, EXP, votes, "query")
+  T.eq(#ps, 2)
+  T.ok(#ps[1] <= envelope.query_budget(ballot.EVENT), "payload of " .. #ps[1] .. " bytes")
+  local n = 0
+  for _, p in ipairs(ps) do
+    local voters, bad = ballot.verify(assert(ballot.decode(p)), SET, NET)
+    T.eq(bad, 0)
+    n = n + #voters
+  end
+  T.eq(n, 12)
 end)
 
 T.test("12 votes: two bundles of 6, each within Serf's limit", function()
@@ -115,7 +132,7 @@ local bad_cases = {
   { "trailing bytes", good .. "..", "do not hold" },
   { "no votes", good:sub(1, 60) .. "\0.", "no votes" },
   { "proposer not 888888", good:sub(1, 3) .. "\0" .. good:sub(5), "not an identity chain id" },
-  { "over 512 bytes", good .. string.rep("x", 600), "longer than" },
+  { "over Serf's query limit", good .. string.rep("x", 1100), "longer than" },
 }
 for _, c in ipairs(bad_cases) do
   T.test("decode refuses: " .. c[1], function()

@@ -1,0 +1,8 @@
+-- The proposer's relay: a quorum of votes in one bundle, as a query. The
+-- answer tells the proposer what became of them here: "decided",
+-- "counted <n>", "noproposal" or "dropped <kind>" (docs/protocol.md 4a).
+local restart = require "factom.restart"
+return {
+  description = "a bundle of restart votes relayed by the proposer; answers what became of them",
+  handle = function(ev) return restart.on_votes(ev) end,
+}
