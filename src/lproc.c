@@ -18,6 +18,7 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
@@ -30,6 +31,7 @@
 #define PROC_KILL_GRACE_MS 200 /* SIGTERM, then SIGKILL this much later */
 #define PROC_CHUNK 65536
 #define PROC_JOB_MT "serfhand.proc.job"
+#define PROC_MAX_DELAY_MS ((lua_Integer)24 * 3600 * 1000) /* spawn's delay_ms */
 
 /* The environment a child gets when the caller passes no env. */
 static const char *const env_allow[] = {
@@ -53,6 +55,7 @@ struct childspec {
     int status_fd;     /* write end of the status pipe, close-on-exec */
     int max_fd;        /* for the close loop when close_range is missing */
     bool detached;     /* spawn: umask 022, CPU limit lifted; run: own group */
+    int64_t exec_at;   /* spawn: CLOCK_MONOTONIC ms to exec at; 0 = at once */
 };
 
 /* The output buffers of a run, owned by a userdata so that pushing the
@@ -152,6 +155,50 @@ static void child_report(int fd, int stage, int val)
     (void)!write(fd, &r, sizeof r); /* <= PIPE_BUF: atomic */
 }
 
+/* 0 when execvp(file) would find an executable file (PATH of environ, or
+ * "/bin:/usr/bin" as execvp assumes without one), else the errno it would
+ * fail with. Async-signal-safe: no allocation. */
+static int find_exec(const char *file)
+{
+    if (strchr(file, '/'))
+        return access(file, X_OK) == 0 ? 0 : errno;
+    extern char **environ;
+    const char *path = "/bin:/usr/bin";
+    for (char **e = environ; e && *e; e++)
+        if (strncmp(*e, "PATH=", 5) == 0) {
+            path = *e + 5;
+            break;
+        }
+    size_t flen = strlen(file);
+    int err = ENOENT;
+    for (const char *p = path;; p++) {
+        const char *end = strchr(p, ':');
+        size_t dlen = end ? (size_t)(end - p) : strlen(p);
+        char buf[PATH_MAX];
+        if (dlen + 1 + flen < sizeof buf) {
+            memcpy(buf, dlen ? p : ".", dlen ? dlen : 1);
+            size_t at = dlen ? dlen : 1;
+            buf[at] = '/';
+            memcpy(buf + at + 1, file, flen + 1);
+            if (access(buf, X_OK) == 0)
+                return 0;
+            if (errno == EACCES)
+                err = EACCES; /* what execvp reports when nothing else runs */
+        }
+        if (!end)
+            return err;
+        p = end;
+    }
+}
+
+/* Sleep until CLOCK_MONOTONIC reaches at_ms, through signals. */
+static void sleep_until(int64_t at_ms)
+{
+    struct timespec ts = {(time_t)(at_ms / 1000), (long)(at_ms % 1000) * 1000000L};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
 /* In the child after fork(): set up and exec, or report why not and exit.
  * Only async-signal-safe calls. */
 static void child_exec(const struct childspec *cs, pid_t parent)
@@ -189,6 +236,21 @@ static void child_exec(const struct childspec *cs, pid_t parent)
         _exit(127);
     }
     environ = (char **)cs->envp; /* execvp then searches the child's PATH */
+    if (cs->exec_at > 0) {
+        /* A delayed start: report now whether the command can be found, let
+         * the parent go, and wait. A failure at exec time goes to stderr. */
+        int e = find_exec(cs->argv[0]);
+        if (e) {
+            child_report(cs->status_fd, ST_EXEC, e);
+            _exit(127);
+        }
+        close(cs->status_fd);
+        sleep_until(cs->exec_at);
+        execvp(cs->argv[0], cs->argv);
+        static const char msg[] = "serfhand proc.spawn: the delayed exec failed\n";
+        (void)!write(2, msg, sizeof msg - 1);
+        _exit(127);
+    }
     execvp(cs->argv[0], cs->argv);
     child_report(cs->status_fd, ST_EXEC, errno);
     _exit(127);
@@ -680,7 +742,7 @@ static int job_gc(lua_State *L)
 }
 
 static const char *const run_opts[] = {"cwd", "env", "max_output", "stdin", "timeout_ms", NULL};
-static const char *const spawn_opts[] = {"cwd", "env", "log", NULL};
+static const char *const spawn_opts[] = {"cwd", "delay_ms", "env", "log", NULL};
 
 /* run(argv [, opts]) -> {status, signal, stdout, stderr, timed_out, truncated}
  * | nil, err */
@@ -756,7 +818,7 @@ static int proc_run(lua_State *L)
     return 1;
 }
 
-/* spawn(argv [, {log, env, cwd}]) -> pid | nil, err */
+/* spawn(argv [, {log, env, cwd, delay_ms}]) -> pid | nil, err */
 static int proc_spawn(lua_State *L)
 {
     const char *fn = "spawn";
@@ -778,10 +840,12 @@ static int proc_spawn(lua_State *L)
     cs.cwd = opt_str(L, 2, "cwd", fn, &len);
     if (cs.cwd && strlen(cs.cwd) != len)
         luaL_error(L, "bad option 'cwd' to '%s' (contains NUL)", fn);
+    lua_Integer delay = opt_int(L, 2, "delay_ms", 0, 0, PROC_MAX_DELAY_MS, fn);
     if (opt_field(L, 2, "env", LUA_TTABLE, fn) == LUA_TTABLE)
         cs.envp = build_env(L, lua_gettop(L), fn);
     else
         cs.envp = build_env(L, 0, fn);
+    cs.exec_at = delay > 0 ? util_mono_ms() + delay : 0;
 
     char err[512];
     pid_t pid = spawn_job(&cs, log, err, sizeof err);

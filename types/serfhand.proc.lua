@@ -27,6 +27,7 @@ local proc = {}
 ---@field log? string append stdout and stderr to this file (default /dev/null)
 ---@field env? table<integer|string, string> the whole environment (default: allow-list)
 ---@field cwd? string directory to run in
+---@field delay_ms? integer exec this much later (0..86400000); the pid is returned at once
 
 ---Run argv (no shell) and wait for it, with a timeout and an output cap.
 ---@param argv string[] program (searched in the child's PATH) and arguments

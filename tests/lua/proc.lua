@@ -284,6 +284,47 @@ T.test("spawn fails: missing command, bad log, bad cwd", function()
     T.eq(err, "proc: cannot change to directory '/nonexistent': No such file or directory")
 end)
 
+T.test("spawn with delay_ms: returns at once, the command runs that much later", function()
+    local dir = tmpdir()
+    local log = dir .. "/d.log"
+    local t0 = time.mono()
+    local secs, pid = timed(function()
+        return proc.spawn({ "sh", "-c", "echo ran" }, { log = log, delay_ms = 600 })
+    end)
+    T.ok(pid, "pid")
+    T.ok(secs < 0.3, "spawn took " .. secs .. " s")
+    T.eq(proc.alive(pid), true, "waiting, detached, under its final pid")
+    T.eq(cat(log), "", "nothing ran yet")
+    T.ok(wait_until(3, function() return cat(log) == "ran\n" end), "ran: " .. tostring(cat(log)))
+    local after = time.mono() - t0
+    T.ok(after >= 0.6, "ran after " .. after .. " s, not before 0.6 s")
+    -- a waiting child is killed like any other
+    pid = assert(proc.spawn({ "sh", "-c", "echo late" }, { log = log, delay_ms = 60000 }))
+    T.eq(proc.kill(pid, "TERM"), true)
+    T.ok(wait_until(2, function() return not proc.alive(pid) end), "gone after TERM")
+    T.eq(cat(log), "ran\n", "the killed one never ran")
+    proc.run { "rm", "-rf", dir }
+end)
+
+T.test("spawn with delay_ms: a command that cannot run fails at once", function()
+    local secs, pid, err = timed(function()
+        return proc.spawn({ "no-such-command-serfhand" }, { delay_ms = 5000 })
+    end)
+    T.eq(pid, nil)
+    T.eq(err, "proc: cannot run 'no-such-command-serfhand': No such file or directory")
+    T.ok(secs < 0.3, "failed after " .. secs .. " s")
+    local dir = tmpdir()
+    local f = dir .. "/not-executable"
+    assert(sh("printf 'echo x' > " .. f .. " && chmod 644 " .. f))
+    pid, err = proc.spawn({ f }, { delay_ms = 5000 })
+    T.eq(pid, nil)
+    T.eq(err, "proc: cannot run '" .. f .. "': Permission denied")
+    proc.run { "rm", "-rf", dir }
+    pid, err = proc.spawn({ "true" }, { delay_ms = 5000, env = { "PATH=/nonexistent" } })
+    T.eq(pid, nil, "PATH of the child's environment")
+    T.ok(err and err:find("No such file or directory", 1, true), err)
+end)
+
 T.test("alive: finished and init", function()
     local r = assert(sh("echo $$"))
     T.eq(proc.alive(tonumber(r.stdout)), false, "reaped child")
@@ -343,6 +384,10 @@ local misuse = {
       "unknown option 'timeout_ms'" },
     { "spawn log empty", function() proc.spawn({ "true" }, { log = "" }) end, "log" },
     { "spawn log number", function() proc.spawn({ "true" }, { log = 1 }) end, "log" },
+    { "spawn delay_ms negative", function() proc.spawn({ "true" }, { delay_ms = -1 }) end, "delay_ms" },
+    { "spawn delay_ms over a day", function() proc.spawn({ "true" }, { delay_ms = 86400001 }) end,
+      "integer in 0..86400000" },
+    { "spawn delay_ms fraction", function() proc.spawn({ "true" }, { delay_ms = 1.5 }) end, "delay_ms" },
     { "kill no pid", function() proc.kill() end, "number expected" },
     { "kill pid 0", function() proc.kill(0) end, "positive" },
     { "kill pid -1", function() proc.kill(-1, "KILL") end, "positive" },
