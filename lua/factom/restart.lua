@@ -20,6 +20,10 @@ M.DONE = "factomd-restart-done"
 M.KEEP_S = 86400 -- proposals, votes and decisions are kept this long after exp
 M.RESTART_TIMEOUT_MS = 300000
 M.PREPARE_MS = 300 -- the executor's checks run this long before `at`
+-- The executor process starts this long before `at` (at once when `at` is
+-- nearer): not in the second the votes arrive, when every node's handlers
+-- want the CPU. Its start-up takes tens of milliseconds.
+M.EXECUTOR_LEAD_S = 10
 M.BALLOT_MS = 5000 -- propose waits this long at most for the nodes' votes
 M.RESEND_AFTER_S = 20 -- tick sends a vote no bundle carried after this
 
@@ -82,12 +86,15 @@ function M.execute(pid, prop, set)
   argv[#argv + 1] = prop.act
   argv[#argv + 1] = pid
   local logf = config.get("reboot.log")
-  local p, err = require("serfhand.proc").spawn(argv, logf ~= "" and { log = logf } or nil)
+  local wait = math.max(0, math.floor(prop.at - M.EXECUTOR_LEAD_S - time.now()))
+  local p, err = require("serfhand.proc").spawn(argv,
+    { log = logf ~= "" and logf or nil, delay_ms = wait * 1000 })
   if not p then
     log.error(string.format("decided %s: cannot start the executor: %s", pid, err))
     return
   end
-  log.info(string.format("executor for %s started (pid %d): %s at %d", pid, p, prop.act, prop.at))
+  log.info(string.format("executor for %s started (pid %d%s): %s at %d", pid, p,
+    wait > 0 and string.format(", runs %d s before", M.EXECUTOR_LEAD_S) or "", prop.act, prop.at))
 end
 
 -- Decide pid if it has a quorum; at most once per node.
@@ -281,14 +288,18 @@ function M.on_votes(ev)
   local voters, bad = ballot.verify(b, set, config.get("factomd.network"))
   if #voters == 0 then return dropped(string.format("none of its %d votes verifies", bad), "forged") end
   if bad > 0 then log.warn(string.format("votes for %s: %d of the bundle do not verify", b.pid, bad)) end
-  local new = 0
-  for _, by in ipairs(voters) do
-    local added, err = tally.add(store, b.pid, by, ttl_until(b.exp, now) + M.KEEP_S)
-    if added == nil then
-      log.error("store: " .. tostring(err))
-      return "dropped error"
+  local new, err = store.tx(function() -- one commit for the whole bundle
+    local n = 0
+    for _, by in ipairs(voters) do
+      local added, aerr = tally.add(store, b.pid, by, ttl_until(b.exp, now) + M.KEEP_S)
+      if added == nil then return nil, aerr end -- the votes added so far stand
+      if added then n = n + 1 end
     end
-    if added then new = new + 1 end
+    return n
+  end)
+  if not new then
+    log.error("store: " .. tostring(err))
+    return "dropped error"
   end
   log.info(string.format("votes for %s: %d in a bundle, %d new", b.pid, #voters, new))
   local me = M.me()
