@@ -41,7 +41,7 @@ wait_logs() { # SECONDS COUNT TEXT
 
 # Rounds alternate one plain event and one proposal (from n1, n2, ...), so
 # both see the same load; the ratio is median against median.
-ROUNDS=${DECIDE_ROUNDS:-$([ "$N" -le 10 ] && echo 5 || echo 3)}
+ROUNDS=${DECIDE_ROUNDS:-5}
 IN=$((15 + 4 * N)) # the first restart comes after the last round
 for i in $(seq 1 "$N"); do fnet_sim "$i" stalled; done
 sleep 5
