@@ -97,31 +97,36 @@ function M.execute(pid, prop, set)
     wait > 0 and string.format(", runs %d s before", M.EXECUTOR_LEAD_S) or "", prop.act, prop.at))
 end
 
--- Decide pid if it has a quorum; at most once per node.
+-- maybe_decide(pid) -> state: decide pid if it has a quorum, at most once
+-- per node. state says where pid stands here: "decided" (now or before),
+-- "counted <n>" (no quorum, or expired), "noproposal" (votes kept, proposal
+-- not seen) or nil (the set or the store failed; logged).
 function M.maybe_decide(pid)
   local prop = store.get("proposal/" .. pid)
   if type(prop) ~= "table" then
     log.info(string.format("votes for %s kept: proposal not seen yet", pid))
-    return false
+    return "noproposal"
   end
   local set = the_set()
-  if not set then return false end
+  if not set then return nil end
   local now = time.now()
   local first, n = tally.decide(store, pid, prop, set, now)
   if first == nil then
     log.error(string.format("tally of %s failed: %s", pid, tostring(n)))
-    return false
+    return nil
   end
   if not first then
     log.info(string.format("tally %s: %d of %d votes (quorum %d)%s", pid, n, set.n,
       authset.quorum(set.n), now >= prop.exp and ", expired" or ""))
-    return false
+    -- a quorum before exp that did not decide now was decided before
+    if n >= authset.quorum(set.n) and now < prop.exp then return "decided" end
+    return "counted " .. n
   end
   log.info(string.format("decided %s: %d of %d votes (quorum %d): %s at %d", pid, n, set.n,
     authset.quorum(set.n), prop.act, prop.at))
   if store.get("open/" .. prop.by) == pid then store.del("open/" .. prop.by) end
   M.execute(pid, prop, set)
-  return true
+  return "decided"
 end
 
 -- ----------------------------------------------------------------- voting
@@ -306,11 +311,7 @@ function M.on_votes(ev)
   for _, by in ipairs(voters) do
     if by == me then store.put("relayed/" .. b.pid, "1", ttl_until(b.exp, now)) end
   end
-  M.maybe_decide(b.pid)
-  if store.get(tally.decided_key(b.pid)) then return "decided" end
-  if type(store.get("proposal/" .. b.pid)) ~= "table" then return "noproposal" end
-  local n = tally.count(store, b.pid, set)
-  return "counted " .. tostring(n)
+  return M.maybe_decide(b.pid) or "dropped error"
 end
 
 function M.on_vote(ev)
@@ -515,7 +516,7 @@ function M.alive_members()
   return names
 end
 
--- relay(body, payload, votes, voters, alive) -> text: send a quorum of votes
+-- relay(body, payload, votes, voters, alive) -> text: send the ballot's votes
 -- on as the query factomd-restart-votes (one query holds eleven; each node
 -- answers what became of them, on_votes). Serf does not repair a missed
 -- query, so for the nodes that did not answer, the votes then go out as

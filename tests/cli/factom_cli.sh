@@ -75,4 +75,67 @@ out=$("$SERFHAND" "${C[@]}" run member-join --member "$(printf 'm1\t127.0.0.1\tr
 expect_match "member-join logged" "$out" "member-join: m1 127.0.0.1"
 out=$("$SERFHAND" "${C[@]}" run user --name factomd-restart-vote --payload "garbage" 2>&1)
 expect_match "a garbage vote is dropped and logged" "$out" "dropped factomd-restart-vote: malformed"
+
+# The relay query's answers (docs/protocol.md 4a), from restart.on_votes on a
+# node whose pinned set is identities 2-4 (quorum 2; this node, identity 1,
+# is not in it, so a decision starts no executor). Bad bundles are refused
+# with their kind and keep nothing.
+sed 's|authorities = { "[^"]*" }|authorities = { AUTHS }|' "$T_TMP/c.conf" > "$T_TMP/c2.conf"
+auths="" ids=""
+for i in 1 2 3 4; do
+    read -r _ chain seed pub <<< "$(awk -v n="$i" '$1 == n' "$TOP/tests/fixtures/identities.txt")"
+    [ "$i" -gt 1 ] && auths="$auths\"$chain:$pub\", "
+    ids="${ids}ID[$i] = { chain = \"$chain\", seed = \"$seed\" }
+"
+done
+sed -i "s|AUTHS|$auths|; s|state_dir = \"[^\"]*\"|state_dir = \"$T_TMP/state2\"|" "$T_TMP/c2.conf"
+{
+    echo 'local ID = {}'
+    printf '%s' "$ids"
+    cat <<'LUA'
+local restart = require "factom.restart"
+local ballot = require "factom.ballot"
+local envelope = require "factom.envelope"
+local crypto = require "serfhand.crypto"
+local store = require "serfhand.store"
+local time = require "serfhand.time"
+local now = math.floor(time.now())
+local pid = ID[2].chain .. ":00000000000000c1"
+local function vote(i, iat, exp)
+  local sk = crypto.ed25519_keypair(crypto.unhex(ID[i].seed))
+  local body = envelope.vote_body(pid, ID[i].chain, iat or now, exp or now + 60, "t")
+  return { by = ID[i].chain, sig = sk:sign(envelope.message(ballot.VOTE, body)) }
+end
+local function relay(votes, iat, exp)
+  local qs = ballot.encode(pid, iat or now, exp or now + 60, votes, "query")
+  T.eq(#qs, 1)
+  return restart.on_votes({ payload = qs[1] })
+end
+local function kept() return #store.keys("vote/" .. pid .. "/", 10) end
+
+T.test("bad bundles: dropped with their kind, nothing kept", function()
+  T.eq(restart.on_votes({ payload = "FV1 not a bundle." }), "dropped malformed")
+  local forged = vote(3)
+  forged.sig = string.rep("\1", 64)
+  T.eq(relay({ forged }), "dropped forged")
+  T.eq(relay({ vote(1) }), "dropped forged", "a voter outside the set")
+  T.eq(relay({ vote(3, now - 4000, now - 3500) }, now - 4000, now - 3500), "dropped expired")
+  T.eq(kept(), 0)
+end)
+
+T.test("noproposal, counted, decided, decided again", function()
+  T.eq(relay({ vote(3) }), "noproposal")
+  T.eq(kept(), 1, "the vote is kept for the proposal")
+  assert(store.put("proposal/" .. pid, { act = "restart", at = now + 30, exp = now + 60, iat = now,
+    by = ID[2].chain }))
+  T.eq(relay({ vote(3) }), "counted 1")
+  T.eq(relay({ vote(3), vote(4) }), "decided")
+  T.eq(relay({ vote(4) }), "decided", "a later bundle finds it decided")
+  T.ok(store.get("decided/" .. pid))
+end)
+LUA
+} > "$T_TMP/relay.lua"
+out=$("$SERFHAND" -c "$T_TMP/c2.conf" test --bundle "$T_TMP/bundle" "$T_TMP/relay.lua" 2>&1)
+expect_match "relay query answers (on_votes)" "$out" "^2 passed, 0 failed$"
+printf '%s\n' "$out" | grep '^FAIL' | sed 's/^/  relay.lua: /'
 finish
