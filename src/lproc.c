@@ -191,6 +191,26 @@ static int find_exec(const char *file)
     }
 }
 
+/* For a delayed start: the exec failed after the wait, when nobody waits
+ * for the status pipe; say so on stderr (the log). Async-signal-safe. */
+static void report_late_exec(const char *file, int err)
+{
+    char num[16];
+    int n = (int)sizeof num;
+    unsigned v = (unsigned)err;
+    do {
+        num[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    const char *parts[] = {"serfhand proc.spawn: cannot run '", file, "' after the wait: errno ",
+                           NULL, "\n"};
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+        const char *p = parts[i] ? parts[i] : num + n;
+        size_t len = parts[i] ? strlen(p) : sizeof num - (size_t)n;
+        (void)!write(2, p, len);
+    }
+}
+
 /* Sleep until CLOCK_MONOTONIC reaches at_ms, through signals. */
 static void sleep_until(int64_t at_ms)
 {
@@ -247,8 +267,7 @@ static void child_exec(const struct childspec *cs, pid_t parent)
         close(cs->status_fd);
         sleep_until(cs->exec_at);
         execvp(cs->argv[0], cs->argv);
-        static const char msg[] = "serfhand proc.spawn: the delayed exec failed\n";
-        (void)!write(2, msg, sizeof msg - 1);
+        report_late_exec(cs->argv[0], errno);
         _exit(127);
     }
     execvp(cs->argv[0], cs->argv);

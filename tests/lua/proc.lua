@@ -306,6 +306,17 @@ T.test("spawn with delay_ms: returns at once, the command runs that much later",
     proc.run { "rm", "-rf", dir }
 end)
 
+T.test("spawn with delay_ms: an exec that fails after the wait says so in the log", function()
+    local dir = tmpdir()
+    local script, log = dir .. "/gone.sh", dir .. "/g.log"
+    assert(sh("printf '#!/bin/sh\\necho ran\\n' > " .. script .. " && chmod 755 " .. script))
+    local pid = assert(proc.spawn({ script }, { log = log, delay_ms = 300 }))
+    assert(proc.run { "rm", script })
+    T.ok(wait_until(3, function() return not proc.alive(pid) end), "the child ended")
+    T.eq(cat(log), "serfhand proc.spawn: cannot run '" .. script .. "' after the wait: errno 2\n", "ENOENT")
+    proc.run { "rm", "-rf", dir }
+end)
+
 T.test("spawn with delay_ms: a command that cannot run fails at once", function()
     local secs, pid, err = timed(function()
         return proc.spawn({ "no-such-command-serfhand" }, { delay_ms = 5000 })
