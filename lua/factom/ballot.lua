@@ -1,6 +1,6 @@
 -- lua/factom/ballot.lua: votes relayed in bundles (docs/protocol.md section
 -- 4). The proposer collects the signed votes of the sick authorities as
--- answers to its proposal query and sends a quorum of them on in one
+-- answers to its proposal query and sends them on in one
 -- factomd-restart-votes query (eleven votes fit one), or, for a node that
 -- did not answer that, in factomd-restart-votes events (six each), instead
 -- of every voter sending its own event to every node. A relayed vote is only

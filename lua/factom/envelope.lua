@@ -12,7 +12,7 @@ M.SERF_LIMIT = 512         -- Serf's default UserEventSizeLimit (name + payload)
 M.SERF_OVERHEAD = 32       -- Serf's own encoding of the event around them
 M.QUERY_LIMIT = 1024       -- Serf's default QuerySizeLimit (the encoded query)
 -- Serf's encoding of a query around name and payload, with the sender's
--- address (IPv6 included) and a node name of up to 64 bytes (measured: 109
+-- address (IPv6 included) and a node name of up to 64 bytes (measured: 108
 -- bytes with name "q" and node "n1", reference/serf.md section 6).
 M.QUERY_OVERHEAD = 120 + 64
 M.MAX_LIFETIME = 3600      -- exp - iat, seconds
