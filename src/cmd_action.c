@@ -1,6 +1,7 @@
 /*
  * cmd_action.c: `serfhand action ACT PID`, the detached executor that a
- * decided proposal spawns on each authority (lua/factom/restart.lua). It runs
+ * decided proposal spawns on each authority (lua/factom/restart.lua spawns
+ * it, lua/factom/executor.lua is what it runs). It runs
  * handlers/action/<ACT>.lua of the verified bundle with ev.payload = PID,
  * under a deadline long enough to wait for the agreed time.
  */

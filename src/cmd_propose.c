@@ -1,7 +1,8 @@
 /*
  * cmd_propose.c: `serfhand propose restart [--in 2m] [--ttl 15m] [--dry-run]`,
  * an authority operator's proposal of a coordinated factomd restart. The
- * protocol lives in the signed bundle (lua/factom/restart.lua, propose());
+ * protocol lives in the signed bundle (lua/factom/proposer.lua, called as
+ * factom.restart's propose(), which bundles of every version have);
  * this file parses the command line and runs it through bundlerun.
  */
 #include <stdio.h>

@@ -1,6 +1,6 @@
 -- This node's factomd health for `serfhand status`: compact JSON.
-local restart = require "factom.restart"
+local node = require "factom.node"
 return {
   description = "factomd heights, minute, stall state, role and last restart",
-  handle = function(ev) return restart.status(ev) end,
+  handle = function(ev) return node.status(ev) end,
 }

@@ -1,0 +1,81 @@
+-- lua/factom/node.lua: this node's side of the cluster view: its row in
+-- `serfhand status` (query factomd-status) and its minute tick (health
+-- record, authority-set refresh, votes no ballot carried, auto-propose).
+local restart = require "factom.restart"
+local authset = require "factom.authset"
+local stall = require "factom.stall"
+local tally = require "factom.tally"
+local config = require "serfhand.config"
+local log = require "serfhand.log"
+local store = require "serfhand.store"
+local time = require "serfhand.time"
+
+local M = {}
+
+M.RESEND_AFTER_S = 20 -- tick sends a vote no bundle carried after this
+
+-- status(ev) -> table: this node's answer to query factomd-status.
+function M.status(ev)
+  local rep = stall.check()
+  local set = authset.get({ cache_only = true })
+  if not set and rep.state ~= "unknown" then set = authset.get() end -- factomd answers: ask it
+  local me = restart.me()
+  local role = "follower"
+  if me and set and set.members[me] then role = set.members[me].status == "audit" and "audit" or "authority" end
+  if me and not set then role = "unknown" end
+  local last = store.get("last_restart")
+  return {
+    name = ev.self and ev.self.name or "?", role = role, state = rep.state,
+    sick = rep.state == "sick", h = rep.height, saved = rep.saved, minute = rep.minute,
+    stalled_s = rep.stalled_s, bundle = ev.bundle and ev.bundle.version or nil,
+    last_restart = type(last) == "table" and last.t or nil,
+    last_ok = type(last) == "table" and last.ok or nil,
+    reason = rep.state ~= "healthy" and rep.reason:sub(1, 200) or nil,
+  }
+end
+
+-- resend_votes(): this node's votes that no bundle has carried back yet
+-- (the proposer's ballot missed them, or it stopped), sent as their own
+-- events once the ballot has had RESEND_AFTER_S.
+function M.resend_votes()
+  local keys = store.keys("myvote/", 100) or {}
+  local now = time.now()
+  for _, k in ipairs(keys) do
+    local pid = k:sub(#"myvote/" + 1)
+    local prop = store.get("proposal/" .. pid)
+    if type(prop) == "table" and prop.b == 1 and now < prop.exp and now - prop.iat >= M.RESEND_AFTER_S
+        and not store.get("relayed/" .. pid) and not store.get(tally.decided_key(pid)) then
+      local ok, err = require("serfhand.serf").event(restart.VOTE, store.get(k))
+      if ok then
+        store.put("relayed/" .. pid, "tick", restart.ttl_until(prop.exp, now))
+        log.info(string.format("vote for %s sent on its own: no bundle carried it", pid))
+      else
+        log.error(string.format("vote for %s not sent: %s", pid, tostring(err)))
+      end
+    end
+  end
+end
+
+-- tick(ev): record health, refresh the authority set, send votes the
+-- ballot missed, auto-propose.
+function M.tick(_ev)
+  local rep = stall.check()
+  store.put("health", { state = rep.state, reason = rep.reason, t = time.now_ms(), h = rep.height,
+    minute = rep.minute, stalled_s = rep.stalled_s })
+  log.info(string.format("%s: %s", rep.state, rep.reason))
+  M.resend_votes()
+  local set, serr = authset.get({ refresh = true })
+  if not set then log.error(serr) end
+  if rep.state ~= "sick" or not config.get("reboot.auto_propose") then return rep.state end
+  local me = restart.me()
+  if not (me and set and set.members[me]) then return rep.state end
+  if store.get("open/" .. me) then
+    log.info("sick, but this node's proposal is still open")
+    return rep.state
+  end
+  local text, err = require("factom.proposer").propose({ act = "restart" })
+  if text then log.info(text) else log.error(tostring(err)) end
+  return rep.state
+end
+
+return M
