@@ -36,7 +36,7 @@ local proc = {}
 ---@return string? err "proc: cannot run 'x': No such file or directory", ...
 function proc.run(argv, opts) end
 
----Start argv fully detached (double fork, setsid, stdio on /dev/null or log,
+---Start argv fully detached (fork, setsid, stdio on /dev/null or log,
 ---other fds closed, reduced environment); returns the detached process's pid.
 ---@param argv string[]
 ---@param opts? serfhand.proc.SpawnOpts

@@ -244,12 +244,13 @@ T.test("spawn: returns at once and is fully detached", function()
         "/proc/" .. pid .. "/fd/2" }).stdout
     T.eq(links, "/dev/null\n" .. log .. "\n" .. log .. "\n", "stdio targets")
     local sid, pgrp, ppid = stat_field(pid, 6), stat_field(pid, 5), stat_field(pid, 4)
-    T.ok(sid ~= pid, "not a session leader")
+    T.eq(sid, pid, "leader of a session of its own (one fork, then setsid)")
     local my_sid = tonumber(assert(sh("cut -d' ' -f6 /proc/$PPID/stat")).stdout)
     T.ok(sid ~= my_sid, "own session (" .. sid .. " vs " .. my_sid .. ")")
     T.eq(pgrp, sid, "group of the new session")
+    T.eq(stat_field(pid, 7), 0, "no controlling terminal")
     local my_pid = tonumber(assert(sh("echo $PPID")).stdout)
-    T.ok(ppid ~= my_pid, "not our child")
+    T.eq(ppid, my_pid, "our child until we exit (then init's)")
     local env = assert(proc.run { "sh", "-c", "tr '\\0' '\\n' < /proc/" .. pid .. "/environ" }).stdout
     for k in env:gmatch("([^=\n]+)=[^\n]*") do
         T.ok(ALLOWED[k] or k == "PWD", "unexpected variable " .. k) -- sh exports PWD
