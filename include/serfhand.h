@@ -240,6 +240,9 @@ struct sandbox *sandbox_of(lua_State *L);
 void sandbox_start_clock(struct sandbox *sb);
 void sandbox_stop_clock(struct sandbox *sb);
 int64_t sandbox_deadline_ms(const struct sandbox *sb); /* monotonic */
+/* What a call that waits (factomd, a store lock, the Serf agent) leaves of
+ * the deadline, for the handler to react to the call's failure. */
+#define SANDBOX_RESERVE_MS 100
 bool sandbox_timed_out(const struct sandbox *sb);
 bool sandbox_out_of_memory(const struct sandbox *sb);
 size_t sandbox_memory_used(const struct sandbox *sb);

@@ -19,7 +19,6 @@
 #define DEF_TIMEOUT_MS 800
 #define DEF_MAX_BYTES (4 * 1024 * 1024)
 #define MAX_TIMEOUT_MS 600000
-#define DEADLINE_RESERVE_MS 100
 
 /* Debug methods that leak the signing key (configuration) or change the
  * node's behaviour; never sent, whatever the URL points at. */
@@ -102,8 +101,8 @@ static void get_settings(lua_State *L, int opts_idx, struct settings *s)
     s->deadline_hit = false;
     s->deadline_ms = 0;
     int64_t dl = sandbox_deadline_ms(sb);
-    if (dl > 0) { /* keep DEADLINE_RESERVE_MS for the handler to react */
-        s->deadline_ms = dl - DEADLINE_RESERVE_MS;
+    if (dl > 0) { /* keep SANDBOX_RESERVE_MS for the handler to react */
+        s->deadline_ms = dl - SANDBOX_RESERVE_MS;
         s->deadline_hit = s->deadline_ms <= util_mono_ms();
     }
 }

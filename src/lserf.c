@@ -49,12 +49,16 @@ static struct call *new_call(lua_State *L)
     return c;
 }
 
-/* A monotonic deadline ms from now, never past the handler's own deadline. */
+/* A monotonic deadline ms from now, never past the handler's own deadline
+ * minus SANDBOX_RESERVE_MS: a query that runs out of time then returns what
+ * arrived, and the handler has the time to use it. */
 static int64_t deadline_in(lua_State *L, int64_t ms)
 {
     int64_t d = util_mono_ms() + ms;
     struct sandbox *sb = sandbox_of(L);
     int64_t sd = sb ? sandbox_deadline_ms(sb) : 0;
+    if (sd > 0)
+        sd -= SANDBOX_RESERVE_MS;
     return sd > 0 && sd < d ? sd : d;
 }
 

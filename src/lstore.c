@@ -15,7 +15,6 @@
 #define KEYS_DEFAULT 100
 #define KEYS_MAX 10000
 #define TTL_MAX_S 3153600000.0 /* 100 years */
-#define DEADLINE_MARGIN_MS 100 /* left for the handler after a lock wait */
 
 /* The per-state connection. scratch holds values, JSON and key lists while
  * they move between SQLite and Lua, so a raise (out of memory) leaks
@@ -52,7 +51,7 @@ static struct store *conn(lua_State *L, char *err, size_t errlen)
     int ms = STORE_BUSY_MS;
     int64_t deadline = sandbox_deadline_ms(sb);
     if (deadline) {
-        int64_t left = deadline - util_mono_ms() - DEADLINE_MARGIN_MS;
+        int64_t left = deadline - util_mono_ms() - SANDBOX_RESERVE_MS;
         if (left < ms)
             ms = left > 0 ? (int)left : 0;
     }

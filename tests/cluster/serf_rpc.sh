@@ -284,4 +284,39 @@ end)
 LUA
 kill -CONT "$PID_n3"
 
+# A query that would outlive the run's deadline returns what arrived 100 ms
+# before it, so the run can still use it: `tick` (deadline 1500 ms) asks for
+# more answers than there are nodes, with a longer timeout.
+B2=$T_TMP/bundle2
+mkdir -p "$B2/handlers"
+cat > "$B2/handlers/tick.lua" <<'LUA'
+local serf = require "serfhand.serf"
+local time = require "serfhand.time"
+return function()
+  local t0 = time.mono()
+  local r, err = serf.query("echo", "x", { timeout_ms = 5000, expect = 99 })
+  local ms = math.floor((time.mono() - t0) * 1000)
+  if not r then return "no result: " .. tostring(err) end
+  return string.format("query ended after %d ms with %d answers, done=%s", ms, r.n, tostring(r.done))
+end
+LUA
+"$SERFHAND" sign -s "$T_TMP/k.sec" --version 1 "$B2" > /dev/null || fail "signing the tick bundle"
+cat > "$T_TMP/tick.conf" <<CONF
+log = { target = "$T_TMP/tick.log", level = "debug" }
+bundle = "$B2"
+state_dir = "$T_TMP/state-tick"
+trust = { keys = { "$T_TMP/k.pub" } }
+serf = { rpc_addr = "127.0.0.1:7450" }
+limits = { tick_ms = 1500 }
+CONF
+"$SERFHAND" -c "$T_TMP/tick.conf" tick > /dev/null 2>&1
+rc=$?
+line=$(grep -o 'query ended after [0-9]* ms with [0-9]* answers, done=false' "$T_TMP/tick.log")
+ms=$(printf '%s\n' "$line" | sed -n 's/.*after \([0-9]*\) ms.*/\1/p')
+if [ "$rc" -eq 0 ] && [ -n "$ms" ] && [ "$ms" -ge 1000 ] && [ "$ms" -lt 1450 ] && [ "${line#*with 3 answers}" != "$line" ]; then
+    ok "a query cut by the deadline returns what arrived, in time for the run to use it"
+else
+    fail "a query cut by the deadline returns what arrived" "exit $rc; $(tail -n 5 "$T_TMP/tick.log")"
+fi
+
 finish
