@@ -822,7 +822,10 @@ static bool seen_resp(const struct serf_query_result *r, const char *from)
     return false;
 }
 
-/* Take one stream record {Type, From, Payload}; 1 when done arrived. */
+/* Take one stream record {Type, From, Payload}; 1 when done arrived. An ack
+ * or response from no node is dropped: the agent sends such records when the
+ * query's channels close at Serf's deadline before its own timer says done
+ * (its stream loop reads the closed channels' zero values). */
 static int take_record(struct serf_query_result *r, const struct mp_value *rec)
 {
     const struct mp_value *type = serfrpc_mp_get(rec, "Type");
@@ -830,6 +833,10 @@ static int take_record(struct serf_query_result *r, const struct mp_value *rec)
     if (mp_is_str(type, "done"))
         return 1;
     char *from = mp_dup(serfrpc_mp_get(rec, "From"));
+    if (!*from) {
+        free(from);
+        return 0;
+    }
     if (mp_is_str(type, "ack") && !seen_ack(r, from)) {
         r->acks = xrealloc(r->acks, (r->nacks + 1) * sizeof *r->acks);
         r->acks[r->nacks++] = from;

@@ -347,6 +347,23 @@ static void stop_fake(pid_t pid)
     waitpid(pid, NULL, 0);
 }
 
+/* Append one record of a query stream (seq 1), as the agent writes it. */
+static void stream_record(struct buf *b, const char *type, const char *from, const char *payload)
+{
+    serfrpc_mp_map(b, 2);
+    serfrpc_mp_cstr(b, "Error");
+    serfrpc_mp_cstr(b, "");
+    serfrpc_mp_cstr(b, "Seq");
+    serfrpc_mp_uint(b, 1);
+    serfrpc_mp_map(b, 3);
+    serfrpc_mp_cstr(b, "Type");
+    serfrpc_mp_cstr(b, type);
+    serfrpc_mp_cstr(b, "From");
+    serfrpc_mp_cstr(b, from);
+    serfrpc_mp_cstr(b, "Payload");
+    serfrpc_mp_bin(b, payload, strlen(payload));
+}
+
 static void test_client(void)
 {
     char err[256];
@@ -414,6 +431,40 @@ static void test_client(void)
          "truncated reply times out");
     int64_t took = util_mono_ms() - t0;
     T_OK(took >= 250 && took < 1500, "timeout bounded by the deadline");
+    stop_fake(pid);
+
+    /* A query stream with an ack and a response from no node, as the agent
+     * sends when Serf closes the query's channels before its own timer ends
+     * the stream: dropped; the real ack and response count once each. */
+    struct buf script = {0};
+    serfrpc_mp_map(&script, 2); /* the query's own reply */
+    serfrpc_mp_cstr(&script, "Error");
+    serfrpc_mp_cstr(&script, "");
+    serfrpc_mp_cstr(&script, "Seq");
+    serfrpc_mp_uint(&script, 1);
+    stream_record(&script, "ack", "n1", "");
+    stream_record(&script, "ack", "", "");
+    stream_record(&script, "response", "", "");
+    stream_record(&script, "response", "n1", "x");
+    stream_record(&script, "ack", "", "");
+    stream_record(&script, "done", "", "");
+    pid = fake_agent(&port, script.data, script.len, true, true);
+    buf_free(&script);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    T_OK(serfrpc_open(&c, addr, NULL, util_mono_ms() + 2000, err, sizeof err) == 0,
+         "open for a query");
+    if (c) {
+        struct serf_query q = {.name = "q", .payload = "", .ack = true};
+        struct serf_query_result res;
+        T_OK(serfrpc_query(c, &q, &res, err, sizeof err) == 0, "query stream read");
+        T_OK(res.done, "done arrived");
+        T_OK(res.nacks == 1 && strcmp(res.acks[0], "n1") == 0, "one ack, from n1");
+        T_OK(res.nresp == 1 && strcmp(res.resp[0].from, "n1") == 0 && res.resp[0].payload.len == 1,
+             "one response, from n1");
+        serfrpc_query_result_free(&res);
+        serfrpc_close(c);
+        c = NULL;
+    }
     stop_fake(pid);
 
     /* Connection closed mid-reply. */
