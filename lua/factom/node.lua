@@ -4,7 +4,6 @@
 local restart = require "factom.restart"
 local authset = require "factom.authset"
 local stall = require "factom.stall"
-local tally = require "factom.tally"
 local config = require "serfhand.config"
 local log = require "serfhand.log"
 local store = require "serfhand.store"
@@ -43,8 +42,10 @@ function M.resend_votes()
   for _, k in ipairs(keys) do
     local pid = k:sub(#"myvote/" + 1)
     local prop = store.get("proposal/" .. pid)
+    -- Also when this node has decided: its quorum may hold votes that others
+    -- lack, and they may need this one for theirs.
     if type(prop) == "table" and prop.b == 1 and now < prop.exp and now - prop.iat >= M.RESEND_AFTER_S
-        and not store.get("relayed/" .. pid) and not store.get(tally.decided_key(pid)) then
+        and not store.get("relayed/" .. pid) then
       local ok, err = require("serfhand.serf").event(restart.VOTE, store.get(k))
       if ok then
         store.put("relayed/" .. pid, "tick", restart.ttl_until(prop.exp, now))
