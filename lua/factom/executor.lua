@@ -1,8 +1,9 @@
 -- lua/factom/executor.lua: the detached executor of a decided restart
--- (docs/protocol.md section 6). `serfhand action` runs it on each node that
--- decided (factom.restart spawns it): it waits until the agreed time, checks
--- the decision and the cooldown again, runs factomd.restart once, records
--- the outcome and reports it with a signed factomd-restart-done event.
+-- (docs/protocol.md section 5, "Execute"). `serfhand action` runs it on each
+-- node that decided (factom.restart spawns it): it waits until the agreed
+-- time, checks the decision and the cooldown again, runs factomd.restart
+-- once, records the outcome and reports it with a signed
+-- factomd-restart-done event.
 local restart = require "factom.restart"
 local authset = require "factom.authset"
 local envelope = require "factom.envelope"
