@@ -42,8 +42,9 @@ function M.resend_votes()
   for _, k in ipairs(keys) do
     local pid = k:sub(#"myvote/" + 1)
     local prop = store.get("proposal/" .. pid)
-    -- Also when this node has decided: its quorum may hold votes that others
-    -- lack, and they may need this one for theirs.
+    -- Also when this node has decided: without a bundle of a quorum (which
+    -- reaches every node), the others may lack votes it holds, and may need
+    -- this one for their quorum.
     if type(prop) == "table" and prop.b == 1 and now < prop.exp and now - prop.iat >= M.RESEND_AFTER_S
         and not store.get("relayed/" .. pid) then
       local ok, err = require("serfhand.serf").event(restart.VOTE, store.get(k))

@@ -307,10 +307,13 @@ function M.on_votes(ev)
     return "dropped error"
   end
   log.info(string.format("votes for %s: %d in a bundle, %d new", b.pid, #voters, new))
+  -- relayed/<pid>: tick need not send this node's vote on its own. So when
+  -- a bundle carried it, and when a bundle carried a quorum: the proposer
+  -- relays it to every node (as events to those that did not answer).
   local me = M.me()
-  for _, by in ipairs(voters) do
-    if by == me then store.put("relayed/" .. b.pid, "1", ttl_until(b.exp, now)) end
-  end
+  local carried = #voters >= authset.quorum(set.n)
+  for _, by in ipairs(voters) do carried = carried or by == me end
+  if carried then store.put("relayed/" .. b.pid, "1", ttl_until(b.exp, now)) end
   return M.maybe_decide(b.pid) or "dropped error"
 end
 
