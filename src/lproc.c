@@ -903,9 +903,14 @@ static int proc_kill(lua_State *L)
     return 1;
 }
 
-/* A zombie still answers kill(pid, 0): look at its state too. */
+/* A zombie still answers kill(pid, 0): look at its state too. A process
+ * spawn started is the caller's child until the caller exits: once it has
+ * ended, reap it here, so that a long-lived caller keeps no zombies. */
 static bool pid_alive(pid_t pid)
 {
+    int st;
+    if (waitpid(pid, &st, WNOHANG) == pid)
+        return false;
     if (kill(pid, 0) < 0 && errno != EPERM)
         return false;
     char path[64], stat[512];

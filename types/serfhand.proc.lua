@@ -51,7 +51,7 @@ function proc.spawn(argv, opts) end
 ---@return string? err "proc: kill PID: No such process"
 function proc.kill(pid, sig) end
 
----Whether a process with this pid exists and is not a zombie.
+---Whether a process with this pid exists and is not a zombie; reaps an ended child that spawn started.
 ---@param pid integer positive
 ---@return boolean
 function proc.alive(pid) end

@@ -210,9 +210,11 @@ T.test("spawn: detached sleep, alive, kill", function()
     T.eq(proc.kill(pid, 0), true, "signal 0 probes")
     T.eq(proc.kill(pid, "TERM"), true)
     T.ok(wait_until(2, function() return not proc.alive(pid) end), "gone after TERM")
+    -- our child until we exit: alive() reaped it, no zombie is left
+    T.eq(sh("test -e /proc/" .. pid .. " && echo left || echo reaped").stdout, "reaped\n")
     local ok, kerr = proc.kill(pid, "KILL")
-    -- the zombie may linger until init reaps it; then ESRCH
-    if not ok then T.ok(kerr:find("^proc: kill %d+: No such process$"), kerr) end
+    T.eq(ok, nil)
+    T.ok(kerr:find("^proc: kill %d+: No such process$"), kerr)
 end)
 
 -- Field n (1-based) of /proc/PID/stat, after the command name.
@@ -273,7 +275,13 @@ T.test("spawn: log is appended, env and cwd apply", function()
     proc.run { "rm", "-rf", dir }
 end)
 
+-- Our zombie children (ps --ppid of the sh's parent: this process).
+local function zombies()
+    return select(2, sh("ps -o stat= --ppid $PPID").stdout:gsub("Z", ""))
+end
+
 T.test("spawn fails: missing command, bad log, bad cwd", function()
+    local z0 = zombies()
     local pid, err = proc.spawn { "no-such-command-serfhand" }
     T.eq(pid, nil)
     T.eq(err, "proc: cannot run 'no-such-command-serfhand': No such file or directory")
@@ -283,6 +291,7 @@ T.test("spawn fails: missing command, bad log, bad cwd", function()
     pid, err = proc.spawn({ "true" }, { cwd = "/nonexistent" })
     T.eq(pid, nil)
     T.eq(err, "proc: cannot change to directory '/nonexistent': No such file or directory")
+    T.eq(zombies(), z0, "the children that failed were reaped")
 end)
 
 T.test("spawn with delay_ms: returns at once, the command runs that much later", function()
