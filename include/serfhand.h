@@ -497,7 +497,8 @@ bool http_loaded(void);
  * strings of 1..STORE_MAX_KEY bytes; values at most STORE_MAX_VALUE bytes. */
 #define STORE_MAX_KEY 256
 #define STORE_MAX_VALUE (1024 * 1024)
-#define STORE_BUSY_MS 2000 /* busy timeout set by store_open */
+#define STORE_BUSY_MS 2000  /* busy timeout set by store_open */
+#define STORE_WAL_PAGES 100 /* WAL frames at which a commit checkpoints and empties it */
 
 /* store_open with a busy timeout of busy_ms instead of STORE_BUSY_MS. */
 int store_open_ms(struct store **out, const char *state_dir, int busy_ms, char *err, size_t errlen);

@@ -132,6 +132,27 @@ static int wal_row(void *ud, int ncol, char **vals, char **names)
     return 0;
 }
 
+/* After each commit: once the WAL holds STORE_WAL_PAGES frames, checkpoint
+ * it and truncate it to nothing. SQLite's own automatic checkpoint is not
+ * enough here. A process that opens the store with no other connection
+ * open (the usual case: one handler run per event, seldom overlapping)
+ * rebuilds the WAL index from every frame in the WAL and, doing so, forgets
+ * what was already checkpointed; so the WAL is never restarted, every
+ * commit past the threshold checkpoints the whole WAL again (two fsyncs),
+ * and the WAL grows without end (measured: 5.9 MB after 600 one-commit
+ * processes; a vote-shaped handler 1.2 ms slower per run). Other processes'
+ * readers are not waited for: then a later commit tries again. */
+static int wal_hook(void *ud, sqlite3 *db, const char *name, int frames)
+{
+    struct store *s = ud;
+    if (frames < STORE_WAL_PAGES)
+        return SQLITE_OK;
+    sqlite3_busy_timeout(db, 0);
+    (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    sqlite3_busy_timeout(db, s->busy_ms);
+    return SQLITE_OK; /* the commit stands whatever the checkpoint did */
+}
+
 /* Switch to WAL and create the table. Setting up a fresh file takes an
  * exclusive lock, and SQLite answers SQLITE_BUSY at once (without waiting)
  * when two processes would deadlock; so retry here, within the busy
@@ -199,6 +220,7 @@ int store_open_ms(struct store **out, const char *state_dir, int busy_ms, char *
     sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
     int persist = 1;
     sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+    sqlite3_wal_hook(s->db, wal_hook, s);
     store_busy_timeout(s, busy_ms);
 
     if (init_db(s, err, errlen) < 0)

@@ -307,6 +307,66 @@ static void test_race(void)
     free(dir);
 }
 
+/* Every store_open with no other connection rebuilds the WAL index from all
+ * frames since the last checkpoint, and forgets what was checkpointed: so
+ * the WAL must be emptied, not just checkpointed, however many writes a
+ * long-lived node makes, in one process or (the usual case: one handler run
+ * per event) in many. */
+static bool wal_writes(const char *dir, int procs, int per_proc)
+{
+    char val[300];
+    bool ok = true;
+    memset(val, 'v', sizeof val);
+    for (int p = 0; ok && p < procs; p++) {
+        char err[256] = "";
+        struct store *s = NULL;
+        ok = store_open(&s, dir, err, sizeof err) == 0;
+        for (int i = 0; ok && i < per_proc; i++) {
+            char key[32];
+            snprintf(key, sizeof key, "k/%d", p * per_proc + i);
+            ok = store_put(s, key, val, sizeof val, 0, err, sizeof err) == 0;
+        }
+        store_close(s);
+    }
+    return ok;
+}
+
+static void test_wal_stays_short(void)
+{
+    /* A frame is a 24-byte header and a 4096-byte page; a commit adds a few. */
+    long max = (STORE_WAL_PAGES + 16) * (24 + 4096) + 32;
+    const struct {
+        const char *name;
+        int procs, per_proc;
+    } cases[] = {
+        {"one connection, 600 commits", 1, 600},
+        {"600 connections, one commit each", 600, 1},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char rel[32];
+        snprintf(rel, sizeof rel, "wal%zu", c);
+        char *dir = path_in(rel);
+        T_OK(wal_writes(dir, cases[c].procs, cases[c].per_proc), "600 writes");
+        struct buf wal = {0};
+        buf_printf(&wal, "%s/serfhand.db-wal", dir);
+        struct stat sb;
+        T_OK(stat(wal.data, &sb) == 0, "the WAL file is there");
+        T_OK(sb.st_size <= max, cases[c].name);
+        if (sb.st_size > max)
+            fprintf(stderr, "  %s: the WAL is %ld bytes, more than %ld\n", cases[c].name,
+                    (long)sb.st_size, max);
+        char err[256] = "";
+        struct store *s = NULL;
+        int64_t n = -1;
+        T_OK(store_open(&s, dir, err, sizeof err) == 0 &&
+                 store_count(s, "k/", &n, err, sizeof err) == 0 && n == 600,
+             "every write is there after a reopen");
+        store_close(s);
+        buf_free(&wal);
+        free(dir);
+    }
+}
+
 int main(void)
 {
     if (!mkdtemp(tmp)) {
@@ -318,6 +378,7 @@ int main(void)
     test_tx_and_lock();
     test_bad_files();
     test_race();
+    test_wal_stays_short();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
     (void)!system(cmd);
