@@ -2,7 +2,10 @@
 # bench/cluster.sh N: decision latency of the Factom bundle on N real serf
 # agents (127.0.0.1), against the time one plain non-coalesced event takes to
 # reach every node's handler in the same run, and the spread of the restart
-# start times. Prints "RESULT name value" lines for bench/run.
+# start times. For comparison it also times the floor of any protocol that
+# collects votes and then spreads them: two ping query rounds (a quorum, then
+# every node; bench/two_rounds.py). Prints "RESULT name value" lines for
+# bench/run.
 set -u
 cd "$(dirname "$0")/.."
 N=${1:-5}
@@ -45,7 +48,7 @@ wait_logs() { # SECONDS COUNT TEXT
 # when there are fewer: a node's proposal stays open until it expires.
 ROUNDS=${DECIDE_ROUNDS:-$((N < 9 ? N : 9))}
 [ "$ROUNDS" -le "$N" ] || die "DECIDE_ROUNDS=$ROUNDS: at most one proposal per node ($N)"
-IN=$((15 + ROUNDS * (3 + N / 5))) # the first restart comes after the last round (a round: 4-7 s)
+IN=$((15 + ROUNDS * (5 + N / 5))) # the first restart comes after the last round (a round: 6-9 s)
 for i in $(seq 1 "$N"); do fnet_sim "$i" stalled; done
 sleep 5
 # Every node must see the stall before the rounds; under the start-up load a
@@ -59,7 +62,7 @@ $st"
     sleep 3
 done
 sleep 2 # let the status query's handler runs drain
-plain="" decide=""
+plain="" floor="" decide=""
 for r in $(seq 1 "$ROUNDS"); do
     # What the every-minute tick timer does on each node: record its health
     # (the nodes vote on that record, docs/protocol.md section 5).
@@ -73,7 +76,12 @@ for r in $(seq 1 "$ROUNDS"); do
     last=$(grep -h "no handler handlers/user/bench-plain-$r.lua" "$T_TMP"/n*.log | tod | sort -n | tail -n 1)
     plain="$plain $(awk -v a="$t0" -v b="$last" 'BEGIN { printf "%.3f", b - a }')"
     sleep 1
-    # 2. Every node stalled; from `serfhand propose` to the last node's decision.
+    # 2. The floor of any vote-then-relay protocol: a query until a quorum
+    #    answered, then one until every node did, with the trivial ping handler.
+    f=$(python3 bench/two_rounds.py 127.0.0.1:8601 "$N") || die "two ping rounds failed: $f"
+    floor="$floor $f"
+    sleep 1
+    # 3. Every node stalled; from `serfhand propose` to the last node's decision.
     t0=$(now_tod)
     out=$("$SERFHAND" -c "$T_TMP/n$r.conf" propose restart --in "${IN}s" --ttl "$((IN + 60))s" 2>&1) ||
         die "propose failed: $out"
@@ -91,6 +99,7 @@ done
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 plain_med=$(median $plain)
 decide_med=$(median $decide)
+floor_med=$(median $floor)
 # The first proposal's restart (later ones are inside the cooldown). Its start
 # time is when serfhand's executor starts the command (it logs "running ...
 # at T" right before exec); the test double's own first line also waits for
@@ -102,8 +111,10 @@ cmd_spread=$(sort -n "$T_TMP/restarts" | awk 'NR == 1 { f = $1 } { l = $1 } END 
 fnet_stop_executors
 
 echo "plain event to all $N nodes: runs$plain s, median $plain_med s"
+echo "two ping query rounds (quorum, then all $N): runs$floor s, median $floor_med s"
 echo "propose to the last of $N decisions: runs$decide s, median $decide_med s"
 echo "restart start spread on $N nodes: $spread ms (first line of the restart command: $cmd_spread ms)"
 echo "RESULT decision_ratio_$N $(awk -v d="$decide_med" -v p="$plain_med" 'BEGIN { printf "%.2f", d / p }')"
 echo "RESULT spread_ms_$N $spread"
+echo "RESULT floor_ratio_$N $(awk -v f="$floor_med" -v p="$plain_med" 'BEGIN { printf "%.2f", f / p }')"
 if [ -n "${KEEP_LOGS:-}" ]; then mkdir -p "$KEEP_LOGS" && cp "$T_TMP"/n*.log "$T_TMP"/agent-*.log "$T_TMP/propose.out" "$KEEP_LOGS"/; fi
