@@ -46,6 +46,12 @@ void buf_free(struct buf *b);
 /* Read all of fd or a file, refusing more than max bytes. 0 or -1 + err. */
 int util_read_fd(int fd, size_t max, struct buf *out, char *err, size_t errlen);
 int util_read_file(const char *path, size_t max, struct buf *out, char *err, size_t errlen);
+/* Let a child forked from now on see zeros in [p, p+n) (MADV_WIPEONFORK on
+ * the pages around it; best effort). For secrets in sodium_malloc memory,
+ * whose pages hold nothing else: a forked child (proc.spawn's executor
+ * sleeps for minutes before it execs) would keep a copy, and mlock is not
+ * inherited, so the copy could be swapped out. */
+void util_wipe_on_fork(void *p, size_t n);
 /* Milliseconds of CLOCK_MONOTONIC / CLOCK_REALTIME. */
 int64_t util_mono_ms(void);
 int64_t util_now_ms(void);

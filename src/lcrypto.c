@@ -208,6 +208,7 @@ static int c_ed25519_keypair(lua_State *L)
     k->sk = sodium_malloc(crypto_sign_SECRETKEYBYTES);
     if (k->sk == NULL)
         return luaL_error(L, "crypto: out of secure memory");
+    util_wipe_on_fork(k->sk, crypto_sign_SECRETKEYBYTES);
     if (seed != NULL)
         crypto_sign_seed_keypair(k->pk, k->sk, (const unsigned char *)seed);
     else

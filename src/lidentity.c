@@ -296,6 +296,7 @@ int identity_parse(const char *text, size_t len, struct identity_keys *k, char *
         util_errf(err, errlen, "out of secure memory");
         goto out;
     }
+    util_wipe_on_fork(k->sk, crypto_sign_SECRETKEYBYTES);
     crypto_sign_seed_keypair(derived, k->sk, raw);
     if (rawlen == 64 && memcmp(raw + 32, derived, 32) != 0) {
         util_errf(err, errlen,

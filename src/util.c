@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -169,4 +170,17 @@ bool util_valid_name(const char *s)
         if (i >= 64 || !name_char(s[i], i == 0))
             return false;
     return i > 0;
+}
+
+void util_wipe_on_fork(void *p, size_t n)
+{
+#ifdef MADV_WIPEONFORK /* Linux 4.14 */
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)p & ~(pg - 1);
+    uintptr_t e = ((uintptr_t)p + n + pg - 1) & ~(pg - 1);
+    (void)madvise((void *)a, e - a, MADV_WIPEONFORK);
+#else
+    (void)p;
+    (void)n;
+#endif
 }

@@ -2,6 +2,8 @@
  * checks of lidentity.c, table-driven, without Lua. */
 #include <sodium.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "serfhand.h"
 #include "t.h"
@@ -174,6 +176,36 @@ static void test_no_echo(void)
     }
 }
 
+/* A forked child (proc.spawn's executor) sees zeros where the secret was. */
+static void test_secret_not_inherited(void)
+{
+    struct buf b = {0};
+    struct identity_keys k;
+    char err[300] = "";
+    buf_printf(&b,
+               "[app]\nIdentityChainID = %s\nLocalServerPrivKey = %s\nLocalServerPublicKey = %s\n",
+               CHAIN, RFC_SEED, RFC_PK);
+    T_OK(identity_parse(b.data, b.len, &k, err, sizeof err) == 0, "parse");
+    if (k.sk) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            bool zero = true;
+            for (size_t i = 0; i < crypto_sign_SECRETKEYBYTES; i++)
+                zero = zero && k.sk[i] == 0;
+            _exit(zero ? 0 : 1);
+        }
+        int st = -1;
+        T_OK(pid > 0 && waitpid(pid, &st, 0) == pid, "fork");
+        T_OK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child sees no secret");
+        bool kept = false;
+        for (size_t i = 0; i < crypto_sign_SECRETKEYBYTES; i++)
+            kept = kept || k.sk[i] != 0;
+        T_OK(kept, "the parent keeps it");
+    }
+    identity_keys_wipe(&k);
+    buf_free(&b);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -182,5 +214,6 @@ int main(void)
     test_parse();
     test_default_pair();
     test_no_echo();
+    test_secret_not_inherited();
     return t_done();
 }
