@@ -89,10 +89,9 @@ for i in 1 2 3 4; do
 "
 done
 sed -i "s|AUTHS|$auths|; s|state_dir = \"[^\"]*\"|state_dir = \"$T_TMP/state2\"|" "$T_TMP/c2.conf"
-{
-    echo 'local ID = {}'
-    printf '%s' "$ids"
-    cat <<'LUA'
+# A Lua test file for `serfhand test`: ID[1..4] = {chain, seed}, then stdin.
+with_ids() { echo 'local ID = {}'; printf '%s' "$ids"; cat; }
+with_ids > "$T_TMP/relay.lua" <<'LUA'
 local restart = require "factom.restart"
 local ballot = require "factom.ballot"
 local envelope = require "factom.envelope"
@@ -136,8 +135,44 @@ T.test("noproposal, counted, decided, decided again", function()
   T.ok(store.get("decided/" .. pid))
 end)
 LUA
-} > "$T_TMP/relay.lua"
 out=$("$SERFHAND" -c "$T_TMP/c2.conf" test --bundle "$T_TMP/bundle" "$T_TMP/relay.lua" 2>&1)
 expect_match "relay query answers (on_votes)" "$out" "^2 passed, 0 failed$"
 printf '%s\n' "$out" | grep '^FAIL' | sed 's/^/  relay.lua: /'
+
+# The ballot query's answers (docs/protocol.md 4a), from restart.on_ballot on
+# the same node: it is not in the set, so it never votes, and says why.
+with_ids > "$T_TMP/ballot.lua" <<'LUA'
+local restart = require "factom.restart"
+local envelope = require "factom.envelope"
+local crypto = require "serfhand.crypto"
+local time = require "serfhand.time"
+local now = math.floor(time.now())
+local function proposal(i, fields)
+  local sk = crypto.ed25519_keypair(crypto.unhex(ID[i].seed))
+  local signer = { chain_id = function() return ID[i].chain end, sign = function(m) return sk:sign(m) end }
+  fields = fields or { act = "restart", at = now + 30, h = 1000, b = 1 }
+  return assert(envelope.build(restart.PROPOSE, fields, { signer = signer, ttl = 60, net = "t" }))
+end
+
+T.test("a ballot this node cannot vote on: novote and why, the same on a replay", function()
+  local p = proposal(2)
+  local first = restart.on_ballot({ payload = p })
+  T.eq(first, "novote " .. ID[1].chain .. " is not in the authority set")
+  T.eq(restart.on_ballot({ payload = p }), first, "a replay gets the answer given then")
+end)
+
+T.test("refused ballots: novote dropped with the kind, or refused", function()
+  local p = proposal(3)
+  T.eq(restart.on_ballot({ payload = string.rep("A", 86) .. p:sub(87) }), "novote dropped: forged")
+  T.eq(restart.on_ballot({ payload = proposal(1) }), "novote dropped: unauthorized",
+    "a proposer outside the set")
+  T.eq(restart.on_ballot({ payload = proposal(2, { act = "restart", at = now + 31, h = 1000, b = 1 }) }),
+    "novote refused", "a second open proposal from the same proposer")
+  T.eq(restart.on_ballot({ payload = proposal(4, { act = "Restart!", at = now + 30, b = 1 }) }),
+    "novote refused", "a malformed act")
+end)
+LUA
+out=$("$SERFHAND" -c "$T_TMP/c2.conf" test --bundle "$T_TMP/bundle" "$T_TMP/ballot.lua" 2>&1)
+expect_match "ballot query answers (on_ballot)" "$out" "^2 passed, 0 failed$"
+printf '%s\n' "$out" | grep -E '^(FAIL|  )' | head -20 | sed 's/^/  ballot.lua: /'
 finish
