@@ -367,6 +367,53 @@ static void test_wal_stays_short(void)
     }
 }
 
+/* While another connection reads, the checkpoint cannot empty the WAL: the
+ * commits must neither wait for that reader (the busy timeout, here 100 ms,
+ * would be spent at each commit past the threshold) nor fail, and the first
+ * commit after it ends empties the WAL. */
+static void test_wal_reader(void)
+{
+    char err[256] = "";
+    struct store *s = NULL;
+    sqlite3 *reader = NULL;
+    char *dir = path_in("walreader");
+    char *db = path_in("walreader/serfhand.db");
+    char *wal = path_in("walreader/serfhand.db-wal");
+    char val[300];
+    memset(val, 'v', sizeof val);
+    T_OK(store_open_ms(&s, dir, 100, err, sizeof err) == 0 &&
+             store_put(s, "k/0", "v", 1, 0, err, sizeof err) == 0,
+         "open");
+    T_OK(sqlite3_open(db, &reader) == SQLITE_OK &&
+             sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM kv;", NULL, NULL, NULL) == SQLITE_OK,
+         "another connection holds a read transaction");
+    bool ok = true;
+    int64_t t0 = util_mono_ms();
+    for (int i = 1; ok && i <= 150; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "k/%d", i);
+        ok = store_put(s, key, val, sizeof val, 0, err, sizeof err) == 0;
+    }
+    int64_t took = util_mono_ms() - t0;
+    T_OK(ok, "150 commits, most past the threshold, succeed while it reads");
+    T_OK(took < 2000, "and do not wait for the reader");
+    if (took >= 2000)
+        fprintf(stderr, "  150 commits took %lld ms\n", (long long)took);
+    struct stat sb;
+    T_OK(stat(wal, &sb) == 0 && sb.st_size > (long)(STORE_WAL_PAGES * 4096),
+         "the WAL could not be emptied meanwhile");
+    T_OK(sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL) == SQLITE_OK, "the reader ends");
+    T_OK(store_put(s, "k/151", "v", 1, 0, err, sizeof err) == 0, "one more commit");
+    T_OK(stat(wal, &sb) == 0 && sb.st_size == 0, "empties the WAL");
+    int64_t n = -1;
+    T_OK(store_count(s, "k/", &n, err, sizeof err) == 0 && n == 152, "nothing lost");
+    sqlite3_close(reader);
+    store_close(s);
+    free(dir);
+    free(db);
+    free(wal);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmp)) {
@@ -379,6 +426,7 @@ int main(void)
     test_bad_files();
     test_race();
     test_wal_stays_short();
+    test_wal_reader();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
     (void)!system(cmd);
