@@ -124,7 +124,36 @@ ctl a down --for-ms 1000
 if ping; then fail "simulator down"; else ok "simulator down"; fi
 check "simulator back after --for-ms" wait_for 5 ping
 if ctl a bogus 2>/dev/null; then fail "ctl refuses unknown modes"; else ok "ctl refuses unknown modes"; fi
+# ctl wakes the simulator through the pid in <state-file>.pid; without it the
+# simulator still reads its file within a second. A stale pid that is not a
+# simulator gets no signal (SIGUSR1 would end it).
+expect_eq "the simulator wrote its pid file" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$T_TMP/a.state.pid")" "$PID_a"
+ctl a stalled
+expect_eq "ctl with the pid file" "$?" 0
+# Right after that command the simulator's next look of its own is a second
+# away: a command written now and signalled is acknowledged well before.
+printf '{"mode": "recover", "seq": "by-hand"}\n' >"$T_TMP/a.state.tmp"
+mv "$T_TMP/a.state.tmp" "$T_TMP/a.state"
+kill -USR1 "$PID_a"
+acked() { grep -qs by-hand "$T_TMP/a.state.ack"; }
+i=0
+while [ "$i" -lt 30 ] && ! acked; do sleep 0.01; i=$((i + 1)); done
+check "SIGUSR1 makes the simulator read its file at once" acked
+mv "$T_TMP/a.state.pid" "$T_TMP/a.state.pid.saved"
+ctl a recover
+expect_eq "ctl without a pid file: read within a second" "$?" 0
+check "and applied" ping
+sleep 60 &
+other=$!
+track "$other"
+printf '{"pid": %d}\n' "$other" >"$T_TMP/a.state.pid"
+ctl a recover
+expect_eq "ctl with a stale pid file still works" "$?" 0
+check "a process that is not a simulator got no SIGUSR1" kill -0 "$other"
+kill "$other"
+mv "$T_TMP/a.state.pid.saved" "$T_TMP/a.state.pid"
 kill -TERM "$PID_a"
 wait "$PID_a"
 expect_eq "simulator exits 0 on SIGTERM" "$?" 0
+check "and removes its pid file" test ! -e "$T_TMP/a.state.pid"
 finish
