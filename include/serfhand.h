@@ -289,6 +289,10 @@ int luaopen_serfhand_serf(lua_State *L);
 int luaopen_serfhand_store(lua_State *L);
 int luaopen_serfhand_time(lua_State *L);
 
+/* lproc.c: true once proc.spawn has started a child that waits (delay_ms)
+ * before it execs: until then it shares this process's memory copy-on-write. */
+bool proc_spawned_waiting(void);
+
 /* ljson.c: encode the value at idx as JSON into out (0, or -1 with err), and
  * decode s into a Lua value pushed on L (0, or -1 with err and nothing
  * pushed). Both run protected: they never raise. Integral numbers a double
@@ -335,9 +339,11 @@ int check_report(const struct config *cfg, const char *bundle_dir, struct buf *j
 int update_announcement(const struct config *cfg, const char *payload, size_t len);
 
 /* cmd_handle.c: handle ev with the active bundle; returns the exit code and
- * writes a query response to out_fd. Shared by `handle` and `run`. */
+ * writes a query response to out_fd. Shared by `handle` and `tick`. With
+ * exit_after (the caller exits as soon as this returns), a run after which
+ * proc_spawned_waiting() ends the process itself, without the teardown. */
 int handle_event(const struct config *cfg, const char *bundle_dir, bool verify, struct event *ev,
-                 int out_fd);
+                 int out_fd, bool exit_after);
 
 /* main.c */
 const struct cmd_entry *main_find_cmd(const char *name);

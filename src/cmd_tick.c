@@ -37,7 +37,7 @@ static int exec_tick(int argc, char **argv, const struct config *cfg)
     ev.self_name = xstrdup(name);
     ev.self_role = xstrdup("");
     log_set_context("tick");
-    int rc = handle_event(cfg, bundle ? bundle : config_str(cfg, "bundle"), verify, &ev, 1);
+    int rc = handle_event(cfg, bundle ? bundle : config_str(cfg, "bundle"), verify, &ev, 1, false);
     event_free(&ev);
     return rc;
 }

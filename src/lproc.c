@@ -819,6 +819,13 @@ static int proc_run(lua_State *L)
     return 1;
 }
 
+static bool spawned_waiting;
+
+bool proc_spawned_waiting(void)
+{
+    return spawned_waiting;
+}
+
 /* spawn(argv [, {log, env, cwd, delay_ms}]) -> pid | nil, err */
 static int proc_spawn(lua_State *L)
 {
@@ -855,6 +862,7 @@ static int proc_spawn(lua_State *L)
         lua_pushstring(L, err);
         return 2;
     }
+    spawned_waiting = spawned_waiting || cs.exec_at > 0;
     lua_pushinteger(L, pid);
     return 1;
 }

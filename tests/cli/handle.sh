@@ -99,6 +99,44 @@ L=$(cat "$LOG")
 expect_match "member line parsed, escapes undone" "$L" 'member \[n1\] \[127.0.0.1\] \[r1\] \[role=r1;weird=a\\tb\]'
 expect_match "escaped tab in a name" "$L" 'member \[n\\t2\] \[127.0.0.2\] \[\] \[\]'
 
+# A run that leaves a child waiting (proc.spawn with delay_ms) ends without
+# tearing down its memory, which the child shares copy-on-write. The answer,
+# the log and the store are complete all the same.
+h query/later <<'LUA'
+local log = require "serfhand.log"
+local proc = require "serfhand.proc"
+local store = require "serfhand.store"
+return function(ev)
+  assert(store.put("later/" .. ev.payload, "kept"))
+  local pid = assert(proc.spawn({ "/bin/sleep", "0" }, { delay_ms = tonumber(ev.payload) }))
+  log.info("child " .. pid)
+  return "spawned " .. ev.payload
+end
+LUA
+h query/stored <<'LUA'
+return function(ev) return tostring(require("serfhand.store").get("later/" .. ev.payload)) end
+LUA
+# later DELAY_MS: run query/later; sets OUT, RC, L (the log) and CHILD.
+later() {
+    printf '%s\n' "$1" > "$T_TMP/in-later"
+    serf_event query later "$T_TMP/in-later"
+    L=$(cat "$LOG")
+    CHILD=$(printf '%s\n' "$L" | sed -n 's/.*child \([0-9]*\)$/\1/p')
+}
+later 60000
+expect_eq "a run with a waiting child answers" "$OUT|$RC" "spawned 60000|0"
+expect_match "and exits without the teardown" "$L" "exit 0 after .*, without teardown: a spawned child shares this memory"
+expect_match "after its own log lines" "$L" "child [0-9]+"
+check "the child waits" kill -0 "${CHILD:-0}"
+[ -n "$CHILD" ] && track "$CHILD"
+printf '60000\n' > "$T_TMP/in-later"
+serf_event query stored "$T_TMP/in-later"
+expect_eq "what it stored was committed" "$OUT" "kept"
+later 0
+expect_eq "a child that execs at once" "$OUT|$RC" "spawned 0|0"
+expect_match "leaves the usual teardown" "$L" "exit 0 after [0-9]+ ms \([0-9]+ ms of CPU\)$"
+check "and no shortcut" sh -c '! grep -q "without teardown" "$1"' - "$LOG"
+
 # --- bad input --------------------------------------------------------------
 serf_event bogus x
 expect_eq "unknown SERF_EVENT exits 7" "$RC" 7
