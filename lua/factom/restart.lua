@@ -7,7 +7,6 @@
 -- compiles this one in the handlers of each vote, while they run elsewhere.
 local envelope = require "factom.envelope"
 local authset = require "factom.authset"
-local stall = require "factom.stall"
 local tally = require "factom.tally"
 local ballot = require "factom.ballot"
 local config = require "serfhand.config"
@@ -147,7 +146,7 @@ function M.health()
         reason = string.format("%s (tick %d s ago)", tostring(rec.reason), age // 1000) }
     end
   end
-  return stall.check()
+  return require("factom.stall").check() -- loaded here only: relays and votes on a record do without
 end
 
 -- vote_if_sick(pid, prop, set) -> vote | nil, why. When this node is a sick
