@@ -12,7 +12,11 @@ N=${1:-5}
 . tests/lib.sh
 . tests/cluster/lib.bash
 . tests/cluster/factom_net.bash
-die() { echo "bench/cluster: $*" >&2; exit 2; }
+die() {
+    echo "bench/cluster: $*" >&2
+    if [ -n "${KEEP_LOGS:-}" ]; then mkdir -p "$KEEP_LOGS" && cp "$T_TMP"/n*.log "$T_TMP"/agent-*.log "$KEEP_LOGS"/ 2> /dev/null; fi
+    exit 2
+}
 cp "$SERFHAND" "$T_TMP/serfhand" && SERFHAND=$T_TMP/serfhand
 
 # log line time (UTC, ms) -> seconds of the day
@@ -83,7 +87,8 @@ for r in $(seq 1 "$ROUNDS"); do
     done
     # 2. The floor of any vote-then-relay protocol: a query until a quorum
     #    answered, then one until every node did, with the trivial ping handler.
-    f=$(python3 bench/two_rounds.py 127.0.0.1:8601 "$N") || die "two ping rounds failed: $f"
+    f=$(python3 bench/two_rounds.py 127.0.0.1:8601 "$N" 2>> "$T_TMP/two_rounds.err") ||
+        die "two ping rounds failed: $(cat "$T_TMP/two_rounds.err")"
     floor="$floor $f"
     sleep 1
     # 3. Every node stalled; from `serfhand propose` to the last node's decision.
@@ -117,6 +122,7 @@ fnet_stop_executors
 
 echo "plain event to all $N nodes: runs$plain s, median $plain_med s"
 echo "two ping query rounds (quorum, then all $N): runs$floor s, median $floor_med s"
+[ -s "$T_TMP/two_rounds.err" ] && echo "two ping query rounds tried again after: $(cat "$T_TMP/two_rounds.err")"
 echo "propose to the last of $N decisions: runs$decide s, median $decide_med s"
 echo "restart start spread on $N nodes: $spread ms (first line of the restart command: $cmd_spread ms)"
 echo "RESULT decision_ratio_$N $(awk -v d="$decide_med" -v p="$plain_med" 'BEGIN { printf "%.2f", d / p }')"

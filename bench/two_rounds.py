@@ -20,27 +20,41 @@ def query():
 
 
 def answers(proc, want):
-    """Read until `want` nodes have answered; False if the query ended first."""
+    """Read until `want` nodes have answered; the count if the query ended first."""
     got = 0
     for line in proc.stdout:
         if line.startswith("Response from"):
             got += 1
             if got >= want:
-                return True
-    return False
+                return got
+    return got
+
+
+def two_rounds():
+    """Seconds for both rounds, or None when a query ended short (logged)."""
+    t0 = time.monotonic()
+    first = query()
+    got1 = answers(first, QUORUM)
+    second = query()
+    got2 = answers(second, N)
+    t1 = time.monotonic()
+    for p in (first, second):
+        p.kill()
+        p.wait()
+    if got1 >= QUORUM and got2 >= N:
+        return t1 - t0
+    print("two_rounds: a ping query ended short: %d of %d, then %d of %d answers"
+          % (got1, QUORUM, got2, N), file=sys.stderr)
+    return None
 
 
 RPC, N = sys.argv[1], int(sys.argv[2])
 QUORUM = N // 2 + 1
-t0 = time.monotonic()
-first = query()
-ok = answers(first, QUORUM)
-second = query()
-ok = answers(second, N) and ok
-t1 = time.monotonic()
-for p in (first, second):
-    p.kill()
-    p.wait()
-if not ok:
-    sys.exit("two_rounds: a ping query ended before enough nodes answered")
-print("%.3f" % (t1 - t0))
+# Serf sends each answer once, over UDP, and gives a query no second chance:
+# a rare lost answer is not the floor's to measure, so try again (twice).
+for attempt in range(3):
+    t = two_rounds()
+    if t is not None:
+        print("%.3f" % t)
+        sys.exit(0)
+sys.exit("two_rounds: three tries, and a query ended short every time")
