@@ -127,7 +127,7 @@ later 60000
 expect_eq "a run with a waiting child answers" "$OUT|$RC" "spawned 60000|0"
 expect_match "and exits without the teardown" "$L" "exit 0 after .*, without teardown: a spawned child shares this memory"
 expect_match "after its own log lines" "$L" "child [0-9]+"
-check "the child waits" kill -0 "${CHILD:-0}"
+check "the child waits" kill -0 "${CHILD:-none}"
 [ -n "$CHILD" ] && track "$CHILD"
 printf '60000\n' > "$T_TMP/in-later"
 serf_event query stored "$T_TMP/in-later"
