@@ -109,7 +109,17 @@ function M.maybe_decide(pid)
   local set = the_set()
   if not set then return nil end
   local now = time.now()
-  local first, n = tally.decide(store, pid, prop, set, now)
+  -- The decision and the end of its proposer's open proposal in one commit:
+  -- a node that kept the proposal open would refuse that proposer's next one.
+  local ok, first, n = pcall(store.tx, function()
+    local f, m = tally.decide(store, pid, prop, set, now)
+    if f and store.get("open/" .. prop.by) == pid then
+      local done, err = store.del("open/" .. prop.by)
+      if not done then error(err, 0) end -- rolls the decision back too
+    end
+    return f, m
+  end)
+  if not ok then first, n = nil, first end
   if first == nil then
     log.error(string.format("tally of %s failed: %s", pid, tostring(n)))
     return nil
@@ -123,7 +133,6 @@ function M.maybe_decide(pid)
   end
   log.info(string.format("decided %s: %d of %d votes (quorum %d): %s at %d", pid, n, set.n,
     authset.quorum(set.n), prop.act, prop.at))
-  if store.get("open/" .. prop.by) == pid then store.del("open/" .. prop.by) end
   M.execute(pid, prop, set)
   return "decided"
 end
