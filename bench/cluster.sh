@@ -12,11 +12,14 @@ N=${1:-5}
 . tests/lib.sh
 . tests/cluster/lib.bash
 . tests/cluster/factom_net.bash
-die() {
-    echo "bench/cluster: $*" >&2
-    if [ -n "${KEEP_LOGS:-}" ]; then mkdir -p "$KEEP_LOGS" && cp "$T_TMP"/n*.log "$T_TMP"/agent-*.log "$KEEP_LOGS"/ 2> /dev/null; fi
-    exit 2
+# keep_logs: with KEEP_LOGS=DIR, copy the node and agent logs (and the
+# proposals sent) there, whether the run ends well or not.
+keep_logs() {
+    [ -n "${KEEP_LOGS:-}" ] || return 0
+    mkdir -p "$KEEP_LOGS" && cp "$T_TMP"/n*.log "$T_TMP"/agent-*.log "$T_TMP"/propose.out "$KEEP_LOGS"/ 2> /dev/null
+    return 0
 }
+die() { echo "bench/cluster: $*" >&2; keep_logs; exit 2; }
 cp "$SERFHAND" "$T_TMP/serfhand" && SERFHAND=$T_TMP/serfhand
 
 # log line time (UTC, ms) -> seconds of the day
@@ -128,4 +131,4 @@ echo "restart start spread on $N nodes: $spread ms (first line of the restart co
 echo "RESULT decision_ratio_$N $(awk -v d="$decide_med" -v p="$plain_med" 'BEGIN { printf "%.2f", d / p }')"
 echo "RESULT spread_ms_$N $spread"
 echo "RESULT floor_ratio_$N $(awk -v f="$floor_med" -v p="$plain_med" 'BEGIN { printf "%.2f", f / p }')"
-if [ -n "${KEEP_LOGS:-}" ]; then mkdir -p "$KEEP_LOGS" && cp "$T_TMP"/n*.log "$T_TMP"/agent-*.log "$T_TMP/propose.out" "$KEEP_LOGS"/; fi
+keep_logs
