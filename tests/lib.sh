@@ -38,11 +38,15 @@ expect_match() {
 }
 # track PID: stopped and reaped by PID at exit.
 track() { T_PIDS="$T_PIDS $1"; }
-# wait_for SECONDS CMD...: polls CMD every 0.1 s.
+# wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds or SECONDS
+# of wall time have passed, however long each CMD takes.
 wait_for() {
-    local t=$1 i=0; shift
-    while [ "$i" -lt $((t * 10)) ]; do "$@" && return 0; sleep 0.1; i=$((i + 1)); done
-    return 1
+    local end=$((SECONDS + $1)); shift
+    while :; do
+        "$@" && return 0
+        [ "$SECONDS" -gt "$end" ] && return 1
+        sleep 0.1
+    done
 }
 finish() {
     echo "$T_PASS passed, $T_FAIL failed"
