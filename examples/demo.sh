@@ -43,7 +43,10 @@ status
 step "an authority operator proposes a restart: serfhand propose restart --in 4s"
 "$SERFHAND" -c "$T_TMP/n1.conf" propose restart --in 4s 2>&1 || die "propose failed"
 wait_for 60 sh -c "[ \$(wc -l < '$T_TMP/restarts') -ge $N ]" || die "not every node restarted"
-wait_for 20 sh -c "[ \$(cat '$T_TMP'/n*.log | grep -c 'restart done') -ge $((N * N)) ]"
+# The timeline shows the done reports n1 heard: one event from each node.
+heard_done() { [ "$(grep -c 'restart done' "$T_TMP/n1.log")" -ge "$N" ]; }
+wait_for 20 heard_done ||
+    echo "(n1 has not heard every done report yet: Serf repairs an event that gossip missed within about 30 s)"
 
 step "timeline (from every node's log; node names for identity chain ids)"
 names=""
