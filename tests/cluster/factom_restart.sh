@@ -38,7 +38,8 @@ nodes_logging() {
     [ "$n" -eq "$want" ]
 }
 # await_nodes SECONDS N REGEX: waits until N node logs match REGEX; if they
-# do not, shows which nodes miss it and the end of their logs.
+# do not, shows which nodes miss it, the end of their logs, and their agent's
+# last push/pulls and warnings (how a missed gossip would have been repaired).
 await_nodes() {
     wait_for "$1" nodes_logging "$2" "$3" && return 0
     local i
@@ -46,6 +47,9 @@ await_nodes() {
         grep -qE -- "$3" "$T_TMP/n$i.log" 2>/dev/null && continue
         echo "  n$i has no /$3/; its log ends:"
         tail -n 12 "$T_TMP/n$i.log" 2>/dev/null | cut -c1-220 | sed 's/^/    /'
+        echo "  and its agent's last push/pulls and warnings:"
+        grep -E 'push/pull|Stream connection|\[WARN\]|\[ERR\]' "$T_TMP/agent-n$i.log" 2>/dev/null |
+            grep -v 'agent.ipc: Failed to stream' | tail -n 6 | cut -c1-220 | sed 's/^/    /'
     done
     return 1
 }
