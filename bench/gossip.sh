@@ -6,12 +6,15 @@
 # node, the deliveries that gossip missed (later than 2 s) and how long Serf's
 # TCP push/pull took to repair them. The cluster tests' waits for "every node"
 # (GOSSIP in tests/cluster/factom_restart.sh) and docs/protocol.md section 9
-# rest on these figures. Ports 8241.. and 8641..
+# rest on these figures. Ports 8241-8260 and 8641-8660.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 N=${1:-6}
 EVENTS=${2:-300}
+case "$N" in [2-9] | 1[0-9] | 20) ;; *) echo "bench/gossip: N must be 2 to 20 agents, not '$N'" >&2; exit 2 ;; esac
+case "$EVENTS" in '' | *[!0-9]* | 0*) echo "bench/gossip: EVENTS must be a positive integer, not '$EVENTS'" >&2; exit 2 ;; esac
 . tests/lib.sh
+. tests/cluster/lib.bash
 
 cat > "$T_TMP/handler" <<SH
 #!/bin/sh
@@ -26,8 +29,7 @@ for i in $(seq 1 "$N"); do
     serf "${args[@]}" > "$T_TMP/agent-g$i.log" 2>&1 &
     track $!
 done
-all_alive() { [ "$(serf members -rpc-addr=127.0.0.1:8641 -status=alive 2>/dev/null | wc -l)" -eq "$N" ]; }
-wait_for 30 all_alive || { echo "bench/gossip: the agents did not form a cluster" >&2; exit 2; }
+wait_for 30 members_alive 8641 "$N" || { echo "bench/gossip: the agents did not form a cluster" >&2; exit 2; }
 sleep 2
 
 pad=$(printf '%0400d' 0)
