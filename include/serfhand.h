@@ -300,6 +300,35 @@ bool proc_spawned_waiting(void);
 int ljson_encode(lua_State *L, int idx, struct buf *out, char *err, size_t errlen);
 int ljson_decode(lua_State *L, const char *s, size_t len, char *err, size_t errlen);
 
+/* ---------------------------------------------------------------- status.c */
+
+/* One member's answer to query factomd-status, read strictly: every known
+ * field bounded and typed, or the whole answer refused. Unknown fields are
+ * dropped. Absent: "" (words), STATUS_ABSENT (integers), -1 (booleans). */
+#define STATUS_WORD_MAX 16
+#define STATUS_ABSENT INT64_MIN
+struct status_answer {
+    char role[STATUS_WORD_MAX], state[STATUS_WORD_MAX]; /* [a-z0-9_-]+ */
+    int64_t h, saved, minute, stalled_s, bundle;
+    int64_t last_restart; /* unix ms */
+    int sick, last_ok;
+};
+/* Parse the answer s (len bytes, any bytes) using L for the JSON decode; never
+ * raises. 0, or -1 with err naming what is wrong (our words, never the
+ * answer's bytes) and *a zeroed. */
+int status_answer_parse(lua_State *L, const char *s, size_t len, struct status_answer *a, char *err,
+                        size_t errlen);
+/* Append s (a member's name) for a terminal: printable ASCII only (others
+ * as '?'), at most max bytes, then "..." if cut. */
+void status_safe_text(struct buf *out, const char *s, size_t max);
+/* One table row for node (a = NULL: no answer, or one refused with problem,
+ * the err of status_answer_parse). */
+void status_row_text(struct buf *out, const char *node, const struct status_answer *a,
+                     const char *problem, int64_t now_ms);
+/* The answer as a JSON object built from the parsed fields only;
+ * {"error": problem} for a refused one, null for none. */
+void status_row_json(struct buf *out, const struct status_answer *a, const char *problem);
+
 /* ---------------------------------------------------- subcommands cmd_*.c */
 
 struct cmd_entry {

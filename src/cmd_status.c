@@ -1,15 +1,13 @@
 /*
  * cmd_status.c: `serfhand status [--json]`: sends query factomd-status to
  * every alive member over the local agent's RPC (serfrpc.c), returns as soon
- * as each of them answered, and prints one row per node (the answers are the
- * compact JSON of handlers/query/factomd-status.lua).
+ * as each of them answered, and prints one row per node. The answers (the
+ * compact JSON of handlers/query/factomd-status.lua) come from other members:
+ * status.c reads them strictly, and only what it parsed is printed.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#include <lauxlib.h>
 
 #include "serfhand.h"
 
@@ -26,57 +24,28 @@ static int row_cmp(const void *a, const void *b)
     return strcmp(((const struct row *)a)->name, ((const struct row *)b)->name);
 }
 
-/* Field k of the table on top as text into out ("-" if absent). */
-static void field(lua_State *L, const char *k, char *out, size_t n)
-{
-    int t = lua_getfield(L, -1, k);
-    if (t == LUA_TBOOLEAN)
-        snprintf(out, n, "%s", lua_toboolean(L, -1) ? "yes" : "no");
-    else if (t == LUA_TNUMBER && lua_isinteger(L, -1))
-        snprintf(out, n, "%lld", (long long)lua_tointeger(L, -1));
-    else if (t == LUA_TSTRING || t == LUA_TNUMBER)
-        snprintf(out, n, "%s", lua_tostring(L, -1));
-    else
-        snprintf(out, n, "-");
-    lua_pop(L, 1);
-}
+/* Read each answer once, strictly (status.c): the table and --json show only
+ * the parsed fields, never a member's own bytes. */
+struct parsed {
+    bool ok;
+    struct status_answer a;
+    char problem[96];
+};
 
-static void print_row(lua_State *L, const struct row *r, int64_t now_ms)
+static void parse_rows(lua_State *L, const struct row *rows, size_t n, struct parsed *out)
 {
-    char err[256];
-    if (!r->answer) {
-        printf("%-16s %s\n", r->name, "(no answer)");
-        return;
+    for (size_t i = 0; i < n; i++) {
+        char err[80];
+        out[i].ok = false;
+        out[i].problem[0] = 0;
+        if (!rows[i].answer)
+            continue;
+        if (status_answer_parse(L, rows[i].answer->data, rows[i].answer->len, &out[i].a, err,
+                                sizeof err) == 0)
+            out[i].ok = true;
+        else
+            snprintf(out[i].problem, sizeof out[i].problem, "%s", err);
     }
-    if (ljson_decode(L, r->answer->data, r->answer->len, err, sizeof err) < 0 ||
-        !lua_istable(L, -1)) {
-        if (lua_gettop(L) > 0 && !lua_istable(L, -1))
-            lua_pop(L, 1);
-        printf("%-16s (bad answer: %.60s)\n", r->name, r->answer->data);
-        return;
-    }
-    char role[32], state[16], h[24], saved[24], minute[8], stalled[24], sick[8], bundle[24],
-        last[48] = "-";
-    field(L, "role", role, sizeof role);
-    field(L, "state", state, sizeof state);
-    field(L, "h", h, sizeof h);
-    field(L, "saved", saved, sizeof saved);
-    field(L, "minute", minute, sizeof minute);
-    field(L, "stalled_s", stalled, sizeof stalled);
-    field(L, "sick", sick, sizeof sick);
-    field(L, "bundle", bundle, sizeof bundle);
-    if (strcmp(stalled, "-") != 0)
-        strcat(stalled, "s");
-    if (lua_getfield(L, -1, "last_restart") == LUA_TNUMBER) {
-        long long t = (long long)lua_tonumber(L, -1);
-        lua_getfield(L, -2, "last_ok");
-        snprintf(last, sizeof last, "%llds ago%s", (long long)(now_ms - t) / 1000,
-                 lua_toboolean(L, -1) ? " ok" : " failed");
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 2);
-    printf("%-16s %-10s %-8s %8s %8s %3s %8s %-4s %-7s %s\n", r->name, role, state, saved, h,
-           minute, stalled, sick, bundle, last);
 }
 
 static int exec_status(int argc, char **argv, const struct config *cfg)
@@ -112,6 +81,7 @@ static int exec_status(int argc, char **argv, const struct config *cfg)
     size_t nm = 0, alive = 0;
     struct serf_query_result res = {0};
     struct row *rows = NULL;
+    struct parsed *parsed = NULL;
     struct sandbox *sb = NULL;
     int rc = SH_EXIT_USAGE;
     int64_t rpc_ms = config_int(cfg, "serf.timeout_ms");
@@ -154,42 +124,41 @@ static int exec_status(int argc, char **argv, const struct config *cfg)
         if (rows[i].answer)
             answered++;
 
+    struct sandbox_limits lim = {.memory = 16u << 20, .deadline_ms = 10000, .grace_ms = 500};
+    sb = sandbox_new(&lim, NULL, cfg, err, sizeof err);
+    if (!sb) {
+        fprintf(stderr, "serfhand status: %s\n", err);
+        goto out;
+    }
+    parsed = xmalloc((nrows + 1) * sizeof *parsed);
+    parse_rows(sandbox_state(sb), rows, nrows, parsed);
+    struct buf o = {0};
     if (json) {
-        struct buf o = {0};
         buf_printf(&o, "{\"alive\":%zu,\"answered\":%zu,\"nodes\":{", alive, answered);
         for (size_t i = 0; i < nrows; i++) {
             if (i)
                 buf_addstr(&o, ",");
             trust_json_str(&o, rows[i].name);
             buf_addstr(&o, ":");
-            if (!rows[i].answer)
-                buf_addstr(&o, "null");
-            else if (rows[i].answer->len > 0 && rows[i].answer->data[0] == '{')
-                buf_add(&o, rows[i].answer->data, rows[i].answer->len);
-            else
-                trust_json_str(&o, rows[i].answer->data);
+            status_row_json(&o, parsed[i].ok ? &parsed[i].a : NULL,
+                            parsed[i].problem[0] ? parsed[i].problem : NULL);
         }
-        buf_addstr(&o, "}}");
-        printf("%s\n", o.data);
-        buf_free(&o);
+        buf_addstr(&o, "}}\n");
     } else {
-        struct sandbox_limits lim = {.memory = 16u << 20, .deadline_ms = 10000, .grace_ms = 500};
-        sb = sandbox_new(&lim, NULL, cfg, err, sizeof err);
-        if (!sb) {
-            fprintf(stderr, "serfhand status: %s\n", err);
-            goto out;
-        }
-        lua_State *L = sandbox_state(sb);
-        printf("%-16s %-10s %-8s %8s %8s %3s %8s %-4s %-7s %s\n", "NODE", "ROLE", "STATE", "HEIGHT",
-               "LEADER", "MIN", "STALLED", "SICK", "BUNDLE", "LAST RESTART");
+        buf_printf(&o, "%-16s %-10s %-8s %8s %8s %3s %8s %-4s %-7s %s\n", "NODE", "ROLE", "STATE",
+                   "HEIGHT", "LEADER", "MIN", "STALLED", "SICK", "BUNDLE", "LAST RESTART");
         int64_t now = util_now_ms();
         for (size_t i = 0; i < nrows; i++)
-            print_row(L, &rows[i], now);
-        printf("%zu of %zu alive members answered\n", answered, alive);
+            status_row_text(&o, rows[i].name, parsed[i].ok ? &parsed[i].a : NULL,
+                            parsed[i].problem[0] ? parsed[i].problem : NULL, now);
+        buf_printf(&o, "%zu of %zu alive members answered\n", answered, alive);
     }
+    fwrite(o.data, 1, o.len, stdout);
+    buf_free(&o);
     rc = answered == alive ? SH_EXIT_OK : SH_EXIT_FAIL;
 out:
     sandbox_free(sb);
+    free(parsed);
     free(rows);
     serfrpc_query_result_free(&res);
     serfrpc_members_free(m, nm);
