@@ -38,7 +38,8 @@ static int l_sleep(lua_State *L)
     lua_Integer ms = luaL_checkinteger(L, 1);
     luaL_argcheck(L, ms >= 0, 1, "must not be negative");
     int64_t deadline = sandbox_deadline_ms(sandbox_of(L));
-    int64_t end = util_mono_ms() + ms;
+    int64_t now = util_mono_ms();
+    int64_t end = ms > INT64_MAX - now ? INT64_MAX : now + (int64_t)ms; /* no overflow */
     if (deadline && end > deadline)
         end = deadline;
     for (;;) {

@@ -233,6 +233,13 @@ timed serf_event user pcallloop
 expect_eq "a loop around pcall exits 4" "$RC" 4
 check "pcall cannot swallow the deadline ($MS ms)" test "$MS" -lt 1500
 
+h user/longsleep <<'LUA'
+return function() require("serfhand.time").sleep(math.maxinteger) end
+LUA
+timed serf_event user longsleep
+expect_eq "time.sleep(math.maxinteger) ends at the deadline: exit 4" "$RC" 4
+check "and near it ($MS ms)" test "$MS" -lt 1500
+
 h user/coloop <<'LUA'
 return function()
   while true do
