@@ -590,8 +590,10 @@ out:
 /* ---------------------------------------------- collecting Lua arguments */
 
 /* Check argv at idx and push a userdata holding a NULL-terminated char *[]
- * pointing into the strings of that table (kept alive by the caller's stack).
- * Raises on misuse. */
+ * pointing into the strings of that table. The userdata anchors the strings
+ * itself (its user value): the caller's table may be changed by a finalizer
+ * that any later allocation can run, and a string it dropped would be freed
+ * under the pointer. Raises on misuse. */
 static char **check_argv(lua_State *L, int idx, const char *fn)
 {
     if (lua_type(L, idx) != LUA_TTABLE)
@@ -601,7 +603,11 @@ static char **check_argv(lua_State *L, int idx, const char *fn)
         luaL_error(L, "bad argument #1 to '%s' (argv must be a non-empty array of strings)", fn);
     if (n > 4096)
         luaL_error(L, "bad argument #1 to '%s' (argv has more than 4096 elements)", fn);
-    char **v = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *v, 0);
+    char **v = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *v, 1);
+    lua_createtable(L, (int)n, 0); /* the anchor */
+    lua_setiuservalue(L, -2, 1);
+    lua_getiuservalue(L, -1, 1);
+    int anchor = lua_gettop(L);
     for (lua_Integer i = 1; i <= n; i++) {
         size_t len;
         if (lua_rawgeti(L, idx, i) != LUA_TSTRING)
@@ -611,9 +617,10 @@ static char **check_argv(lua_State *L, int idx, const char *fn)
         if (strlen(s) != len || (i == 1 && len == 0))
             luaL_error(L, "bad argument #1 to '%s' (argv[%d] is empty or contains NUL)", fn,
                        (int)i);
-        v[i - 1] = (char *)s; /* the argv table keeps the string alive */
-        lua_pop(L, 1);
+        v[i - 1] = (char *)s;
+        lua_rawseti(L, anchor, i); /* pops the string into the anchor */
     }
+    lua_pop(L, 1); /* the anchor; the userdata on top holds it */
     v[n] = NULL;
     return v;
 }

@@ -231,7 +231,9 @@ static int l_members(lua_State *L)
 }
 
 /* The nodes option: an array of non-empty strings, as pointers kept in a
- * userdata pushed on the stack (the strings stay in opts). */
+ * userdata pushed on the stack. The userdata anchors the strings itself (its
+ * user value): Lua code that runs later (on_response, a finalizer) may
+ * change opts and drop them. */
 static const char *const *opt_nodes(lua_State *L, int arg, size_t *n)
 {
     *n = 0;
@@ -245,19 +247,23 @@ static const char *const *opt_nodes(lua_State *L, int arg, size_t *n)
     int t = lua_gettop(L);
     size_t len = (size_t)luaL_len(L, t);
     luaL_argcheck(L, len <= 4096, arg, "too many nodes");
-    const char **list = lua_newuserdatauv(L, (len ? len : 1) * sizeof *list, 0);
+    const char **list = lua_newuserdatauv(L, (len ? len : 1) * sizeof *list, 1);
+    lua_createtable(L, (int)len, 0); /* the anchor */
     for (size_t i = 0; i < len; i++) {
         if (lua_rawgeti(L, t, (lua_Integer)i + 1) != LUA_TSTRING || lua_rawlen(L, -1) == 0)
             luaL_error(L, "bad argument #%d: option 'nodes' must be an array of names", arg);
         list[i] = lua_tostring(L, -1);
-        lua_pop(L, 1);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
-    lua_remove(L, t); /* keep only the pointer array; the strings live in opts */
+    lua_setiuservalue(L, -2, 1);
+    lua_remove(L, t); /* keep only the pointer array, which anchors the strings */
     *n = len;
     return list;
 }
 
-/* The tags option: {tag = regexp} with string keys and values. */
+/* The tags option: {tag = regexp} with string keys and values, as two
+ * pointer arrays; the first userdata anchors a copy of the table (its user
+ * value), which no Lua code can reach or change. */
 static size_t opt_tags(lua_State *L, int arg, const char *const **keys, const char *const **vals)
 {
     size_t n = 0;
@@ -270,24 +276,31 @@ static size_t opt_tags(lua_State *L, int arg, const char *const **keys, const ch
     if (!lua_istable(L, -1))
         luaL_error(L, "bad argument #%d: option 'tags' must be a table of tag = regexp", arg);
     int t = lua_gettop(L);
+    lua_newtable(L); /* the copy */
+    int copy = t + 1;
     lua_pushnil(L);
     while (lua_next(L, t)) {
         if (lua_type(L, -1) != LUA_TSTRING || lua_type(L, -2) != LUA_TSTRING)
             luaL_error(L, "bad argument #%d: option 'tags' must be a table of tag = regexp", arg);
-        lua_pop(L, 1);
-        n++;
+        luaL_argcheck(L, ++n <= 256, arg, "too many tags");
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, copy); /* the key stays for lua_next */
     }
-    luaL_argcheck(L, n <= 256, arg, "too many tags");
-    const char **k = lua_newuserdatauv(L, (n ? n : 1) * sizeof *k, 0);
+    const char **k = lua_newuserdatauv(L, (n ? n : 1) * sizeof *k, 1);
     const char **v = lua_newuserdatauv(L, (n ? n : 1) * sizeof *v, 0);
     size_t i = 0;
     lua_pushnil(L);
-    while (lua_next(L, t)) {
-        k[i] = lua_tostring(L, -2); /* both strings, checked above */
+    while (i < n && lua_next(L, copy)) { /* no allocation while walking the copy */
+        k[i] = lua_tostring(L, -2);
         v[i] = lua_tostring(L, -1);
         i++;
         lua_pop(L, 1);
     }
+    lua_settop(L, copy + 2); /* the key lua_next left if it stopped early */
+    lua_pushvalue(L, copy);
+    lua_setiuservalue(L, copy + 1, 1); /* k anchors the copy */
+    lua_remove(L, copy);
     lua_remove(L, t);
     *keys = k;
     *vals = v;
