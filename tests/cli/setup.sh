@@ -10,6 +10,72 @@
 # a `make test` above us must not lend this make its jobserver or flags
 unset MAKEFLAGS MFLAGS MAKELEVEL
 
+# scripts/deps.sh against stand-ins for dpkg-query, id and apt-get (never the
+# real ones: deps.sh is not run unless apt-get resolves to the stand-in).
+# MISSING: the packages dpkg-query reports absent; UID_IS: what id -u says;
+# STALE=1: install fails until update ran; BROKEN=1: install always fails.
+S=$T_TMP/shim
+mkdir -p "$S"
+cat > "$S/dpkg-query" <<'SH'
+#!/bin/sh
+for p in $MISSING; do [ "$p" = "$3" ] && exit 1; done
+printf 'install ok installed'
+SH
+cat > "$S/id" <<'SH'
+#!/bin/sh
+echo "$UID_IS"
+SH
+cat > "$S/apt-get" <<'SH'
+#!/bin/sh
+echo "$1" >> "$APT_LOG"
+case $1 in
+update) touch "$APT_LOG.updated" ;;
+install)
+    [ -z "${BROKEN:-}" ] || exit 100
+    [ -z "${STALE:-}" ] || [ -e "$APT_LOG.updated" ] || exit 100
+    echo "install args: $*" >> "$APT_LOG" ;;
+esac
+SH
+chmod +x "$S/dpkg-query" "$S/id" "$S/apt-get"
+deps() { # MISSING UID [VAR=VALUE...]: runs deps.sh, apt-get's calls in $T_TMP/apt.log
+    local missing=$1 uid=$2
+    shift 2
+    rm -f "$T_TMP/apt.log" "$T_TMP/apt.log.updated"
+    if [ "$(PATH=$S:$PATH command -v apt-get)" != "$S/apt-get" ]; then
+        echo "apt-get stand-in not first in PATH" > "$T_TMP/deps.out"
+        return 99
+    fi
+    env PATH="$S:$PATH" MISSING="$missing" UID_IS="$uid" APT_LOG="$T_TMP/apt.log" "$@" \
+        sh "$TOP/scripts/deps.sh" > "$T_TMP/deps.out" 2>&1
+}
+apt_calls() { grep -v '^install args' "$T_TMP/apt.log" 2> /dev/null | tr '\n' ' '; }
+deps "" 0
+expect_eq "deps: all installed: exit 0" "$?" 0
+expect_eq "deps: all installed: no apt-get" "$(apt_calls)" ""
+deps "serf minisign" 1000
+expect_eq "deps: not root: exit 2" "$?" 2
+expect_match "deps: not root: names the missing packages" "$(cat "$T_TMP/deps.out")" "need root.*serf minisign"
+expect_eq "deps: not root: no apt-get" "$(apt_calls)" ""
+deps "liblua5.4-dev spin" 0
+expect_eq "deps: installs the missing ones" "$?" 0
+expect_eq "deps: lists present: no update" "$(apt_calls)" "install "
+expect_match "deps: installs only the missing ones" "$(cat "$T_TMP/apt.log")" "install args: .* liblua5\.4-dev spin$"
+deps "spin" 0 STALE=1
+expect_eq "deps: stale lists: exit 0" "$?" 0
+expect_eq "deps: stale lists: update, then install again" "$(apt_calls)" "install update install "
+deps "spin" 0 BROKEN=1
+expect_eq "deps: install keeps failing: exit 2" "$?" 2
+expect_eq "deps: install keeps failing: one retry only" "$(apt_calls)" "install update install "
+expect_match "deps: install keeps failing: says so" "$(cat "$T_TMP/deps.out")" "could not install: spin"
+# every package .ci/run removes to imitate a fresh machine is one deps.sh installs again
+list=" $(env PATH="$S:$PATH" MISSING="" UID_IS=1000 APT_LOG=/dev/null sh "$TOP/scripts/deps.sh" --list |
+    tr '\n' ' ') "
+removed=$(sed -n 's/^FRESH_REMOVE="\(.*\)"$/\1/p' "$TOP/.ci/run")
+check ".ci/run names the packages it removes" test -n "$removed"
+for p in $removed; do
+    case $list in *" $p "*) ok "deps.sh installs $p" ;; *) fail "deps.sh installs $p" "not in:$list" ;; esac
+done
+
 REAL_PKG_CONFIG=$(command -v pkg-config) || { fail "pkg-config is installed"; finish; exit; }
 C=$T_TMP/tree
 MARK=$T_TMP/deps-installed
@@ -100,5 +166,72 @@ rm -f "$MARK"; touch "$C/src/main.c"
 mk -j2 deps all
 expect_eq "make -j2 deps all in one invocation" "$?" 0
 check "make -j2 deps all built the binary" sh -c "\"$C/build/serfhand\" --help > /dev/null"
+
+# 5. .ci/run of the copy, with make, apt-get and tests/run as stand-ins that
+#    log their calls (nothing is removed or built): it removes the build's
+#    packages only as root with CI=true or --fresh, reads apt's plan first and
+#    refuses one that takes more, then runs the README's commands, no deps first.
+#    EXTRA: packages apt's plan adds (as if something depended on ours).
+CS=$T_TMP/cishim
+CI_LOG=$T_TMP/ci.log
+mkdir -p "$CS"
+cp "$S/dpkg-query" "$S/id" "$CS/"
+cat > "$CS/apt-get" <<'SH'
+#!/bin/sh
+if [ "$1" = -s ]; then
+    shift 2
+    for p in "$@" $EXTRA; do echo "Remv $p:amd64 [1.0]"; done
+    exit 0
+fi
+echo "apt-get $*" >> "$CI_LOG"
+SH
+cat > "$CS/make" <<'SH'
+#!/bin/sh
+echo "make $*" >> "$CI_LOG"
+SH
+cat > "$CS/pkg-config" <<'SH'
+#!/bin/sh
+exit 1
+SH
+cat > "$C/tests/run" <<'SH'
+#!/bin/sh
+echo "tests/run $*" >> "$CI_LOG"
+SH
+chmod +x "$CS"/* "$C/tests/run"
+ci() { # CI UID [ARG]: .ci/run of the copy, all installed; its calls in $CI_LOG
+    rm -f "$CI_LOG"
+    for t in apt-get make; do
+        if [ "$(PATH=$CS:$PATH command -v $t)" != "$CS/$t" ]; then
+            echo "$t stand-in not first in PATH" > "$T_TMP/ci.out"
+            return 99
+        fi
+    done
+    env PATH="$CS:$PATH" CI="$1" UID_IS="$2" MISSING="" CI_LOG="$CI_LOG" EXTRA="${EXTRA:-}" \
+        bash "$C/.ci/run" ${3:+"$3"} > "$T_TMP/ci.out" 2>&1
+}
+ci_calls() { cat "$CI_LOG" 2> /dev/null; }
+rest="make demo
+make test
+make format-check
+make lint
+make SANITIZE=1 all unit
+tests/run unit lua cli"
+removed=$(sed -n 's/^FRESH_REMOVE="\(.*\)"$/\1/p' "$C/.ci/run")
+ci true 0
+expect_eq "ci as root with CI=true: exit 0" "$?" 0
+expect_eq "ci as root with CI=true: remove, then the README's commands" "$(ci_calls)" \
+    "apt-get remove -y -qq $removed
+$rest"
+expect_match "ci prints apt's plan" "$(cat "$T_TMP/ci.out")" "would remove: liblua5\.4-dev .*libsqlite3-dev"
+ci "" 0
+expect_eq "ci as root without CI=true: nothing removed" "$(ci_calls)" "$rest"
+ci "" 0 --fresh
+expect_eq "ci --fresh: removes" "$(ci_calls | head -n 1)" "apt-get remove -y -qq $removed"
+ci true 1000
+expect_eq "ci not root: nothing removed" "$(ci_calls)" "$rest"
+EXTRA="base-thing" ci true 0
+expect_eq "ci refuses a removal that takes more: exit 2" "$?" 2
+expect_eq "ci refuses a removal that takes more: nothing run" "$(ci_calls)" ""
+expect_match "ci refuses a removal that takes more: names it" "$(cat "$T_TMP/ci.out")" "also remove: base-thing"
 
 finish
