@@ -1,6 +1,10 @@
 # serfhand: build, deps, test, bench, demo, fuzz, install.
 # Every library comes from pkg-config, except lua-cjson, which is linked from
 # Debian's static archive so that no module loader is needed.
+# `make demo`, `make test`, `make bench` and `make fuzz` first install what is
+# missing (make deps), and work in that same invocation on a fresh machine:
+# pkg-config is asked only by the commands that compile or link, never when
+# this file is read, and nothing compiles before deps has finished (also -j).
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -8,7 +12,10 @@ CC      ?= cc
 PKG_CONFIG ?= pkg-config
 
 PKGS    := lua5.4 libsodium sqlite3
-CJSON_A := $(shell $(PKG_CONFIG) --variable=libdir lua5.4 2>/dev/null || echo /usr/lib/x86_64-linux-gnu)/liblua5.4-cjson.a
+# libcurl: headers only (it is loaded with dlopen at run time)
+HDR_PKGS := libcurl
+# Recursive (=) on purpose: each expands in a recipe, after deps has run.
+CJSON_A  = $(shell $(PKG_CONFIG) --variable=libdir lua5.4 2>/dev/null || echo /usr/lib/x86_64-linux-gnu)/liblua5.4-cjson.a
 
 WARN    := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wwrite-strings -Wno-format-nonliteral
@@ -24,10 +31,10 @@ else
 BUILD   := build
 endif
 
-PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) libcurl 2>/dev/null)
-PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
-ALL_CFLAGS := $(WARN) $(CFLAGS) -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS) -MMD -MP
-LIBS       := $(CJSON_A) $(PKG_LIBS) -ldl -lm
+PKG_CFLAGS  = $(shell $(PKG_CONFIG) --cflags $(PKGS) $(HDR_PKGS) 2>/dev/null)
+PKG_LIBS    = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS  = $(WARN) $(CFLAGS) -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS) -MMD -MP
+LIBS        = $(CJSON_A) $(PKG_LIBS) -ldl -lm
 
 SRC     ?= $(wildcard src/*.c)
 OBJ     := $(SRC:src/%.c=$(BUILD)/%.o)
@@ -35,18 +42,37 @@ LIBOBJ  := $(filter-out $(BUILD)/main.o,$(OBJ))
 UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
 BIN     := $(BUILD)/serfhand
 
-.PHONY: all deps test unit bench demo fuzz install lint format format-check clean
+.PHONY: all deps have-libs test unit bench demo fuzz install lint format format-check clean
 
 all: $(BIN)
 
-$(BUILD)/%.o: src/%.c | $(BUILD)
+# Every compile waits for this check, so a missing package is one clear
+# message instead of "lua.h: No such file or directory".
+have-libs:
+	@missing=""; \
+	if ! command -v $(PKG_CONFIG) > /dev/null 2>&1; then missing="$(PKG_CONFIG)"; else \
+	  for p in $(PKGS) $(HDR_PKGS); do $(PKG_CONFIG) --exists $$p || missing="$$missing $$p"; done; \
+	  [ -f "$(CJSON_A)" ] || missing="$$missing $(CJSON_A)"; \
+	fi; \
+	[ -z "$$missing" ] || { \
+	  echo "serfhand: cannot build, missing: $${missing# }"; \
+	  echo "serfhand: run 'make deps' as root to install the Debian packages" \
+	       "(make demo and make test run it first)"; \
+	  exit 2; } >&2
+
+# A run that installs packages compiles nothing before they are in.
+ifneq ($(filter deps demo test bench fuzz,$(MAKECMDGOALS)),)
+have-libs: deps
+endif
+
+$(BUILD)/%.o: src/%.c | $(BUILD) have-libs
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BIN): $(OBJ)
 	$(CC) $(LDFLAGS) -o $@ $(OBJ) $(LIBS)
 	@[ "$(BUILD)" != build ] || ln -sf build/serfhand serfhand
 
-$(BUILD)/test_%: tests/unit/test_%.c $(LIBOBJ) tests/unit/t.h
+$(BUILD)/test_%: tests/unit/test_%.c $(LIBOBJ) tests/unit/t.h | have-libs
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBOBJ) $(LIBS)
 
 $(BUILD):
@@ -60,8 +86,7 @@ deps:
 
 unit: $(UNIT)
 
-test: deps
-	@$(MAKE) --no-print-directory all unit
+test: deps all unit
 	@BUILD=$(BUILD) tests/run
 
 bench: deps all
