@@ -335,6 +335,10 @@ static int conf_read(const char *path, char **text, size_t *len, struct stat *st
 
     *text = NULL;
     *len = 0;
+    if (sodium_init() < 0) { /* sodium_malloc needs it; lfactomd.c calls in without */
+        util_errf(err, errlen, "libsodium failed to initialise");
+        return -1;
+    }
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
         util_errf(err, errlen, "%s: %s", path, strerror(errno));
