@@ -32,8 +32,8 @@ TRANSPORT_MODES = ("normal", "down", "slow", "garbage", "http500", "oversized")
 ALL_MODES = CHAIN_MODES + TRANSPORT_MODES + ("recover",)
 NS = 1_000_000_000
 MAIN_NETWORK_ID = 4203931043
-# factomd releases without the v2 `diagnostics` method (it came with 6.1.1;
-# 6.2.0 and 6.3.0-6.3.1 were cut from a branch without it).
+# factomd releases without the v2 `diagnostics` method: up to 6.1.0, and
+# 6.2.0, 6.3.0 and 6.3.1 (as issue 19 found them).
 NO_DIAGNOSTICS = {(6, 2, 0), (6, 3, 0), (6, 3, 1)}
 
 
