@@ -518,6 +518,10 @@ struct http_req {
     int64_t deadline_ms;         /* util_mono_ms() by which the request must end
                                     (timeouts are cut to fit, after libcurl is
                                     loaded); 0 = none */
+    const char *ca_file;         /* https: trust this CA bundle (PEM); NULL/"" = system */
+    const char *pinned_pubkey;   /* https: "sha256//<base64>[;...]" or a key file;
+                                    alone it replaces the chain and name checks
+                                    (a self-signed certificate); NULL/"" = none */
 };
 enum http_result { HTTP_OK = 0, HTTP_ERROR = -1, HTTP_TIMEOUT = -2, HTTP_TOO_BIG = -3 };
 /* HTTP_OK: any HTTP status (in *status), the body in body_out (caller frees;
@@ -575,27 +579,44 @@ int store_rollback(struct store *s, char *err, size_t errlen);
 /* This node's Factom identity from factomd.conf. sk is libsodium's 64-byte
  * secret key (seed || pk) in sodium_malloc memory, owned by the struct and
  * released by identity_keys_wipe; NULL when not loaded or closed. */
+/* What the LocalServerPublicKey line said: factomd never reads it (it
+ * derives the key from LocalServerPrivKey), so only a warning comes of it. */
+enum identity_pub_line {
+    IDENTITY_PUB_MATCH = 0, /* the line names the derived key */
+    IDENTITY_PUB_ABSENT,    /* no line */
+    IDENTITY_PUB_MISMATCH,  /* another key (stale, or copied from elsewhere) */
+    IDENTITY_PUB_INVALID,   /* not 64 hex digits */
+};
 struct identity_keys {
-    char chain_id[65]; /* lowercase hex, starts with 888888 */
-    unsigned char pk[32];
+    char chain_id[65];    /* lowercase hex, starts with 888888 */
+    unsigned char pk[32]; /* derived from LocalServerPrivKey, as factomd does */
     unsigned char *sk;
+    enum identity_pub_line pub_line;
 };
 
-/* Find key in [section] (no subsection) of gcfg/INI text: names are
+/* Find key in [section] (no subsection) of gcfg/INI text as gcfg 1.2 (which
+ * factomd uses) reads it: a leading UTF-8 BOM is skipped, names are
  * case-insensitive, ';' and '#' start comments, values may be double-quoted
- * with \\ \" \n \t escapes and continued by a trailing backslash; the last
- * definition wins. Copies the value, NUL-terminated, into out. Returns 1
+ * with \\ \" \n \t \b escapes and continued by a trailing backslash; the
+ * last definition wins. Copies the value, NUL-terminated, into out. Returns 1
  * found, 0 absent, -1 with err (syntax error with its line, value too long). */
 int identity_conf_get(const char *text, size_t len, const char *section, const char *key, char *out,
                       size_t outlen, char *err, size_t errlen);
-/* Read IdentityChainID, LocalServerPrivKey (hex of a 32-byte seed or of
- * seed || pk) and LocalServerPublicKey from [app] of text; check the formats,
- * that the public key matches, and refuse factomd's public sample pair.
- * 0 with k filled, or -1 with err and k wiped. */
+/* Read IdentityChainID and LocalServerPrivKey (hex of a 32-byte seed or of
+ * seed || pk) from [app] of text, derive the public key from the private one
+ * as factomd does, and refuse factomd's public sample key. A
+ * LocalServerPublicKey line is only compared (k->pub_line). 0 with k filled,
+ * or -1 with err and k wiped. */
 int identity_parse(const char *text, size_t len, struct identity_keys *k, char *err, size_t errlen);
 /* identity_parse of the file at path, read into sodium_malloc memory; logs a
- * warning if the file is readable by group or others. 0 or -1 with err. */
+ * warning if the file is readable by group or others, or if its
+ * LocalServerPublicKey line disagrees. 0 or -1 with err. */
 int identity_load_file(const char *path, struct identity_keys *k, char *err, size_t errlen);
+/* factomd's own RPC credentials, FactomdRpcUser and FactomdRpcPass in [app]
+ * of the factomd.conf at path, into user and pass (the caller wipes pass).
+ * 1 when a user is set, 0 when none, -1 with err (file or syntax). */
+int identity_rpc_auth(const char *path, char *user, size_t ulen, char *pass, size_t plen, char *err,
+                      size_t errlen);
 /* Wipe and free the secret and zero k; safe to call twice. */
 void identity_keys_wipe(struct identity_keys *k);
 

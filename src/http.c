@@ -125,6 +125,22 @@ static int set_common(CURL *c, const struct http_req *req, long tmo, struct sink
     OPT(CURLOPT_WRITEDATA, sink);
     OPT(CURLOPT_USERAGENT, "serfhand/" SERFHAND_VERSION);
     OPT(CURLOPT_HTTPHEADER, hdrs);
+    /* TLS is always verified: by the CA file (or the system's CAs), and by
+     * the pinned key when one is set. With a pin and no CA file, the pin is
+     * the check: factomd's own certificate is self-signed, so neither chain
+     * nor name can verify, but a server without that very key is refused. */
+    bool ca = req->ca_file && *req->ca_file, pin = req->pinned_pubkey && *req->pinned_pubkey;
+    OPT(CURLOPT_SSL_VERIFYPEER, 1L);
+    OPT(CURLOPT_SSL_VERIFYHOST, 2L);
+    if (ca)
+        OPT(CURLOPT_CAINFO, req->ca_file);
+    if (pin) {
+        OPT(CURLOPT_PINNEDPUBLICKEY, req->pinned_pubkey);
+        if (!ca) {
+            OPT(CURLOPT_SSL_VERIFYPEER, 0L);
+            OPT(CURLOPT_SSL_VERIFYHOST, 0L);
+        }
+    }
     if (req->user && *req->user) {
         OPT(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         OPT(CURLOPT_USERNAME, req->user);

@@ -11,6 +11,7 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <sodium.h>
 
 #include "serfhand.h"
 
@@ -53,7 +54,7 @@ static bool method_valid(const char *m, size_t len)
 
 /* Per-call settings from the config, the opts table and the run's deadline. */
 struct settings {
-    const char *url, *user, *password;
+    const char *url, *user, *password, *ca_file, *pin, *conf;
     long timeout_ms;
     size_t max_bytes;
     int64_t deadline_ms; /* monotonic, the reserve taken off; 0 = none */
@@ -94,6 +95,9 @@ static void get_settings(lua_State *L, int opts_idx, struct settings *s)
     s->url = cfg ? config_str(cfg, "factomd.url") : DEF_URL;
     s->user = cfg ? config_str(cfg, "factomd.user") : "";
     s->password = cfg ? config_str(cfg, "factomd.password") : "";
+    s->ca_file = cfg ? config_str(cfg, "factomd.tls.ca_file") : "";
+    s->pin = cfg ? config_str(cfg, "factomd.tls.pin") : "";
+    s->conf = cfg ? config_str(cfg, "factomd.conf") : "";
     s->timeout_ms = cfg ? (long)config_int(cfg, "factomd.timeout_ms") : DEF_TIMEOUT_MS;
     s->max_bytes = cfg ? (size_t)config_int(cfg, "factomd.max_response_bytes") : DEF_MAX_BYTES;
     if (opt > 0)
@@ -152,7 +156,23 @@ struct exact_times {
 static void status_msg(char *err, size_t errlen, long status)
 {
     snprintf(err, errlen, "unexpected HTTP status %ld%s", status,
-             status == 401 ? " (check factomd.user and factomd.password)" : "");
+             status == 401 ? " (check factomd.user and factomd.password, or FactomdRpcUser "
+                             "and FactomdRpcPass in factomd.conf)"
+                           : "");
+}
+
+/* The credentials factomd itself was given, when serfhand's config sets no
+ * user: FactomdRpcUser/FactomdRpcPass of factomd.conf, so an operator
+ * enters them once. A missing or unreadable file means none (a follower
+ * may have no factomd.conf); the 401 that follows says what to check. */
+static void conf_auth(const struct settings *s, char *user, size_t ulen, char *pass, size_t plen)
+{
+    char err[300];
+    user[0] = pass[0] = '\0';
+    if (*s->user || !*s->conf)
+        return;
+    if (identity_rpc_auth(s->conf, user, ulen, pass, plen, err, sizeof err) < 0)
+        log_msg(LOG_LVL_DEBUG, "factomd: no RPC credentials from factomd.conf: %s", err);
 }
 
 /* Push nil and an error table; returns 2 for `return push_err(...)`. */
@@ -210,17 +230,22 @@ static int do_call(lua_State *L, const char *method, int params_idx, int opts_id
     }
     buf_addstr(&req, "}");
 
+    char cuser[256], cpass[256]; /* from factomd.conf; wiped below */
+    conf_auth(&s, cuser, sizeof cuser, cpass, sizeof cpass);
     struct http_req hr = {
         .url = s.url,
         .body = req.data,
         .body_len = req.len,
-        .user = s.user,
-        .password = s.password,
+        .user = *cuser ? cuser : s.user,
+        .password = *cuser ? cpass : s.password,
         .timeout_ms = s.timeout_ms,
         .max_bytes = s.max_bytes,
         .deadline_ms = s.deadline_ms,
+        .ca_file = s.ca_file,
+        .pinned_pubkey = s.pin,
     };
     int hrc = http_post(&hr, &body, &status, err, sizeof err);
+    sodium_memzero(cpass, sizeof cpass);
     buf_free(&req);
     if (hrc == HTTP_TIMEOUT)
         return push_err(L, method, "timeout", 0, err);
@@ -313,15 +338,18 @@ static int l_current_minute(lua_State *L)
             lua_setfield(L, -2, minute_keys[i]);
         }
     }
-    bool syncing = (t.have[1] && t.v[1] == 0) || (t.have[2] && t.v[2] == 0);
-    lua_pushboolean(L, syncing);
-    lua_setfield(L, -2, "syncing");
+    /* 0 only before the first block since factomd started: MoveStateToHeight
+     * (state/stateConsensus.go) sets both for every block, also for blocks
+     * loaded from the database or synced by DBStates. */
+    bool booting = (t.have[1] && t.v[1] == 0) || (t.have[2] && t.v[2] == 0);
+    lua_pushboolean(L, booting);
+    lua_setfield(L, -2, "booting");
     if (t.have[0] && t.have[1]) {
-        lua_pushinteger(L, syncing ? 0 : (t.v[0] - t.v[1]) / 1000000);
+        lua_pushinteger(L, booting ? 0 : (t.v[0] - t.v[1]) / 1000000);
         lua_setfield(L, -2, "minute_age_ms");
     }
     if (t.have[0] && t.have[2]) {
-        lua_pushinteger(L, syncing ? 0 : (t.v[0] - t.v[2]) / 1000000);
+        lua_pushinteger(L, booting ? 0 : (t.v[0] - t.v[2]) / 1000000);
         lua_setfield(L, -2, "block_age_ms");
     }
     return 1;

@@ -20,9 +20,8 @@
 #define CONF_MAX (1024 * 1024)
 #define VALUE_MAX 256
 
-/* factomd's built-in sample pair (util/config.go): public, never a secret. */
-static const char default_priv_hex[] =
-    "4c38c72fc5cdad68f13b74674d3ffb1f3d63a112710868c9b08946553448d26d";
+/* The public key of factomd's built-in sample pair (util/config.go; its
+ * private key 4c38c72f... derives it): public, never a secret. */
 static const char default_pub_hex[] =
     "cc1985cdfae4e32b5a454dfda8ce5e1361558482684f3367649c3ad852c8e31a";
 
@@ -80,6 +79,7 @@ static int parse_value(const char **pp, const char *end, int *line, char *out, s
             case '"': c = '"'; break;
             case 'n': c = '\n'; break;
             case 't': c = '\t'; break;
+            case 'b': c = '\b'; break;
             case '\n': /* continuation: the value goes on on the next line */ (*line)++; continue;
             default: util_errf(err, errlen, "line %d: invalid escape", *line); return -1;
             }
@@ -116,6 +116,8 @@ int identity_conf_get(const char *text, size_t len, const char *section, const c
         util_errf(err, errlen, "contains a NUL byte");
         return -1;
     }
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        p += 3;                    /* a UTF-8 byte order mark, which gcfg skips at the start */
     for (; p < end; p++, line++) { /* p is at a line start, then at its '\n' */
         while (p < end && is_space(*p))
             p++;
@@ -258,36 +260,33 @@ int identity_parse(const char *text, size_t len, struct identity_keys *k, char *
         goto out;
     }
 
+    /* factomd never reads LocalServerPublicKey: it derives the public key
+     * from LocalServerPrivKey (and fills a missing line with its sample
+     * key). So do we; the line is only compared, below. */
     r = identity_conf_get(text, len, "app", "LocalServerPublicKey", val, sizeof val, sub,
                           sizeof sub);
-    if (r <= 0) {
-        util_errf(err, errlen, "%s", r < 0 ? sub : "LocalServerPublicKey missing in [app]");
+    if (r < 0) {
+        util_errf(err, errlen, "%s", sub);
         goto out;
     }
-    if (hex_exact(val, pk, sizeof pk) < 0) {
-        util_errf(err, errlen, "LocalServerPublicKey is not 64 hex digits");
-        goto out;
-    }
+    if (r == 0)
+        k->pub_line = IDENTITY_PUB_ABSENT;
+    else if (hex_exact(val, pk, sizeof pk) < 0)
+        k->pub_line = IDENTITY_PUB_INVALID;
+    else
+        k->pub_line = IDENTITY_PUB_MATCH; /* until compared below */
 
     r = identity_conf_get(text, len, "app", "LocalServerPrivKey", priv, VALUE_MAX, sub, sizeof sub);
     if (r <= 0) {
-        util_errf(err, errlen, "%s", r < 0 ? sub : "LocalServerPrivKey missing in [app]");
+        util_errf(err, errlen, "%s",
+                  r < 0 ? sub
+                        : "LocalServerPrivKey missing in [app] (factomd would run with its "
+                          "public sample key)");
         goto out;
     }
     rawlen = strlen(priv) == 128 ? 64 : 32;
     if (hex_exact(priv, raw, rawlen) < 0) {
         util_errf(err, errlen, "LocalServerPrivKey is not hex of a 32-byte seed or a 64-byte key");
-        goto out;
-    }
-
-    /* The sample pair first: its message is clearer than a mismatch. */
-    hex_exact(default_pub_hex, defpk, sizeof defpk);
-    r = hex_exact(default_priv_hex, derived, sizeof derived); /* derived: scratch */
-    if ((r == 0 && sodium_memcmp(raw, derived, 32) == 0) || memcmp(pk, defpk, sizeof pk) == 0) {
-        util_errf(err, errlen,
-                  "refusing the public default key of factomd's sample config "
-                  "(LocalServerPublicKey %.8s...): set this node's own key pair",
-                  default_pub_hex);
         goto out;
     }
 
@@ -304,10 +303,18 @@ int identity_parse(const char *text, size_t len, struct identity_keys *k, char *
                   "first (expected seed followed by public key)");
         goto out;
     }
-    if (memcmp(derived, pk, sizeof pk) != 0) {
-        util_errf(err, errlen, "LocalServerPublicKey does not match LocalServerPrivKey");
+    /* The key factomd signs with is the derived one: refuse the sample. */
+    hex_exact(default_pub_hex, defpk, sizeof defpk);
+    if (memcmp(derived, defpk, sizeof defpk) == 0) {
+        util_errf(err, errlen,
+                  "refusing the public default key of factomd's sample config "
+                  "(LocalServerPrivKey gives %.8s...): set this node's own key pair",
+                  default_pub_hex);
         goto out;
     }
+    if (k->pub_line == IDENTITY_PUB_MATCH && memcmp(derived, pk, sizeof pk) != 0)
+        k->pub_line = IDENTITY_PUB_MISMATCH;
+    memcpy(pk, derived, sizeof pk);
     memcpy(k->pk, pk, sizeof pk);
     rc = 0;
 out:
@@ -319,42 +326,41 @@ out:
     return rc;
 }
 
-int identity_load_file(const char *path, struct identity_keys *k, char *err, size_t errlen)
+/* Read the whole file at path into sodium_malloc memory (*text, *len; the
+ * caller sodium_free()s it): it holds the secret key. Fills *st. */
+static int conf_read(const char *path, char **text, size_t *len, struct stat *st, char *err,
+                     size_t errlen)
 {
-    struct stat st;
-    char *text = NULL; /* the whole file holds the secret: sodium memory */
-    size_t len = 0;
     int fd, rc = -1;
-    char sub[200];
 
-    memset(k, 0, sizeof *k);
+    *text = NULL;
+    *len = 0;
+    if (sodium_init() < 0) { /* sodium_malloc needs it; lfactomd.c calls in without */
+        util_errf(err, errlen, "libsodium failed to initialise");
+        return -1;
+    }
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
         util_errf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
         util_errf(err, errlen, "%s: not a regular file", path);
         goto out;
     }
-    if (st.st_size > CONF_MAX) {
+    if (st->st_size > CONF_MAX) {
         util_errf(err, errlen, "%s: larger than %d bytes", path, CONF_MAX);
         goto out;
     }
-    if (st.st_mode & (S_IRGRP | S_IROTH))
-        log_msg(LOG_LVL_WARN,
-                "identity: %s holds a secret key but is readable by group or others "
-                "(mode %04o); run chmod 600 on it",
-                path, (unsigned)(st.st_mode & 07777));
     /* One byte more than stat said, to notice a file that grew. */
-    size_t cap = (size_t)st.st_size + 1;
-    text = sodium_malloc(cap);
-    if (text == NULL) {
+    size_t cap = (size_t)st->st_size + 1;
+    *text = sodium_malloc(cap);
+    if (*text == NULL) {
         util_errf(err, errlen, "out of secure memory");
         goto out;
     }
-    while (len < cap) {
-        ssize_t n = read(fd, text + len, cap - len);
+    while (*len < cap) {
+        ssize_t n = read(fd, *text + *len, cap - *len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -363,21 +369,82 @@ int identity_load_file(const char *path, struct identity_keys *k, char *err, siz
         }
         if (n == 0)
             break;
-        len += (size_t)n;
+        *len += (size_t)n;
     }
-    if (len == cap) {
+    if (*len == cap) {
         util_errf(err, errlen, "%s: changed while being read", path);
-        goto out;
-    }
-    if (identity_parse(text, len, k, sub, sizeof sub) < 0) {
-        util_errf(err, errlen, "%s: %s", path, sub);
         goto out;
     }
     rc = 0;
 out:
-    sodium_free(text);
+    if (rc < 0) {
+        sodium_free(*text);
+        *text = NULL;
+        *len = 0;
+    }
     close(fd);
     return rc;
+}
+
+int identity_load_file(const char *path, struct identity_keys *k, char *err, size_t errlen)
+{
+    struct stat st;
+    char *text = NULL; /* the whole file holds the secret: sodium memory */
+    size_t len = 0;
+    int rc = -1;
+    char sub[200], pkhex[65];
+
+    memset(k, 0, sizeof *k);
+    if (conf_read(path, &text, &len, &st, err, errlen) < 0)
+        return -1;
+    if (st.st_mode & (S_IRGRP | S_IROTH))
+        log_msg(LOG_LVL_WARN,
+                "identity: %s holds a secret key but is readable by group or others "
+                "(mode %04o); run chmod 600 on it",
+                path, (unsigned)(st.st_mode & 07777));
+    if (identity_parse(text, len, k, sub, sizeof sub) < 0) {
+        util_errf(err, errlen, "%s: %s", path, sub);
+        goto out;
+    }
+    sodium_bin2hex(pkhex, sizeof pkhex, k->pk, sizeof k->pk);
+    if (k->pub_line == IDENTITY_PUB_MISMATCH || k->pub_line == IDENTITY_PUB_INVALID)
+        log_msg(LOG_LVL_WARN,
+                "identity: %s: LocalServerPublicKey %s; factomd ignores that line and "
+                "signs with the key of LocalServerPrivKey (%.16s...), and so does serfhand: "
+                "correct or delete the line",
+                path,
+                k->pub_line == IDENTITY_PUB_INVALID ? "is not 64 hex digits"
+                                                    : "does not match LocalServerPrivKey",
+                pkhex);
+    rc = 0;
+out:
+    sodium_free(text);
+    return rc;
+}
+
+int identity_rpc_auth(const char *path, char *user, size_t ulen, char *pass, size_t plen, char *err,
+                      size_t errlen)
+{
+    struct stat st;
+    char *text = NULL;
+    size_t len = 0;
+    char sub[200];
+    int r;
+
+    user[0] = pass[0] = '\0';
+    if (conf_read(path, &text, &len, &st, err, errlen) < 0)
+        return -1;
+    r = identity_conf_get(text, len, "app", "FactomdRpcUser", user, ulen, sub, sizeof sub);
+    if (r == 1 && user[0] != '\0')
+        r = identity_conf_get(text, len, "app", "FactomdRpcPass", pass, plen, sub, sizeof sub);
+    sodium_free(text);
+    if (r < 0) {
+        util_errf(err, errlen, "%s: %s", path, sub);
+        sodium_memzero(pass, plen);
+        user[0] = '\0';
+        return -1;
+    }
+    return user[0] != '\0';
 }
 
 /* ------------------------------------------------------------------ Lua */

@@ -22,15 +22,15 @@ local factomd = {}
 ---@field directoryblockheight integer highest saved block
 ---@field minute integer 0-9 (10 during end of minute)
 ---@field currenttime integer Unix ns, exact
----@field currentminutestarttime integer Unix ns, exact; 0 while syncing
----@field currentblockstarttime integer Unix ns, exact; 0 while syncing
+---@field currentminutestarttime integer Unix ns, exact; 0 before the first block since factomd started
+---@field currentblockstarttime integer Unix ns, exact; 0 before the first block since factomd started
 ---@field directoryblockinseconds integer
 ---@field stalldetected boolean
 ---@field faulttimeout integer
 ---@field roundtimeout integer
----@field syncing boolean added: a start time is 0
----@field minute_age_ms integer added: (currenttime - currentminutestarttime) // 1e6; 0 while syncing
----@field block_age_ms integer added: (currenttime - currentblockstarttime) // 1e6; 0 while syncing
+---@field booting boolean added: a start time is 0 (no block yet since factomd started)
+---@field minute_age_ms integer added: (currenttime - currentminutestarttime) // 1e6; 0 while booting
+---@field block_age_ms integer added: (currenttime - currentblockstarttime) // 1e6; 0 while booting
 
 ---@class serfhand.factomd.Heights
 ---@field directoryblockheight integer
@@ -83,7 +83,7 @@ local factomd = {}
 ---@return serfhand.factomd.Error? err
 function factomd.call(method, params, opts) end
 
----current-minute with exact ns times and syncing, minute_age_ms, block_age_ms.
+---current-minute with exact ns times and booting, minute_age_ms, block_age_ms.
 ---@param opts? serfhand.factomd.Opts
 ---@return serfhand.factomd.CurrentMinute|nil
 ---@return serfhand.factomd.Error? err

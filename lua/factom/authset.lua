@@ -1,7 +1,8 @@
 -- lua/factom/authset.lua: the Factom authority set (federated + audit) with
 -- each identity's block-signing key: pinned in config factomd.authorities, or
--- from factomd (`authorities` + `diagnostics.authset`) cached in the store
--- and used from the cache when factomd does not answer. Used by envelope.lua.
+-- from factomd (`authorities` + `diagnostics.authset`; `authorities[].status`
+-- on releases without `diagnostics`) cached in the store and used from the
+-- cache when factomd does not answer. Used by envelope.lua.
 local M = {}
 
 M.CACHE_KEY = "authset"
@@ -86,6 +87,26 @@ end
 
 local memo
 
+-- The diagnostics result of the last ask in this process (nil: not asked,
+-- failed, or a release without it), for tick's identity check.
+M.diagnostics = nil
+
+-- Method not found: a factomd release without `diagnostics` (before 6.1.1,
+-- and 6.2.0, 6.3.0, 6.3.1).
+local function not_found(err)
+  return type(err) == "table" and err.kind == "rpc" and err.code == -32601
+end
+
+-- Log, as a warning naming the release, that factomd answers but gives no
+-- authority set (an operator must pin one or upgrade).
+local function warn_no_set(factomd, o, why)
+  local p = factomd.properties(o)
+  local v = type(p) == "table" and type(p.factomdversion) == "string" and p.factomdversion:sub(1, 40) or "of unknown version"
+  require("serfhand.log").warn(string.format("authset: factomd %s gives no authority set "
+    .. "(neither diagnostics.authset nor authorities[].status): %s; pin factomd.authorities or upgrade factomd",
+    v, why))
+end
+
 -- get([opts]) -> set | nil, err. opts.refresh: ask factomd even if the cache
 -- is fresh; opts.cache_only: never ask factomd. The set is kept for the rest
 -- of the process.
@@ -112,10 +133,15 @@ function M.get(opts)
     return cached
   end
   local factomd = require "serfhand.factomd"
-  local auths, err = factomd.authorities()
+  -- diagnostics sorts and hashes every balance: on a big chain it takes far
+  -- longer than the hot path's calls, so tick's refresh has its own timeout
+  -- (a handler that finds the cache stale keeps factomd.timeout_ms).
+  local o = opts.refresh and { timeout_ms = config.get("factomd.authset_timeout_ms") } or nil
+  local auths, err = factomd.authorities(o)
   local diag, derr
-  if auths then diag, derr = factomd.diagnostics() end
-  if auths and diag then
+  if auths then diag, derr = factomd.diagnostics(o) end
+  M.diagnostics = diag
+  if auths and (diag or not_found(derr)) then
     local set = M.from_factomd(auths, diag, math.floor(now))
     if set.n > 0 then
       local ok, serr = store.put(M.CACHE_KEY, encode_cache(set))
@@ -124,6 +150,9 @@ function M.get(opts)
       return set
     end
     err = "factomd names no authority with a signing key"
+    warn_no_set(factomd, o, err .. (diag and "" or " (no diagnostics in this release)"))
+  elseif not_found(err) then
+    warn_no_set(factomd, o, tostring(err))
   end
   err = tostring(err or derr)
   if cached and cached.n > 0 then

@@ -12,6 +12,7 @@ local time = require "serfhand.time"
 local M = {}
 
 M.RESEND_AFTER_S = 20 -- tick sends a vote no bundle carried after this
+M.IDCHECK_KEEP_S = 600 -- an identity check outlives a few missed ticks
 
 -- status(ev) -> table: this node's answer to query factomd-status.
 function M.status(ev)
@@ -58,8 +59,41 @@ function M.resend_votes()
   end
 end
 
--- tick(ev): record health, refresh the authority set, send votes the
--- ballot missed, auto-propose.
+-- check_identity(diag, set): compare the identity factomd runs
+-- (diagnostics.id, .publickey) with the one serfhand reads from
+-- factomd.conf, and record it (restart.IDCHECK): while they differ, this
+-- node does not vote (a brainswap in progress, a stale or foreign
+-- factomd.conf). Without diagnostics there is nothing to compare.
+-- Returns true (same), false (different) or nil (not compared).
+function M.check_identity(diag, set)
+  if type(diag) ~= "table" then return nil end
+  local identity = require "serfhand.identity"
+  local mine, err = identity.chain_id()
+  local did = type(diag.id) == "string" and diag.id:lower():sub(1, 64) or nil
+  if not mine then
+    if did and set and set.members[did] then
+      log.warn(string.format("factomd runs authority identity %s, but serfhand has no identity: %s", did, tostring(err)))
+    end
+    return nil
+  end
+  local why
+  local dpub = type(diag.publickey) == "string" and diag.publickey:lower():sub(1, 64) or nil
+  if did and did ~= mine then
+    why = string.format("factomd runs identity %s, factomd.conf holds %s", did, mine)
+  elseif dpub and dpub ~= identity.public_key() then
+    why = string.format("factomd signs with key %s, factomd.conf's LocalServerPrivKey gives %s", dpub, identity.public_key())
+  end
+  if why then
+    log.warn("identity: " .. why .. "; this node does not vote until they agree")
+    store.put(restart.IDCHECK, { ok = false, why = why }, M.IDCHECK_KEEP_S)
+    return false
+  end
+  store.put(restart.IDCHECK, { ok = true }, M.IDCHECK_KEEP_S)
+  return true
+end
+
+-- tick(ev): record health, refresh the authority set, compare identities,
+-- send votes the ballot missed, auto-propose.
 function M.tick(_ev)
   local rep = stall.check()
   store.put("health", { state = rep.state, reason = rep.reason, t = time.now_ms(), h = rep.height,
@@ -68,9 +102,10 @@ function M.tick(_ev)
   M.resend_votes()
   local set, serr = authset.get({ refresh = true })
   if not set then log.error(serr) end
+  local same = M.check_identity(authset.diagnostics, set)
   if rep.state ~= "sick" or not config.get("reboot.auto_propose") then return rep.state end
   local me = restart.me()
-  if not (me and set and set.members[me]) then return rep.state end
+  if not (me and set and set.members[me]) or same == false then return rep.state end
   if store.get("open/" .. me) then
     log.info("sick, but this node's proposal is still open")
     return rep.state

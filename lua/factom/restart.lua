@@ -20,6 +20,9 @@ M.PROPOSE = "factomd-restart-propose"
 M.VOTE = "factomd-restart-vote"
 M.DONE = "factomd-restart-done"
 M.KEEP_S = 86400 -- proposals, votes and decisions are kept this long after exp
+-- tick's comparison of factomd's own identity (diagnostics) with the one in
+-- factomd.conf: {ok, why}; while it says they differ, this node does not vote.
+M.IDCHECK = "idcheck"
 -- The executor process starts this long before `at` (at once when `at` is
 -- nearer): not in the second the votes arrive, when every node's handlers
 -- want the CPU. Its start-up takes tens of milliseconds.
@@ -176,7 +179,12 @@ function M.vote_if_sick(pid, prop, set)
   local me = M.me()
   if not me then return no("this node has no identity") end
   if not set.members[me] then return no("%s is not in the authority set", me) end
+  local idc = store.get(M.IDCHECK)
+  if type(idc) == "table" and idc.ok == false then
+    return no("factomd runs another identity than factomd.conf holds: %s", tostring(idc.why))
+  end
   local rep = M.health()
+  if rep.state == "sick" then rep = require("factom.stall").versus_proposal(rep, prop.h) end
   if rep.state ~= "sick" then return no("abstain: %s: %s", rep.state, rep.reason) end
   if prop.exp <= now then return no("the proposal has expired") end
   local payload, err = envelope.build(M.VOTE, { pid = pid },

@@ -1,7 +1,9 @@
 # identity: serfhand.identity against real factomd.conf files: good keys (seed
-# and 64-byte forms), every refusal (mismatch, default key, missing file or
-# key, bad hex), the permission warning in the log, and signatures checked
-# with serfhand.crypto and independently with openssl.
+# and 64-byte forms), every refusal (default key, missing file or private
+# key, bad hex), what factomd accepts and so must we (no, a stale or a broken
+# LocalServerPublicKey line: a warning; a BOM), the permission warning in the
+# log, and signatures checked with serfhand.crypto and independently with
+# openssl.
 . "$(dirname "$0")/../lib.sh"
 
 SEED=9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60
@@ -184,8 +186,39 @@ end)
 LUA
 }
 
+# factomd derives the public key from LocalServerPrivKey and never reads
+# LocalServerPublicKey: a file it runs with loads here too, with the derived
+# key, and a disagreeing line is a warning in the log.
+# loads_derived NAME LOG-REGEX: the identity loads with $PUB; the log matches
+# LOG-REGEX ("" = no warning at all).
+loads_derived() {
+    run_lua "$1" <<LUA
+T.test("load", function()
+    local id = assert(require("serfhand.identity").load())
+    T.eq(id:public_key(), "$PUB")
+    T.eq(id:chain_id(), "$CHAIN")
+end)
+LUA
+    if [ -n "$2" ]; then
+        expect_match "$1: warning" "$(cat "$LOG")" "$2"
+    else
+        expect_eq "$1: no warning" "$(grep -c 'LocalServerPublicKey' "$LOG")" 0
+    fi
+}
 factomd_conf "$CHAIN" "$SEED" "${PUB%?}b" 600
-refused "mismatched public key" "LocalServerPublicKey does not match LocalServerPrivKey"
+loads_derived "stale public key line" \
+    'warn.*LocalServerPublicKey does not match LocalServerPrivKey; factomd ignores that line.*d75a980182b10ab7'
+factomd_conf "$CHAIN" "$SEED" "$DEF_PUB" 600
+loads_derived "sample public key line with a real private key" 'does not match LocalServerPrivKey'
+factomd_conf "$CHAIN" "$SEED" "xyz" 600
+loads_derived "bad hex public key line" 'LocalServerPublicKey is not 64 hex digits; factomd ignores'
+factomd_conf "$CHAIN" "$SEED" "$PUB" 600
+grep -v -i '^localserverpublickey' "$FC" > "$FC.new" && mv "$FC.new" "$FC"
+loads_derived "no public key line" ""
+# gcfg skips a UTF-8 byte order mark (an editor on Windows writes one)
+factomd_conf "$CHAIN" "$SEED" "$PUB" 600
+{ printf '\357\273\277'; cat "$FC"; } > "$FC.new" && mv "$FC.new" "$FC"
+loads_derived "a file that starts with a BOM" ""
 
 factomd_conf "$CHAIN" "$SEED$DEF_PUB" "$PUB" 600
 refused "64-byte key with a foreign second half" "second half is not the public key"
@@ -202,8 +235,6 @@ refused "bad hex private key" "LocalServerPrivKey is not hex"
 factomd_conf "$CHAIN" "${SEED}00" "$PUB" 600
 refused "private key of a wrong length" "LocalServerPrivKey is not hex"
 
-factomd_conf "$CHAIN" "$SEED" "xyz" 600
-refused "bad hex public key" "LocalServerPublicKey is not 64 hex"
 
 factomd_conf "777777${CHAIN#888888}" "$SEED" "$PUB" 600
 refused "chain id without 888888" "does not start with 888888"
@@ -213,7 +244,7 @@ refused "empty chain id" "IdentityChainID is not 64 hex"
 
 factomd_conf "$CHAIN" "$SEED" "$PUB" 600
 grep -v -i '^localserverprivkey' "$FC" > "$FC.new" && mv "$FC.new" "$FC"
-refused "missing private key" "LocalServerPrivKey missing in %[app%]"
+refused "missing private key" "LocalServerPrivKey missing in %[app%] %(factomd would run with its public sample key%)"
 
 printf '[app]\nIdentityChainID = "%s\n' "$CHAIN" > "$FC"
 refused "syntax error names the line" "factomd.conf: line 2: unterminated quote"

@@ -85,7 +85,10 @@ end)
 
 -- ---------------------------------------------------------------- healthy
 
-if case == "healthy" or case == "auth" then
+-- tls, tlspin: over HTTPS (a CA file, a pin); confauth: the credentials
+-- come from factomd.conf's FactomdRpcUser/FactomdRpcPass
+local answering = { healthy = true, auth = true, tls = true, tlspin = true, tlsboth = true, confauth = true }
+if answering[case] then
   T.test(case .. ": current_minute shape and exact times", function()
     local cm = assert(factomd.current_minute())
     for _, k in ipairs({"leaderheight", "directoryblockheight", "minute", "currentblockstarttime",
@@ -93,7 +96,7 @@ if case == "healthy" or case == "auth" then
                         "faulttimeout", "roundtimeout", "minute_age_ms", "block_age_ms"}) do
       T.eq(math.type(cm[k]), "integer", k)
     end
-    T.eq(cm.syncing, false)
+    T.eq(cm.booting, false)
     T.eq(cm.stalldetected, false)
     T.eq(cm.directoryblockinseconds, 60)
     T.eq(cm.directoryblockheight, cm.leaderheight - 1)
@@ -195,14 +198,15 @@ if case == "stalled" then
     T.eq(b.currentminutestarttime, a.currentminutestarttime)
     T.ok(b.currenttime > a.currenttime, "currenttime moves")
     T.ok(b.minute_age_ms >= a.minute_age_ms + 250, ("%d then %d"):format(a.minute_age_ms, b.minute_age_ms))
-    T.eq(b.syncing, false)
+    T.eq(b.booting, false)
   end)
 end
 
-if case == "syncing" then
-  T.test("syncing: start times 0, ages 0, syncing true", function()
+if case == "booting" then
+  T.test("booting: start times 0, ages 0, booting true", function()
     local cm = assert(factomd.current_minute())
-    T.eq(cm.syncing, true)
+    T.eq(cm.booting, true)
+    T.eq(cm.syncing, nil) -- the old name is gone: it meant no real state
     T.eq(cm.currentminutestarttime, 0)
     T.eq(cm.currentblockstarttime, 0)
     T.eq(cm.minute_age_ms, 0)
@@ -210,7 +214,45 @@ if case == "syncing" then
     T.eq(cm.stalldetected, false)
     T.ok(cm.currenttime > 0, "currenttime still set")
     local d = assert(factomd.diagnostics())
-    T.ok(d.syncing.status ~= "Processing", d.syncing.status)
+    -- now - 0: the Unix time in ns, not a duration
+    T.ok(math.abs(d.currentminuteduration - cm.currenttime) < 10 * 1e9, "duration is the time")
+  end)
+end
+
+if case == "syncing" or case == "behind" then
+  -- catching up by DBStates: start times set for every block loaded
+  -- (MoveStateToHeight), saved height below the network's
+  T.test(case .. ": start times set, saved height behind", function()
+    local cm = assert(factomd.current_minute())
+    T.eq(cm.booting, false)
+    T.ok(cm.currentminutestarttime > 0, "start time set")
+    T.ok(cm.leaderheight - cm.directoryblockheight > 3, "gap")
+    T.eq(cm.stalldetected, true)
+    local h = assert(factomd.heights())
+    T.eq(h.leaderheight, cm.leaderheight)
+    local d = assert(factomd.diagnostics())
+    T.eq(d.lastblockfromdbstate, true)
+    T.eq(d.leaderheight, cm.directoryblockheight + 1)
+  end)
+end
+
+if case == "oldrelease" then
+  T.test("oldrelease: no diagnostics (method not found), the rest answers", function()
+    local d, err = factomd.diagnostics()
+    T.eq(d, nil)
+    T.eq(err.kind, "rpc")
+    T.eq(err.code, -32601)
+    T.eq(assert(factomd.properties()).factomdversion, "6.0.0")
+    T.eq(#assert(factomd.authorities()), 3)
+    assert(factomd.current_minute())
+  end)
+end
+
+if case == "noaudits" then
+  T.test("noaudits: audits is JSON null, as Go encodes an empty list", function()
+    local d = assert(factomd.diagnostics())
+    T.eq(type(d.authset.audits), "userdata") -- cjson's null
+    T.eq(#d.authset.leaders, 2)
   end)
 end
 
@@ -221,6 +263,12 @@ if case == "garbage" then expect_failure("decode", nil, "decode", 1) end
 if case == "http500" then expect_failure("http", 500, "http 500", 1) end
 if case == "oversized" or case == "chunked" then expect_failure("http", nil, "larger than 1048576 bytes", 2) end
 if case == "badauth" then expect_failure("http", 401, "factomd.user", 1) end
+if case == "confbadauth" then expect_failure("http", 401, "FactomdRpcUser", 1) end
+-- TLS verification is never off: an https factomd whose certificate the
+-- config does not vouch for (no CA file, or a pin of another key) fails
+if case == "tlsnoca" then expect_failure("http", nil, "certificate", 1) end
+if case == "tlsbadpin" then expect_failure("http", nil, "pinned", 1) end
+if case == "tlsbadca" then expect_failure("http", nil, "certificate", 1) end
 
 if case == "slow" then
   -- config timeout_ms = 300, the simulator answers after 1500 ms

@@ -3,10 +3,13 @@
 
 One process plays one node. It answers current-minute, heights, properties,
 diagnostics, authorities, dblock-by-height and directory-block-head in the
-shapes factomd 6.x uses (POST /v2, JSON-RPC 2.0, errors as HTTP 400), and can
-be switched at runtime between chain states (healthy, stalled, syncing) and
-transport faults (down, slow, garbage, http500, oversized). See
-docs/simulator.md. Python 3 standard library only.
+shapes factomd 6.x uses (POST /v2, JSON-RPC 2.0, errors as HTTP 400; no
+diagnostics for the releases that lack it), optionally over TLS with a
+self-signed certificate, and can be switched at runtime between chain states
+(healthy, stalled at any minute, booting, syncing by DBStates, behind) and
+transport faults (down, slow, garbage, http500, oversized). Each chain state
+follows factomd's own code: see docs/simulator.md. Python 3 standard library
+only.
 
   factomd_sim.py --port 18001 --name node1 --state-file /tmp/n1.json [...]
   factomd_sim.py ctl --state-file /tmp/n1.json stalled
@@ -24,11 +27,22 @@ import sys
 import threading
 import time
 
-CHAIN_MODES = ("healthy", "stalled", "syncing")
+CHAIN_MODES = ("healthy", "stalled", "booting", "syncing", "behind")
 TRANSPORT_MODES = ("normal", "down", "slow", "garbage", "http500", "oversized")
 ALL_MODES = CHAIN_MODES + TRANSPORT_MODES + ("recover",)
 NS = 1_000_000_000
 MAIN_NETWORK_ID = 4203931043
+# factomd releases without the v2 `diagnostics` method: up to 6.1.0, and
+# 6.2.0, 6.3.0 and 6.3.1 (as issue 19 found them).
+NO_DIAGNOSTICS = {(6, 2, 0), (6, 3, 0), (6, 3, 1)}
+
+
+def has_diagnostics(version):
+    try:
+        v = tuple(int(x) for x in version.split("-")[0].split(".")[:3])
+    except ValueError:
+        return True
+    return v >= (6, 1, 1) and v not in NO_DIAGNOSTICS
 
 
 def sha(s):
@@ -59,6 +73,12 @@ class Node:
         self.paused = 0
         self.frozen_at = None
         self.chain = "healthy"
+        # syncing / behind: this node's own saved height and when its last
+        # block (a DBState) was applied, apart from the network's clock.
+        self.own_saved = None
+        self.own_at = None
+        self.lag = a.behind_blocks
+        self.sync_bps = a.sync_blocks_per_second
         self.transport = "normal"
         self.delay_ms = 0
         self.oversize = 8 * 1024 * 1024
@@ -77,26 +97,57 @@ class Node:
     def chain_now(self, t):
         return (self.frozen_at if self.frozen_at is not None else t) - self.paused
 
-    def snapshot(self):
-        """Heights, minute and start times (real clock ns), computed now."""
-        t = now_ns()
+    def network(self, t):
+        """The network's leader height, minute and start times at t."""
         c = self.chain_now(t)
         k = (c - self.t0) // self.bt_ns
-        lh = self.base + k
         bstart = self.t0 + k * self.bt_ns
         mlen = self.bt_ns // 10
         minute = (c - bstart) // mlen
-        mstart = bstart + minute * mlen
-        s = {
-            "now": t, "leaderheight": lh, "dbheight": lh - 1, "minute": minute,
-            "blockstart": bstart + self.paused, "minutestart": mstart + self.paused,
-        }
-        if self.chain == "syncing":
-            s.update(blockstart=0, minutestart=0, minute=0, dbheight=lh - 6)
+        return self.base + k, minute, bstart + self.paused, bstart + minute * mlen + self.paused
+
+    def snapshot(self):
+        """What this node reports now (real clock ns). "leaderheight" is
+        current-minute's (GetTrueLeaderHeight: the height of the process
+        lists the network's acks made), "own" the block this node processes
+        (diagnostics' GetLLeaderHeight), "dbheight" the highest saved."""
+        t = now_ns()
+        lh, minute, bstart, mstart = self.network(t)
+        s = {"now": t, "leaderheight": lh, "own": lh, "dbheight": lh - 1, "minute": minute,
+             "blockstart": bstart, "minutestart": mstart, "fromdbstate": False}
+        if self.chain == "booting":
+            # Before the first block since start: nothing loaded, and the
+            # start times are still 0 (MoveStateToHeight has not run).
+            s.update(leaderheight=0, own=0, dbheight=0, minute=0, blockstart=0, minutestart=0)
+        elif self.chain in ("syncing", "behind"):
+            saved, at = self.own_saved, self.own_at
+            if self.chain == "syncing":  # DBStates arrive at sync_bps
+                n = (t - at) * self.sync_bps // NS
+                if saved + n >= lh - 1:  # caught up: it follows the network
+                    s["fromdbstate"] = True
+                    return s
+                saved, at = saved + n, at + n * NS // self.sync_bps
+            # MoveStateToHeight set both start times when the last DBState
+            # was applied; the node is at minute 0 of the block after it.
+            s.update(own=saved + 1, dbheight=saved, minute=0, blockstart=at, minutestart=at,
+                     fromdbstate=True)
         return s
 
-    def set_chain(self, mode):
+    def set_chain(self, mode, minute=None):
         t = now_ns()
+        if mode == "stalled" and minute is not None and self.frozen_at is None:
+            # Stall at that minute: move the chain clock back to it (into
+            # the previous block when it is later than the current one).
+            _, cur, _, _ = self.network(t)
+            self.paused += ((cur - int(minute)) % 10) * (self.bt_ns // 10)
+        if mode in ("syncing", "behind") and self.chain not in ("syncing", "behind"):
+            self.own_saved = self.network(t)[0] - 1 - self.lag
+            self.own_at = t
+        elif mode == "behind" and self.chain == "syncing":
+            s = self.snapshot()  # the catch-up stops where it got to
+            self.own_saved, self.own_at = s["dbheight"], s["blockstart"]
+        elif mode == "syncing" and self.chain == "behind":
+            self.own_at = t
         if mode == "stalled" and self.frozen_at is None:
             self.frozen_at = t
         elif mode != "stalled" and self.frozen_at is not None:
@@ -118,10 +169,16 @@ class Node:
                 self.chunked = bool(cmd["chunked"])
             if "role" in cmd:
                 self.role = str(cmd["role"])
+            if "behind_blocks" in cmd:
+                self.lag = int(cmd["behind_blocks"])
+            if "sync_blocks_per_second" in cmd:
+                self.sync_bps = int(cmd["sync_blocks_per_second"])
+            if "version" in cmd:
+                self.version = str(cmd["version"])
             if "blocktime_seconds" in cmd:
-                snap = self.snapshot()
+                lh = self.network(now_ns())[0]
                 self.bt_ns = int(cmd["blocktime_seconds"]) * NS
-                self.base, self.t0 = snap["leaderheight"], self.chain_now(now_ns())
+                self.base, self.t0 = lh, self.chain_now(now_ns())
             if "leaderheight" in cmd:
                 k = (self.chain_now(now_ns()) - self.t0) // self.bt_ns
                 self.base = int(cmd["leaderheight"]) - k
@@ -129,7 +186,7 @@ class Node:
                 self.set_chain("healthy")
                 self.transport = "normal"
             elif mode in CHAIN_MODES:
-                self.set_chain(mode)
+                self.set_chain(mode, cmd.get("minute"))
             elif mode in TRANSPORT_MODES:
                 self.transport = mode
                 self.down_until = None
@@ -149,7 +206,7 @@ class Node:
             s = self.snapshot()
             return {"name": self.name, "chain": self.chain, "transport": self.transport,
                     "delay_ms": self.delay_ms, "leaderheight": s["leaderheight"],
-                    "minute": s["minute"], "requests": self.requests,
+                    "dbheight": s["dbheight"], "minute": s["minute"], "requests": self.requests,
                     "last_auth": self.last_auth, "last_method": self.last_method,
                     "pid": os.getpid()}
 
@@ -174,6 +231,7 @@ class Node:
         return out
 
     def m_current_minute(self, s, params):
+        # state.IsStalled (state/state.go)
         stall = (s["minutestart"] != 0 and
                  ((s["leaderheight"] >= 3 and s["dbheight"] < s["leaderheight"] - 3) or
                   s["now"] - s["minutestart"] > self.bt_ns * 15 // 100))
@@ -184,6 +242,8 @@ class Node:
                 "faulttimeout": 120, "roundtimeout": 30}
 
     def m_heights(self, s, params):
+        # leaderheight = max(GetTrueLeaderHeight, GetHighestAck): the acks of
+        # the network reach a node that is behind too.
         return {"directoryblockheight": s["dbheight"], "leaderheight": s["leaderheight"],
                 "entryblockheight": s["dbheight"], "entryheight": s["dbheight"]}
 
@@ -200,27 +260,28 @@ class Node:
         auths = self.authorities()
         feds = [a for a in auths if a["status"] == "federated"]
         audits = [a for a in auths if a["status"] == "audit"]
-        if self.chain == "syncing":
-            syncing = {"status": "Syncing DBSigs", "received": 0, "expected": len(feds),
-                       "missing": [a["chainid"] for a in feds]}
-        elif self.chain == "stalled":
+        if not has_diagnostics(self.version):
+            raise RpcError(-32601, "Method not found")
+        if self.chain == "stalled":
             syncing = {"status": "Syncing EOMs", "received": 1, "expected": len(feds),
                        "missing": [a["chainid"] for a in feds if a["chainid"] != self.identity]}
         else:
             syncing = {"status": "Processing"}
         return {
             "name": self.name, "id": self.identity, "publickey": self.pubkey, "role": self.role,
-            "leaderheight": s["leaderheight"], "currentminute": s["minute"],
+            "leaderheight": s["own"], "currentminute": s["minute"],
             "currentminuteduration": s["now"] - s["minutestart"],
             "previousminuteduration": self.bt_ns // 10,
             "balancehash": sha("balance:%d" % s["dbheight"]),
-            "tempbalancehash": sha("tempbalance:%d" % s["leaderheight"]),
-            "lastblockfromdbstate": False, "syncing": syncing,
+            "tempbalancehash": sha("tempbalance:%d" % s["own"]),
+            "lastblockfromdbstate": s["fromdbstate"], "syncing": syncing,
+            # Go encodes an empty (nil) slice as null: "audits": null on a
+            # network without audit servers.
             "authset": {
                 "leaders": [{"id": a["chainid"], "vm": i, "listheight": s["minute"],
                              "listlength": s["minute"] + 1, "nextnil": 0}
-                            for i, a in enumerate(feds)],
-                "audits": [{"id": a["chainid"], "online": True} for a in audits]},
+                            for i, a in enumerate(feds)] or None,
+                "audits": [{"id": a["chainid"], "online": True} for a in audits] or None},
             "elections": {"inprogress": False},
         }
 
@@ -367,12 +428,13 @@ def make_handler(node):
 class Server:
     """The listening socket, which `down` closes and recovery reopens."""
 
-    def __init__(self, node, host, port):
+    def __init__(self, node, host, port, tls=None):
         from http.server import ThreadingHTTPServer
         self.cls = ThreadingHTTPServer
         self.cls.allow_reuse_address = True
         self.cls.daemon_threads = True
         self.node, self.host, self.port = node, host, port
+        self.tls = tls  # an ssl.SSLContext (factomd -tls), or None
         self.httpd = None
         self.thread = None
 
@@ -388,6 +450,11 @@ class Server:
         else:
             raise SystemExit("factomd-sim: cannot bind %s:%d" % (self.host, self.port))
         self.port = self.httpd.server_address[1]
+        if self.tls:
+            # The handshake on the first read, in the request's own thread:
+            # a client that never speaks TLS blocks nothing else.
+            self.httpd.socket = self.tls.wrap_socket(self.httpd.socket, server_side=True,
+                                                     do_handshake_on_connect=False)
         # Idle, the loop wakes once a second (not 20 times: 20 simulators would
         # take 7% of a 2-core test machine); down() wakes it at once.
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 1.0})
@@ -443,7 +510,12 @@ def serve(a):
     node = Node(a)
     if a.mode:
         node.apply({"mode": a.mode, "delay_ms": a.delay_ms})
-    srv = Server(node, a.host, a.port)
+    tls = None
+    if a.tls_cert:
+        import ssl  # only here: it is slow to import
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(a.tls_cert, a.tls_key)
+    srv = Server(node, a.host, a.port, tls)
     stop = threading.Event()
 
     def on_stop(*_):
@@ -465,7 +537,8 @@ def serve(a):
         srv.up()
     if a.state_file:
         write_json(a.state_file + ".pid", {"pid": os.getpid()})
-    print("factomd-sim ready port=%d pid=%d name=%s" % (srv.port, os.getpid(), node.name), flush=True)
+    print("factomd-sim ready port=%d pid=%d name=%s%s" % (srv.port, os.getpid(), node.name,
+                                                        " tls" if tls else ""), flush=True)
     while True:
         # Sleep until a control command, a timed outage's end, or a second
         # (a state file written by something other than ctl is seen then).
@@ -519,7 +592,8 @@ def wake_simulator(state_file):
 
 def ctl(a):
     cmd = {"mode": a.mode}
-    for k in ("delay_ms", "for_ms", "size_bytes", "leaderheight", "blocktime_seconds", "role"):
+    for k in ("delay_ms", "for_ms", "size_bytes", "leaderheight", "blocktime_seconds", "role",
+              "minute", "behind_blocks", "sync_blocks_per_second", "version"):
         v = getattr(a, k)
         if v is not None:
             cmd[k] = v
@@ -566,6 +640,10 @@ def main(argv):
         p.add_argument("--leaderheight", type=int)
         p.add_argument("--blocktime-seconds", type=int)
         p.add_argument("--role")
+        p.add_argument("--minute", type=int, choices=range(10), help="stalled: at this minute")
+        p.add_argument("--behind-blocks", type=int, help="syncing/behind: blocks behind at the start")
+        p.add_argument("--sync-blocks-per-second", type=int, help="syncing: DBStates applied per second")
+        p.add_argument("--version", help="properties.factomdversion (and whether diagnostics exists)")
         p.add_argument("--wait", type=float, default=3.0)
         a = p.parse_args(argv[1:])
         if not a.state_file and not a.port:
@@ -586,10 +664,19 @@ def main(argv):
     p.add_argument("--user", default="")
     p.add_argument("--password", default="")
     p.add_argument("--state-file", help="control file, read when ctl signals (else every second)")
-    p.add_argument("--version", default="6.17.1")
+    p.add_argument("--version", default="6.17.1",
+                   help="properties.factomdversion; releases before 6.1.1, 6.2.0, 6.3.0 and 6.3.1 have no diagnostics")
+    p.add_argument("--behind-blocks", type=int, default=5, help="syncing/behind: blocks behind at the start")
+    p.add_argument("--sync-blocks-per-second", type=int, default=2, help="syncing: DBStates applied per second")
+    p.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM), as factomd -tls")
+    p.add_argument("--tls-key", help="its private key (PEM)")
     a = p.parse_args(argv)
     if a.blocktime_seconds < 10:
         p.error("--blocktime-seconds must be at least 10")
+    if bool(a.tls_cert) != bool(a.tls_key):
+        p.error("--tls-cert and --tls-key go together")
+    if a.sync_blocks_per_second < 1 or a.behind_blocks < 1:
+        p.error("--behind-blocks and --sync-blocks-per-second must be at least 1")
     return serve(a)
 
 

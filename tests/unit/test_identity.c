@@ -1,6 +1,7 @@
 /* test_identity.c: the factomd.conf (gcfg/INI) reader and the identity key
  * checks of lidentity.c, table-driven, without Lua. */
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -52,6 +53,12 @@ static const struct get_case get_cases[] = {
     {"escaped blank is kept", "[app]\nKey = a\\t\n", "app", "Key", 1, "a\t"},
     {"escaped backslash then blank", "[app]\nKey = a\\\\ \n", "app", "Key", 1, "a\\"},
     {"too long", "[app]\nKey=0123456789abcdef0123456789\n", "app", "Key", -1, "longer"},
+    /* gcfg 1.2 (factomd's parser) skips a UTF-8 BOM at the start only */
+    {"BOM skipped", "\xEF\xBB\xBF[app]\nKey = v\n", "app", "Key", 1, "v"},
+    {"BOM before a comment", "\xEF\xBB\xBF; c\n[App]\nKEY=v\n", "app", "Key", 1, "v"},
+    {"BOM later is an error", "[app]\n\xEF\xBB\xBFKey = v\n", "app", "Key", -1, "line 2"},
+    {"backspace escape", "[app]\nKey = \"a\\bc\"\n", "app", "Key", 1, "a\bc"},
+    {"quoted then last wins", "[app]\nKey = \"x y\"\nkey = z\n", "app", "Key", 1, "z"},
 };
 
 static void test_conf_get(void)
@@ -75,30 +82,37 @@ static void test_conf_get(void)
 
 struct parse_case {
     const char *name, *chain, *priv, *pub;
-    const char *err; /* NULL = must load */
+    const char *err;             /* NULL = must load */
+    enum identity_pub_line line; /* when it loads */
 };
 
 static const struct parse_case parse_cases[] = {
-    {"seed", CHAIN, RFC_SEED, RFC_PK, NULL},
-    {"64-byte key", CHAIN, RFC_SEED RFC_PK, RFC_PK, NULL},
+    {"seed", CHAIN, RFC_SEED, RFC_PK, NULL, IDENTITY_PUB_MATCH},
+    {"64-byte key", CHAIN, RFC_SEED RFC_PK, RFC_PK, NULL, IDENTITY_PUB_MATCH},
     {"upper-case hex", "888888AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-     "9D61B19DEFFD5A60BA844AF492EC2CC44449C5697B326919703BAC031CAE7F60", RFC_PK, NULL},
+     "9D61B19DEFFD5A60BA844AF492EC2CC44449C5697B326919703BAC031CAE7F60", RFC_PK, NULL,
+     IDENTITY_PUB_MATCH},
+    /* factomd derives the public key and never reads the line: a stale,
+     * broken or missing line loads, with the derived key (a warning) */
     {"mismatch", CHAIN, RFC_SEED,
-     "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511b", "does not match"},
-    {"64-byte key halves disagree", CHAIN, RFC_SEED DEF_PUB, RFC_PK, "second half"},
-    {"default pair", CHAIN, DEF_PRIV, DEF_PUB, "public default key"},
-    {"default private key only", CHAIN, DEF_PRIV, RFC_PK, "public default key"},
-    {"default public key only", CHAIN, RFC_SEED, DEF_PUB, "public default key"},
+     "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511b", NULL,
+     IDENTITY_PUB_MISMATCH},
+    {"default public key only", CHAIN, RFC_SEED, DEF_PUB, NULL, IDENTITY_PUB_MISMATCH},
+    {"bad hex pub", CHAIN, RFC_SEED, "d75a98", NULL, IDENTITY_PUB_INVALID},
+    {"missing pub", CHAIN, RFC_SEED, NULL, NULL, IDENTITY_PUB_ABSENT},
+    {"64-byte key halves disagree", CHAIN, RFC_SEED DEF_PUB, RFC_PK, "second half", 0},
+    {"default pair", CHAIN, DEF_PRIV, DEF_PUB, "public default key", 0},
+    {"default private key only", CHAIN, DEF_PRIV, RFC_PK, "public default key", 0},
+    {"default private key, no public line", CHAIN, DEF_PRIV, NULL, "public default key", 0},
     {"chain without 888888", "777777aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-     RFC_SEED, RFC_PK, "888888"},
-    {"short chain", "888888aa", RFC_SEED, RFC_PK, "IdentityChainID is not 64 hex"},
+     RFC_SEED, RFC_PK, "888888", 0},
+    {"short chain", "888888aa", RFC_SEED, RFC_PK, "IdentityChainID is not 64 hex", 0},
     {"bad hex priv", CHAIN, "zz61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
-     RFC_PK, "LocalServerPrivKey is not hex"},
-    {"short priv", CHAIN, "9d61b19d", RFC_PK, "LocalServerPrivKey is not hex"},
-    {"bad hex pub", CHAIN, RFC_SEED, "d75a98", "LocalServerPublicKey is not 64 hex"},
-    {"missing chain", NULL, RFC_SEED, RFC_PK, "IdentityChainID missing"},
-    {"missing priv", CHAIN, NULL, RFC_PK, "LocalServerPrivKey missing"},
-    {"missing pub", CHAIN, RFC_SEED, NULL, "LocalServerPublicKey missing"},
+     RFC_PK, "LocalServerPrivKey is not hex", 0},
+    {"short priv", CHAIN, "9d61b19d", RFC_PK, "LocalServerPrivKey is not hex", 0},
+    {"missing chain", NULL, RFC_SEED, RFC_PK, "IdentityChainID missing", 0},
+    {"missing priv", CHAIN, NULL, RFC_PK, "LocalServerPrivKey missing", 0},
+    {"missing priv: factomd would use the sample", CHAIN, NULL, NULL, "public sample key", 0},
 };
 
 static void test_parse(void)
@@ -126,6 +140,7 @@ static void test_parse(void)
                 sodium_bin2hex(pkhex, sizeof pkhex, k.pk, 32);
                 T_STR(pkhex, RFC_PK, c->name);
                 T_STR(k.chain_id, CHAIN, c->name);
+                T_OK(k.pub_line == c->line, c->name);
                 T_OK(k.sk != NULL, c->name);
                 crypto_sign_detached(sig, NULL, (const unsigned char *)"", 0, k.sk);
                 sodium_bin2hex(pkhex, sizeof pkhex, sig, 32);
@@ -206,6 +221,49 @@ static void test_secret_not_inherited(void)
     buf_free(&b);
 }
 
+/* FactomdRpcUser/FactomdRpcPass as factomd reads them, from a file. */
+static void test_rpc_auth(void)
+{
+    static const struct {
+        const char *name, *text;
+        int rc;
+        const char *user, *pass;
+    } cases[] = {
+        {"both", "[app]\nFactomdRpcUser = alice\nFactomdRpcPass = \"s3cret pass\" ; c\n", 1,
+         "alice", "s3cret pass"},
+        {"case and BOM", "\xEF\xBB\xBF[APP]\nfactomdrpcuser=bob\nFACTOMDRPCPASS=pw\n", 1, "bob",
+         "pw"},
+        {"last wins", "[app]\nFactomdRpcUser=a\n[app]\nFactomdRpcUser=b\n", 1, "b", ""},
+        {"none", "[app]\nPortNumber = 8088\n", 0, "", ""},
+        {"empty user", "[app]\nFactomdRpcUser =\nFactomdRpcPass = x\n", 0, "", ""},
+        {"other section", "[Walletd]\nFactomdRpcUser = w\n", 0, "", ""},
+        {"syntax error", "[app]\nFactomdRpcUser = \"x\n", -1, "", ""},
+    };
+    char path[] = "/tmp/serfhand-test-rpcauth-XXXXXX";
+    int fd = mkstemp(path);
+    T_OK(fd >= 0, "mkstemp");
+    close(fd);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        FILE *f = fopen(path, "w");
+        fputs(cases[i].text, f);
+        fclose(f);
+        char user[64], pass[64], err[300] = "";
+        int rc = identity_rpc_auth(path, user, sizeof user, pass, sizeof pass, err, sizeof err);
+        T_OK(rc == cases[i].rc, cases[i].name);
+        if (rc >= 0) {
+            T_STR(user, cases[i].user, cases[i].name);
+            T_STR(pass, cases[i].pass, cases[i].name);
+        } else {
+            T_OK(strstr(err, "line 2") != NULL && user[0] == '\0', err);
+        }
+    }
+    unlink(path);
+    char user[8], pass[8], err[300];
+    T_OK(identity_rpc_auth("/nonexistent/factomd.conf", user, sizeof user, pass, sizeof pass, err,
+                           sizeof err) == -1,
+         "missing file");
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -215,5 +273,6 @@ int main(void)
     test_default_pair();
     test_no_echo();
     test_secret_not_inherited();
+    test_rpc_auth();
     return t_done();
 }
