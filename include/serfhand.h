@@ -576,6 +576,10 @@ void identity_keys_wipe(struct identity_keys *k);
  * Parsers are strict like minisign 0.12: exact line counts and base64
  * lengths, no CR/NUL/control characters, printable trusted comment. */
 #define TRUST_MANIFEST_MAX (4 * 1024 * 1024)
+/* The largest integer a manifest may hold: 2^53 - 1, the largest that every
+ * JSON reader (jq, JavaScript, anything that reads numbers as doubles) reads
+ * exactly, so serfhand and any other reader see the same version and sizes. */
+#define TRUST_INT_MAX 9007199254740991LL
 struct trust_pubkey {
     uint8_t keyid[8]; /* random, not signed: selects a key, is no identity */
     uint8_t pk[32];

@@ -120,8 +120,9 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
             char *end;
             errno = 0;
             version = strtoll(argv[++i], &end, 10);
-            if (errno || *end || version < 1) {
-                fprintf(stderr, "serfhand sign: --version must be an integer >= 1\n");
+            if (errno || *end || version < 1 || version > TRUST_INT_MAX) {
+                fprintf(stderr, "serfhand sign: --version must be an integer from 1 to %lld\n",
+                        TRUST_INT_MAX);
                 return SH_EXIT_USAGE;
             }
         } else if (strcmp(argv[i], "--expires") == 0 && i + 1 < argc) {

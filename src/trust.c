@@ -767,7 +767,7 @@ static int jvalue(struct jparser *p, struct jnode *j)
     }
     if (c == '-' || (c >= '0' && c <= '9')) {
         bool neg = c == '-';
-        unsigned long long v = 0;
+        long long v = 0;
         if (neg)
             p->s++;
         if (p->s >= p->end || *p->s < '0' || *p->s > '9')
@@ -775,15 +775,20 @@ static int jvalue(struct jparser *p, struct jnode *j)
         if (*p->s == '0' && p->s + 1 < p->end && p->s[1] >= '0' && p->s[1] <= '9')
             return jerr(p, "leading zero");
         while (p->s < p->end && *p->s >= '0' && *p->s <= '9') {
-            v = v * 10 + (unsigned long long)(*p->s - '0');
-            if (v > (unsigned long long)LLONG_MAX)
-                return jerr(p, "integer out of range");
+            int d = *p->s - '0';
+            /* checked before it is computed: the value never wraps */
+            if (v > (TRUST_INT_MAX - d) / 10)
+                return jerr(p, "integer out of range (beyond +-9007199254740991, the largest "
+                               "every JSON reader reads exactly)");
+            v = v * 10 + d;
             p->s++;
         }
         if (p->s < p->end && (*p->s == '.' || *p->s == 'e' || *p->s == 'E'))
             return jerr(p, "only integers are allowed");
+        if (neg && v == 0)
+            return jerr(p, "-0 is not an integer (write 0)");
         j->type = J_INT;
-        j->num = neg ? -(long long)v : (long long)v;
+        j->num = neg ? -v : v;
         return 0;
     }
     return jerr(p, "expected an object, a string or an integer");

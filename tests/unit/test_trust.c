@@ -264,8 +264,51 @@ static void test_manifest(void)
         {"[1]", "not a JSON object"},
         {"{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{}}}}}}}}}}", "deeply"},
         {"{\"format\":01}", "leading zero"},
+        /* issue 13.3: numbers are read exactly or refused, never wrapped */
+        {"{\"format\":1,\"bundle\":\"b\",\"version\":18446744073709551621,\"created\":1,"
+         "\"expires\":9,\"files\":{}}",
+         "out of range"},
+        {HEAD "\"files\":{\"lua/x.lua\":{\"size\":18446744073709551617,\"blake2b\":\"" H64
+              "\"}}}",
+         "out of range"},
+        {"{\"format\":1,\"bundle\":\"b\",\"version\":9223372036854775808,\"created\":1,"
+         "\"expires\":9,\"files\":{}}",
+         "out of range"},
+        {"{\"format\":1,\"bundle\":\"b\",\"version\":9007199254740992,\"created\":1,"
+         "\"expires\":9,\"files\":{}}",
+         "out of range"},
+        {"{\"format\":1,\"bundle\":\"b\",\"version\":1,\"created\":-0,\"expires\":9,"
+         "\"files\":{}}",
+         "-0"},
+        {"{\"format\":1,\"bundle\":\"b\",\"version\":1,\"created\":-9223372036854775809,"
+         "\"expires\":9,\"files\":{}}",
+         "out of range"},
+        {"{\"format\":1,\"bundle\":\"b\",\"version\":+1,\"created\":1,\"expires\":9,"
+         "\"files\":{}}",
+         "expected an object"},
+        {"{\"format\":1,\"bundle\":\"b\",\"version\":1e0,\"created\":1,\"expires\":9,"
+         "\"files\":{}}",
+         "integers"},
+        {"{\"format\":1,\"bundle\":\"b\",\"version\":1.0,\"created\":1,\"expires\":9,"
+         "\"files\":{}}",
+         "integers"},
+        {"{\"format\":1,\"bundle\":\"b\\ud800\",\"version\":1,\"created\":1,\"expires\":9,"
+         "\"files\":{}}",
+         "escape"},
+        {"{\"format\":1,\"bundle\":\"b\",\"bundl\\u0065\":\"c\",\"version\":1,\"created\":1,"
+         "\"expires\":9,\"files\":{}}",
+         "duplicate key \"bundle\""},
         {"{\"format\":true}", "expected an object"},
     };
+    /* the largest integer every JSON reader reads exactly is accepted */
+    const char *edge = "{\"format\":1,\"bundle\":\"b\",\"version\":9007199254740991,\"created\":0,"
+                       "\"expires\":9007199254740991,\"files\":{\"lua/a.lua\":{\"size\":"
+                       "9007199254740991,\"blake2b\":\"" H64 "\"}}}";
+    T_OK(trust_manifest_parse(&m, edge, strlen(edge), err, sizeof err) == 0 &&
+             m.version == TRUST_INT_MAX && m.expires == TRUST_INT_MAX &&
+             m.files[0].size == (uint64_t)TRUST_INT_MAX,
+         "2^53-1 read exactly");
+    trust_manifest_free(&m);
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         int rc = parse(bad[i].json, err);
         T_OK(rc < 0 && strstr(err, bad[i].want), bad[i].json);
