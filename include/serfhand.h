@@ -46,6 +46,23 @@ void buf_free(struct buf *b);
 /* Read all of fd or a file, refusing more than max bytes. 0 or -1 + err. */
 int util_read_fd(int fd, size_t max, struct buf *out, char *err, size_t errlen);
 int util_read_file(const char *path, size_t max, struct buf *out, char *err, size_t errlen);
+/* Files the configuration names (config, trust.keys, factomd.conf, the
+ * bundle-version record): looked at first, opened O_NONBLOCK so that nothing
+ * can block, and refused unless a regular file of at most max bytes. The
+ * error names the path and what it is instead (a FIFO, a directory, a
+ * device, a socket, a dangling symlink). flags adds O_NOFOLLOW. The fd is
+ * blocking again on return; the caller closes it. */
+enum util_open {
+    UTIL_OPEN_OK = 0,
+    UTIL_OPEN_FAILED = -1,
+    UTIL_OPEN_MISSING = -2, /* no such file (not a dangling symlink) */
+};
+enum util_open util_open_regular(const char *path, int flags, size_t max, int *fd, char *err,
+                                 size_t errlen);
+/* "a FIFO (named pipe)", "a directory", ... for a st_mode that is not S_IFREG. */
+const char *util_file_kind(unsigned mode);
+enum util_open util_read_regular(const char *path, size_t max, struct buf *out, char *err,
+                                 size_t errlen);
 /* Let a child forked from now on see zeros in [p, p+n) (MADV_WIPEONFORK on
  * the pages around it; best effort). For secrets in sodium_malloc memory,
  * whose pages hold nothing else: a forked child (proc.spawn's executor

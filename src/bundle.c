@@ -35,12 +35,11 @@ int bundle_highest_version(const char *state_dir, long long *out, char *err, siz
     int rc = -1;
     *out = 0;
     buf_printf(&path, "%s/" VERSION_FILE, state_dir);
-    int fd = open(path.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        if (errno == ENOENT)
+    int fd;
+    enum util_open o = util_open_regular(path.data, O_NOFOLLOW, sizeof num, &fd, err, errlen);
+    if (o != UTIL_OPEN_OK) {
+        if (o == UTIL_OPEN_MISSING)
             rc = 0; /* nothing was ever recorded on this node */
-        else
-            util_errf(err, errlen, "%s: %s", path.data, strerror(errno));
         goto out;
     }
     ssize_t n = read(fd, num, sizeof num - 1);

@@ -328,17 +328,10 @@ int identity_load_file(const char *path, struct identity_keys *k, char *err, siz
     char sub[200];
 
     memset(k, 0, sizeof *k);
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        util_errf(err, errlen, "%s: %s", path, strerror(errno));
+    if (util_open_regular(path, 0, CONF_MAX, &fd, err, errlen) != UTIL_OPEN_OK)
         return -1;
-    }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        util_errf(err, errlen, "%s: not a regular file", path);
-        goto out;
-    }
-    if (st.st_size > CONF_MAX) {
-        util_errf(err, errlen, "%s: larger than %d bytes", path, CONF_MAX);
+    if (fstat(fd, &st) < 0) {
+        util_errf(err, errlen, "%s: %s", path, strerror(errno));
         goto out;
     }
     if (st.st_mode & (S_IRGRP | S_IROTH))

@@ -1075,8 +1075,12 @@ int trust_read_beneath(int dirfd, const char *rel, size_t max, struct buf *out, 
     if (fd < 0)
         return fd;
     int rc = -1;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        util_errf(err, errlen, "%s: not a regular file", rel);
+    if (fstat(fd, &st) < 0) {
+        util_errf(err, errlen, "%s: %s", rel, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        util_errf(err, errlen, "%s: is %s, not a regular file", rel, util_file_kind(st.st_mode));
         goto out;
     }
     if ((uint64_t)st.st_size > max) {
@@ -1182,7 +1186,8 @@ static void walk_dir(int rootfd, int dfd, const char *prefix, int depth, struct 
                 rel.data = NULL;
             }
         } else {
-            trust_problem_add(w->p, "%s: not a regular file or directory", rel.data);
+            trust_problem_add(w->p, "%s: is %s, not a regular file or directory", rel.data,
+                              util_file_kind(st.st_mode));
         }
         buf_free(&rel);
     }
@@ -1294,7 +1299,7 @@ int trust_keyset_load(struct trust_keyset *ks, const struct config *cfg, char *e
             rc = trust_pubkey_parse(&ks->keys[i], e, strlen(e), sub, sizeof sub);
         } else {
             struct buf b = {0};
-            rc = util_read_file(e, 4096, &b, sub, sizeof sub);
+            rc = util_read_regular(e, 4096, &b, sub, sizeof sub) == UTIL_OPEN_OK ? 0 : -1;
             if (rc == 0)
                 rc = trust_pubkey_parse(&ks->keys[i], b.data, b.len, sub, sizeof sub);
             buf_free(&b);

@@ -121,4 +121,99 @@ while IFS= read -r l; do
 done < "$W/diff.out"
 expect_eq "3: every case ran" "$(grep -c '' "$W/diff.out")" "$(grep -c '' "$W/cases")"
 
+# --- 5. no configured path can hang serfhand ----------------------------------
+# nb NAME WANT_RC REGEX CMD...: CMD ends within 5 s (never the 124 of
+# timeout), with exit WANT_RC and output matching REGEX (if not empty).
+nb() {
+    local name=$1 want=$2 re=$3 out rc; shift 3
+    out=$(timeout 5 "$@" < /dev/null 2>&1); rc=$?
+    if [ "$rc" -eq "$want" ] && { [ -z "$re" ] || printf '%s' "$out" | grep -qE -- "$re"; }; then
+        ok "$name"
+    else
+        fail "$name" "rc=$rc (124 = hung): $out"
+    fi
+}
+K=$W/kinds
+mkdir -p "$K"
+mkfifo "$K/fifo"
+mkdir "$K/dir"
+ln -s /dev/zero "$K/chardev"
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$K/socket"
+ln -s "$K/nowhere" "$K/dangling"
+declare -A WHAT=([fifo]="is a FIFO \(named pipe\), not a regular file"
+    [dir]="is a directory, not a regular file" [chardev]="is a character device, not a regular file"
+    [socket]="is a socket, not a regular file"
+    [dangling]="dangling symlink \(its target does not exist\)")
+# a bundle whose manifest parses (unsigned): check gets as far as the version record
+B=$W/kb
+mkdir -p "$B/handlers"
+printf '{"format":1,"bundle":"b","version":1,"created":1,"expires":%s,"files":{}}' \
+    "$(($(date +%s) + 86400))" > "$B/MANIFEST.json"
+for k in fifo dir chardev socket dangling; do
+    P=$K/$k
+    nb "5: config -c $k" 2 "config: $P: ${WHAT[$k]}" "$SERFHAND" -c "$P" verify "$B"
+    cat > "$W/k.conf" <<CONF
+bundle = "$B"
+state_dir = "$STATE"
+trust = { keys = { "$P" }, threshold = 1 }
+log = { target = "$W/log" }
+CONF
+    nb "5: trust.keys $k (verify)" 2 "trust.keys\[1\] \($P\): $P: ${WHAT[$k]}" \
+        "$SERFHAND" -c "$W/k.conf" verify "$B"
+    : > "$W/log"
+    nb "5: trust.keys $k (a run)" 3 "" env -i PATH="$PATH" SERF_EVENT=user SERF_USER_EVENT=x \
+        SERF_USER_LTIME=1 SERF_SELF_NAME=n1 "$SERFHAND" -c "$W/k.conf" handle
+    expect_match "5: trust.keys $k (the run's log)" "$(cat "$W/log")" "$P: ${WHAT[$k]}"
+    cat > "$W/f.conf" <<CONF
+state_dir = "$STATE"
+factomd = { conf = "$P" }
+log = { target = "$W/log" }
+CONF
+    cat > "$W/id.lua" <<LUA
+T.test("identity.load", function()
+    local id, err = require("serfhand.identity").load()
+    T.ok(not id, "loaded")
+    T.ok(err:find("$P: ${WHAT[$k]//\\/}", 1, true), err)
+end)
+LUA
+    nb "5: factomd.conf $k" 0 "^1 passed, 0 failed" "$SERFHAND" -c "$W/f.conf" test "$W/id.lua"
+done
+# the version record in state_dir (opened O_NOFOLLOW: a symlink is refused)
+S2=$W/s2
+mkdir -p "$S2"
+cat > "$W/v.conf" <<CONF
+bundle = "$B"
+state_dir = "$S2"
+trust = { keys = { }, threshold = 1 }
+log = { target = "$W/log" }
+CONF
+for k in fifo dir socket; do
+    rm -rf "$S2/bundle-version"
+    case $k in
+    fifo) mkfifo "$S2/bundle-version" ;;
+    dir) mkdir "$S2/bundle-version" ;;
+    socket) python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' \
+        "$S2/bundle-version" ;;
+    esac
+    nb "5: bundle-version $k" 1 "recorded version unknown: $S2/bundle-version: ${WHAT[$k]}" \
+        "$SERFHAND" -c "$W/v.conf" check
+done
+rm -rf "$S2/bundle-version"
+ln -s /dev/zero "$S2/bundle-version"
+nb "5: bundle-version symlink" 1 "$S2/bundle-version: is a symlink, not a regular file" \
+    "$SERFHAND" -c "$W/v.conf" check
+rm -f "$S2/bundle-version"
+# a bundle file that is a FIFO, listed or not
+mkfifo "$B/handlers/f.lua"
+nb "5: bundle file FIFO (unlisted)" 1 "handlers/f.lua: is a FIFO \(named pipe\), not a regular file or directory" \
+    "$SERFHAND" -c "$W/v.conf" verify "$B"
+printf '{"format":1,"bundle":"b","version":1,"created":1,"expires":%s,"files":{"handlers/f.lua":{"size":1,"blake2b":"%s"}}}' \
+    "$(($(date +%s) + 86400))" "$H" > "$B/MANIFEST.json"
+nb "5: bundle file FIFO (listed)" 1 "handlers/f.lua: is a FIFO \(named pipe\), not a regular file" \
+    "$SERFHAND" -c "$W/v.conf" verify "$B"
+rm -f "$B/handlers/f.lua"
+# log.target: a FIFO nobody reads must not hang the open (syslog instead)
+printf 'state_dir = "%s"\nlog = { target = "%s" }\n' "$STATE" "$K/fifo" > "$W/l.conf"
+nb "5: log.target FIFO" 0 "state_dir" "$SERFHAND" -c "$W/l.conf" config
+
 finish
