@@ -216,4 +216,103 @@ rm -f "$B/handlers/f.lua"
 printf 'state_dir = "%s"\nlog = { target = "%s" }\n' "$STATE" "$K/fifo" > "$W/l.conf"
 nb "5: log.target FIFO" 0 "state_dir" "$SERFHAND" -c "$W/l.conf" config
 
+# --- 6. one rule for key ids ---------------------------------------------------
+# Two Ed25519 keys given one key id (0x07...: minisign's short name differs):
+# "$SERFHAND" keygen, then the id patched into .sec (checksum redone) and .pub.
+cd "$W" || exit 1
+q() { "$@" > /dev/null 2>&1; }
+q "$SERFHAND" keygen -W -p s1.pub -s s1.sec
+q "$SERFHAND" keygen -W -p s2.pub -s s2.sec
+python3 - s1 s2 <<'PY'
+import sys, base64, hashlib
+newid = bytes([0x92, 0x78, 0x9A, 0x47, 0x34, 0x87, 0x98, 0x07])  # 07988734479A7892
+for k in sys.argv[1:]:
+    raw = bytearray(base64.b64decode(open(k + '.sec').read().split('\n')[1]))
+    raw[54:62] = newid
+    raw[126:158] = hashlib.blake2b(b'Ed' + bytes(raw[54:126]), digest_size=32).digest()
+    open(k + '.sec', 'w').write('untrusted comment: shared id\n' + base64.b64encode(bytes(raw)).decode() + '\n')
+    p = bytearray(base64.b64decode(open(k + '.pub').read().split('\n')[1]))
+    p[2:10] = newid
+    open(k + '.pub', 'w').write('untrusted comment: minisign public key 07988734479A7892\n' +
+                                base64.b64encode(bytes(p)).decode() + '\n')
+PY
+mkdir -p sb/handlers/query
+printf 'return function(ev) return "RAN pong" end\n' > sb/handlers/query/ping.lua
+q "$SERFHAND" sign -s s1.sec --name shared --version 1 sb
+OUT=$("$SERFHAND" sign -s s2.sec sb 2>&1)
+KN=$(ls sb | grep -E '^MANIFEST\.json\.07988734479A7892-[0-9A-F]{16}\.minisig$')
+expect_match "6: the second key with the id signs under its key name" "$OUT" "with key 07988734479A7892: $KN"
+check "6: the first key's file is kept" test -s sb/MANIFEST.json.07988734479A7892.minisig
+check "6: sign again with the first key: its own file" q "$SERFHAND" sign -s s1.sec sb
+expect_eq "6: still two signature files" "$(ls sb | grep -c minisig)" 2
+check "6: minisign verifies the key-named file" q minisign -V -p s2.pub -m sb/MANIFEST.json -x "sb/$KN"
+# six ways to count; all must agree: a run, verify, check, install, check of
+# the installed copy, a run of the installed copy
+S6=$W/s6
+sixconf() { # CONF BUNDLE THRESHOLD
+    cat > "$1" <<CONF
+bundle = "$2"
+state_dir = "$S6"
+trust = { keys = { "$W/s1.pub", "$W/s2.pub" }, threshold = $3 }
+log = { target = "$W/log6" }
+CONF
+}
+run6() { # CONF: query ping like Serf
+    env -i PATH="$PATH" SERF_EVENT=query SERF_QUERY_NAME=ping SERF_QUERY_LTIME=3 \
+        SERF_SELF_NAME=n1 "$SERFHAND" -c "$1" handle < /dev/null 2>&1
+}
+all_agree() { # LABEL THRESHOLD WANT(ok|refused) COUNT
+    local label=$1 thr=$2 want=$3 n=$4 out rc
+    rm -rf "$S6"
+    sixconf "$W/c6" "$W/sb" "$thr"
+    out=$(run6 "$W/c6"); rc=$?
+    if [ "$want" = ok ]; then
+        expect_eq "6: $label: a run" "$out|$rc" "RAN pong|0"
+    else
+        expect_eq "6: $label: a run is refused" "$rc" 3
+        expect_match "6: $label: the run counts $n" "$(cat "$W/log6")" "signatures: $n of $thr required"
+    fi
+    out=$("$SERFHAND" -c "$W/c6" verify sb 2>&1)
+    expect_match "6: $label: verify counts $n" "$out" "threshold   $n of $thr distinct"
+    out=$("$SERFHAND" -c "$W/c6" check 2>&1); rc=$?
+    expect_match "6: $label: check counts $n" "$out" "threshold   $n of $thr distinct"
+    expect_eq "6: $label: check's verdict" "$rc" "$([ "$want" = ok ] && echo 0 || echo 1)"
+    out=$("$SERFHAND" -c "$W/c6" install sb 2>&1); rc=$?
+    if [ "$want" = ok ]; then
+        expect_eq "6: $label: install" "$rc" 0
+        sixconf "$W/c6i" "$S6/current" "$thr"
+        out=$("$SERFHAND" -c "$W/c6i" check 2>&1); rc=$?
+        expect_match "6: $label: check of the installed copy counts $n" "$out" "threshold   $n of $thr distinct"
+        out=$(run6 "$W/c6i"); rc=$?
+        expect_eq "6: $label: a run of the installed copy" "$out|$rc" "RAN pong|0"
+    else
+        expect_eq "6: $label: install is refused" "$rc" 3
+        expect_match "6: $label: install counts $n" "$out" "signatures: $n of $thr required"
+    fi
+}
+all_agree "16-digit and key name" 2 ok 2
+# the issue's case: the second file under minisign's short name
+mv "sb/$KN" sb/MANIFEST.json.7988734479A7892.minisig
+all_agree "16-digit and short name" 2 ok 2
+# a bad file under the 16-digit name does not hide a good one under the short
+printf 'garbage\n' > sb/MANIFEST.json.07988734479A7892.minisig
+all_agree "a bad 16-digit file" 2 refused 1
+# threshold 1: the run counts 1 and runs; verify and check count 1 too, and
+# fail only for the bad file, which they list as a problem
+rm -rf "$S6"
+sixconf "$W/c6" "$W/sb" 1
+expect_eq "6: a bad 16-digit file, threshold 1: a run" "$(run6 "$W/c6"); $?" "RAN pong; 0"
+OUT=$("$SERFHAND" -c "$W/c6" check 2>&1)
+expect_match "6: threshold 1: check counts 1" "$OUT" "threshold   1 of 1 distinct"
+expect_match "6: threshold 1: check names the bad file" "$OUT" \
+    "PROBLEM     MANIFEST.json.07988734479A7892.minisig: signature: "
+expect_eq "6: threshold 1: and that is its only problem" "$(printf '%s\n' "$OUT" | grep -c PROBLEM)" 1
+rm -f sb/MANIFEST.json.*.minisig
+# a name no run reads (another key's key name) never counts anywhere
+q "$SERFHAND" sign -s s1.sec sb
+mv sb/MANIFEST.json.07988734479A7892.minisig sb/MANIFEST.json.07988734479A7892-0000000000000000.minisig
+all_agree "a name no run reads" 1 refused 0
+OUT=$("$SERFHAND" -c "$W/c6" verify sb 2>&1)
+expect_match "6: verify says which name to use" "$OUT" "no run reads this name: not counted"
+
 finish
