@@ -719,8 +719,8 @@ int trust_open_beneath(int dirfd, const char *rel, char *err, size_t errlen);
  * setting, the configuration key that set max (e.g. "limits.file_bytes"),
  * or with setting NULL says the limit is fixed. trust_read_beneath names no
  * limit (its callers pass several). */
-int trust_read_limited(int dirfd, const char *rel, size_t max, const char *setting,
-                       struct buf *out, char *err, size_t errlen);
+int trust_read_limited(int dirfd, const char *rel, size_t max, const char *setting, struct buf *out,
+                       char *err, size_t errlen);
 int trust_read_beneath(int dirfd, const char *rel, size_t max, struct buf *out, char *err,
                        size_t errlen);
 /* Read f once and check its size and hash: out holds exactly those bytes. */

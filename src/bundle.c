@@ -235,8 +235,8 @@ int bundle_read(struct bundle *b, const char *rel, struct buf *out, char *err, s
         return -1;
     }
     if (!b->verify) {
-        int rc = trust_read_limited(b->dirfd, rel, b->max_file, "limits.file_bytes", out, err,
-                                    errlen);
+        int rc =
+            trust_read_limited(b->dirfd, rel, b->max_file, "limits.file_bytes", out, err, errlen);
         return rc == -2 ? 1 : rc;
     }
     if (!b->manifest) {

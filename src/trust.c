@@ -22,6 +22,7 @@
 #include "serfhand.h"
 
 #define PK_B64 56
+#define B64_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 #define SK_B64 212
 #define SIG_B64 100
 #define GSIG_B64 88
@@ -1083,8 +1084,8 @@ static bool is_dangling(int dirfd, const char *rel)
     return fstatat(dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
 }
 
-int trust_read_limited(int dirfd, const char *rel, size_t max, const char *setting,
-                       struct buf *out, char *err, size_t errlen)
+int trust_read_limited(int dirfd, const char *rel, size_t max, const char *setting, struct buf *out,
+                       char *err, size_t errlen)
 {
     struct stat st;
     int fd = trust_open_beneath(dirfd, rel, err, errlen);
@@ -1335,7 +1336,11 @@ int trust_keyset_load(struct trust_keyset *ks, const struct config *cfg, char *e
         char sub[300];
         const char *e = list[i];
         int rc;
-        if (strncmp(e, "RW", 2) == 0 && strlen(e) == PK_B64) {
+        /* A key string, also when mistyped (RW and base64, and no file of
+         * that name): its error then says what is wrong with the key, not
+         * that no such file exists. */
+        if (strncmp(e, "RW", 2) == 0 && strspn(e, B64_CHARS) == strlen(e) &&
+            (strlen(e) == PK_B64 || access(e, F_OK) != 0)) {
             rc = trust_pubkey_parse(&ks->keys[i], e, strlen(e), sub, sizeof sub);
         } else {
             struct buf b = {0};

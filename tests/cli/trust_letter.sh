@@ -315,4 +315,55 @@ all_agree "a name no run reads" 1 refused 0
 OUT=$("$SERFHAND" -c "$W/c6" verify sb 2>&1)
 expect_match "6: verify says which name to use" "$OUT" "no run reads this name: not counted"
 
+# --- 8. messages name the file and the real limit ----------------------------
+rm -rf b8 "$S6"
+mkdir -p b8/handlers/query
+printf 'return function(ev) return "RAN pong" end\n' > b8/handlers/query/ping.lua
+q "$SERFHAND" sign -s s1.sec --name eight --version 1 b8
+cat > "$W/c8" <<CONF
+bundle = "$W/b8"
+state_dir = "$S6"
+trust = { keys = { "$W/s1.pub" }, threshold = 1 }
+limits = { file_bytes = 1024 }
+log = { target = "$W/log8" }
+CONF
+cp b8/MANIFEST.json m8.keep
+head -c $((10 * 1024 * 1024)) /dev/zero | tr '\0' ' ' >> b8/MANIFEST.json
+OUT=$("$SERFHAND" -c "$W/c8" verify b8 2>&1)
+expect_match "8: a 10 MB manifest: the fixed limit" "$OUT" \
+    "MANIFEST.json: [0-9]+ bytes, over the limit of 4194304 bytes \(a fixed limit: no setting changes it\)"
+expect_eq "8: ... and not limits.file_bytes" "$(printf '%s' "$OUT" | grep -c file_bytes)" 0
+: > "$W/log8"
+run6 "$W/c8" > /dev/null
+expect_match "8: a run says the same" "$(cat "$W/log8")" "over the limit of 4194304 bytes \(a fixed limit"
+cp m8.keep b8/MANIFEST.json
+head -c 20000 /dev/zero | tr '\0' 'x' >> b8/MANIFEST.json.07988734479A7892.minisig
+OUT=$("$SERFHAND" -c "$W/c8" verify b8 2>&1)
+expect_match "8: a big signature file: its name and the fixed limit" "$OUT" \
+    "MANIFEST.json.07988734479A7892.minisig: [0-9]+ bytes, over the limit of [0-9]+ bytes \(a fixed limit"
+q "$SERFHAND" sign -s s1.sec b8
+head -c 2000 /dev/zero | tr '\0' '-' >> b8/handlers/query/ping.lua
+OUT=$("$SERFHAND" -c "$W/c8" verify b8 2>&1)
+expect_match "8: a big bundle file names limits.file_bytes" "$OUT" \
+    "handlers/query/ping.lua: [0-9]+ bytes, over the limit of 1024 bytes \(limits.file_bytes\)"
+rm -rf b8/handlers/query/ping.lua
+ln -s nowhere.lua b8/handlers/query/ping.lua
+OUT=$("$SERFHAND" -c "$W/c8" verify b8 2>&1)
+expect_match "8: a listed dangling symlink names its path" "$OUT" \
+    "PROBLEM     handlers/query/ping.lua: dangling symlink \(its target does not exist\)"
+ln -s gone.lua b8/handlers/query/other.lua
+OUT=$("$SERFHAND" -c "$W/c8" verify b8 2>&1)
+expect_match "8: an unlisted dangling symlink names its path" "$OUT" \
+    "PROBLEM     handlers/query/other.lua: dangling symlink \(its target does not exist\)"
+: > "$W/log8"
+run6 "$W/c8" > /dev/null
+expect_match "8: a run names the dangling symlink" "$(cat "$W/log8")" \
+    "handlers/query/ping.lua: dangling symlink"
+
+# a mistyped inline key is reported as a key, not as a missing file
+printf 'state_dir = "%s"\ntrust = { keys = { "%s" } }\n' "$S6" "$(sed -n 2p s1.pub | cut -c1-55)" > "$W/c8k"
+OUT=$("$SERFHAND" -c "$W/c8k" verify b8 2>&1)
+expect_match "8: a mistyped inline key: what is wrong with it" "$OUT" \
+    "trust.keys\[1\] \(RW.{53}\): public key: 55 base64 characters, want 56"
+
 finish

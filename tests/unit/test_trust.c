@@ -268,8 +268,7 @@ static void test_manifest(void)
         {"{\"format\":1,\"bundle\":\"b\",\"version\":18446744073709551621,\"created\":1,"
          "\"expires\":9,\"files\":{}}",
          "out of range"},
-        {HEAD "\"files\":{\"lua/x.lua\":{\"size\":18446744073709551617,\"blake2b\":\"" H64
-              "\"}}}",
+        {HEAD "\"files\":{\"lua/x.lua\":{\"size\":18446744073709551617,\"blake2b\":\"" H64 "\"}}}",
          "out of range"},
         {"{\"format\":1,\"bundle\":\"b\",\"version\":9223372036854775808,\"created\":1,"
          "\"expires\":9,\"files\":{}}",
