@@ -46,6 +46,23 @@ void buf_free(struct buf *b);
 /* Read all of fd or a file, refusing more than max bytes. 0 or -1 + err. */
 int util_read_fd(int fd, size_t max, struct buf *out, char *err, size_t errlen);
 int util_read_file(const char *path, size_t max, struct buf *out, char *err, size_t errlen);
+/* Files the configuration names (config, trust.keys, factomd.conf, the
+ * bundle-version record): looked at first, opened O_NONBLOCK so that nothing
+ * can block, and refused unless a regular file of at most max bytes. The
+ * error names the path and what it is instead (a FIFO, a directory, a
+ * device, a socket, a dangling symlink). flags adds O_NOFOLLOW. The fd is
+ * blocking again on return; the caller closes it. */
+enum util_open {
+    UTIL_OPEN_OK = 0,
+    UTIL_OPEN_FAILED = -1,
+    UTIL_OPEN_MISSING = -2, /* no such file (not a dangling symlink) */
+};
+enum util_open util_open_regular(const char *path, int flags, size_t max, int *fd, char *err,
+                                 size_t errlen);
+/* "a FIFO (named pipe)", "a directory", ... for a st_mode that is not S_IFREG. */
+const char *util_file_kind(unsigned mode);
+enum util_open util_read_regular(const char *path, size_t max, struct buf *out, char *err,
+                                 size_t errlen);
 /* Let a child forked from now on see zeros in [p, p+n) (MADV_WIPEONFORK on
  * the pages around it; best effort). For secrets in sodium_malloc memory,
  * whose pages hold nothing else: a forked child (proc.spawn's executor
@@ -626,6 +643,10 @@ void identity_keys_wipe(struct identity_keys *k);
  * Parsers are strict like minisign 0.12: exact line counts and base64
  * lengths, no CR/NUL/control characters, printable trusted comment. */
 #define TRUST_MANIFEST_MAX (4 * 1024 * 1024)
+/* The largest integer a manifest may hold: 2^53 - 1, the largest that every
+ * JSON reader (jq, JavaScript, anything that reads numbers as doubles) reads
+ * exactly, so serfhand and any other reader see the same version and sizes. */
+#define TRUST_INT_MAX 9007199254740991LL
 struct trust_pubkey {
     uint8_t keyid[8]; /* random, not signed: selects a key, is no identity */
     uint8_t pk[32];
@@ -676,8 +697,25 @@ void trust_hex(const uint8_t *p, size_t n, char *out);
  * trust_sig_names gives both names (1 if they are the same) and
  * trust_keyid_is reads either form. */
 void trust_keyid_hex(const uint8_t keyid[8], char out[17]);
-#define TRUST_SIGNAME_MAX 48
+#define TRUST_SIGNAME_MAX 64
 int trust_sig_names(const uint8_t keyid[8], char names[2][TRUST_SIGNAME_MAX]);
+/* Two keys may share a key id (it is random and not signed), but not one
+ * file name: the key name MANIFEST.json.<KEYID>-<PK>.minisig (PK: the first
+ * 8 bytes of the Ed25519 public key, 16 upper-case hex digits) holds a
+ * signature when the key-id name holds another key's. Runs and every command
+ * read the key-id names and the key name of each trusted key. */
+void trust_sig_keyname(const struct trust_pubkey *pk, char name[TRUST_SIGNAME_MAX]);
+/* Every file name trust_verify_sigs reads for ks, sorted, each once. */
+void trust_sig_files(const struct trust_keyset *ks, struct trust_problems *names);
+/* name is a key-id name with fewer than 16 digits (minisign's short form):
+ * true with full, the same name with 16 digits. */
+bool trust_sig_fullname(const char *name, char full[TRUST_SIGNAME_MAX]);
+/* Where sign writes pk's signature of man in the bundle dirfd: the 16-digit
+ * key-id name, unless it holds a signature by the same key id that pk does
+ * not verify (another key's), then the key name. stale: minisign's short
+ * key-id name if it holds pk's own signature (to remove), else "". */
+void trust_sig_name_for(int dirfd, const struct trust_pubkey *pk, const char *man, size_t len,
+                        char name[TRUST_SIGNAME_MAX], char stale[TRUST_SIGNAME_MAX]);
 bool trust_keyid_is(const uint8_t keyid[8], const char *hex);
 void trust_problem_add(struct trust_problems *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -726,7 +764,13 @@ bool trust_valid_rel(const char *rel);
 /* Open rel below dirfd without leaving it (openat2 RESOLVE_BENEATH): fd,
  * -2 absent, -1 with err ("symlink leads out of the bundle"). */
 int trust_open_beneath(int dirfd, const char *rel, char *err, size_t errlen);
-/* Read a regular file below dirfd, at most max bytes: 0, -2 absent, -1. */
+/* Read a regular file below dirfd, at most max bytes: 0, -2 absent, -1 with
+ * err naming rel (and "dangling symlink" for one). Over max, err names
+ * setting, the configuration key that set max (e.g. "limits.file_bytes"),
+ * or with setting NULL says the limit is fixed. trust_read_beneath names no
+ * limit (its callers pass several). */
+int trust_read_limited(int dirfd, const char *rel, size_t max, const char *setting, struct buf *out,
+                       char *err, size_t errlen);
 int trust_read_beneath(int dirfd, const char *rel, size_t max, struct buf *out, char *err,
                        size_t errlen);
 /* Read f once and check its size and hash: out holds exactly those bytes. */
@@ -739,9 +783,12 @@ int trust_check_files(int rootfd, const struct trust_manifest *m, size_t max_fil
 int trust_keyset_load(struct trust_keyset *ks, const struct config *cfg, char *err, size_t errlen);
 void trust_keyset_free(struct trust_keyset *ks);
 /* Verify the signatures of the raw manifest bytes: 0 when at least
- * threshold distinct trusted public keys signed, else -1 with err. scan_all:
- * every MANIFEST.json.*.minisig (lines/problems filled, may be NULL when
- * !scan_all); otherwise only the files named after trusted key ids. */
+ * threshold distinct trusted public keys signed, else -1 with err. The one
+ * counting rule of every run and command: the files of the trusted keys
+ * (trust_sig_names, trust_sig_keyname) are read, each counts for the trusted
+ * key that verifies it (every key with its id is tried), each distinct public
+ * key once. lines/problems (may be NULL) get one line per file; scan_all also
+ * reports the other MANIFEST.json.*.minisig files, which never count. */
 int trust_verify_sigs(int rootfd, const char *man, size_t len, const struct trust_keyset *ks,
                       bool scan_all, struct trust_problems *lines, struct trust_problems *problems,
                       int *distinct, char *err, size_t errlen);

@@ -35,12 +35,11 @@ int bundle_highest_version(const char *state_dir, long long *out, char *err, siz
     int rc = -1;
     *out = 0;
     buf_printf(&path, "%s/" VERSION_FILE, state_dir);
-    int fd = open(path.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        if (errno == ENOENT)
+    int fd;
+    enum util_open o = util_open_regular(path.data, O_NOFOLLOW, sizeof num, &fd, err, errlen);
+    if (o != UTIL_OPEN_OK) {
+        if (o == UTIL_OPEN_MISSING)
             rc = 0; /* nothing was ever recorded on this node */
-        else
-            util_errf(err, errlen, "%s: %s", path.data, strerror(errno));
         goto out;
     }
     ssize_t n = read(fd, num, sizeof num - 1);
@@ -132,8 +131,8 @@ static int verify_open(struct bundle *b, const struct config *cfg, char *err, si
     struct trust_keyset ks = {0};
     char sub[600];
     int distinct, rc = -1;
-    int r =
-        trust_read_beneath(b->dirfd, "MANIFEST.json", TRUST_MANIFEST_MAX, &man, sub, sizeof sub);
+    int r = trust_read_limited(b->dirfd, "MANIFEST.json", TRUST_MANIFEST_MAX, NULL, &man, sub,
+                               sizeof sub);
     if (r < 0) {
         util_errf(err, errlen, "bundle %s: %s", b->dir,
                   r == -2 ? "no MANIFEST.json: the bundle is not signed" : sub);
@@ -236,7 +235,8 @@ int bundle_read(struct bundle *b, const char *rel, struct buf *out, char *err, s
         return -1;
     }
     if (!b->verify) {
-        int rc = trust_read_beneath(b->dirfd, rel, b->max_file, out, err, errlen);
+        int rc =
+            trust_read_limited(b->dirfd, rel, b->max_file, "limits.file_bytes", out, err, errlen);
         return rc == -2 ? 1 : rc;
     }
     if (!b->manifest) {

@@ -120,8 +120,9 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
             char *end;
             errno = 0;
             version = strtoll(argv[++i], &end, 10);
-            if (errno || *end || version < 1) {
-                fprintf(stderr, "serfhand sign: --version must be an integer >= 1\n");
+            if (errno || *end || version < 1 || version > TRUST_INT_MAX) {
+                fprintf(stderr, "serfhand sign: --version must be an integer from 1 to %lld\n",
+                        TRUST_INT_MAX);
                 return SH_EXIT_USAGE;
             }
         } else if (strcmp(argv[i], "--expires") == 0 && i + 1 < argc) {
@@ -269,15 +270,16 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
         fprintf(stderr, "serfhand sign: %s\n", err);
         goto out;
     }
-    char names[2][TRUST_SIGNAME_MAX];
-    int nnames = trust_sig_names(sk->keyid, names);
-    snprintf(signame, sizeof signame, "%s", names[0]);
+    struct trust_pubkey pk;
+    char stale[TRUST_SIGNAME_MAX];
+    trust_seckey_pubkey(sk, &pk);
+    trust_sig_name_for(dirfd, &pk, man.data, man.len, signame, stale);
     if (write_atomic(dirfd, signame, &sig, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand sign: %s\n", err);
         goto out;
     }
-    if (nnames == 2) /* this key's older file, named from minisign's short id */
-        unlinkat(dirfd, names[1], 0);
+    if (stale[0]) /* this key's older file, named from minisign's short id */
+        unlinkat(dirfd, stale, 0);
     uint8_t h[32];
     crypto_generichash(h, 32, (const uint8_t *)man.data, man.len, NULL, 0);
     trust_hex(h, 32, hex);

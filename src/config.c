@@ -344,7 +344,7 @@ static int read_file(struct config *c, const char *path, char *err, size_t errle
     struct buf text = {0};
     int rc = -1;
     lua_State *L = NULL;
-    if (util_read_file(path, 1024 * 1024, &text, err, errlen) < 0)
+    if (util_read_regular(path, 1024 * 1024, &text, err, errlen) != UTIL_OPEN_OK)
         goto out;
     L = luaL_newstate();
     if (!L) {

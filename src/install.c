@@ -475,29 +475,32 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
         rc = refuse(msg, msglen, SH_EXIT_FAIL, "staging: %s", sub);
         goto out;
     }
-    for (size_t i = 0; i < ks.n; i++) {
-        /* staged under serfhand's 16-digit name, whichever name it came by */
-        char names[2][TRUST_SIGNAME_MAX];
-        int nn = trust_sig_names(ks.keys[i].keyid, names);
-        if (faccessat(tfd, names[0], F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-            continue; /* the same key id twice in trust.keys */
+    /* Every file a run reads for the trusted keys, staged under its own
+     * name; one named with minisign's short key id goes under the 16-digit
+     * name when no file came by that (sorted, the 16-digit name is first). */
+    struct trust_problems sn = {0};
+    trust_sig_files(&ks, &sn);
+    for (size_t i = 0; i < sn.n; i++) {
         struct buf sig = {0};
-        r = -2;
-        for (int j = 0; j < nn && r == -2; j++) {
-            r = src->read(src->ctx, names[j], SIG_MAX, &sig, sub, sizeof sub);
-            if (r == -1) {
-                rc = refuse(msg, msglen, SH_EXIT_FAIL, "%s: %s: %s", label, names[j], sub);
-                buf_free(&sig);
-                goto out;
-            }
-        }
-        if (r == 0 && write_at(tfd, names[0], &sig, &dirs, sub, sizeof sub) < 0) {
-            buf_free(&sig);
+        char full[TRUST_SIGNAME_MAX];
+        const char *as = sn.v[i];
+        r = src->read(src->ctx, sn.v[i], SIG_MAX, &sig, sub, sizeof sub);
+        if (r == -1)
+            rc = refuse(msg, msglen, SH_EXIT_FAIL, "%s: %s: %s", label, sn.v[i], sub);
+        if (r == 0 && trust_sig_fullname(sn.v[i], full) &&
+            faccessat(tfd, full, F_OK, AT_SYMLINK_NOFOLLOW) != 0)
+            as = full;
+        if (r == 0 && write_at(tfd, as, &sig, &dirs, sub, sizeof sub) < 0) {
             rc = refuse(msg, msglen, SH_EXIT_FAIL, "staging: %s", sub);
-            goto out;
+            r = -1;
         }
         buf_free(&sig);
+        if (r == -1) {
+            trust_problems_free(&sn);
+            goto out;
+        }
     }
+    trust_problems_free(&sn);
     install_test_crash("staged");
 
     /* 2. Signatures over the raw bytes, then the manifest's own terms. */

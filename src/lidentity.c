@@ -339,17 +339,11 @@ static int conf_read(const char *path, char **text, size_t *len, struct stat *st
         util_errf(err, errlen, "libsodium failed to initialise");
         return -1;
     }
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        util_errf(err, errlen, "%s: %s", path, strerror(errno));
+    /* never blocks (a FIFO, a device), must be a regular file under the cap */
+    if (util_open_regular(path, 0, CONF_MAX, &fd, err, errlen) != UTIL_OPEN_OK)
         return -1;
-    }
-    if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
-        util_errf(err, errlen, "%s: not a regular file", path);
-        goto out;
-    }
-    if (st->st_size > CONF_MAX) {
-        util_errf(err, errlen, "%s: larger than %d bytes", path, CONF_MAX);
+    if (fstat(fd, st) < 0) {
+        util_errf(err, errlen, "%s: %s", path, strerror(errno));
         goto out;
     }
     /* One byte more than stat said, to notice a file that grew. */

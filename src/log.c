@@ -68,7 +68,12 @@ void log_open(const struct config *c, bool quiet_stdio)
         if (quiet_stdio)
             openlog("serfhand", LOG_PID | LOG_NDELAY, LOG_DAEMON);
     } else {
-        int fd = open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+        /* O_NONBLOCK: a FIFO with no reader must not hang the open (it
+         * fails with ENXIO and the log goes to syslog); writes block again. */
+        int fd =
+            open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0640);
+        if (fd >= 0)
+            (void)fcntl(fd, F_SETFL, O_APPEND);
         if (fd >= 0) {
             lg.sink = SINK_FD;
             lg.fd = fd;

@@ -22,6 +22,7 @@
 #include "serfhand.h"
 
 #define PK_B64 56
+#define B64_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 #define SK_B64 212
 #define SIG_B64 100
 #define GSIG_B64 88
@@ -66,6 +67,15 @@ int trust_sig_names(const uint8_t keyid[8], char names[2][TRUST_SIGNAME_MAX])
     snprintf(names[0], TRUST_SIGNAME_MAX, "MANIFEST.json.%s.minisig", id);
     snprintf(names[1], TRUST_SIGNAME_MAX, "MANIFEST.json.%s.minisig", s);
     return s == id ? 1 : 2;
+}
+
+void trust_sig_keyname(const struct trust_pubkey *pk, char name[TRUST_SIGNAME_MAX])
+{
+    char id[17], pkx[17];
+    trust_keyid_hex(pk->keyid, id);
+    for (int i = 0; i < 8; i++)
+        snprintf(pkx + 2 * i, 3, "%02X", pk->pk[i]);
+    snprintf(name, TRUST_SIGNAME_MAX, "MANIFEST.json.%s-%s.minisig", id, pkx);
 }
 
 bool trust_keyid_is(const uint8_t keyid[8], const char *hex)
@@ -767,7 +777,7 @@ static int jvalue(struct jparser *p, struct jnode *j)
     }
     if (c == '-' || (c >= '0' && c <= '9')) {
         bool neg = c == '-';
-        unsigned long long v = 0;
+        long long v = 0;
         if (neg)
             p->s++;
         if (p->s >= p->end || *p->s < '0' || *p->s > '9')
@@ -775,15 +785,20 @@ static int jvalue(struct jparser *p, struct jnode *j)
         if (*p->s == '0' && p->s + 1 < p->end && p->s[1] >= '0' && p->s[1] <= '9')
             return jerr(p, "leading zero");
         while (p->s < p->end && *p->s >= '0' && *p->s <= '9') {
-            v = v * 10 + (unsigned long long)(*p->s - '0');
-            if (v > (unsigned long long)LLONG_MAX)
-                return jerr(p, "integer out of range");
+            int d = *p->s - '0';
+            /* checked before it is computed: the value never wraps */
+            if (v > (TRUST_INT_MAX - d) / 10)
+                return jerr(p, "integer out of range (beyond +-9007199254740991, the largest "
+                               "every JSON reader reads exactly)");
+            v = v * 10 + d;
             p->s++;
         }
         if (p->s < p->end && (*p->s == '.' || *p->s == 'e' || *p->s == 'E'))
             return jerr(p, "only integers are allowed");
+        if (neg && v == 0)
+            return jerr(p, "-0 is not an integer (write 0)");
         j->type = J_INT;
-        j->num = neg ? -(long long)v : (long long)v;
+        j->num = neg ? -v : v;
         return 0;
     }
     return jerr(p, "expected an object, a string or an integer");
@@ -1061,28 +1076,52 @@ int trust_open_beneath(int dirfd, const char *rel, char *err, size_t errlen)
     return fd;
 }
 
-/* Read a regular file below dirfd, at most max bytes. -2 if it is absent. */
-int trust_read_beneath(int dirfd, const char *rel, size_t max, struct buf *out, char *err,
-                       size_t errlen)
+/* A path below dirfd that does not exist: a dangling symlink (its own name
+ * is there, its target is not) or nothing at all. */
+static bool is_dangling(int dirfd, const char *rel)
+{
+    struct stat st;
+    return fstatat(dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+}
+
+int trust_read_limited(int dirfd, const char *rel, size_t max, const char *setting, struct buf *out,
+                       char *err, size_t errlen)
 {
     struct stat st;
     int fd = trust_open_beneath(dirfd, rel, err, errlen);
+    if (fd == -2 && is_dangling(dirfd, rel)) {
+        util_errf(err, errlen, "%s: dangling symlink (its target does not exist)", rel);
+        return -1;
+    }
     if (fd < 0)
         return fd;
     int rc = -1;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        util_errf(err, errlen, "%s: not a regular file", rel);
+    char sub[256];
+    /* name the setting that set max, or say that none did */
+    const char *why = !setting ? "a fixed limit: no setting changes it" : *setting ? setting : NULL;
+    if (fstat(fd, &st) < 0) {
+        util_errf(err, errlen, "%s: %s", rel, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        util_errf(err, errlen, "%s: is %s, not a regular file", rel, util_file_kind(st.st_mode));
         goto out;
     }
     if ((uint64_t)st.st_size > max) {
-        util_errf(err, errlen, "%s: %lld bytes, over the limit of %zu (limits.file_bytes)", rel,
-                  (long long)st.st_size, max);
+        if (why)
+            util_errf(err, errlen, "%s: %lld bytes, over the limit of %zu bytes (%s)", rel,
+                      (long long)st.st_size, max, why);
+        else
+            util_errf(err, errlen, "%s: %lld bytes, over the limit of %zu bytes", rel,
+                      (long long)st.st_size, max);
         goto out;
     }
     fcntl(fd, F_SETFL, 0);
-    char sub[256];
     if (util_read_fd(fd, max, out, sub, sizeof sub) < 0) {
-        util_errf(err, errlen, "%s: %s", rel, sub);
+        if (why)
+            util_errf(err, errlen, "%s: %s (%s)", rel, sub, why);
+        else
+            util_errf(err, errlen, "%s: %s", rel, sub);
         goto out;
     }
     rc = 0;
@@ -1091,11 +1130,17 @@ out:
     return rc;
 }
 
+int trust_read_beneath(int dirfd, const char *rel, size_t max, struct buf *out, char *err,
+                       size_t errlen)
+{
+    return trust_read_limited(dirfd, rel, max, "", out, err, errlen);
+}
+
 int trust_read_checked(int dirfd, const struct trust_file *f, size_t max, struct buf *out,
                        char *err, size_t errlen)
 {
     uint8_t h[32];
-    int rc = trust_read_beneath(dirfd, f->path, max, out, err, errlen);
+    int rc = trust_read_limited(dirfd, f->path, max, "limits.file_bytes", out, err, errlen);
     if (rc == -2)
         util_errf(err, errlen, "%s: listed in the manifest but missing", f->path);
     if (rc < 0)
@@ -1161,7 +1206,11 @@ static void walk_dir(int rootfd, int dfd, const char *prefix, int depth, struct 
                 int fd = trust_open_beneath(rootfd, rel.data, err, sizeof err);
                 struct stat ts;
                 if (fd < 0) {
-                    trust_problem_add(w->p, "%s", fd == -2 ? "dangling symlink" : err);
+                    if (fd == -2)
+                        trust_problem_add(w->p, "%s: dangling symlink (its target does not exist)",
+                                          rel.data);
+                    else
+                        trust_problem_add(w->p, "%s", err);
                     ok = false;
                 } else if (fstat(fd, &ts) < 0 || !S_ISREG(ts.st_mode)) {
                     trust_problem_add(w->p, "%s: symlink to something other than a regular file",
@@ -1177,7 +1226,8 @@ static void walk_dir(int rootfd, int dfd, const char *prefix, int depth, struct 
                 rel.data = NULL;
             }
         } else {
-            trust_problem_add(w->p, "%s: not a regular file or directory", rel.data);
+            trust_problem_add(w->p, "%s: is %s, not a regular file or directory", rel.data,
+                              util_file_kind(st.st_mode));
         }
         buf_free(&rel);
     }
@@ -1236,7 +1286,8 @@ int trust_manifest_build(struct trust_manifest *m, const char *dir, size_t max_f
     for (size_t i = 0; i < w.n; i++) {
         struct buf b = {0};
         char err[300];
-        if (trust_read_beneath(rootfd, w.paths[i], max_file, &b, err, sizeof err) < 0) {
+        if (trust_read_limited(rootfd, w.paths[i], max_file, "limits.file_bytes", &b, err,
+                               sizeof err) < 0) {
             trust_problem_add(p, "%s", err);
         } else {
             struct trust_file *f = &m->files[m->nfiles++];
@@ -1285,11 +1336,15 @@ int trust_keyset_load(struct trust_keyset *ks, const struct config *cfg, char *e
         char sub[300];
         const char *e = list[i];
         int rc;
-        if (strncmp(e, "RW", 2) == 0 && strlen(e) == PK_B64) {
+        /* A key string, also when mistyped (RW and base64, and no file of
+         * that name): its error then says what is wrong with the key, not
+         * that no such file exists. */
+        if (strncmp(e, "RW", 2) == 0 && strspn(e, B64_CHARS) == strlen(e) &&
+            (strlen(e) == PK_B64 || access(e, F_OK) != 0)) {
             rc = trust_pubkey_parse(&ks->keys[i], e, strlen(e), sub, sizeof sub);
         } else {
             struct buf b = {0};
-            rc = util_read_file(e, 4096, &b, sub, sizeof sub);
+            rc = util_read_regular(e, 4096, &b, sub, sizeof sub) == UTIL_OPEN_OK ? 0 : -1;
             if (rc == 0)
                 rc = trust_pubkey_parse(&ks->keys[i], b.data, b.len, sub, sizeof sub);
             buf_free(&b);
@@ -1323,55 +1378,231 @@ static bool distinct_add(const struct trust_keyset *ks, bool *counted, size_t i)
 
 #define SIGFILE_MAX (2 * COMMENT_MAX + TRUSTED_MAX + 512)
 
-/* Check one signature file against the trusted keys: the index of the key
- * that verified, -1 (invalid, err), or -2 (no trusted key has its id). */
-static int check_sigfile(int rootfd, const char *name, const char *man, size_t len,
-                         const struct trust_keyset *ks, char *err, size_t errlen)
+/* What one signature file is worth. */
+enum sigfile {
+    SIGFILE_VALID,     /* a trusted key verified it (*key says which) */
+    SIGFILE_MISSING,   /* no such file */
+    SIGFILE_INVALID,   /* unreadable, malformed, misnamed or does not verify */
+    SIGFILE_UNTRUSTED, /* well formed, by a key id no trusted key has */
+};
+
+/* One file serfhand reads for a trusted key, and that key's id. */
+struct signame {
+    char name[TRUST_SIGNAME_MAX];
+    uint8_t keyid[8];
+};
+
+static int cmp_signame(const void *a, const void *b)
+{
+    return strcmp(((const struct signame *)a)->name, ((const struct signame *)b)->name);
+}
+
+/* The signature files of the trusted keys: for each key its key-id names
+ * (16 digits, minisign's short form) and its key name; sorted, each once
+ * (keys sharing an id share its key-id names). */
+static size_t sig_candidates(const struct trust_keyset *ks, struct signame **out)
+{
+    struct signame *v = xmalloc((3 * ks->n + 1) * sizeof *v);
+    size_t n = 0, m = 0;
+    for (size_t i = 0; i < ks->n; i++) {
+        char names[2][TRUST_SIGNAME_MAX];
+        int nn = trust_sig_names(ks->keys[i].keyid, names);
+        for (int j = 0; j < nn; j++) {
+            memcpy(v[n].name, names[j], TRUST_SIGNAME_MAX);
+            memcpy(v[n++].keyid, ks->keys[i].keyid, 8);
+        }
+        trust_sig_keyname(&ks->keys[i], v[n].name);
+        memcpy(v[n++].keyid, ks->keys[i].keyid, 8);
+    }
+    if (n)
+        qsort(v, n, sizeof *v, cmp_signame);
+    for (size_t i = 0; i < n; i++)
+        if (m == 0 || strcmp(v[m - 1].name, v[i].name) != 0)
+            v[m++] = v[i];
+    *out = v;
+    return m;
+}
+
+void trust_sig_files(const struct trust_keyset *ks, struct trust_problems *names)
+{
+    struct signame *v;
+    size_t n = sig_candidates(ks, &v);
+    for (size_t i = 0; i < n; i++)
+        trust_problem_add(names, "%s", v[i].name);
+    free(v);
+}
+
+bool trust_sig_fullname(const char *name, char full[TRUST_SIGNAME_MAX])
+{
+    size_t l = strlen(name);
+    if (l <= 22 || strncmp(name, "MANIFEST.json.", 14) != 0 || strcmp(name + l - 8, ".minisig"))
+        return false;
+    size_t digits = l - 22;
+    if (digits >= 16)
+        return false;
+    for (size_t i = 14; i < l - 8; i++)
+        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'A' && name[i] <= 'F')))
+            return false;
+    snprintf(full, TRUST_SIGNAME_MAX, "MANIFEST.json.%.*s%.*s.minisig", (int)(16 - digits),
+             "0000000000000000", (int)digits, name + 14);
+    return true;
+}
+
+/* Check one signature file: it must be by keyid (the id its name is for;
+ * NULL: the id the name spells, if it spells one) and verify under a trusted
+ * key with that id. Every trusted key with the id is tried, not only the
+ * first: two keys may share one. */
+static enum sigfile check_sigfile(int rootfd, const char *name, const uint8_t *keyid,
+                                  const char *man, size_t len, const struct trust_keyset *ks,
+                                  size_t *key, char *err, size_t errlen)
 {
     struct buf b = {0};
     struct trust_sig s = {0};
-    char sub[300];
-    int rc = trust_read_beneath(rootfd, name, SIGFILE_MAX, &b, sub, sizeof sub);
-    if (rc < 0) {
-        util_errf(err, errlen, "%s", rc == -2 ? "missing" : sub);
-        if (strstr(sub, "over the limit"))
-            util_errf(err, errlen, "%s: signature file larger than %d bytes", name, SIGFILE_MAX);
+    char sub[300], id[17];
+    enum sigfile rc = SIGFILE_INVALID;
+    int r = trust_read_limited(rootfd, name, SIGFILE_MAX, NULL, &b, sub, sizeof sub);
+    if (r < 0) {
+        util_errf(err, errlen, "%s", sub);
         buf_free(&b);
-        return -1;
+        return r == -2 ? SIGFILE_MISSING : SIGFILE_INVALID;
     }
-    rc = -1;
     if (trust_sig_parse(&s, b.data, b.len, sub, sizeof sub) < 0) {
         util_errf(err, errlen, "%s: %s", name, sub);
         goto out;
     }
-    char id[17], named[17] = "";
-    size_t l = strlen(name) - 14 - 8; /* MANIFEST.json.<KEYID>.minisig */
-    if (l < sizeof named) {
-        memcpy(named, name + 14, l);
-        named[l] = 0;
-    }
     trust_keyid_hex(s.keyid, id);
-    if (!trust_keyid_is(s.keyid, named)) {
+    if (!keyid) { /* MANIFEST.json.<KEYID>[-<PK>].minisig */
+        char named[17] = "";
+        size_t l = strlen(name) - 14 - 8;
+        const char *dash = memchr(name + 14, '-', l);
+        if (dash)
+            l = (size_t)(dash - (name + 14));
+        if (l < sizeof named) {
+            memcpy(named, name + 14, l);
+            named[l] = 0;
+        }
+        if (!trust_keyid_is(s.keyid, named)) {
+            util_errf(err, errlen, "%s: signature is by key id %s, not the one in its file name",
+                      name, id);
+            goto out;
+        }
+    } else if (memcmp(s.keyid, keyid, 8) != 0) {
         util_errf(err, errlen, "%s: signature is by key id %s, not the one in its file name", name,
                   id);
         goto out;
     }
-    rc = -2;
+    rc = SIGFILE_UNTRUSTED;
     util_errf(err, errlen, "%s: key %s is not trusted (trust.keys)", name, id);
     for (size_t i = 0; i < ks->n; i++) {
         if (memcmp(ks->keys[i].keyid, s.keyid, 8) != 0)
             continue;
         if (trust_sig_verify(&s, &ks->keys[i], man, len, false, sub, sizeof sub) == 0) {
-            rc = (int)i;
+            *key = i;
+            rc = SIGFILE_VALID;
             break;
         }
         util_errf(err, errlen, "%s: %s", name, sub);
-        rc = -1;
+        rc = SIGFILE_INVALID;
     }
 out:
     trust_sig_free(&s);
     buf_free(&b);
     return rc;
+}
+
+static bool has_signame(const struct signame *v, size_t n, const char *name)
+{
+    struct signame key;
+    snprintf(key.name, sizeof key.name, "%s", name);
+    return strlen(name) < TRUST_SIGNAME_MAX && bsearch(&key, v, n, sizeof *v, cmp_signame);
+}
+
+/* The other MANIFEST.json.*.minisig files of the bundle (scan_all): never
+ * counted, as no run reads them, but reported, and a problem when they are
+ * malformed or hold a trusted key's signature under a name no run reads. */
+static void report_others(int rootfd, const char *man, size_t len, const struct trust_keyset *ks,
+                          const struct signame *cand, size_t ncand, struct trust_problems *lines,
+                          struct trust_problems *problems, char *err, size_t errlen)
+{
+    int dfd = dup(rootfd);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    struct dirent *e;
+    char **names = NULL;
+    size_t nn = 0;
+    if (!d) {
+        if (dfd >= 0)
+            close(dfd);
+        util_errf(err, errlen, "bundle: %s", strerror(errno));
+        trust_problem_add(problems, "%s", err);
+        return;
+    }
+    rewinddir(d); /* a dup shares the offset of the fd it came from */
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (strncmp(e->d_name, "MANIFEST.json.", 14) == 0 && l > 22 &&
+            strcmp(e->d_name + l - 8, ".minisig") == 0 && !has_signame(cand, ncand, e->d_name)) {
+            names = xrealloc(names, (nn + 1) * sizeof *names);
+            names[nn++] = xstrdup(e->d_name);
+        }
+    }
+    closedir(d);
+    if (nn)
+        qsort(names, nn, sizeof *names, cmp_str);
+    for (size_t j = 0; j < nn; j++) {
+        char sub[400], idx[17];
+        size_t k = 0;
+        enum sigfile r = check_sigfile(rootfd, names[j], NULL, man, len, ks, &k, sub, sizeof sub);
+        if (r == SIGFILE_UNTRUSTED) {
+            trust_problem_add(lines, "%s (ignored)", sub);
+        } else if (r == SIGFILE_VALID) {
+            char want[TRUST_SIGNAME_MAX];
+            trust_keyid_hex(ks->keys[k].keyid, idx);
+            trust_sig_keyname(&ks->keys[k], want);
+            snprintf(sub, sizeof sub,
+                     "%s: signed by trusted key %s, but no run reads this name: not counted "
+                     "(name it MANIFEST.json.%s.minisig or %s)",
+                     names[j], idx, idx, want);
+            trust_problem_add(lines, "%s", sub);
+            trust_problem_add(problems, "%s", sub);
+        } else if (r == SIGFILE_INVALID) {
+            trust_problem_add(lines, "%s", sub);
+            trust_problem_add(problems, "%s", sub);
+        }
+        free(names[j]);
+    }
+    free(names);
+}
+
+/* Does the file name below dirfd hold a signature of man by pk's key id,
+ * and does pk verify it? -1 absent or not such a signature, 0 another key's
+ * (same id, pk does not verify it), 1 pk's own. */
+static int sig_owner(int dirfd, const char *name, const struct trust_pubkey *pk, const char *man,
+                     size_t len)
+{
+    struct buf b = {0};
+    struct trust_sig s = {0};
+    char sub[300];
+    int rc = -1;
+    if (trust_read_limited(dirfd, name, SIGFILE_MAX, NULL, &b, sub, sizeof sub) == 0 &&
+        trust_sig_parse(&s, b.data, b.len, sub, sizeof sub) == 0 &&
+        memcmp(s.keyid, pk->keyid, 8) == 0)
+        rc = trust_sig_verify(&s, pk, man, len, false, sub, sizeof sub) == 0;
+    trust_sig_free(&s);
+    buf_free(&b);
+    return rc;
+}
+
+void trust_sig_name_for(int dirfd, const struct trust_pubkey *pk, const char *man, size_t len,
+                        char name[TRUST_SIGNAME_MAX], char stale[TRUST_SIGNAME_MAX])
+{
+    char names[2][TRUST_SIGNAME_MAX];
+    int nn = trust_sig_names(pk->keyid, names);
+    memcpy(name, names[0], TRUST_SIGNAME_MAX);
+    stale[0] = 0;
+    if (sig_owner(dirfd, names[0], pk, man, len) == 0)
+        trust_sig_keyname(pk, name); /* the key-id name is another key's */
+    else if (nn == 2 && sig_owner(dirfd, names[1], pk, man, len) == 1)
+        memcpy(stale, names[1], TRUST_SIGNAME_MAX);
 }
 
 int trust_verify_sigs(int rootfd, const char *man, size_t len, const struct trust_keyset *ks,
@@ -1380,80 +1611,52 @@ int trust_verify_sigs(int rootfd, const char *man, size_t len, const struct trus
 {
     bool *counted = xmalloc(ks->n + 1);
     memset(counted, 0, ks->n + 1);
+    struct signame *cand = NULL;
+    size_t ncand = 0, nfiles = 0;
     int good = 0, rc = -1;
     char first_bad[420] = "";
     *distinct = 0;
     if (ks->n == 0) {
         util_errf(err, errlen,
                   "trust: no trusted keys configured (trust.keys); refusing the bundle");
-        if (problems)
-            trust_problem_add(problems, "%s", err);
+        trust_problem_add(problems, "%s", err);
         goto out;
     }
-    if (!scan_all) {
-        /* run time: open exactly the files of the trusted keys, no directory walk */
-        for (size_t i = 0; i < ks->n; i++) {
-            char names[2][TRUST_SIGNAME_MAX], sub[400] = "";
-            int nn = trust_sig_names(ks->keys[i].keyid, names), k = -1;
-            for (int j = 0; j < nn; j++) {
-                k = check_sigfile(rootfd, names[j], man, len, ks, sub, sizeof sub);
-                if (k != -1 || strcmp(sub, "missing") != 0)
-                    break;
-            }
-            if (k >= 0 && distinct_add(ks, counted, (size_t)k))
+    /* The one rule, for every command and every run: read exactly the files
+     * of the trusted keys (no directory walk); a file counts for the trusted
+     * key that verifies it, each distinct public key once. */
+    ncand = sig_candidates(ks, &cand);
+    for (size_t j = 0; j < ncand; j++) {
+        char sub[400], idx[17];
+        size_t k = 0;
+        enum sigfile r =
+            check_sigfile(rootfd, cand[j].name, cand[j].keyid, man, len, ks, &k, sub, sizeof sub);
+        if (r == SIGFILE_MISSING)
+            continue;
+        nfiles++;
+        if (r == SIGFILE_VALID) {
+            trust_keyid_hex(ks->keys[k].keyid, idx);
+            if (distinct_add(ks, counted, k)) {
                 good++;
-            else if (k < 0 && strcmp(sub, "missing") != 0 && !first_bad[0])
-                snprintf(first_bad, sizeof first_bad, "; %s", sub);
-        }
-    } else {
-        int dfd = dup(rootfd);
-        DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-        struct dirent *e;
-        char **names = NULL;
-        size_t nn = 0;
-        if (!d) {
-            if (dfd >= 0)
-                close(dfd);
-            util_errf(err, errlen, "bundle: %s", strerror(errno));
-            goto out;
-        }
-        while ((e = readdir(d))) {
-            size_t l = strlen(e->d_name);
-            if (strncmp(e->d_name, "MANIFEST.json.", 14) == 0 && l > 22 &&
-                strcmp(e->d_name + l - 8, ".minisig") == 0) {
-                names = xrealloc(names, (nn + 1) * sizeof *names);
-                names[nn++] = xstrdup(e->d_name);
-            }
-        }
-        closedir(d);
-        if (nn)
-            qsort(names, nn, sizeof *names, cmp_str);
-        for (size_t j = 0; j < nn; j++) {
-            char sub[400], idx[17];
-            int k = check_sigfile(rootfd, names[j], man, len, ks, sub, sizeof sub);
-            if (k >= 0) {
-                trust_keyid_hex(ks->keys[k].keyid, idx);
-                if (distinct_add(ks, counted, (size_t)k)) {
-                    good++;
-                    trust_problem_add(lines, "%s: valid, trusted key %s (trust.keys[%d])", names[j],
-                                      idx, k + 1);
-                } else {
-                    trust_problem_add(lines,
-                                      "%s: valid, but the same public key already signed: "
-                                      "counted once",
-                                      names[j]);
-                }
-            } else if (k == -2) {
-                trust_problem_add(lines, "%s (ignored)", sub);
+                trust_problem_add(lines, "%s: valid, trusted key %s (trust.keys[%zu])",
+                                  cand[j].name, idx, k + 1);
             } else {
-                trust_problem_add(lines, "%s", sub);
-                if (problems)
-                    trust_problem_add(problems, "%s", sub);
+                trust_problem_add(lines,
+                                  "%s: valid, but the same public key already signed: "
+                                  "counted once",
+                                  cand[j].name);
             }
-            free(names[j]);
+            continue;
         }
-        free(names);
-        if (nn == 0)
+        trust_problem_add(lines, "%s", sub);
+        trust_problem_add(problems, "%s", sub);
+        if (!first_bad[0])
+            snprintf(first_bad, sizeof first_bad, "; %s", sub);
+    }
+    if (scan_all) {
+        size_t before = lines ? lines->n : 0;
+        report_others(rootfd, man, len, ks, cand, ncand, lines, problems, err, errlen);
+        if (nfiles == 0 && (!lines || lines->n == before))
             trust_problem_add(lines, "no signature files (MANIFEST.json.<KEYID>.minisig)");
     }
     *distinct = good;
@@ -1461,12 +1664,12 @@ int trust_verify_sigs(int rootfd, const char *man, size_t len, const struct trus
         util_errf(err, errlen,
                   "signatures: %d of %lld required distinct trusted keys signed the manifest%s",
                   good, ks->threshold, first_bad);
-        if (problems)
-            trust_problem_add(problems, "%s", err);
+        trust_problem_add(problems, "%s", err);
         goto out;
     }
     rc = 0;
 out:
+    free(cand);
     free(counted);
     return rc;
 }
@@ -1485,7 +1688,8 @@ int trust_check_bundle(struct trust_report *r, const char *dir, const struct tru
         trust_problem_add(&r->problems, "bundle %s: %s", dir, strerror(errno));
         return (int)r->problems.n;
     }
-    int rc = trust_read_beneath(rootfd, "MANIFEST.json", TRUST_MANIFEST_MAX, &man, err, sizeof err);
+    int rc = trust_read_limited(rootfd, "MANIFEST.json", TRUST_MANIFEST_MAX, NULL, &man, err,
+                                sizeof err);
     if (rc < 0) {
         trust_problem_add(&r->problems, "%s",
                           rc == -2 ? "MANIFEST.json: missing (unsigned bundle)" : err);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -133,6 +134,91 @@ int util_read_file(const char *path, size_t max, struct buf *out, char *err, siz
     int rc = util_read_fd(fd, max, out, sub, sizeof sub);
     if (rc < 0)
         util_errf(err, errlen, "%s: %s", path, sub);
+    close(fd);
+    return rc;
+}
+
+const char *util_file_kind(unsigned mode)
+{
+    mode_t m = (mode_t)mode;
+    if (S_ISDIR(m))
+        return "a directory";
+    if (S_ISFIFO(m))
+        return "a FIFO (named pipe)";
+    if (S_ISCHR(m))
+        return "a character device";
+    if (S_ISBLK(m))
+        return "a block device";
+    if (S_ISSOCK(m))
+        return "a socket";
+    if (S_ISLNK(m))
+        return "a symlink";
+    return "not a plain file";
+}
+
+enum util_open util_open_regular(const char *path, int flags, size_t max, int *fd, char *err,
+                                 size_t errlen)
+{
+    struct stat st;
+    bool nofollow = (flags & O_NOFOLLOW) != 0;
+    *fd = -1;
+    /* Look before opening: opening a device can have effects of its own (a
+     * tape rewinds, a modem line waits for carrier), a FIFO can block. */
+    if ((nofollow ? lstat(path, &st) : stat(path, &st)) < 0) {
+        int e = errno;
+        struct stat ls;
+        if (e == ENOENT && !nofollow && lstat(path, &ls) == 0 && S_ISLNK(ls.st_mode)) {
+            util_errf(err, errlen, "%s: dangling symlink (its target does not exist)", path);
+            return UTIL_OPEN_FAILED;
+        }
+        util_errf(err, errlen, "%s: %s", path, strerror(e));
+        return e == ENOENT ? UTIL_OPEN_MISSING : UTIL_OPEN_FAILED;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        util_errf(err, errlen, "%s: is %s, not a regular file", path, util_file_kind(st.st_mode));
+        return UTIL_OPEN_FAILED;
+    }
+    /* O_NONBLOCK: should the path be swapped for a FIFO after the look,
+     * the open still returns at once and fstat below refuses it. */
+    int f = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | flags);
+    if (f < 0) {
+        int e = errno;
+        if (e == ELOOP && nofollow)
+            util_errf(err, errlen, "%s: is a symlink, not a regular file", path);
+        else
+            util_errf(err, errlen, "%s: %s", path, strerror(e));
+        return e == ENOENT ? UTIL_OPEN_MISSING : UTIL_OPEN_FAILED;
+    }
+    if (fstat(f, &st) < 0 || !S_ISREG(st.st_mode)) {
+        util_errf(err, errlen, "%s: is %s, not a regular file", path, util_file_kind(st.st_mode));
+        close(f);
+        return UTIL_OPEN_FAILED;
+    }
+    if ((uint64_t)st.st_size > max) {
+        util_errf(err, errlen, "%s: %lld bytes, over the fixed limit of %zu bytes for this file",
+                  path, (long long)st.st_size, max);
+        close(f);
+        return UTIL_OPEN_FAILED;
+    }
+    int fl = fcntl(f, F_GETFL);
+    if (fl >= 0)
+        (void)fcntl(f, F_SETFL, fl & ~O_NONBLOCK);
+    *fd = f;
+    return UTIL_OPEN_OK;
+}
+
+enum util_open util_read_regular(const char *path, size_t max, struct buf *out, char *err,
+                                 size_t errlen)
+{
+    int fd;
+    char sub[256];
+    enum util_open rc = util_open_regular(path, 0, max, &fd, err, errlen);
+    if (rc != UTIL_OPEN_OK)
+        return rc;
+    if (util_read_fd(fd, max, out, sub, sizeof sub) < 0) {
+        util_errf(err, errlen, "%s: %s", path, sub);
+        rc = UTIL_OPEN_FAILED;
+    }
     close(fd);
     return rc;
 }

@@ -264,8 +264,50 @@ static void test_manifest(void)
         {"[1]", "not a JSON object"},
         {"{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{}}}}}}}}}}", "deeply"},
         {"{\"format\":01}", "leading zero"},
+        /* issue 13.3: numbers are read exactly or refused, never wrapped */
+        {"{\"format\":1,\"bundle\":\"b\",\"version\":18446744073709551621,\"created\":1,"
+         "\"expires\":9,\"files\":{}}",
+         "out of range"},
+        {HEAD "\"files\":{\"lua/x.lua\":{\"size\":18446744073709551617,\"blake2b\":\"" H64 "\"}}}",
+         "out of range"},
+        {"{\"format\":1,\"bundle\":\"b\",\"version\":9223372036854775808,\"created\":1,"
+         "\"expires\":9,\"files\":{}}",
+         "out of range"},
+        {"{\"format\":1,\"bundle\":\"b\",\"version\":9007199254740992,\"created\":1,"
+         "\"expires\":9,\"files\":{}}",
+         "out of range"},
+        {"{\"format\":1,\"bundle\":\"b\",\"version\":1,\"created\":-0,\"expires\":9,"
+         "\"files\":{}}",
+         "-0"},
+        {"{\"format\":1,\"bundle\":\"b\",\"version\":1,\"created\":-9223372036854775809,"
+         "\"expires\":9,\"files\":{}}",
+         "out of range"},
+        {"{\"format\":1,\"bundle\":\"b\",\"version\":+1,\"created\":1,\"expires\":9,"
+         "\"files\":{}}",
+         "expected an object"},
+        {"{\"format\":1,\"bundle\":\"b\",\"version\":1e0,\"created\":1,\"expires\":9,"
+         "\"files\":{}}",
+         "integers"},
+        {"{\"format\":1,\"bundle\":\"b\",\"version\":1.0,\"created\":1,\"expires\":9,"
+         "\"files\":{}}",
+         "integers"},
+        {"{\"format\":1,\"bundle\":\"b\\ud800\",\"version\":1,\"created\":1,\"expires\":9,"
+         "\"files\":{}}",
+         "escape"},
+        {"{\"format\":1,\"bundle\":\"b\",\"bundl\\u0065\":\"c\",\"version\":1,\"created\":1,"
+         "\"expires\":9,\"files\":{}}",
+         "duplicate key \"bundle\""},
         {"{\"format\":true}", "expected an object"},
     };
+    /* the largest integer every JSON reader reads exactly is accepted */
+    const char *edge = "{\"format\":1,\"bundle\":\"b\",\"version\":9007199254740991,\"created\":0,"
+                       "\"expires\":9007199254740991,\"files\":{\"lua/a.lua\":{\"size\":"
+                       "9007199254740991,\"blake2b\":\"" H64 "\"}}}";
+    T_OK(trust_manifest_parse(&m, edge, strlen(edge), err, sizeof err) == 0 &&
+             m.version == TRUST_INT_MAX && m.expires == TRUST_INT_MAX &&
+             m.files[0].size == (uint64_t)TRUST_INT_MAX,
+         "2^53-1 read exactly");
+    trust_manifest_free(&m);
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         int rc = parse(bad[i].json, err);
         T_OK(rc < 0 && strstr(err, bad[i].want), bad[i].json);
@@ -353,6 +395,106 @@ static void test_distinct(void)
     T_OK(system(cmd) == 0, "cleanup");
 }
 
+static void put_file(int dfd, const char *name, const struct buf *b)
+{
+    int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    T_OK(fd >= 0 && write(fd, b->data, b->len) == (ssize_t)b->len, name);
+    close(fd);
+}
+
+/* runs (no scan) and verify (scan) count: -1 if they differ */
+static int count_both(int dfd, const char *man, const struct trust_keyset *ks)
+{
+    int run = -1, scan = -2;
+    char err[600];
+    struct trust_problems lines = {0}, probs = {0};
+    trust_verify_sigs(dfd, man, strlen(man), ks, false, NULL, NULL, &run, err, sizeof err);
+    trust_verify_sigs(dfd, man, strlen(man), ks, true, &lines, &probs, &scan, err, sizeof err);
+    trust_problems_free(&lines);
+    trust_problems_free(&probs);
+    return run == scan ? run : -1;
+}
+
+/* Issue 13.6: two trusted keys sharing one key id, and the names a run reads:
+ * every command counts the same signatures. */
+static void test_shared_keyid(void)
+{
+    char tmpl[] = "/tmp/serfhand-trust.XXXXXX";
+    char *dir = mkdtemp(tmpl), err[600], name[TRUST_SIGNAME_MAX], stale[TRUST_SIGNAME_MAX];
+    const char *man = "manifest bytes";
+    /* 0x00798873479A7892: two leading zeros, so 15- and 14-digit forms exist */
+    const uint8_t id[8] = {0x92, 0x78, 0x9A, 0x47, 0x73, 0x88, 0x79, 0x00};
+    struct trust_seckey *sk[2];
+    struct buf sig[2] = {{0}};
+    struct trust_keyset ks = {0};
+    ks.keys = xmalloc(2 * sizeof *ks.keys);
+    ks.n = 2;
+    ks.threshold = 2;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    for (int k = 0; k < 2; k++) {
+        trust_keygen(&ks.keys[k], &sk[k]);
+        memcpy(sk[k]->keyid, id, 8);
+        trust_seckey_pubkey(sk[k], &ks.keys[k]);
+        trust_sign(sk[k], man, strlen(man), "t", "u", &sig[k], err, sizeof err);
+    }
+    /* sign's rule: the first key takes the key-id name, the second its key name */
+    trust_sig_name_for(dfd, &ks.keys[0], man, strlen(man), name, stale);
+    T_STR(name, "MANIFEST.json.00798873479A7892.minisig", "first key: key-id name");
+    put_file(dfd, name, &sig[0]);
+    trust_sig_name_for(dfd, &ks.keys[0], man, strlen(man), name, stale);
+    T_STR(name, "MANIFEST.json.00798873479A7892.minisig", "re-sign: its own file");
+    trust_sig_name_for(dfd, &ks.keys[1], man, strlen(man), name, stale);
+    char want[TRUST_SIGNAME_MAX];
+    trust_sig_keyname(&ks.keys[1], want);
+    T_STR(name, want, "second key with the id: key name");
+    T_OK(strlen(want) == strlen("MANIFEST.json.00798873479A7892-0123456789ABCDEF.minisig"),
+         "key name: id and 16 hex digits of the public key");
+    put_file(dfd, name, &sig[1]);
+    T_OK(count_both(dfd, man, &ks) == 2, "key-id name + key name: 2 everywhere");
+    unlinkat(dfd, name, 0);
+    /* the issue's case: the second under minisign's short name */
+    put_file(dfd, "MANIFEST.json.798873479A7892.minisig", &sig[1]);
+    T_OK(count_both(dfd, man, &ks) == 2, "16-digit + short name: 2 everywhere (was 1 vs 2)");
+    /* a bad 16-digit file does not hide the good short one */
+    struct buf junk = {0};
+    buf_addstr(&junk, "junk\n");
+    put_file(dfd, "MANIFEST.json.00798873479A7892.minisig", &junk);
+    T_OK(count_both(dfd, man, &ks) == 1, "bad 16-digit + good short: 1 everywhere (was 0 vs 1)");
+    /* a 15-digit form no run reads: counted nowhere (verify counted it) */
+    unlinkat(dfd, "MANIFEST.json.798873479A7892.minisig", 0);
+    put_file(dfd, "MANIFEST.json.0798873479A7892.minisig", &sig[1]);
+    T_OK(count_both(dfd, man, &ks) == 0, "15-digit form: 0 everywhere (was 0 vs 1)");
+    struct trust_problems lines = {0}, probs = {0};
+    int n;
+    trust_verify_sigs(dfd, man, strlen(man), &ks, true, &lines, &probs, &n, err, sizeof err);
+    bool said = false;
+    for (size_t i = 0; i < probs.n; i++)
+        said = said || strstr(probs.v[i], "0798873479A7892.minisig: signed by trusted key");
+    T_OK(said, "verify names the file no run reads as a problem");
+    trust_problems_free(&lines);
+    trust_problems_free(&probs);
+    /* install's staging name for the short form */
+    char full[TRUST_SIGNAME_MAX];
+    T_OK(trust_sig_fullname("MANIFEST.json.798873479A7892.minisig", full), "short form");
+    T_STR(full, "MANIFEST.json.00798873479A7892.minisig", "short form padded to 16 digits");
+    T_OK(!trust_sig_fullname("MANIFEST.json.00798873479A7892.minisig", full), "16 digits as is");
+    T_OK(!trust_sig_fullname(want, full), "a key name as is");
+    struct trust_problems files = {0};
+    trust_sig_files(&ks, &files);
+    T_OK(files.n == 4, "files read: 16-digit, short, two key names");
+    trust_problems_free(&files);
+    buf_free(&junk);
+    for (int k = 0; k < 2; k++) {
+        buf_free(&sig[k]);
+        trust_seckey_free(sk[k]);
+    }
+    free(ks.keys);
+    close(dfd);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    T_OK(system(cmd) == 0, "cleanup");
+}
+
 /* Key ids in file names: 16 digits from serfhand, fewer from minisign. */
 static void test_keyid_names(void)
 {
@@ -389,5 +531,6 @@ int main(void)
     test_paths();
     test_distinct();
     test_keyid_names();
+    test_shared_keyid();
     return t_done();
 }
