@@ -239,6 +239,9 @@ struct sandbox;
  * deadline hook and require() bound to b (which may be NULL). */
 struct sandbox *sandbox_new(const struct sandbox_limits *lim, struct bundle *b,
                             const struct config *cfg, char *err, size_t errlen);
+/* Close the Lua state (finalizers run, a refusal they cause is recorded) and
+ * keep sb for sandbox_refusal; sandbox_free then frees it. Idempotent. */
+void sandbox_close(struct sandbox *sb);
 void sandbox_free(struct sandbox *sb);
 lua_State *sandbox_state(struct sandbox *sb);
 struct sandbox *sandbox_of(lua_State *L);
@@ -250,6 +253,12 @@ int64_t sandbox_deadline_ms(const struct sandbox *sb); /* monotonic */
  * the deadline, for the handler to react to the call's failure. */
 #define SANDBOX_RESERVE_MS 100
 bool sandbox_timed_out(const struct sandbox *sb);
+/* Why the run was refused, or NULL: a bundle module that require() read
+ * failed verification (bundle_read said no). From then on every step of the
+ * Lua code raises again, like the deadline, so no pcall can go on; the host
+ * checks this first and ends the run as a refusal whatever Lua returned.
+ * Still answers after sandbox_close. */
+const char *sandbox_refusal(const struct sandbox *sb);
 bool sandbox_out_of_memory(const struct sandbox *sb);
 size_t sandbox_memory_used(const struct sandbox *sb);
 /* Read rel through the bundle and push the loaded chunk (a function with its
@@ -268,6 +277,10 @@ int sandbox_load_buffer(struct sandbox *sb, const char *buf, size_t len, const c
                         char *err, size_t errlen);
 /* lua_pcall with a traceback message handler. */
 int sandbox_pcall(struct sandbox *sb, int nargs, int nresults);
+/* Append tostring(value at idx) to out, protected (a __tostring is the
+ * bundle's code, under its limits): 0, or -1 when it raised, with the
+ * message on top. */
+int sandbox_tostring(struct sandbox *sb, int idx, struct buf *out);
 const struct config *sandbox_config(lua_State *L);
 bool sandbox_is_query(lua_State *L);
 /* True while a Serf event or query handler runs (not for CLI tools/tests). */
