@@ -1,6 +1,7 @@
 # handle: the event handler contract, driven with a fake Serf environment
 # (SERF_* variables and stdin exactly as Serf sets them), and every bad input.
 . "$(dirname "$0")/../lib.sh"
+. "$TOP/tests/forge.sh"
 
 B=$T_TMP/bundle
 LOG=$T_TMP/log
@@ -174,12 +175,16 @@ serf_event user notfn
 expect_eq "a file not returning a function exits 1" "$RC" 1
 expect_match "and says so" "$(cat "$LOG")" "must return a function"
 
-h user/syntax <<'LUA'
-return function( end
-LUA
+# `serfhand sign` refuses a syntax error, a signer using minisign does not.
+printf 'return function( end\n' > "$B/handlers/user/syntax.lua"
+"$SERFHAND" sign -s "$T_TMP/k.sec" --version $((VERSION + 1)) "$B" > /dev/null 2>&1
+expect_eq "sign refuses a handler with a syntax error (exit 3)" "$?" 3
+forge_sign "$B" "$T_TMP/k.sec" || fail "forging the test bundle"
 serf_event user syntax
 expect_eq "a syntax error exits 1" "$RC" 1
 expect_match "the syntax error names the line" "$(cat "$LOG")" "handlers/user/syntax.lua:1:"
+rm -f "$B/handlers/user/syntax.lua"
+sign
 
 h query/fn <<'LUA'
 return function() return print end
@@ -505,6 +510,11 @@ expect_match "action: says refused, never acted" "$OUT" "refused: module 'refmod
 check "action: printed no result" sh -c '! printf "%s" "$1" | grep -q acted' - "$OUT"
 OUT=$("$SERFHAND" -c "$T_TMP/conf" run query --name preq --payload refmod.m 2>&1); RC=$?
 expect_eq "run (signed): a caught refusal exits 3" "$RC" 3
+OUT=$("$SERFHAND" -c "$T_TMP/conf" check 2>&1); RC=$?
+expect_eq "check: a changed module is a refusal (exit 3)" "$RC" 3
+expect_match "check: names the module file" "$OUT" "lua/refmod/m.lua"
+OUT=$("$SERFHAND" -c "$T_TMP/conf" verify "$B" 2>&1); RC=$?
+expect_eq "verify: a changed module is a refusal (exit 3)" "$RC" 3
 restore
 # An unsigned dev run has no manifest: a missing module is an ordinary error.
 OUT=$("$SERFHAND" -c "$T_TMP/conf" run query --name preq --payload refmod.nope --unsigned 2>&1); RC=$?
