@@ -256,6 +256,9 @@ struct sandbox;
  * deadline hook and require() bound to b (which may be NULL). */
 struct sandbox *sandbox_new(const struct sandbox_limits *lim, struct bundle *b,
                             const struct config *cfg, char *err, size_t errlen);
+/* Close the Lua state (finalizers run, a refusal they cause is recorded) and
+ * keep sb for sandbox_refusal; sandbox_free then frees it. Idempotent. */
+void sandbox_close(struct sandbox *sb);
 void sandbox_free(struct sandbox *sb);
 lua_State *sandbox_state(struct sandbox *sb);
 struct sandbox *sandbox_of(lua_State *L);
@@ -267,6 +270,12 @@ int64_t sandbox_deadline_ms(const struct sandbox *sb); /* monotonic */
  * the deadline, for the handler to react to the call's failure. */
 #define SANDBOX_RESERVE_MS 100
 bool sandbox_timed_out(const struct sandbox *sb);
+/* Why the run was refused, or NULL: a bundle module that require() read
+ * failed verification (bundle_read said no). From then on every step of the
+ * Lua code raises again, like the deadline, so no pcall can go on; the host
+ * checks this first and ends the run as a refusal whatever Lua returned.
+ * Still answers after sandbox_close. */
+const char *sandbox_refusal(const struct sandbox *sb);
 bool sandbox_out_of_memory(const struct sandbox *sb);
 size_t sandbox_memory_used(const struct sandbox *sb);
 /* Read rel through the bundle and push the loaded chunk (a function with its
@@ -285,6 +294,10 @@ int sandbox_load_buffer(struct sandbox *sb, const char *buf, size_t len, const c
                         char *err, size_t errlen);
 /* lua_pcall with a traceback message handler. */
 int sandbox_pcall(struct sandbox *sb, int nargs, int nresults);
+/* Append tostring(value at idx) to out, protected (a __tostring is the
+ * bundle's code, under its limits): 0, or -1 when it raised, with the
+ * message on top. */
+int sandbox_tostring(struct sandbox *sb, int idx, struct buf *out);
 const struct config *sandbox_config(lua_State *L);
 bool sandbox_is_query(lua_State *L);
 /* True while a Serf event or query handler runs (not for CLI tools/tests). */
@@ -371,12 +384,6 @@ extern const struct cmd_entry cmd_action_entry;
 extern const struct cmd_entry cmd_install_entry;
 extern const struct cmd_entry cmd_announce_entry;
 extern const struct cmd_entry cmd_rollback_entry;
-
-/* cmd_check.c: check the bundle in dir as `serfhand check` does and write the
- * answer of the built-in query serfhand-check, compact JSON
- * {bundle, version, manifest, ok, problems}, into json (at most 900 bytes).
- * Returns 0 if the bundle is fine, 1 if not. */
-int check_report(const struct config *cfg, const char *bundle_dir, struct buf *json);
 
 /* cmd_install.c (updates): act on a serfhand-update announcement received as
  * a user event: verify the signed pointer and, with update.auto, start a
@@ -865,6 +872,32 @@ int update_pointer_encode(const struct update_pointer *p, const struct trust_sec
  * the body; keyid (17 bytes) gets the signer's id when known. 0 or -1. */
 int update_pointer_decode(struct update_pointer *p, const char *payload, size_t len,
                           const struct trust_keyset *ks, char *keyid, char *err, size_t errlen);
+
+/* ---- check.c */
+/* The checks sign, verify, install, check and serfhand-check share. */
+enum check_result {
+    CHECK_OK,
+    CHECK_REFUSED, /* fails verification (or does not compile): a node refuses it */
+    CHECK_FAILED,  /* verified, but a handler's top level raised or returned no handler */
+};
+/* Compile every listed .lua file below dirfd (read once with its size and
+ * hash checked, luaL_loadbufferx mode "t", nothing runs). Each that does not
+ * compile adds a problem "path:line: message"; a file that cannot be read is
+ * left to the caller's file check. Returns the number of problems added. */
+int check_compile(int dirfd, const struct trust_manifest *m, size_t max_file,
+                  struct trust_problems *p);
+/* `verify`: trust_check_bundle, then check_compile. r is filled (free with
+ * trust_report_free). CHECK_OK or CHECK_REFUSED. */
+enum check_result check_verify(struct trust_report *r, const char *dir,
+                               const struct trust_keyset *ks, size_t max_file, int64_t now_s);
+/* `check` of the bundle in dir: check_verify with the configured keys, the
+ * version recorded on this node, then every handler's top level run in the
+ * sandbox (a module refused there is CHECK_REFUSED). r is filled. */
+enum check_result check_bundle(const struct config *cfg, const char *dir, struct trust_report *r);
+/* check_bundle, written as the answer of the built-in query serfhand-check:
+ * compact JSON {bundle, version, manifest, ok, problems} into json (at most
+ * 900 bytes). Returns 0 if the bundle is fine, 1 if not. */
+int check_report(const struct config *cfg, const char *bundle_dir, struct buf *json);
 
 /* ---- bundlerun.c */
 /* Run Lua of the bundle for propose/action: open the bundle (verified unless

@@ -98,7 +98,6 @@ int bundlerun_exec(const struct bundlerun *r, struct buf *out, char *err, size_t
     status = sandbox_pcall(sb, nargs, 2);
     if (status != LUA_OK)
         goto lua_failed;
-    sandbox_stop_clock(sb);
     if (lua_isnil(L, -2)) { /* nil, err */
         util_errf(err, errlen, "%s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "failed");
         goto out;
@@ -111,9 +110,10 @@ int bundlerun_exec(const struct bundlerun *r, struct buf *out, char *err, size_t
     } else if (lua_istable(L, -1)) {
         if (ljson_encode(L, -1, out, err, errlen) < 0)
             goto out;
-    } else if (!lua_isnil(L, -1)) {
-        buf_addstr(out, luaL_tolstring(L, -1, NULL));
+    } else if (!lua_isnil(L, -1) && sandbox_tostring(sb, -1, out) < 0) {
+        goto lua_failed;
     }
+    sandbox_stop_clock(sb);
     rc = SH_EXIT_OK;
     goto out;
 lua_failed:
@@ -122,6 +122,14 @@ lua_failed:
                                      : SH_EXIT_FAIL;
     util_errf(err, errlen, "%s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "error");
 out:
+    /* A refused module ends the run as a refusal whatever the Lua code did
+     * with the error; finalizers run at the close, so it is asked after. */
+    sandbox_close(sb);
+    if (sandbox_refusal(sb)) {
+        util_errf(err, errlen, "refused: %s", sandbox_refusal(sb));
+        out->len = 0;
+        rc = SH_EXIT_TRUST;
+    }
     sandbox_free(sb);
     bundle_close(&b);
     return rc;

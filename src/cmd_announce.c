@@ -111,8 +111,7 @@ static int exec_announce(int argc, char **argv, const struct config *cfg)
     }
 
     /* The bundle as published: it must pass the check every node makes. */
-    trust_check_bundle(&rep, dir, &ks, (size_t)config_int(cfg, "limits.file_bytes"),
-                       (int64_t)time(NULL));
+    check_verify(&rep, dir, &ks, (size_t)config_int(cfg, "limits.file_bytes"), (int64_t)time(NULL));
     if (rep.problems.n || !rep.have_manifest) {
         fprintf(stderr, "serfhand announce: %s does not verify, nothing was sent:\n", dir);
         for (size_t i = 0; i < rep.problems.n; i++)

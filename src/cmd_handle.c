@@ -44,49 +44,39 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-/* Check the handler's return value (top of the stack) and write the query
- * response. Returns an exit code. */
-static int respond(lua_State *L, const struct config *cfg, int out_fd)
+/* Check the handler's return value (top of the stack) and put the query
+ * response into out; it is written once the run is over. Returns an exit
+ * code. */
+static int respond(lua_State *L, const struct config *cfg, struct buf *out)
 {
-    struct buf out = {0};
     char err[256];
-    int rc = SH_EXIT_OK;
     size_t cap = (size_t)config_int(cfg, "limits.response_bytes");
     switch (lua_type(L, -1)) {
     case LUA_TNIL: log_msg(LOG_LVL_DEBUG, "no response"); return SH_EXIT_OK;
     case LUA_TSTRING: {
         size_t n;
         const char *s = lua_tolstring(L, -1, &n);
-        buf_add(&out, s, n);
+        buf_add(out, s, n);
         break;
     }
     case LUA_TTABLE:
-        if (ljson_encode(L, -1, &out, err, sizeof err) < 0) {
+        if (ljson_encode(L, -1, out, err, sizeof err) < 0) {
             log_msg(LOG_LVL_ERROR, "response refused: cannot encode the returned table: %s", err);
-            rc = SH_EXIT_RESPONSE;
-            goto out;
+            return SH_EXIT_RESPONSE;
         }
         break;
     default:
         log_msg(LOG_LVL_ERROR,
                 "response refused: a query handler returns a string, a table or nil, not a %s",
                 luaL_typename(L, -1));
-        rc = SH_EXIT_RESPONSE;
-        goto out;
+        return SH_EXIT_RESPONSE;
     }
-    if (out.len > cap) {
+    if (out->len > cap) {
         log_msg(LOG_LVL_ERROR, "response refused: %zu bytes is over limits.response_bytes = %zu",
-                out.len, cap);
-        rc = SH_EXIT_RESPONSE;
-        goto out;
+                out->len, cap);
+        return SH_EXIT_RESPONSE;
     }
-    if (write_all(out_fd, out.data, out.len) < 0) {
-        log_msg(LOG_LVL_ERROR, "cannot write the response: %s", strerror(errno));
-        rc = SH_EXIT_USAGE;
-    }
-out:
-    buf_free(&out);
-    return rc;
+    return SH_EXIT_OK;
 }
 
 static int deadline_for(const struct config *cfg, enum event_type t)
@@ -115,6 +105,28 @@ static int failed(struct sandbox *sb, int status, const char *what)
     return SH_EXIT_FAIL;
 }
 
+/* The end of a run: a refused module makes it a refusal (logged once, no
+ * answer); otherwise a successful query's response is written now. */
+static int finish(struct sandbox *sb, int rc, const struct buf *resp, int out_fd)
+{
+    const char *why = sandbox_refusal(sb);
+    if (why) {
+        log_msg(LOG_LVL_ERROR, "refused: %s", why);
+        return SH_EXIT_TRUST;
+    }
+    if (rc == SH_EXIT_OK && resp->len && write_all(out_fd, resp->data, resp->len) < 0) {
+        log_msg(LOG_LVL_ERROR, "cannot write the response: %s", strerror(errno));
+        return SH_EXIT_USAGE;
+    }
+    return rc;
+}
+
+static void log_bundle_exit(const struct bundle *b, int rc)
+{
+    if (b->version && strcmp(b->version, "dev") != 0)
+        log_msg(LOG_LVL_DEBUG, "bundle %s version %s, exit %d", b->name, b->version, rc);
+}
+
 /* When the process started by exec_handle began (util_mono_ms). */
 static int64_t started_ms;
 
@@ -130,6 +142,7 @@ int handle_event(const struct config *cfg, const char *bundle_dir, bool verify, 
 {
     struct bundle b;
     struct sandbox *sb = NULL;
+    struct buf resp = {0};
     char err[1024];
     char *rel = NULL;
     int rc;
@@ -160,8 +173,14 @@ int handle_event(const struct config *cfg, const char *bundle_dir, bool verify, 
     sandbox_start_clock(sb);
     lua_State *L = sandbox_state(sb);
 
+    /* A refused module decides the outcome first, whatever the Lua code did
+     * with the error (checked again at the end: finalizers run later). */
     int status = LUA_OK;
     rc = sandbox_load_handler(sb, rel, &status, err, sizeof err);
+    if (sandbox_refusal(sb)) {
+        rc = SH_EXIT_TRUST;
+        goto out;
+    }
     if (rc == 1) {
         log_msg(LOG_LVL_DEBUG, "no handler %s in bundle %s", rel, b.dir);
         rc = SH_EXIT_OK;
@@ -195,8 +214,31 @@ int handle_event(const struct config *cfg, const char *bundle_dir, bool verify, 
     lua_setfield(L, -2, "version");
     lua_setfield(L, -2, "bundle");
     status = sandbox_pcall(sb, 1, 1);
+    if (sandbox_refusal(sb)) {
+        rc = SH_EXIT_TRUST;
+        goto out;
+    }
     if (status != LUA_OK) {
         rc = failed(sb, status, rel);
+        goto out;
+    }
+    /* The value is the handler's: its metamethods run under its limits. */
+    if (ev->type == EV_QUERY) {
+        rc = respond(L, cfg, &resp);
+    } else {
+        struct buf s = {0};
+        if (lua_isnil(L, -1))
+            ;
+        else if (sandbox_tostring(sb, -1, &s) == 0)
+            log_msg(LOG_LVL_DEBUG, "returned %s", s.data);
+        else
+            log_msg(LOG_LVL_DEBUG, "returned a value whose __tostring raised: %s",
+                    lua_tostring(L, -1));
+        buf_free(&s);
+        rc = SH_EXIT_OK;
+    }
+    if (sandbox_refusal(sb)) {
+        rc = SH_EXIT_TRUST;
         goto out;
     }
     if (sandbox_timed_out(sb)) { /* the deadline passed, but nothing raised */
@@ -205,16 +247,7 @@ int handle_event(const struct config *cfg, const char *bundle_dir, bool verify, 
         goto out;
     }
     sandbox_stop_clock(sb);
-    if (ev->type == EV_QUERY) {
-        rc = respond(L, cfg, out_fd);
-    } else {
-        if (!lua_isnil(L, -1))
-            log_msg(LOG_LVL_DEBUG, "returned %s", luaL_tolstring(L, -1, NULL));
-        rc = SH_EXIT_OK;
-    }
 out:
-    if (b.version && strcmp(b.version, "dev") != 0)
-        log_msg(LOG_LVL_DEBUG, "bundle %s version %s, exit %d", b.name, b.version, rc);
     if (exit_after && proc_spawned_waiting()) {
         /* A child that proc.spawn started waits (delay_ms: the restart
          * executor, for minutes) and shares every page of this process
@@ -226,12 +259,20 @@ out:
          * are written, the store has committed (to SQLite an exit is a
          * crash, which a commit survives) and the kernel takes the memory
          * back. The identity key's pages are locked, kept out of core dumps,
-         * and read as zeros in the child. */
+         * and read as zeros in the child. No finalizer runs, so none can
+         * require a module. */
+        rc = finish(sb, rc, &resp, out_fd);
+        log_bundle_exit(&b, rc);
         log_exit(rc, ", without teardown: a spawned child shares this memory");
         log_close();
         _exit(rc);
     }
+    /* Finalizers run here and may require a module: the answer waits. */
+    sandbox_close(sb);
+    rc = finish(sb, rc, &resp, out_fd);
+    log_bundle_exit(&b, rc);
     sandbox_free(sb);
+    buf_free(&resp);
     free(rel);
     bundle_close(&b);
     return rc;

@@ -163,7 +163,8 @@ const struct cmd_entry cmd_install_entry = {
     "install",
     "[--allow-downgrade] [--wait SECONDS] DIR|URL\n\n"
     "Verify the bundle (signatures, threshold, files, expiry, version), copy it into\n"
-    "<state_dir>/bundles/, verify the copy and switch <state_dir>/current to it. The\n"
+    "<state_dir>/bundles/, verify the copy, compile its Lua (a syntax error is refused,\n"
+    "exit 3) and switch <state_dir>/current to it. The\n"
     "previous bundle is kept (`serfhand rollback`). A URL is the base the bundle's files\n"
     "are published under (BASE/MANIFEST.json, BASE/handlers/...). --wait: how long to\n"
     "wait for another install (default 30). --manifest-hash HEX and --expect-name NAME\n"

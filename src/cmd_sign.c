@@ -2,7 +2,8 @@
  * cmd_sign.c: `serfhand sign`, the author's tool. The first signer writes
  * MANIFEST.json (every file under handlers/ and lua/ with size and BLAKE2b)
  * and MANIFEST.json.<KEYID>.minisig; a later signer adds only a signature,
- * after checking that the manifest still matches the files.
+ * after checking that the manifest still matches the files. A bundle whose
+ * Lua does not compile is never signed (exit 3).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -180,6 +181,14 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
         fprintf(stderr, "serfhand sign: %s: cannot be signed:\n", dir);
         for (size_t i = 0; i < probs.n; i++)
             fprintf(stderr, "  %s\n", probs.v[i]);
+        goto out;
+    }
+    /* What every node compiles before it installs (check.c): never sign less. */
+    if (check_compile(dirfd, &cur, max_file, &probs) > 0) {
+        fprintf(stderr, "serfhand sign: %s does not compile, nothing was signed:\n", dir);
+        for (size_t i = 0; i < probs.n; i++)
+            fprintf(stderr, "  %s\n", probs.v[i]);
+        rc = SH_EXIT_TRUST;
         goto out;
     }
     int r = trust_read_beneath(dirfd, "MANIFEST.json", TRUST_MANIFEST_MAX, &man, err, sizeof err);

@@ -1,7 +1,8 @@
 /*
  * cmd_verify.c: `serfhand verify DIR`, an offline report on a bundle
  * against the configured trust root: signatures, threshold, every listed
- * file, unlisted files, expiry. Exit 0 ok, 1 failed, 2 usage.
+ * file, unlisted files, expiry, every Lua file compiled (check.c). Exit 0
+ * ok, 3 the bundle fails (a node would refuse it), 2 usage.
  */
 #include <stdio.h>
 #include <string.h>
@@ -30,10 +31,10 @@ static int exec_verify(int argc, char **argv, const struct config *cfg)
         return SH_EXIT_USAGE;
     }
     struct trust_report r;
-    trust_check_bundle(&r, dir, &ks, (size_t)config_int(cfg, "limits.file_bytes"),
-                       (int64_t)time(NULL));
+    enum check_result res = check_verify(&r, dir, &ks, (size_t)config_int(cfg, "limits.file_bytes"),
+                                         (int64_t)time(NULL));
     trust_report_print(&r, dir, json);
-    int rc = r.problems.n ? SH_EXIT_FAIL : SH_EXIT_OK;
+    int rc = res == CHECK_OK ? SH_EXIT_OK : SH_EXIT_TRUST;
     trust_report_free(&r);
     trust_keyset_free(&ks);
     return rc;
@@ -45,7 +46,7 @@ usage:
 const struct cmd_entry cmd_verify_entry = {
     "verify",
     "[--json] DIR",
-    "check a bundle's signatures, threshold and files against trust.keys (offline)",
+    "check a bundle's signatures, threshold, files and Lua syntax against trust.keys (offline)",
     exec_verify,
     true,
 };

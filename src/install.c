@@ -1,9 +1,9 @@
 /*
- * install.c: installs a verified bundle into <state_dir>/bundles/ and switches
- * <state_dir>/current atomically (temp dir + rename, temp symlink + rename,
- * fsync everywhere), keeps <state_dir>/previous, prunes, rolls back; and the
- * signed serfhand-update pointer codec. Used by cmd_install.c, cmd_announce.c
- * and cmd_rollback.c.
+ * install.c: installs a verified bundle into <state_dir>/bundles/ and, once
+ * the copy verifies and compiles, switches <state_dir>/current atomically
+ * (temp dir + rename, temp symlink + rename, fsync everywhere), keeps
+ * <state_dir>/previous, prunes, rolls back; and the signed serfhand-update
+ * pointer codec. Used by cmd_install.c, cmd_announce.c and cmd_rollback.c.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -618,6 +618,17 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
         goto out;
     }
     trust_report_free(&rep);
+    /* What `check` would fail is never switched to: every Lua file of the
+     * copy compiles (signed or not, a syntax error would only fail later,
+     * on every event). */
+    struct trust_problems cp = {0};
+    if (check_compile(tfd, &m, max_file, &cp) > 0) {
+        rc = refuse(msg, msglen, SH_EXIT_TRUST, "%s: does not compile: %s%s: refused", label,
+                    cp.v[0], cp.n > 1 ? " (and more)" : "");
+        trust_problems_free(&cp);
+        goto out;
+    }
+    trust_problems_free(&cp);
     install_test_crash("verified-copy");
     struct stat sb;
     if (fstatat(st.bfd, dirname, &sb, AT_SYMLINK_NOFOLLOW) == 0) {

@@ -3,7 +3,8 @@
  * the safe libraries, a capped allocator, text-only chunks with their own
  * _ENV, a require() that reads only through the verified bundle, and a
  * deadline enforced three ways: an instruction-count hook that pcall cannot
- * swallow, a SIGALRM backstop for long C calls, and RLIMIT_CPU.
+ * swallow, a SIGALRM backstop for long C calls, and RLIMIT_CPU. A bundle
+ * module that fails verification stops the run through the same hook.
  */
 #include <errno.h>
 #include <signal.h>
@@ -47,6 +48,9 @@ struct sandbox {
     volatile sig_atomic_t timed_out;
     volatile sig_atomic_t alarms;
     bool query, in_handler;
+    bool closing;      /* lua_close runs: the host's finalizers must run too */
+    bool refused;      /* a bundle module failed verification: the run is over */
+    char refusal[640]; /* why, for the host's "refused:" line */
 };
 
 /* The SIGALRM backstop needs the state; lua.c keeps `globalL` for the same
@@ -135,14 +139,35 @@ size_t sandbox_memory_used(const struct sandbox *sb)
     return sb->used;
 }
 
-/* --- deadline ------------------------------------------------------------ */
+const char *sandbox_refusal(const struct sandbox *sb)
+{
+    return sb && sb->refused ? sb->refusal : NULL;
+}
+
+/* --- deadline and refusal ------------------------------------------------- */
 
 static int msghandler(lua_State *L);
+static void stop_hook(lua_State *L, lua_Debug *ar);
 
-static void deadline_hook(lua_State *L, lua_Debug *ar)
+/* From now on every call, return and instruction raises, in L and in the main
+ * thread (a coroutine's error returns to its resumer, which a pcall there
+ * could otherwise let run until its next count hook): a pcall that catches
+ * the error only meets it again. A refusal outranks the deadline. */
+static int raise_stop(lua_State *L)
 {
     struct sandbox *sb = sandbox_of(L);
-    if (!sb->timed_out) {
+    lua_sethook(L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+    if (L != sb->L)
+        lua_sethook(sb->L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+    if (sb->refused)
+        return luaL_error(L, "refused: %s", sb->refusal);
+    return luaL_error(L, "deadline of %d ms exceeded", sb->lim.deadline_ms);
+}
+
+static void stop_hook(lua_State *L, lua_Debug *ar)
+{
+    struct sandbox *sb = sandbox_of(L);
+    if (!sb->timed_out && !sb->refused) {
         if (sb->deadline == 0 || util_mono_ms() < sb->deadline)
             return;
         sb->timed_out = 1;
@@ -153,10 +178,7 @@ static void deadline_hook(lua_State *L, lua_Debug *ar)
         if (ours)
             return; /* let the traceback be written */
     }
-    /* Fire on every call, return and instruction from now on, in this thread
-     * too: a pcall that catches this error only meets it again. */
-    lua_sethook(L, deadline_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
-    luaL_error(L, "deadline of %d ms exceeded", sb->lim.deadline_ms);
+    raise_stop(L);
 }
 
 static void on_alarm(int sig)
@@ -169,7 +191,7 @@ static void on_alarm(int sig)
         /* The hook may not have run (a long C call): make the next VM step
          * raise, and give the unwinding grace_ms. */
         sb->timed_out = 1;
-        lua_sethook(sb->L, deadline_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+        lua_sethook(sb->L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
         struct itimerval it = {{0, 0}, {sb->lim.grace_ms / 1000, (sb->lim.grace_ms % 1000) * 1000}};
         setitimer(ITIMER_REAL, &it, NULL);
         return;
@@ -283,6 +305,50 @@ static int sb_load(lua_State *L)
     return 1;
 }
 
+/* A bundle module failed verification (changed, unlisted, missing, a
+ * symlink out, not a regular file, too big): the run ends as a refusal. It is
+ * recorded here, in the state's own context, for the host to find whatever
+ * the Lua code does next; the error is raised again on every step after, as
+ * for the deadline. While lua_close runs the finalizers, only record it: the
+ * host's own finalizers (store, identity key) must still run. */
+static int refuse_module(lua_State *L, const char *name, const char *why)
+{
+    struct sandbox *sb = sandbox_of(L);
+    if (!sb->refused) {
+        snprintf(sb->refusal, sizeof sb->refusal, "module '%s': %s", name, why);
+        sb->refused = true;
+    }
+    if (sb->closing)
+        return luaL_error(L, "refused: %s", sb->refusal);
+    return raise_stop(L);
+}
+
+/* coroutine.resume, coroutine.close and what coroutine.wrap returns, with the
+ * original as upvalue 1: when the run was stopped while the coroutine ran,
+ * the resumer stops at once too, not at its next count hook. */
+static int sb_coresume(lua_State *L)
+{
+    int n = lua_gettop(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    int status = lua_pcall(L, n, LUA_MULTRET, 0);
+    struct sandbox *sb = sandbox_of(L);
+    if (sb->refused || sb->timed_out)
+        return raise_stop(L);
+    if (status != LUA_OK)
+        return lua_error(L); /* what wrap's function raised, unchanged */
+    return lua_gettop(L);
+}
+
+static int sb_cowrap(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    lua_pushcclosure(L, sb_coresume, 1);
+    return 1;
+}
+
 /* require(name): host modules by name, bundle modules from lua/<a>/<b>.lua
  * read through bundle_read, each loaded once. */
 static int sb_require(lua_State *L)
@@ -329,6 +395,8 @@ static int sb_require(lua_State *L)
     int rc = sandbox_load_file(sb, rel, err, sizeof err);
     if (rc == 1)
         return luaL_error(L, "module '%s' not found in the bundle (%s)", name, rel);
+    if (rc == -2)
+        return refuse_module(L, name, err);
     if (rc < 0)
         return luaL_error(L, "module '%s': %s", name, err);
     lua_pushlightuserdata(L, (void *)sb); /* loop sentinel while it runs */
@@ -388,6 +456,18 @@ static int setup(lua_State *L)
     lua_setfield(L, -2, "__metatable");
     lua_pop(L, 2);
 
+    lua_getglobal(L, LUA_COLIBNAME);
+    static const char *const resumers[] = {"close", "resume", NULL};
+    for (const char *const *r = resumers; *r; r++) {
+        lua_getfield(L, -1, *r);
+        lua_pushcclosure(L, sb_coresume, 1);
+        lua_setfield(L, -2, *r);
+    }
+    lua_getfield(L, -1, "wrap");
+    lua_pushcclosure(L, sb_cowrap, 1);
+    lua_setfield(L, -2, "wrap");
+    lua_pop(L, 1);
+
     lua_newtable(L);
     lua_setfield(L, LUA_REGISTRYINDEX, LOADED_KEY);
     /* Drop package.loaded entries luaL_requiref made for the libraries. */
@@ -424,7 +504,7 @@ struct sandbox *sandbox_new(const struct sandbox_limits *lim, struct bundle *b,
     }
     *(struct sandbox **)lua_getextraspace(sb->L) = sb;
     lua_setwarnf(sb->L, warnf_to_log, NULL);
-    lua_sethook(sb->L, deadline_hook, LUA_MASKCOUNT, HOOK_COUNT);
+    lua_sethook(sb->L, stop_hook, LUA_MASKCOUNT, HOOK_COUNT);
     lua_pushcfunction(sb->L, setup);
     if (lua_pcall(sb->L, 0, 0, 0) != LUA_OK) {
         util_errf(err, errlen, "sandbox: %s", lua_tostring(sb->L, -1));
@@ -434,15 +514,24 @@ struct sandbox *sandbox_new(const struct sandbox_limits *lim, struct bundle *b,
     return sb;
 }
 
-void sandbox_free(struct sandbox *sb)
+void sandbox_close(struct sandbox *sb)
 {
-    if (!sb)
+    if (!sb || !sb->L)
         return;
     sandbox_stop_clock(sb);
     lua_sethook(sb->L, NULL, 0, 0);
     sb->deadline = 0;
     sb->timed_out = 0;
+    sb->closing = true;
     lua_close(sb->L);
+    sb->L = NULL;
+}
+
+void sandbox_free(struct sandbox *sb)
+{
+    if (!sb)
+        return;
+    sandbox_close(sb);
     free(sb);
 }
 
@@ -503,6 +592,27 @@ int sandbox_load_handler(struct sandbox *sb, const char *rel, int *status, char 
     util_errf(err, errlen, "%s", luaL_typename(L, -1));
     lua_pop(L, 1);
     return -4;
+}
+
+static int tostring_value(lua_State *L)
+{
+    luaL_tolstring(L, 1, NULL);
+    return 1;
+}
+
+int sandbox_tostring(struct sandbox *sb, int idx, struct buf *out)
+{
+    lua_State *L = sb->L;
+    idx = lua_absindex(L, idx);
+    lua_pushcfunction(L, tostring_value);
+    lua_pushvalue(L, idx);
+    if (sandbox_pcall(sb, 1, 1) != LUA_OK)
+        return -1; /* the message stays on top */
+    size_t n;
+    const char *s = lua_tolstring(L, -1, &n);
+    buf_add(out, s, n);
+    lua_pop(L, 1);
+    return 0;
 }
 
 /* lua.c's message handler, plus the bundle it came from. */

@@ -1,6 +1,7 @@
 # handle: the event handler contract, driven with a fake Serf environment
 # (SERF_* variables and stdin exactly as Serf sets them), and every bad input.
 . "$(dirname "$0")/../lib.sh"
+. "$TOP/tests/forge.sh"
 
 B=$T_TMP/bundle
 LOG=$T_TMP/log
@@ -22,6 +23,7 @@ sign() {
 h() { cat > "$B/handlers/$1.lua"; sign; }
 
 # serf_event TYPE NAME [STDIN-FILE]: run handle like Serf does; sets OUT, RC.
+# $WRAP, when set, is put before the binary (e.g. WRAP="timeout 10").
 serf_event() {
     local type=$1 name=$2 in=${3:-/dev/null} var ltvar
     case $type in
@@ -32,7 +34,7 @@ serf_event() {
     : > "$LOG"
     OUT=$(env -i PATH="$PATH" SERF_EVENT="$type" "$var=$name" "$ltvar=7" SERF_SELF_NAME=n1 \
         SERF_SELF_ROLE=auth SERF_TAG_ROLE=auth SERF_TAG_FOO_BAR=v1 \
-        "$SERFHAND" -c "$T_TMP/conf" handle < "$in" 2>&1; echo "~$?")
+        ${WRAP:-} "$SERFHAND" -c "$T_TMP/conf" handle < "$in" 2>&1; echo "~$?")
     RC=${OUT##*~}
     OUT=${OUT%~*}
 }
@@ -173,12 +175,16 @@ serf_event user notfn
 expect_eq "a file not returning a function exits 1" "$RC" 1
 expect_match "and says so" "$(cat "$LOG")" "must return a function"
 
-h user/syntax <<'LUA'
-return function( end
-LUA
+# `serfhand sign` refuses a syntax error, a signer using minisign does not.
+printf 'return function( end\n' > "$B/handlers/user/syntax.lua"
+"$SERFHAND" sign -s "$T_TMP/k.sec" --version $((VERSION + 1)) "$B" > /dev/null 2>&1
+expect_eq "sign refuses a handler with a syntax error (exit 3)" "$?" 3
+forge_sign "$B" "$T_TMP/k.sec" || fail "forging the test bundle"
 serf_event user syntax
 expect_eq "a syntax error exits 1" "$RC" 1
 expect_match "the syntax error names the line" "$(cat "$LOG")" "handlers/user/syntax.lua:1:"
+rm -f "$B/handlers/user/syntax.lua"
+sign
 
 h query/fn <<'LUA'
 return function() return print end
@@ -337,6 +343,194 @@ LUA
 printf 'ann' > "$T_TMP/in4"
 serf_event query usemod "$T_TMP/in4"
 expect_eq "bundle modules load through require" "$OUT" "hi ann"
+
+# --- a bundle module that fails verification is a refusal -------------------
+# Whatever the handler does with the error (pcall, xpcall, a coroutine, a
+# finalizer, a metamethod, another module), the run ends with exit 3, the
+# `refused:` log line and no answer.
+mkdir -p "$B/lua/refmod"
+printf 'return { v = "ok" }\n' > "$B/lua/refmod/m.lua"
+printf 'return { v = "ok" }\n' > "$T_TMP/outside.lua" # same bytes, outside the bundle
+printf 'local ok = pcall(require, "refmod.m")\nreturn { v = "outer went on" }\n' > "$B/lua/refmod/outer.lua"
+cat > "$B/handlers/query/req.lua" <<'LUA'
+return function(ev) return require(ev.payload).v end
+LUA
+cat > "$B/handlers/query/preq.lua" <<'LUA'
+return function(ev)
+  local ok, err = pcall(require, ev.payload)
+  return "survived: " .. tostring(ok) .. " " .. tostring(err)
+end
+LUA
+sign
+printf 'refmod.m' > "$T_TMP/in-m"
+serf_event query req "$T_TMP/in-m"
+expect_eq "a verified module loads" "$OUT|$RC" "ok|0"
+serf_event query preq "$T_TMP/in-m"
+expect_eq "and pcall(require) of it succeeds" "$OUT|$RC" "survived: true table: ${OUT##*table: }|0"
+
+# refusal WHAT MODULE: query req (plain require) and preq (pcall) of MODULE
+# are refused: exit 3, no answer, the refused: line names the module.
+refusal() {
+    printf '%s' "$2" > "$T_TMP/in-mod"
+    for q in req preq; do
+        WRAP="timeout 10" serf_event query $q "$T_TMP/in-mod"
+        expect_eq "$1, $q: exit 3 and no answer" "$OUT|$RC" "|3"
+        expect_match "$1, $q: the refused: line" "$(cat "$LOG")" "error: [a-z:-]* ?refused: module '$2': lua/"
+    done
+}
+M=$B/lua/refmod/m.lua
+cp "$M" "$T_TMP/m.orig"
+restore() { rm -f "$M" "$B/lua/refmod/extra.lua"; cp "$T_TMP/m.orig" "$M"; }
+printf -- '-- changed after signing\n' >> "$M"
+refusal "a changed module" refmod.m
+restore
+printf 'return { v = "unlisted" }\n' > "$B/lua/refmod/extra.lua"
+refusal "a module not in the manifest" refmod.extra
+restore
+rm -f "$M"
+refusal "a listed module that is missing" refmod.m
+expect_match "the missing file is named" "$(cat "$LOG")" "lua/refmod/m.lua"
+restore
+rm -f "$M"; ln -s "$T_TMP/outside.lua" "$M"
+refusal "a module that is a symlink out of the bundle (same bytes)" refmod.m
+restore
+rm -f "$M"; mkfifo "$M"
+refusal "a module that is a FIFO" refmod.m
+restore
+ln -s "$T_TMP/outside.lua" "$B/lua/refmod/extra.lua"
+refusal "an unlisted symlink out of the bundle" refmod.extra
+restore
+serf_event query req "$T_TMP/in-m"
+expect_eq "restored, the module loads again" "$OUT|$RC" "ok|0"
+printf 'refmod.nope' > "$T_TMP/in-nope"
+serf_event query preq "$T_TMP/in-nope"
+expect_eq "a module neither listed nor present is an ordinary error (pcall catches it)" "$OUT|$RC" "survived: false module 'refmod.nope' not found in the bundle (lua/refmod/nope.lua)|0"
+serf_event query req "$T_TMP/in-nope"
+expect_eq "uncaught, it fails the handler (exit 1)" "$OUT|$RC" "|1"
+
+# Every way to catch or delay the error; each is a signed query handler that
+# would answer "survived", run while refmod/m.lua is changed.
+catcher() { cat > "$B/handlers/query/$1.lua"; }
+catcher xpcall <<'LUA'
+return function()
+  xpcall(require, function(e) return e end, "refmod.m")
+  return "survived"
+end
+LUA
+catcher cowrap <<'LUA'
+return function()
+  local co = coroutine.wrap(function() return pcall(require, "refmod.m") end)
+  pcall(co)
+  return "survived"
+end
+LUA
+catcher coresume <<'LUA'
+local log = require "serfhand.log"
+return function()
+  local outer = coroutine.create(function()
+    local inner = coroutine.create(function() require "refmod.m" end)
+    coroutine.resume(inner)
+    log.info("the resuming coroutine went on")
+    coroutine.yield("after")
+  end)
+  coroutine.resume(outer)
+  return "survived"
+end
+LUA
+catcher gc <<'LUA'
+return function()
+  setmetatable({}, { __gc = function() pcall(require, "refmod.m") end })
+  local t = {}
+  for i = 1, 200000 do t[i % 64] = { i } end
+  return "survived"
+end
+LUA
+catcher gcclose <<'LUA'
+kept = setmetatable({}, { __gc = function() pcall(require, "refmod.m") end }) -- luacheck: ignore
+return function() return "survived" end
+LUA
+catcher close <<'LUA'
+return function()
+  do
+    local x <close> = setmetatable({}, { __close = function() pcall(require, "refmod.m") end })
+  end
+  return "survived"
+end
+LUA
+catcher index <<'LUA'
+return function()
+  local t = setmetatable({}, { __index = function(_, k) pcall(require, k); return "x" end })
+  local _ = t["refmod.m"]
+  return "survived"
+end
+LUA
+catcher nested <<'LUA'
+return function()
+  local ok, o = pcall(require, "refmod.outer")
+  return "survived " .. tostring(ok and o.v)
+end
+LUA
+catcher toplevel <<'LUA'
+pcall(require, "refmod.m")
+return function() return "survived" end
+LUA
+cat > "$B/handlers/user/preq.lua" <<'LUA'
+return function() pcall(require, "refmod.m") end
+LUA
+cat > "$B/handlers/user/tostr.lua" <<'LUA'
+return function()
+  return setmetatable({}, { __tostring = function() pcall(require, "refmod.m"); return "fine" end })
+end
+LUA
+mkdir -p "$B/handlers/action"
+cat > "$B/handlers/action/probe.lua" <<'LUA'
+return function(ev) pcall(require, "refmod.m"); return "acted" end
+LUA
+cat > "$B/handlers/tick.lua" <<'LUA'
+return function() pcall(require, "refmod.m") end
+LUA
+sign
+serf_event query nested
+expect_eq "untampered, the catchers run (nested)" "$OUT|$RC" "survived outer went on|0"
+serf_event query gcclose
+expect_eq "untampered, the catchers run (gcclose)" "$OUT|$RC" "survived|0"
+printf -- '-- changed after signing\n' >> "$M"
+for q in xpcall cowrap coresume gc gcclose close index nested toplevel; do
+    serf_event query $q
+    expect_eq "caught by $q: still exit 3, no answer" "$OUT|$RC" "|3"
+    expect_match "caught by $q: the refused: line" "$(cat "$LOG")" "error: [a-z:-]* ?refused: module 'refmod.m': lua/refmod/m.lua"
+done
+serf_event query coresume
+check "a coroutine that resumed the refused one stops at once" sh -c '! grep -q "went on" "$1"' - "$LOG"
+serf_event user preq
+expect_eq "a user event that catches the refusal and returns: exit 3" "$RC" 3
+serf_event user tostr
+expect_eq "a refusal in the __tostring of the returned value: exit 3" "$RC" 3
+: > "$LOG"
+OUT=$("$SERFHAND" -c "$T_TMP/conf" tick --name n1 2>&1); RC=$?
+expect_eq "tick: a caught refusal exits 3" "$RC" 3
+expect_match "tick: the refused: line" "$(cat "$LOG")" "error: [a-z:-]* ?refused: module 'refmod.m'"
+: > "$LOG"
+OUT=$("$SERFHAND" -c "$T_TMP/conf" action probe 1 2>&1); RC=$?
+expect_eq "action: a caught refusal exits 3" "$RC" 3
+expect_match "action: says refused, never acted" "$OUT" "refused: module 'refmod.m'"
+check "action: printed no result" sh -c '! printf "%s" "$1" | grep -q acted' - "$OUT"
+OUT=$("$SERFHAND" -c "$T_TMP/conf" run query --name preq --payload refmod.m 2>&1); RC=$?
+expect_eq "run (signed): a caught refusal exits 3" "$RC" 3
+OUT=$("$SERFHAND" -c "$T_TMP/conf" check 2>&1); RC=$?
+expect_eq "check: a changed module is a refusal (exit 3)" "$RC" 3
+expect_match "check: names the module file" "$OUT" "lua/refmod/m.lua"
+OUT=$("$SERFHAND" -c "$T_TMP/conf" verify "$B" 2>&1); RC=$?
+expect_eq "verify: a changed module is a refusal (exit 3)" "$RC" 3
+restore
+# An unsigned dev run has no manifest: a missing module is an ordinary error.
+OUT=$("$SERFHAND" -c "$T_TMP/conf" run query --name preq --payload refmod.nope --unsigned 2>&1); RC=$?
+expect_eq "run --unsigned: a missing module is caught like any error" "$RC" 0
+expect_match "run --unsigned: and named" "$OUT" "survived: false module 'refmod.nope' not found"
+OUT=$("$SERFHAND" -c "$T_TMP/conf" run query --name req --payload refmod.nope --unsigned 2>&1); RC=$?
+expect_eq "run --unsigned: uncaught, it fails the handler (exit 1)" "$RC" 1
+rm -f "$B/handlers/tick.lua" "$B/handlers/action/probe.lua"
+sign
 
 # --- configuration ------------------------------------------------------------
 cfgerr() { printf '%b' "$1" > "$T_TMP/bad.conf"; OUT=$("$SERFHAND" -c "$T_TMP/bad.conf" config 2>&1); RC=$?; }

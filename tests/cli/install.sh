@@ -5,6 +5,7 @@
 # serfhand-update announcement (expired, replayed, untrusted, other name).
 # HTTP server: tests/sim/bundle_server.py on 127.0.0.1:18210 (range 18200-18249).
 . "$(dirname "$0")/../lib.sh"
+. "$TOP/tests/forge.sh"
 
 PORT=18210
 URL=http://127.0.0.1:$PORT
@@ -50,6 +51,22 @@ mkb bother other 7
 mkb buntr demo 8 "$T_TMP/u.sec"
 cp -r "$PUB/b2" "$PUB/bbad" && echo '-- tampered' >> "$PUB/bbad/lua/app/v.lua"
 cp -r "$PUB/b2" "$PUB/bextra" && echo 'return 1' > "$PUB/bextra/lua/app/extra.lua"
+# Signed bundles whose Lua does not compile: `serfhand sign` refuses them, a
+# signer using minisign directly does not (forge_sign).
+mkb bsyn demo 5 && printf 'return function(ev) return ( end\n' > "$PUB/bsyn/handlers/user/ping.lua"
+mkb bsynlua demo 5 && printf 'return { s = "x" \n' > "$PUB/bsynlua/lua/app/v.lua"
+for d in bsyn bsynlua; do
+    out=$("$SERFHAND" -c "$T_TMP/c.conf" sign -s "$T_TMP/k.sec" --version 6 "$PUB/$d" 2>&1); rc=$?
+    expect_eq "sign refuses $d (does not compile): exit 3" "$rc" 3
+    expect_match "sign says it signed nothing ($d)" "$out" "$d does not compile, nothing was signed:"
+    expect_match "sign names file and line ($d)" "$out" "^  (handlers/user/ping.lua:1:|lua/app/v.lua:2:) "
+    check "sign left the old signature alone ($d)" grep -q '"version": 5' "$PUB/$d/MANIFEST.json"
+    forge_sign "$PUB/$d" "$T_TMP/k.sec" || fail "forging $d"
+    out=$("$SERFHAND" -c "$T_TMP/c.conf" verify "$PUB/$d" 2>&1); rc=$?
+    expect_eq "verify fails on $d: exit 3" "$rc" 3
+    expect_match "verify names file and line ($d)" "$out" "PROBLEM +(handlers/user/ping.lua:1:|lua/app/v.lua:2:)"
+    check "and only that problem ($d)" sh -c 'printf "%s" "$1" | grep -q "FAILED: 1 problem"' - "$out"
+done
 
 # ver STATE: the answer of query `ver` run by the active bundle of a config.
 ver() {
@@ -99,6 +116,9 @@ refused "bundle signed by an untrusted key" 3 "0 of 1 required distinct trusted 
 refused "file changed after signing" 3 "lua/app/v.lua: .*(hash|bytes)" "$PUB/bbad"
 refused "unlisted file" 3 "lua/app/extra.lua: not listed in the manifest" "$PUB/bextra"
 refused "not a bundle" 3 "MANIFEST.json: missing" "$T_TMP"
+refused "a handler that does not compile" 3 "does not compile: handlers/user/ping.lua:1: .*: refused" "$PUB/bsyn"
+refused "a module that does not compile" 3 "does not compile: lua/app/v.lua:2: .*: refused" "$PUB/bsynlua"
+check "the refused copies are gone" sh -c "! ls '$S/bundles' | grep -q '^5-'"
 out=$($C install file:///etc 2>&1); rc=$?
 expect_eq "file:// URLs are refused" "$rc" 2
 expect_match "file:// says why" "$out" "only http:// and https://"
@@ -213,6 +233,16 @@ http_refused big "larger than [0-9]+ bytes"
 http_refused slow "timed out after 1500 ms \(update.timeout_ms\)"
 http_refused 404 "GET $URL/404/b2/handlers/.*HTTP 404|listed in the manifest but missing"
 http_refused 500 "HTTP 500"
+for d in bsyn bsynlua; do
+    : > "$LOG"
+    h=$("$SERFHAND" -c "$T_TMP/c.conf" verify --json "$PUB/$d" | sed -n 's/.*"manifest":"\([0-9a-f]*\)".*/\1/p')
+    # the very command an update announcement starts (update.auto)
+    out=$($Ch install --wait 300 --manifest-hash "$h" --expect-name demo "$URL/ok/$d" 2>&1); rc=$?
+    expect_eq "HTTP $d (does not compile): refused, exit 3" "$rc" 3
+    expect_match "HTTP $d: logged" "$(cat "$LOG")" "error: install failed, nothing changed: .*does not compile: (handlers/user/ping.lua:1|lua/app/v.lua:2)"
+    expect_eq "HTTP $d: current unchanged" "$(cur "$Sh")" "$before"
+    check "HTTP $d: nothing temporary left, no new bundle" sh -c "[ \$(ls -A '$Sh/bundles' | wc -l) -eq 1 ]"
+done
 out=$($Ch install "$URL/ok/nonexistent" 2>&1)
 expect_match "HTTP: a missing manifest is refused" "$out" "MANIFEST.json: missing"
 out=$($Ch install --manifest-hash 0000000000000000000000000000000000000000000000000000000000000000 "$URL/ok/b2" 2>&1)
@@ -244,6 +274,9 @@ out=$(ann "$T_TMP/c.conf" -s "$T_TMP/u.sec" --url "$URL/ok/b2" "$PUB/b2" 2>&1); 
 expect_eq "announce refuses a key that is not trusted" "$rc" 3
 out=$(ann "$T_TMP/c.conf" -s "$T_TMP/k.sec" --url "$URL/ok/bbad" "$PUB/bbad" 2>&1); rc=$?
 expect_eq "announce refuses a bundle that does not verify" "$rc" 3
+out=$(ann "$T_TMP/c.conf" -s "$T_TMP/k.sec" --url "$URL/ok/bsyn" "$PUB/bsyn" 2>&1); rc=$?
+expect_eq "announce refuses a bundle that does not compile" "$rc" 3
+expect_match "and names file and line" "$out" "handlers/user/ping.lua:1:"
 
 Sn=$T_TMP/state   # c.conf: update.auto off; it runs version 2 now
 $C install "$PUB/b3" > /dev/null 2>&1; $C install "$PUB/b4" > /dev/null 2>&1 # back at 4

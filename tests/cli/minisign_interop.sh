@@ -93,7 +93,7 @@ check "replaces the short-named file" test "$(ls b/MANIFEST.json.*.minisig)" = "
 # a file named for one key id that holds another key's signature is refused
 cp "b/MANIFEST.json.$(keyid z.pub).minisig" "b/MANIFEST.json.$(shortid m1.pub)0.minisig"
 OUT=$("$SERFHAND" -c "$W/conf" verify b 2>&1); RC=$?
-expect_eq "verify: a signature under another key's name fails" "$RC" 1
+expect_eq "verify: a signature under another key's name fails (exit 3)" "$RC" 3
 expect_match "and names the mismatch" "$OUT" "not the one in its file name"
 rm -f "b/MANIFEST.json.$(shortid m1.pub)0.minisig"
 
@@ -124,7 +124,7 @@ rm -f b/MANIFEST.json.*.minisig
 q minisign -S -l -s s1.key -m b/MANIFEST.json -x "b/MANIFEST.json.$(keyid s1.pub).minisig"
 conf s1.pub
 OUT=$("$SERFHAND" -c "$W/conf" verify b 2>&1); RC=$?
-expect_eq "legacy minisign signature: verify fails" "$RC" 1
+expect_eq "legacy minisign signature: verify fails (exit 3)" "$RC" 3
 expect_match "legacy signature is named" "$OUT" "legacy"
 
 # --- the known-answer vector (reference/lua-and-libs.md) --------------------------

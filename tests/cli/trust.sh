@@ -50,11 +50,11 @@ refused() {
         fail "$1" "rc=$RC out=[$OUT] log=[$LOGTXT]"
     fi
 }
-# vfail NAME WHY-REGEX: verify fails (exit 1) and says why.
+# vfail NAME WHY-REGEX: verify fails (exit 3: a node would refuse it) and says why.
 vfail() {
     local out rc
     out=$("$SERFHAND" -c "$W/conf" verify "$W/b" 2>&1); rc=$?
-    if [ "$rc" -eq 1 ] && printf '%s' "$out" | grep -qE -- "$2"; then ok "$1"; else fail "$1" "rc=$rc: $out"; fi
+    if [ "$rc" -eq 3 ] && printf '%s' "$out" | grep -qE -- "$2"; then ok "$1"; else fail "$1" "rc=$rc: $out"; fi
 }
 
 # --- keys -------------------------------------------------------------------
@@ -169,7 +169,7 @@ reset; printf 'return function() return "EVIL" end\n' > b/handlers/query/extra.l
 refused "unlisted handler: refused" "handlers/query/extra.lua: not listed in the signed manifest" extra
 vfail "unlisted file: verify fails" "handlers/query/extra.lua: not listed in the manifest"
 OUT=$("$SERFHAND" -c "$W/conf" check 2>&1); RC=$?
-expect_eq "unlisted file: check fails" "$RC" 1
+expect_eq "unlisted file: check fails (refused, 3)" "$RC" 3
 reset; rm b/lua/lib/m.lua
 refused "missing listed module: refused" "lua/lib/m.lua: listed in the manifest but missing"
 vfail "missing listed file: verify fails" "lua/lib/m.lua: listed in the manifest but missing"
@@ -264,7 +264,7 @@ query ping
 expect_eq "expired bundle still runs" "$OUT" "RAN pong"
 expect_match "expired bundle logs a warning" "$LOGTXT" "warn.*expired"
 OUT=$("$SERFHAND" -c "$W/conf" check 2>&1); RC=$?
-expect_eq "check fails on an expired bundle" "$RC" 1
+expect_eq "check fails on an expired bundle (refused, 3)" "$RC" 3
 expect_match "check says expired" "$OUT" "expired"
 vfail "verify fails on an expired bundle" "expired"
 # the runs above recorded version 6
@@ -284,10 +284,15 @@ expect_match "serfhand-check answers even for a refused bundle" "$OUT" '"ok":fal
 check "serfhand-check at most 900 bytes" test "${#OUT}" -le 900
 
 # --- Lua syntax in check -----------------------------------------------------------
-rm -rf b; cp -a src b; printf 'return function( oops\n' > b/handlers/query/bad.lua
-"$SERFHAND" sign -s k1.sec --name demo --version 8 b > /dev/null 2>&1
+# `serfhand sign` refuses it (tests/cli/install.sh); minisign signs anything.
+. "$TOP/tests/forge.sh"
+rm -rf b; cp -a src b; "$SERFHAND" sign -s k1.sec --name demo --version 8 b > /dev/null 2>&1
+printf 'return function( oops\n' > b/handlers/query/bad.lua
+"$SERFHAND" sign -s k1.sec --version 9 b > /dev/null 2>&1
+expect_eq "sign refuses a syntax error" "$?" 3
+forge_sign b k1.sec
 OUT=$("$SERFHAND" -c "$W/conf" check 2>&1); RC=$?
-expect_eq "check fails on a syntax error" "$RC" 1
+expect_eq "check fails on a syntax error (refused, 3)" "$RC" 3
 expect_match "check names the file" "$OUT" "handlers/query/bad.lua:"
 rm -rf b; cp -a src b; printf 'return 42\n' > b/handlers/query/bad.lua
 printf 'error("top level failed")\n' > b/handlers/query/raises.lua

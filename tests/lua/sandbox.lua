@@ -72,3 +72,37 @@ T.test("a deadline error cannot be caught for good", function()
   -- only checks that the hook is armed: the real stop is in tests/cli/handle.sh
   T.eq(type(pcall), "function")
 end)
+
+T.test("coroutines behave as in plain Lua (resume, wrap and close are wrapped)", function()
+  local co = coroutine.create(function(a, b)
+    local c = coroutine.yield(a + b, "y")
+    return c * 2, nil, "end"
+  end)
+  T.eq({coroutine.resume(co, 1, 2)}, {true, 3, "y"})
+  local r = {coroutine.resume(co, 5)}
+  T.eq(r[1], true); T.eq(r[2], 10); T.eq(r[3], nil); T.eq(r[4], "end"); T.eq(#r, 4)
+  T.eq({coroutine.resume(co)}, {false, "cannot resume dead coroutine"})
+  local gen = coroutine.wrap(function() for i = 1, 3 do coroutine.yield(i) end end)
+  local got = {}
+  for v in gen do got[#got + 1] = v end
+  T.eq(got, {1, 2, 3})
+  local bad = coroutine.wrap(function() error("inner boom") end)
+  T.raises(bad, "inner boom", "an error in a wrapped coroutine propagates unchanged")
+  local obj = coroutine.wrap(function() error({code = 7}) end)
+  local ok, e = pcall(obj)
+  T.eq(ok, false); T.eq(e.code, 7, "a non-string error value passes through")
+  local closed = false
+  local c2 = coroutine.create(function()
+    local x <close> = setmetatable({}, {__close = function() closed = true end}) -- luacheck: ignore
+    coroutine.yield()
+  end)
+  coroutine.resume(c2)
+  T.eq(coroutine.close(c2), true)
+  T.eq(closed, true, "close runs pending __close")
+  T.eq(coroutine.status(c2), "dead")
+  local outer = coroutine.wrap(function()
+    local inner = coroutine.wrap(function() coroutine.yield("in") end)
+    coroutine.yield(inner())
+  end)
+  T.eq(outer(), "in", "nested wrap")
+end)

@@ -1,0 +1,157 @@
+/*
+ * check.c: the bundle checks several commands share. check_compile compiles
+ * every Lua file of a manifest (sign, verify, install and check all run it);
+ * check_verify is `verify`'s check; check_bundle is `check`'s, which adds the
+ * node's recorded version and loads every handler; check_report answers the
+ * built-in query serfhand-check.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "serfhand.h"
+
+/* Read a file once and compile it in text mode. A bare state without
+ * libraries is enough: nothing runs, so no sandbox and no limits apply
+ * beyond the file size cap of the read. */
+int check_compile(int dirfd, const struct trust_manifest *m, size_t max_file,
+                  struct trust_problems *p)
+{
+    size_t before = p->n;
+    lua_State *L = luaL_newstate();
+    if (!L) {
+        trust_problem_add(p, "cannot compile the Lua files: no memory");
+        return (int)(p->n - before);
+    }
+    for (size_t i = 0; i < m->nfiles; i++) {
+        const struct trust_file *f = &m->files[i];
+        size_t n = strlen(f->path);
+        if (n < 4 || strcmp(f->path + n - 4, ".lua") != 0)
+            continue;
+        struct buf b = {0};
+        char err[600], chunk[300];
+        if (trust_read_checked(dirfd, f, max_file, &b, err, sizeof err) < 0) {
+            buf_free(&b);
+            continue; /* the caller's file check reports it */
+        }
+        snprintf(chunk, sizeof chunk, "@%s", f->path);
+        if (luaL_loadbufferx(L, b.data, b.len, chunk, "t") != LUA_OK)
+            trust_problem_add(p, "%s", lua_tostring(L, -1)); /* "path:line: message" */
+        lua_settop(L, 0);
+        buf_free(&b);
+    }
+    lua_close(L);
+    return (int)(p->n - before);
+}
+
+enum check_result check_verify(struct trust_report *r, const char *dir,
+                               const struct trust_keyset *ks, size_t max_file, int64_t now_s)
+{
+    trust_check_bundle(r, dir, ks, max_file, now_s);
+    if (r->have_manifest) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            check_compile(dfd, &r->m, max_file, &r->problems);
+            close(dfd);
+        } /* else trust_check_bundle reported it */
+    }
+    return r->problems.n ? CHECK_REFUSED : CHECK_OK;
+}
+
+/* Run the top level of every handler file in the sandbox (modules load
+ * through the verified bundle) and check that it returns a function or a
+ * table with handle. Loading a handler has no side effects by contract.
+ * True when a module it required was refused. */
+static bool load_handlers(const struct config *cfg, const char *dir, const struct trust_manifest *m,
+                          struct trust_problems *p)
+{
+    struct bundle b;
+    char err[600];
+    bool refused = false;
+    if (bundle_open(&b, dir, cfg, true, err, sizeof err) < 0) {
+        trust_problem_add(p, "%s", err);
+        return true;
+    }
+    struct sandbox_limits lim = {
+        .memory = (size_t)config_int(cfg, "limits.memory_mb") * 1024 * 1024,
+        .deadline_ms = (int)config_int(cfg, "limits.query_ms"),
+        .grace_ms = (int)config_int(cfg, "limits.grace_ms"),
+    };
+    struct sandbox *sb = sandbox_new(&lim, &b, cfg, err, sizeof err);
+    if (!sb) {
+        trust_problem_add(p, "%s", err);
+        bundle_close(&b);
+        return false;
+    }
+    lua_State *L = sandbox_state(sb);
+    sandbox_start_clock(sb);
+    for (size_t i = 0; i < m->nfiles && !sandbox_refusal(sb); i++) {
+        const char *rel = m->files[i].path;
+        size_t n = strlen(rel);
+        if (strncmp(rel, "handlers/", 9) != 0 || n < 4 || strcmp(rel + n - 4, ".lua") != 0)
+            continue;
+        int status, rc = sandbox_load_handler(sb, rel, &status, err, sizeof err);
+        if (sandbox_refusal(sb)) {
+            break; /* reported below; every later step would raise it again */
+        } else if (rc == -3) {
+            const char *msg = lua_tostring(L, -1);
+            size_t cut = msg ? strcspn(msg, "\n") : 0; /* first line, no traceback */
+            trust_problem_add(p, "%s: loading raised: %.*s", rel, (int)cut, msg ? msg : "");
+        } else if (rc == -4) {
+            trust_problem_add(p, "%s: returns a %s, not a function (or a table with handle)", rel,
+                              err);
+        } /* other failures are reported by the file check or the compile step */
+        lua_settop(L, 0);
+    }
+    sandbox_close(sb); /* finalizers may require too */
+    if (sandbox_refusal(sb)) {
+        trust_problem_add(p, "refused: %s", sandbox_refusal(sb));
+        refused = true;
+    }
+    sandbox_free(sb);
+    bundle_close(&b);
+    return refused;
+}
+
+enum check_result check_bundle(const struct config *cfg, const char *dir, struct trust_report *r)
+{
+    struct trust_keyset ks;
+    char err[600];
+    size_t max_file = (size_t)config_int(cfg, "limits.file_bytes");
+    if (trust_keyset_load(&ks, cfg, err, sizeof err) < 0) {
+        memset(r, 0, sizeof *r);
+        trust_problem_add(&r->problems, "%s", err);
+        return CHECK_REFUSED;
+    }
+    check_verify(r, dir, &ks, max_file, (int64_t)time(NULL));
+    trust_keyset_free(&ks);
+    if (!r->have_manifest)
+        return CHECK_REFUSED;
+    long long highest;
+    if (bundle_highest_version(config_str(cfg, "state_dir"), &highest, err, sizeof err) < 0)
+        trust_problem_add(&r->problems, "recorded version unknown: %s", err);
+    else if (r->m.version < highest)
+        trust_problem_add(&r->problems,
+                          "version %lld is below the highest version this node "
+                          "accepted (%lld)",
+                          r->m.version, highest);
+    if (r->problems.n)
+        return CHECK_REFUSED;
+    if (load_handlers(cfg, dir, &r->m, &r->problems))
+        return CHECK_REFUSED;
+    return r->problems.n ? CHECK_FAILED : CHECK_OK;
+}
+
+int check_report(const struct config *cfg, const char *bundle_dir, struct buf *json)
+{
+    struct trust_report r;
+    enum check_result res = check_bundle(cfg, bundle_dir, &r);
+    trust_report_json(&r, false, 900, json);
+    trust_report_free(&r);
+    return res == CHECK_OK ? 0 : 1;
+}
