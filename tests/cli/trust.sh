@@ -240,9 +240,15 @@ open(pub2, 'w').write('untrusted comment: minisign public key %016X\n' % kid + b
 PY
 reset; rm -f "b/MANIFEST.json.$ID2.minisig"
 check "sign with the same key under another id" q "$SERFHAND" sign -s k1b.sec b
-conf "$W/conf" "$(pubstr k1.pub)" "$(pubstr k1b.pub)" threshold=2
+# (k2 makes the threshold reachable: k1 and k1b alone are one key, which the
+# configuration itself refuses, below)
+conf "$W/conf" "$(pubstr k1.pub)" "$(pubstr k1b.pub)" "$(pubstr k2.pub)" threshold=2
 refused "one key signing twice under two ids counts once" "signatures: 1 of 2"
 vfail "one key twice: verify says counted once" "counted once"
+conf "$W/conf" "$(pubstr k1.pub)" "$(pubstr k1b.pub)" threshold=2
+OUT=$("$SERFHAND" -c "$W/conf" config 2>&1); RC=$?
+expect_eq "one key under two ids cannot meet threshold 2: a config error" "$RC" 2
+expect_match "and says so" "$OUT" "holds 1 distinct key \(entries 1 and 2 are the same key\)"
 conf "$W/conf"
 refused "no trusted keys configured: refused" "no trusted keys configured"
 conf "$W/conf" "$(pubstr k1.pub)"
