@@ -97,7 +97,9 @@ struct cfg_value {
     long long num;
     char **list;
     size_t nlist;
-    bool set; /* given in the file (not a default) */
+    bool set;   /* given in the file (not a default) */
+    int line;   /* where the file sets it; 0 for a default */
+    int *lines; /* CFG_STRLIST: the line of each entry (nlist of them) */
 };
 
 struct config {
@@ -109,7 +111,11 @@ struct config {
 
 /* Load the configuration: path (from -c) or $SERFHAND_CONFIG or the default
  * path; the default path may be missing, an explicit one may not. Unknown
- * keys and wrong types fail with the key and the file line. */
+ * keys and wrong types fail with the key and the file line. A non-empty
+ * trust.keys is checked as trust_keyset_load will read it: every entry a
+ * valid minisign public key ("RW..." inline, else an absolute path to a .pub
+ * file) and at least trust.threshold distinct keys; a failure names the
+ * entry, its line and what it was taken for. */
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
 void config_free(struct config *c);
 const char *config_str(const struct config *c, const char *path);

@@ -2,7 +2,8 @@
  * cmd_announce.c: `serfhand announce -s KEY.sec --url BASE DIR`, the
  * operator's rollout trigger: checks the published bundle DIR, signs a
  * pointer {name, version, manifest hash, URL, expiry} with a trusted bundle
- * key and sends it as the non-coalesced user event serfhand-update.
+ * key, checks that the URL serves that manifest, and sends it as the
+ * non-coalesced user event serfhand-update.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -36,10 +37,71 @@ static long long parse_ttl(const char *s)
     return v;
 }
 
+/* Fetch url/MANIFEST.json as a node will (the same caps as install) and
+ * compare it with the manifest the pointer names: its hash, and for the
+ * message its name and version. Before anything is sent, so a pointer to a
+ * URL that does not serve the bundle never reaches the nodes. Returns
+ * SH_EXIT_OK, SH_EXIT_FAIL (the URL did not answer 200) or SH_EXIT_TRUST
+ * (it serves another manifest), with msg saying which and the HTTP status. */
+static int check_published(const struct config *cfg, const struct update_pointer *p,
+                           const char *dir, char *msg, size_t msglen)
+{
+    struct buf url = {0}, body = {0};
+    struct trust_manifest m = {0};
+    char sub[512], hex[65];
+    long status = 0;
+    size_t max_dl = (size_t)config_int(cfg, "update.max_bytes");
+    bool fixed = TRUST_MANIFEST_MAX <= max_dl;
+    int rc = SH_EXIT_FAIL;
+    buf_printf(&url, "%s/MANIFEST.json", p->url);
+    struct http_req req = {
+        .url = url.data,
+        .timeout_ms = (long)config_int(cfg, "update.timeout_ms"),
+        .max_bytes = fixed ? TRUST_MANIFEST_MAX : max_dl,
+    };
+    int r = http_get(&req, &body, &status, sub, sizeof sub);
+    if (r == HTTP_TIMEOUT) {
+        util_errf(msg, msglen, "GET %s: %s (update.timeout_ms), no HTTP status", url.data, sub);
+    } else if (r == HTTP_TOO_BIG) {
+        util_errf(msg, msglen, "GET %s: HTTP %ld, %s (%s)", url.data, status, sub,
+                  fixed ? "a manifest's fixed limit" : "update.max_bytes");
+    } else if (r != HTTP_OK) {
+        util_errf(msg, msglen, "GET %s: %s, no HTTP status", url.data, sub);
+    } else if (status != 200) {
+        util_errf(msg, msglen, "GET %s: HTTP %ld: the URL does not serve the bundle", url.data,
+                  status);
+    } else {
+        uint8_t h[32];
+        crypto_generichash(h, 32, (const uint8_t *)body.data, body.len, NULL, 0);
+        trust_hex(h, 32, hex);
+        rc = SH_EXIT_TRUST;
+        if (strcmp(hex, p->hash) == 0)
+            rc = SH_EXIT_OK;
+        else if (trust_manifest_parse(&m, body.data, body.len, sub, sizeof sub) < 0)
+            util_errf(msg, msglen, "GET %s: HTTP 200, but not a valid manifest (%s)", url.data,
+                      sub);
+        else if (strcmp(m.bundle, p->name) != 0)
+            util_errf(msg, msglen, "GET %s: HTTP 200, but it is bundle %s, %s is bundle %s",
+                      url.data, m.bundle, dir, p->name);
+        else if (m.version != p->version)
+            util_errf(msg, msglen, "GET %s: HTTP 200, but it is version %lld, %s is version %lld",
+                      url.data, m.version, dir, p->version);
+        else
+            util_errf(msg, msglen,
+                      "GET %s: HTTP 200, bundle %s version %lld, but another manifest (hash "
+                      "%.16s..., %s has %.16s...): signed again since it was published?",
+                      url.data, m.bundle, m.version, hex, dir, p->hash);
+    }
+    trust_manifest_free(&m);
+    buf_free(&body);
+    buf_free(&url);
+    return rc;
+}
+
 static int exec_announce(int argc, char **argv, const struct config *cfg)
 {
     const char *keyfile = NULL, *url = NULL, *dir = NULL, *ttl_s = "1h";
-    bool print_only = false;
+    bool print_only = false, no_check = false;
     struct trust_keyset ks = {0};
     struct trust_report rep = {0};
     struct trust_seckey *sk = NULL;
@@ -57,6 +119,8 @@ static int exec_announce(int argc, char **argv, const struct config *cfg)
             ttl_s = argv[++i];
         else if (strcmp(argv[i], "--print") == 0)
             print_only = true;
+        else if (strcmp(argv[i], "--no-check") == 0)
+            no_check = true;
         else if (argv[i][0] != '-' && !dir)
             dir = argv[i];
         else
@@ -149,6 +213,13 @@ static int exec_announce(int argc, char **argv, const struct config *cfg)
         rc = SH_EXIT_FAIL;
         goto out;
     }
+    /* The URL must serve what the pointer names; checked before anything
+     * is printed or sent, and before the agent is contacted. */
+    if (!no_check && (rc = check_published(cfg, &p, dir, err, sizeof err)) != SH_EXIT_OK) {
+        fprintf(stderr, "serfhand announce: %s: nothing was sent (--no-check skips this)\n", err);
+        goto out;
+    }
+    rc = SH_EXIT_USAGE;
     if (print_only) {
         printf("%s\n", payload.data);
         rc = SH_EXIT_OK;
@@ -191,18 +262,24 @@ out:
     trust_keyset_free(&ks);
     return rc;
 usage:
-    fprintf(stderr, "usage: serfhand announce -s KEY.sec --url BASE [--ttl 1h] [--print] DIR\n");
+    fprintf(stderr, "usage: serfhand announce -s KEY.sec --url BASE [--ttl 1h] [--print] "
+                    "[--no-check] DIR\n");
     return SH_EXIT_USAGE;
 }
 
 const struct cmd_entry cmd_announce_entry = {
     "announce",
-    "-s KEY.sec --url BASE [--ttl 1h] [--print] DIR\n\n"
+    "-s KEY.sec --url BASE [--ttl 1h] [--print] [--no-check] DIR\n\n"
     "DIR is the signed bundle as published at BASE (BASE/MANIFEST.json, ...). Sends the\n"
     "user event serfhand-update with a pointer {name, version, manifest hash, BASE,\n"
     "expiry} signed by KEY (one of trust.keys) through the agent at serf.rpc_addr.\n"
+    "First it fetches BASE/MANIFEST.json (update.timeout_ms, update.max_bytes) and\n"
+    "sends nothing unless it is DIR's manifest: exit 1 when BASE does not answer\n"
+    "HTTP 200, exit 3 when it serves another bundle, version or manifest.\n"
     "--ttl: how long the announcement is valid (default 1h, never past the bundle's\n"
-    "expiry). --print: print the payload instead of sending it.",
+    "expiry). --print: print the payload instead of sending it (after the check).\n"
+    "--no-check: skip the fetch, for a BASE only the nodes can reach; each node\n"
+    "still verifies what it fetches, so a wrong BASE only fails the rollout.",
     "announce a published bundle to the cluster (user event serfhand-update)",
     exec_announce,
     true,

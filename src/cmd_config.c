@@ -1,7 +1,8 @@
 /*
  * cmd_config.c: `serfhand config`, the settings in effect (file values and
  * defaults) in the configuration file's own syntax. Loading them is the check:
- * an invalid file fails before this runs, naming the key and the line.
+ * an invalid file (trust.keys and trust.threshold included) fails before this
+ * runs, naming the key and the line.
  */
 #include <stdio.h>
 #include <string.h>
@@ -69,7 +70,7 @@ static int exec_config(int argc, char **argv, const struct config *cfg)
 const struct cmd_entry cmd_config_entry = {
     .name = "config",
     .usage = "",
-    .summary = "check the configuration file and print the settings in effect",
+    .summary = "check the configuration and trust keys, print the settings in effect",
     .exec = exec_config,
     .needs_config = true,
 };

@@ -8,7 +8,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,10 +206,23 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
             goto out;
         }
     }
+    /* The name is the bundle's identity: nodes refuse an announcement for
+     * another name than the one they run. So it is never guessed (from the
+     * directory) and never changed by a later manifest. */
+    if (have_old && name && strcmp(name, old.bundle) != 0) {
+        fprintf(stderr,
+                "serfhand sign: MANIFEST.json names bundle %s, not %s: a node running %s "
+                "refuses every announcement for another name. Leave out --name to keep %s; "
+                "to start a new bundle called %s, remove MANIFEST.json and its signatures "
+                "first.\n",
+                old.bundle, name, old.bundle, old.bundle, name);
+        rc = SH_EXIT_USAGE;
+        goto out;
+    }
     if (have_old && !version) {
         /* a later signer: sign the manifest as it is, if it still matches */
-        if (name || expires_s) {
-            fprintf(stderr, "serfhand sign: MANIFEST.json exists: --name and --expires only apply "
+        if (expires_s) {
+            fprintf(stderr, "serfhand sign: MANIFEST.json exists: --expires only applies "
                             "to a new manifest (--version N)\n");
             rc = SH_EXIT_USAGE;
             goto out;
@@ -239,16 +251,12 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
         }
         if (!name && have_old)
             name = old.bundle;
-        char real[PATH_MAX];
-        const char *base = NULL;
-        if (!name && realpath(dir, real)) {
-            base = strrchr(real, '/');
-            base = base ? base + 1 : real;
-        }
-        if (!name && base && util_valid_name(base))
-            name = base;
         if (!name) {
-            fprintf(stderr, "serfhand sign: give the bundle a name with --name NAME\n");
+            fprintf(stderr,
+                    "serfhand sign: %s has no valid MANIFEST.json: a new manifest needs the "
+                    "bundle's name, --name NAME (the name the nodes run; it is not taken from "
+                    "the directory)\n",
+                    dir);
             rc = SH_EXIT_USAGE;
             goto out;
         }
@@ -311,13 +319,20 @@ out:
     return rc;
 usage:
     fprintf(stderr,
-            "usage: serfhand sign -s KEY.sec [--version N] [--expires 180d] [--name NAME] DIR\n");
+            "usage: serfhand sign -s KEY.sec [--version N] [--expires 180d] [--name NAME] DIR\n"
+            "(--name is needed for a DIR without MANIFEST.json; see serfhand help sign)\n");
     return SH_EXIT_USAGE;
 }
 
 const struct cmd_entry cmd_sign_entry = {
     "sign",
-    "-s KEY.sec [--version N] [--expires 180d] [--name NAME] DIR",
+    "-s KEY.sec [--version N] [--expires 180d] [--name NAME] DIR\n\n"
+    "Without --version, signs DIR's MANIFEST.json as it is (a later signer); with\n"
+    "--version N (or when there is none), writes a new one listing every file under\n"
+    "handlers/ and lua/, which removes the old signatures. --name NAME names the\n"
+    "bundle: required when DIR has no MANIFEST.json, and otherwise taken from it\n"
+    "(a different --name is refused: nodes refuse announcements for another name).\n"
+    "--expires: the new manifest's lifetime (default 180d).",
     "write MANIFEST.json (first signer) and add this key's signature",
     exec_sign,
     true,

@@ -2,7 +2,9 @@
  * config.c: the configuration file. It is Lua table syntax read as data: the
  * chunk runs text-only in an empty environment under an instruction budget,
  * and every key it sets is checked against the schema below. An unknown key
- * or a wrong type is an error that names the key and its line in the file.
+ * or a wrong type is an error that names the key and its line in the file;
+ * so is a trust.keys entry that is no public key, or a threshold no set of
+ * the listed keys could meet. Used by main.c and cmd_handle.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 
 #include <lauxlib.h>
 #include <lualib.h>
+#include <sodium.h>
 
 #include "serfhand.h"
 
@@ -187,6 +190,35 @@ static int find_line(const char *text, const char *key, int from)
     return 0;
 }
 
+/* The offset of the first byte of line `line` (1-based) in text. */
+static size_t line_offset(const char *text, int line)
+{
+    const char *p = text;
+    for (int l = 1; l < line && *p; p++)
+        if (*p == '\n')
+            l++;
+    return (size_t)(p - text);
+}
+
+/* The line of the first string literal holding exactly s at or after offset
+ * *at, which then moves past it, so that a value listed twice finds its
+ * second place. A value written with escapes is not found: then `line` (where
+ * its list starts) is the best answer. */
+static int find_literal(const char *text, const char *s, size_t *at, int line)
+{
+    size_t n = strlen(s);
+    for (const char *p = text + *at; n && (p = strstr(p, s)); p++) {
+        if (p > text && (p[-1] == '"' || p[-1] == '\'') && p[n] == p[-1]) {
+            int l = 1;
+            for (const char *q = text; q < p; q++)
+                l += *q == '\n';
+            *at = (size_t)(p - text) + n + 1;
+            return l;
+        }
+    }
+    return line;
+}
+
 static const char *lua_type_word(enum cfg_type t)
 {
     switch (t) {
@@ -242,14 +274,18 @@ static int take_value(struct config *c, lua_State *L, int i, const struct reader
             if (count != n)
                 break; /* not a sequence */
             v->list = calloc(n + 1, sizeof *v->list);
-            if (!v->list)
+            v->lines = calloc(n + 1, sizeof *v->lines);
+            if (!v->list || !v->lines)
                 return -1;
             ok = true;
+            size_t at = line_offset(r->text, line);
             for (size_t k = 1; k <= n; k++) {
-                if (lua_rawgeti(L, -1, (lua_Integer)k) != LUA_TSTRING)
+                if (lua_rawgeti(L, -1, (lua_Integer)k) != LUA_TSTRING) {
                     ok = false;
-                else
+                } else {
+                    v->lines[v->nlist] = find_literal(r->text, lua_tostring(L, -1), &at, line);
                     v->list[v->nlist++] = xstrdup(lua_tostring(L, -1));
+                }
                 lua_pop(L, 1);
             }
         }
@@ -263,6 +299,7 @@ static int take_value(struct config *c, lua_State *L, int i, const struct reader
         return -1;
     }
     v->set = true;
+    v->line = line;
     return 0;
 }
 
@@ -392,6 +429,127 @@ out:
     return rc;
 }
 
+/* --- trust settings --------------------------------------------------- */
+
+/* A trust.keys entry for a message: a path up to 160 bytes, an inline key
+ * up to 20 (one that is a secret key, pasted by mistake, shows only its
+ * header and salt), control bytes and non-ASCII as '?', "..." when cut. */
+#define ENTRY_LABEL_MAX 168
+static void entry_label(const char *e, char out[ENTRY_LABEL_MAX])
+{
+    size_t i = 0, max = strncmp(e, "RW", 2) == 0 ? 20 : 160;
+    for (; i < max && e[i]; i++)
+        out[i] = e[i] >= 0x20 && e[i] < 0x7f ? e[i] : '?';
+    snprintf(out + i, ENTRY_LABEL_MAX - i, "%s", e[i] ? "..." : "");
+}
+
+/* Why text is not a public key file, in the words of the mistakes people
+ * make: a secret key, or a file of the wrong shape (the parser's own words
+ * otherwise). */
+static void keyfile_problem(const char *text, size_t len, const char *parser, char *why,
+                            size_t whylen)
+{
+    int lines = 0;
+    for (size_t i = 0; i < len; i++)
+        lines += text[i] == '\n';
+    if (len && text[len - 1] != '\n')
+        lines++;
+    if (trust_seckey_encrypted(text, len) >= 0)
+        util_errf(why, whylen, "a secret key file, not a public key (list its .pub file)");
+    else if (lines != 2 && !(lines == 1 && text[0] == 'R' && text[1] == 'W'))
+        util_errf(why, whylen, "%d line%s, want 2 (an untrusted comment and the key)", lines,
+                  lines == 1 ? "" : "s");
+    else
+        util_errf(why, whylen, "%s", parser);
+}
+
+/* One trust.keys entry, read as trust_keyset_load reads it: "RW..." is an
+ * inline key, anything else the path of a .pub file. Relative paths are
+ * refused: Serf starts handlers in its own working directory, not the one
+ * `serfhand config` ran in. 0 with pk, or -1 with why. */
+static int trust_entry(const char *e, struct trust_pubkey *pk, char *why, size_t whylen)
+{
+    char sub[400];
+    if (strncmp(e, "RW", 2) == 0) {
+        if (trust_pubkey_parse(pk, e, strlen(e), sub, sizeof sub) == 0)
+            return 0;
+        struct buf b = {0}; /* a secret key line is a 2-line file's second line */
+        buf_printf(&b, "untrusted comment: \n%s\n", e);
+        bool secret = trust_seckey_encrypted(b.data, b.len) >= 0;
+        sodium_memzero(b.data, b.len);
+        buf_free(&b);
+        util_errf(why, whylen, "taken for an inline key (it starts with RW): %s",
+                  secret ? "a secret key, not a public key" : sub);
+        return -1;
+    }
+    const char *as = "taken for a path (it does not start with RW)";
+    if (e[0] != '/') {
+        util_errf(why, whylen, "%s: not absolute (Serf runs serfhand in its own directory)", as);
+        return -1;
+    }
+    struct buf b = {0};
+    /* never blocks (a FIFO, a device): a regular file or a clear error */
+    int rc = util_read_regular(e, 4096, &b, sub, sizeof sub) == UTIL_OPEN_OK ? 0 : -1;
+    if (rc < 0) {
+        util_errf(why, whylen, "%s: %s", as, sub);
+    } else if ((rc = trust_pubkey_parse(pk, b.data, b.len, sub, sizeof sub)) < 0) {
+        char what[400];
+        keyfile_problem(b.data, b.len, sub, what, sizeof what);
+        util_errf(why, whylen, "%s: %s", as, what);
+    }
+    if (b.data)
+        sodium_memzero(b.data, b.len); /* it may be a secret key */
+    buf_free(&b);
+    return rc;
+}
+
+/* trust.keys and trust.threshold, checked at load so that a typo fails as a
+ * configuration error (exit 2) naming the entry, instead of every event being
+ * refused at run time. An empty list is no trust root: nothing signed runs. */
+static int check_trust(const struct config *c, char *err, size_t errlen)
+{
+    const struct cfg_value *keys = &c->v[schema_find("trust.keys")];
+    const struct cfg_value *thr = &c->v[schema_find("trust.threshold")];
+    const char *file = c->file ? c->file : "(defaults)";
+    if (keys->nlist == 0)
+        return 0;
+    struct trust_pubkey *pk = xmalloc(keys->nlist * sizeof *pk);
+    size_t distinct = 0, dup_of = 0, dup = 0;
+    int rc = -1;
+    for (size_t i = 0; i < keys->nlist; i++) {
+        char why[600], label[ENTRY_LABEL_MAX];
+        if (trust_entry(keys->list[i], &pk[i], why, sizeof why) < 0) {
+            entry_label(keys->list[i], label);
+            util_errf(err, errlen, "%s:%d: trust.keys[%zu] \"%s\": %s", file,
+                      keys->lines ? keys->lines[i] : keys->line, i + 1, label, why);
+            goto out;
+        }
+        size_t k = 0; /* distinct by the Ed25519 key: the key id is not signed */
+        while (k < i && memcmp(pk[k].pk, pk[i].pk, sizeof pk[i].pk) != 0)
+            k++;
+        if (k == i)
+            distinct++;
+        else if (!dup)
+            dup_of = k + 1, dup = i + 1;
+    }
+    if ((long long)distinct < thr->num) {
+        char same[96] = "";
+        if (dup)
+            snprintf(same, sizeof same, " (entries %zu and %zu are the same key)", dup_of, dup);
+        util_errf(err, errlen,
+                  "%s:%d: trust.threshold is %lld%s, but trust.keys (line %d) holds %zu "
+                  "distinct key%s%s: no bundle could ever verify",
+                  file, thr->set ? thr->line : keys->line, thr->num,
+                  thr->set ? "" : " (the default)", keys->line, distinct, distinct == 1 ? "" : "s",
+                  same);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(pk);
+    return rc;
+}
+
 int config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
     memset(c, 0, sizeof *c);
@@ -405,7 +563,7 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
     if (!explicit && access(p, F_OK) != 0 && errno == ENOENT)
         goto derived;
     c->file = xstrdup(p);
-    if (read_file(c, p, err, errlen) < 0)
+    if (read_file(c, p, err, errlen) < 0 || check_trust(c, err, errlen) < 0)
         return -1;
 derived:
     if (!*config_str(c, "bundle")) {
@@ -427,6 +585,7 @@ void config_free(struct config *c)
         for (size_t k = 0; k < c->v[i].nlist; k++)
             free(c->v[i].list[k]);
         free(c->v[i].list);
+        free(c->v[i].lines);
     }
     free(c->v);
     free(c->file);

@@ -425,6 +425,7 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
     struct trust_report rep = {0};
     struct buf man = {0}, file = {0}, dirs = {0};
     char sub[1024], hex[65], tmpname[64], dirname[128], target[160];
+    char absent[1030] = ""; /* a URL: the first trusted key's signature it did not serve */
     char *cur = NULL;
     int tfd = -1, srcfd = -1, rc = SH_EXIT_USAGE;
     bool tmp_made = false;
@@ -448,6 +449,10 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
 
     /* 1. The manifest and the signatures of the trusted keys, staged. */
     r = src->read(src->ctx, "MANIFEST.json", TRUST_MANIFEST_MAX, &man, sub, sizeof sub);
+    if (r == -2 && !src->dir) { /* a URL: say what the server answered (404, 410) */
+        rc = refuse(msg, msglen, SH_EXIT_FAIL, "%s: MANIFEST.json: missing (%s)", label, sub);
+        goto out;
+    }
     if (r < 0) {
         rc = refuse(msg, msglen, r == -2 ? SH_EXIT_TRUST : SH_EXIT_FAIL, "%s: MANIFEST.json: %s",
                     label, r == -2 ? "missing: not a signed bundle" : sub);
@@ -487,6 +492,8 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
         r = src->read(src->ctx, sn.v[i], SIG_MAX, &sig, sub, sizeof sub);
         if (r == -1)
             rc = refuse(msg, msglen, SH_EXIT_FAIL, "%s: %s: %s", label, sn.v[i], sub);
+        if (r == -2 && !src->dir && !absent[0]) /* what the server said, for the refusal */
+            snprintf(absent, sizeof absent, "; %s", sub);
         if (r == 0 && trust_sig_fullname(sn.v[i], full) &&
             faccessat(tfd, full, F_OK, AT_SYMLINK_NOFOLLOW) != 0)
             as = full;
@@ -508,7 +515,7 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
     rc = SH_EXIT_TRUST;
     if (trust_verify_sigs(tfd, man.data, man.len, &ks, false, NULL, NULL, &distinct, sub,
                           sizeof sub) < 0) {
-        refuse(msg, msglen, 0, "%s: %s: refused", label, sub);
+        refuse(msg, msglen, 0, "%s: %s: refused%s", label, sub, absent);
         goto out;
     }
     if (trust_manifest_parse(&m, man.data, man.len, sub, sizeof sub) < 0) {

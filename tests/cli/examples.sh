@@ -4,7 +4,7 @@
 
 cp -r "$TOP/examples/hello" "$T_TMP/b"
 "$SERFHAND" keygen -W -p "$T_TMP/k.pub" -s "$T_TMP/k.sec" > /dev/null
-check "the example bundle signs" sh -c "'$SERFHAND' sign -s '$T_TMP/k.sec' --version 1 '$T_TMP/b' > /dev/null"
+check "the example bundle signs" sh -c "'$SERFHAND' sign -s '$T_TMP/k.sec' --name hello --version 1 '$T_TMP/b' > /dev/null"
 cat > "$T_TMP/conf" <<CONF
 bundle = "$T_TMP/b"
 state_dir = "$T_TMP/state"

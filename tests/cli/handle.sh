@@ -18,7 +18,7 @@ CONF
 VERSION=0
 sign() {
     VERSION=$((VERSION + 1))
-    "$SERFHAND" sign -s "$T_TMP/k.sec" --version "$VERSION" "$B" > /dev/null 2>&1 || fail "signing the test bundle"
+    "$SERFHAND" sign -s "$T_TMP/k.sec" --name bundle --version "$VERSION" "$B" > /dev/null 2>&1 || fail "signing the test bundle"
 }
 h() { cat > "$B/handlers/$1.lua"; sign; }
 

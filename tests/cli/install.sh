@@ -243,8 +243,25 @@ for d in bsyn bsynlua; do
     expect_eq "HTTP $d: current unchanged" "$(cur "$Sh")" "$before"
     check "HTTP $d: nothing temporary left, no new bundle" sh -c "[ \$(ls -A '$Sh/bundles' | wc -l) -eq 1 ]"
 done
-out=$($Ch install "$URL/ok/nonexistent" 2>&1)
+out=$($Ch install "$URL/ok/nonexistent" 2>&1); rc=$?
 expect_match "HTTP: a missing manifest is refused" "$out" "MANIFEST.json: missing"
+expect_match "HTTP 404 on the manifest: the message names the URL and the status" "$out" \
+    "$URL/ok/nonexistent: MANIFEST.json: missing \(GET $URL/ok/nonexistent/MANIFEST.json: HTTP 404\)"
+check "HTTP 404 on the manifest: not called an unsigned bundle" sh -c "! printf '%s' \"\$1\" | grep -q 'not a signed bundle'" _ "$out"
+expect_eq "HTTP 404 on the manifest: exit 1 (the source failed)" "$rc" 1
+out=$($Ch install "$URL/m500/b2" 2>&1); rc=$?
+expect_match "HTTP 500 on the manifest: the message names the URL and the status" "$out" \
+    "$URL/m500/b2: MANIFEST.json: GET $URL/m500/b2/MANIFEST.json: HTTP 500"
+expect_eq "HTTP 500 on the manifest: exit 1" "$rc" 1
+out=$($Ch install "http://127.0.0.1:1/b2" 2>&1); rc=$?
+expect_match "a refused connection: the message names the URL and why" "$out" \
+    "GET http://127.0.0.1:1/b2/MANIFEST.json: .*([Cc]onnect|refused)"
+expect_eq "a refused connection: exit 1" "$rc" 1
+cp -r "$PUB/b2" "$PUB/b2nosig" && rm "$PUB"/b2nosig/MANIFEST.json.*.minisig
+out=$($Ch install "$URL/ok/b2nosig" 2>&1); rc=$?
+expect_match "a signature the server does not serve: the refusal says what it answered" "$out" \
+    "0 of 1 required .*refused; GET $URL/ok/b2nosig/MANIFEST.json\.[0-9A-F-]+\.minisig: HTTP 404"
+expect_eq "a signature the server does not serve: exit 3 (unsigned)" "$rc" 3
 out=$($Ch install --manifest-hash 0000000000000000000000000000000000000000000000000000000000000000 "$URL/ok/b2" 2>&1)
 expect_match "HTTP: a manifest other than the announced one is refused" "$out" "the announcement named 0000000000000000"
 expect_eq "HTTP: after all refusals, version 1 still runs" "$(ver "$T_TMP/http.conf")" "demo v1"

@@ -137,6 +137,37 @@ OUT=$("$SERFHAND" sign -s k2.sec --version 4 changed 2>&1); RC=$?
 expect_eq "new version signs" "$RC" 0
 check "old signatures removed" test ! -e "changed/MANIFEST.json.$ID1.minisig"
 
+# --- the bundle name (issue 13, item 10) --------------------------------------
+# It is the bundle's identity (nodes refuse an announcement for another name),
+# so it is never guessed from the directory and never silently changed.
+rm -rf counter-v1; cp -a src counter-v1
+OUT=$("$SERFHAND" sign -s k1.sec --version 1 counter-v1 2>&1); RC=$?
+expect_eq "a new manifest without --name: exit 2" "$RC" 2
+expect_match "and asks for --name" "$OUT" "counter-v1 has no valid MANIFEST.json: a new manifest needs the bundle's name, --name NAME"
+check "nothing written without --name" test -z "$(ls counter-v1 | grep MANIFEST)"
+OUT=$("$SERFHAND" sign -s k1.sec counter-v1 2>&1); RC=$?
+expect_eq "nor without --version" "$RC" 2
+OUT=$("$SERFHAND" sign -s k1.sec --name 'two words' counter-v1 2>&1); RC=$?
+expect_eq "an invalid --name: exit 2" "$RC" 2
+expect_match "says what a name may be" "$OUT" "--name must match"
+OUT=$("$SERFHAND" sign -s k1.sec --name counter counter-v1 2>&1); RC=$?
+expect_eq "--name on a new manifest signs" "$RC" 0
+expect_match "under that name" "$OUT" "bundle counter version 1"
+cp counter-v1/MANIFEST.json counter.before
+OUT=$("$SERFHAND" sign -s k2.sec --name other counter-v1 2>&1); RC=$?
+expect_eq "a later signer with another --name: exit 2" "$RC" 2
+expect_match "says which name the manifest has" "$OUT" "MANIFEST.json names bundle counter, not other"
+OUT=$("$SERFHAND" sign -s k1.sec --name other --version 2 counter-v1 2>&1); RC=$?
+expect_eq "a new version with another --name: exit 2" "$RC" 2
+check "the manifest is unchanged by both" cmp -s counter-v1/MANIFEST.json counter.before
+check "and no second signature was added" test ! -e "counter-v1/MANIFEST.json.$ID2.minisig"
+OUT=$("$SERFHAND" sign -s k2.sec --name counter counter-v1 2>&1); RC=$?
+expect_eq "a later signer may repeat the manifest's --name" "$RC" 0
+check "the manifest is still unchanged" cmp -s counter-v1/MANIFEST.json counter.before
+OUT=$("$SERFHAND" sign -s k1.sec --version 2 counter-v1 2>&1); RC=$?
+expect_eq "a new version without --name: exit 0" "$RC" 0
+expect_match "keeps the manifest's name" "$OUT" "bundle counter version 2"
+
 # --- one byte changed ---------------------------------------------------------
 flip() { # FILE OFFSET: change one byte (to x, or y if it was x)
     python3 - "$1" "$2" <<'PY'
@@ -240,9 +271,15 @@ open(pub2, 'w').write('untrusted comment: minisign public key %016X\n' % kid + b
 PY
 reset; rm -f "b/MANIFEST.json.$ID2.minisig"
 check "sign with the same key under another id" q "$SERFHAND" sign -s k1b.sec b
-conf "$W/conf" "$(pubstr k1.pub)" "$(pubstr k1b.pub)" threshold=2
+# (k2 makes the threshold reachable: k1 and k1b alone are one key, which the
+# configuration itself refuses, below)
+conf "$W/conf" "$(pubstr k1.pub)" "$(pubstr k1b.pub)" "$(pubstr k2.pub)" threshold=2
 refused "one key signing twice under two ids counts once" "signatures: 1 of 2"
 vfail "one key twice: verify says counted once" "counted once"
+conf "$W/conf" "$(pubstr k1.pub)" "$(pubstr k1b.pub)" threshold=2
+OUT=$("$SERFHAND" -c "$W/conf" config 2>&1); RC=$?
+expect_eq "one key under two ids cannot meet threshold 2: a config error" "$RC" 2
+expect_match "and says so" "$OUT" "holds 1 distinct key \(entries 1 and 2 are the same key\)"
 conf "$W/conf"
 refused "no trusted keys configured: refused" "no trusted keys configured"
 conf "$W/conf" "$(pubstr k1.pub)"

@@ -50,7 +50,7 @@ LUA
 # Sign the bundle and trust the key, so this passes whether or not handle
 # checks signatures yet.
 if "$SERFHAND" keygen -W -p "$T_TMP/k.pub" -s "$T_TMP/k.sec" >/dev/null 2>&1 &&
-    "$SERFHAND" sign -s "$T_TMP/k.sec" "$B" >/dev/null 2>&1; then
+    "$SERFHAND" sign -s "$T_TMP/k.sec" --name bundle "$B" >/dev/null 2>&1; then
     printf 'trust = { keys = { "%s" } }\n' "$T_TMP/k.pub" >> "$T_TMP/conf"
     ok "test bundle signed"
 else

@@ -30,7 +30,7 @@ LUA
 done
 
 "$SERFHAND" keygen -W -p "$T_TMP/k.pub" -s "$T_TMP/k.sec" > /dev/null
-check "the test bundle is signed" sh -c "'$SERFHAND' sign -s '$T_TMP/k.sec' --version 1 '$B' > /dev/null"
+check "the test bundle is signed" sh -c "'$SERFHAND' sign -s '$T_TMP/k.sec' --name bundle --version 1 '$B' > /dev/null"
 for i in 1 2 3; do
     cat > "$T_TMP/n$i.conf" <<CONF
 bundle = "$B"

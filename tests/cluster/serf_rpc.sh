@@ -26,7 +26,7 @@ return function(ev)
   return (ok and "not refused" or "refused: " .. tostring(err)) .. "; members=" .. #m
 end
 LUA
-"$SERFHAND" sign -s "$T_TMP/k.sec" --version 1 "$B" > /dev/null || fail "signing the test bundle"
+"$SERFHAND" sign -s "$T_TMP/k.sec" --name bundle --version 1 "$B" > /dev/null || fail "signing the test bundle"
 
 # agent NAME N EXTRA...: bind 127.0.0.1:795N, RPC 127.0.0.1:745N.
 agent() {
@@ -300,7 +300,7 @@ return function()
   return string.format("query ended after %d ms with %d answers, done=%s", ms, r.n, tostring(r.done))
 end
 LUA
-"$SERFHAND" sign -s "$T_TMP/k.sec" --version 1 "$B2" > /dev/null || fail "signing the tick bundle"
+"$SERFHAND" sign -s "$T_TMP/k.sec" --name bundle2 --version 1 "$B2" > /dev/null || fail "signing the tick bundle"
 cat > "$T_TMP/tick.conf" <<CONF
 log = { target = "$T_TMP/tick.log", level = "debug" }
 bundle = "$B2"

@@ -12,6 +12,7 @@ GET /<mode>/<bundle>/<file> serves ROOT/<bundle>/<file>. MANIFEST.json and its
   slow   waits 5 s before answering
   404    HTTP 404
   500    HTTP 500
+  m500   HTTP 500 for every file, MANIFEST.json and signatures too
 Binds 127.0.0.1 only. Stdlib only."""
 import os
 import sys
@@ -47,6 +48,8 @@ class Handler(BaseHTTPRequestHandler):
         with open(path, "rb") as f:
             data = f.read()
         name = os.path.basename(rel)
+        if mode == "m500":
+            return self.send_body(500, b"internal error\n")
         if name.startswith("MANIFEST.json") or mode == "ok":
             return self.send_body(200, data)
         if mode == "wrong":

@@ -16,6 +16,53 @@ static int load(struct config *c, const char *text, char *err, size_t errlen)
     return config_load(c, path, err, errlen);
 }
 
+/* trust.keys is checked at load: each entry names its own line, a key listed
+ * twice counts once toward the threshold. */
+static void test_trust_keys(struct config *c, char *err, size_t errlen)
+{
+    struct trust_pubkey pk;
+    struct trust_seckey *sk = NULL;
+    char k1[57], k2[57], text[1024];
+    T_OK(trust_init() == 0 && trust_keygen(&pk, &sk) == 0, "keygen");
+    trust_pubkey_base64(&pk, k1);
+    trust_seckey_free(sk);
+    T_OK(trust_keygen(&pk, &sk) == 0, "keygen 2");
+    trust_pubkey_base64(&pk, k2);
+    trust_seckey_free(sk);
+
+    snprintf(text, sizeof text, "trust = {\n  keys = {\n    \"%s\",\n    '%s',\n  },\n", k1, k2);
+    strcat(text, "  threshold = 2,\n}\n");
+    T_OK(load(c, text, err, errlen) == 0, "two valid inline keys, threshold 2");
+    size_t ki = 0;
+    while (strcmp(config_schema()[ki].path, "trust.keys") != 0)
+        ki++;
+    const struct cfg_value *v = config_value(c, ki);
+    T_OK(v->nlist == 2 && v->lines[0] == 3 && v->lines[1] == 4, "each entry has its line");
+    T_OK(v->line == 2, "the list has the line of `keys =`");
+    config_free(c);
+
+    snprintf(text, sizeof text, "trust = { keys = {\n\"%s\",\n\"%s\",\n\"RWbad\" } }\n", k1, k1);
+    T_OK(load(c, text, err, errlen) < 0, "a bad third entry is refused");
+    T_OK(strstr(err, ":4: trust.keys[3] \"RWbad\": taken for an inline key") != NULL, err);
+    config_free(c);
+
+    snprintf(text, sizeof text, "trust = { keys = {\n\"%s\",\n\"%s\" },\nthreshold = 2 }\n", k1,
+             k1);
+    T_OK(load(c, text, err, errlen) < 0, "a key listed twice counts once");
+    T_OK(strstr(err, ":4: trust.threshold is 2, but trust.keys (line 1) holds 1 distinct key "
+                     "(entries 1 and 2 are the same key)") != NULL,
+         err);
+    config_free(c);
+
+    snprintf(text, sizeof text, "trust = { keys = { \"%s\", \"%s\" } }\n", k1, k1);
+    T_OK(load(c, text, err, errlen) == 0, "a key listed twice, threshold 1: fine");
+    config_free(c);
+
+    T_OK(load(c, "trust = { keys = { }, threshold = 3 }\n", err, errlen) == 0,
+         "no keys: no trust root, not an error (nothing signed runs)");
+    config_free(c);
+}
+
 int main(void)
 {
     struct config c;
@@ -33,12 +80,15 @@ int main(void)
     T_OK(!config_bool(&c, "update.auto"), "update.auto defaults to false");
     config_free(&c);
 
-    T_OK(load(&c, "trust = { keys = { \"a\", \"b\" }, threshold = 2 }\n", err, sizeof err) == 0,
+    /* (a list of strings that are no keys: trust.keys is checked, see below) */
+    T_OK(load(&c, "factomd = { restart = { \"a\", \"b\" } }\n", err, sizeof err) == 0,
          "list loads");
     size_t n;
-    char *const *keys = config_list(&c, "trust.keys", &n);
+    char *const *keys = config_list(&c, "factomd.restart", &n);
     T_OK(n == 2 && strcmp(keys[1], "b") == 0, "list value");
     config_free(&c);
+
+    test_trust_keys(&c, err, sizeof err);
 
     T_OK(load(&c, "\n\nreboot = {\n  stall = 3,\n}\n", err, sizeof err) < 0, "unknown nested key");
     T_OK(strstr(err, ":4: unknown key reboot.stall") != NULL, err);
