@@ -23,11 +23,17 @@ M.VOTES = ballot.EVENT
 M.DONE = "factomd-restart-done"
 M.KEEP_S = 86400 -- decisions are kept this long after exp
 -- What one signer can fill in this node's store: live proposals it signed,
--- and live votes it cast (a vote lives until its proposal's `at` plus twice
--- the skew). An honest proposer has one open proposal at a time, an honest
--- voter one live vote (two for a moment, across the skew).
-M.MAX_PROPOSALS_PER_SIGNER = 4
-M.MAX_VOTES_PER_SIGNER = 4
+-- and live votes it cast (a vote is kept until its proposal's `at` plus
+-- the skew; a proposal until its exp plus the skew). An honest proposer has
+-- one open proposal at a time, an honest voter one open vote; a few more
+-- are kept when proposals follow each other closely.
+M.MAX_PROPOSALS_PER_SIGNER = 8
+M.MAX_VOTES_PER_SIGNER = 8
+-- Two votes of one authority are evidence only when both proposals' `at`
+-- is more than this ahead: an honest node votes again only after the `at`
+-- of its last vote by its own clock, which a receiver's clock may put up to
+-- twice the skew later (docs/protocol.md section 5, "Equivocation").
+M.LIVE_MARGIN_S = 2 * envelope.MAX_SKEW
 -- tick's comparison of factomd's own identity (diagnostics) with the one in
 -- factomd.conf: {ok, why}; while it says they differ, this node does not vote.
 M.IDCHECK = "idcheck"
@@ -346,27 +352,25 @@ function M.health()
   return require("factom.stall").check() -- loaded here only: relays and votes on a record do without
 end
 
--- open_vote(ph, now) -> ph2, until | nil: this node's vote for another
--- proposal that is still open: its `at`, plus twice the skew, is ahead. An
--- honest node holds one such vote at most, so that no node whose clock is
--- within the skew can ever hold two live votes of it (docs/protocol.md 5).
+-- open_vote(ph, now) -> ph2, at | nil: this node's vote for another
+-- proposal that is still open (its `at` is ahead by this node's clock). An
+-- honest node holds one open vote at most (docs/protocol.md 5).
 local function open_vote(ph, now)
   for _, k in ipairs(store.keys("myvote/", 100) or {}) do
     local v = store.get(k)
     local ph2 = k:sub(#"myvote/" + 1)
-    if ph2 ~= ph and type(v) == "table" and is_int(v.at) and now < v.at + 2 * SKEW then
-      return ph2, v.at + 2 * SKEW
-    end
+    if ph2 ~= ph and type(v) == "table" and is_int(v.at) and now < v.at then return ph2, v.at end
   end
 end
 
--- vote_if_sick(ph, prop, set) -> vote | nil, why. When this node is a sick
--- authority: sign its vote on ph (deterministic body, envelope.vote_body),
--- count it here, keep it as myvote/<ph> and return it (ballot.compact form);
--- send it with the proposal as its own event only for a proposal without a
--- ballot (b). Else the reason it does not vote, kept as novote/<ph>. Both
--- are logged.
-function M.vote_if_sick(ph, prop, set)
+-- vote_if_sick(ph, prop, set[, send]) -> vote | nil, why. When this node is
+-- a sick authority: sign its vote on ph (deterministic body,
+-- envelope.vote_body), count it here, keep it as myvote/<ph> and return it
+-- (ballot.compact form); send it with the proposal as its own event for a
+-- proposal without a ballot (b), or when send is true (no ballot will ask
+-- this node: it learned the proposal from a bundle). Else the reason it
+-- does not vote, kept as novote/<ph>. Both are logged.
+function M.vote_if_sick(ph, prop, set, send)
   local now = math.floor(time.now())
   local keep = ttl_until(prop.at + 2 * SKEW, now)
   local function no(fmt, ...)
@@ -385,7 +389,7 @@ function M.vote_if_sick(ph, prop, set)
   end
   if now >= prop.at then return no("its agreed time has passed") end
   local ph2, till = open_vote(ph, now)
-  if ph2 then return no("this node's vote for %s is open until %d", ph2, till) end
+  if ph2 then return no("this node's vote for %s is open until its agreed time %d", ph2, till) end
   local rep = M.health()
   if rep.state == "sick" then rep = require("factom.stall").versus_proposal(rep, prop.h) end
   if rep.state ~= "sick" then return no("abstain: %s: %s", rep.state, rep.reason) end
@@ -399,7 +403,7 @@ function M.vote_if_sick(ph, prop, set)
   tally.add(store, ph, me, sig, keep)
   local compact = ballot.compact(me, sig)
   store.put("myvote/" .. ph, { v = compact, at = prop.at }, keep)
-  if prop.b ~= 1 then
+  if prop.b ~= 1 or send then
     local ok, serr = require("serfhand.serf").event(M.VOTE, ballot.encode(prop.payload, { { by = me, sig = sig } })[1])
     if not ok then log.error(string.format("vote on %s not sent: %s", ph, serr)) end
   end
@@ -411,7 +415,7 @@ end
 
 -- A proposal known here gets the vote or the reason given then; one this
 -- node has not voted on yet (a run cut short) is voted on now.
-local function vote_once(ph, prop, new)
+local function vote_once(ph, prop, new, send)
   if not new then
     local mine = store.get("myvote/" .. ph)
     if type(mine) == "table" then return mine.v end
@@ -420,7 +424,7 @@ local function vote_once(ph, prop, new)
   end
   local set = the_set()
   if not set then return nil, "no authority set" end
-  return M.vote_if_sick(ph, prop, set)
+  return M.vote_if_sick(ph, prop, set, send)
 end
 
 function M.on_propose(ev)
@@ -456,11 +460,13 @@ local function record_vote(ph, prop, by, sig, now)
     if ph2 ~= ph then
       others = others + 1
       local p2 = store.get("proposal/" .. ph2)
-      if not conflict and type(p2) == "table" and p2.at > now and prop.at > now then conflict = ph2 end
+      if not conflict and type(p2) == "table" and math.min(p2.at, prop.at) > now + M.LIVE_MARGIN_S then
+        conflict = ph2
+      end
     end
   end
   if not conflict and others >= M.MAX_VOTES_PER_SIGNER then return "abuse" end
-  local added, err = tally.add(store, ph, by, sig, ttl_until(prop.at + 2 * SKEW, now))
+  local added, err = tally.add(store, ph, by, sig, ttl_until(prop.at + SKEW, now))
   if added == nil then return nil, err end
   if conflict then
     vote_equivocation(by, conflict, ph, now)
@@ -484,6 +490,9 @@ function M.on_votes(ev, name)
   if not b then return dropped(why, "malformed") end
   local ph, prop, kind = M.accept(b.proposal)
   if not ph then return dropped(prop, kind) end
+  -- A proposal first met in a bundle (this node missed the ballot and the
+  -- proposal's event): vote now, and send the vote, as no ballot will ask.
+  if kind == true then vote_once(ph, prop, true, true) end
   local now = time.now()
   if now >= prop.at then return dropped(string.format("votes for %s after its agreed time", ph), "late") end
   local set = the_set()

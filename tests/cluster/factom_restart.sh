@@ -2,7 +2,9 @@
 # each with a simulated factomd (10 s blocks: a factomd minute is 1 s, so
 # stall_minutes = 2 means sick after 2 s), a signed bundle, and a restart
 # command that records its time and recovers its simulator. Cases (a)-(j) of
-# issue 5. Ports: bind 8001-8006, RPC 8401-8406, simulators 18101-18106.
+# issue 5, on restart protocol 2 (issue 14: a proposal is named by its
+# digest, every vote travels with it). Ports: bind 8001-8006, RPC
+# 8401-8406, simulators 18101-18106.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/factom_net.bash"
@@ -60,9 +62,14 @@ count_nodes() {
 }
 stall() { local i; for i in "$@"; do fnet_sim "$i" stalled; done; }
 recover() { local i; for i in "$@"; do fnet_sim "$i" recover; done; }
-propose() { # NODE ARGS... -> prints the pid
+propose() { # NODE ARGS... -> prints the proposal's digest
     "$SERFHAND" -c "$T_TMP/n$1.conf" propose restart "${@:2}" 2> "$T_TMP/propose.err" |
         sed -n 's/^proposal \([0-9a-f:]*\): .*/\1/p'
+}
+# ph_of CHAIN ID: the digest of proposal CHAIN:ID, from the first node log
+# that recorded it.
+ph_of() {
+    grep -ho "proposal [0-9a-f]\{64\} ($1:$2)" "$T_TMP"/n?.log 2>/dev/null | head -n 1 | cut -d' ' -f2
 }
 # craft FILE: run Lua (stdin) that signs envelopes with fixture identities
 # and sends them through node 1's agent, as an attacker or a late voter would.
@@ -72,6 +79,8 @@ craft() {
         echo 'local envelope = require "factom.envelope"'
         echo 'local crypto = require "serfhand.crypto"'
         echo 'local serf = require "serfhand.serf"'
+        echo 'local ballot = require "factom.ballot"'
+        echo 'local store = require "serfhand.store"'
         echo 'local time = require "serfhand.time"'
         echo 'local ID = {}'
         for i in 1 2 3 4 5 6 7; do
@@ -91,6 +100,15 @@ local function env(name, fields, i, o)
 end
 local function send(name, payload) assert(serf.event(name, payload)) time.sleep(100) end
 local function now() return math.floor(time.now()) end
+-- vote(i, payload): identity i's vote on the proposal envelope payload
+local function vote(i, payload)
+  local text = payload:match("%.(.*)$")
+  local b = require("serfhand.json").decode(text)
+  local ph = envelope.digest("factomd-restart-propose", text)
+  local sk = crypto.ed25519_keypair(crypto.unhex(ID[i].seed))
+  local body = envelope.vote_body(ph, ID[i].chain, b.iat, b.exp, "serfhand-test")
+  return { by = ID[i].chain, sig = sk:sign(envelope.message("factomd-restart-vote", body)) }
+end
 local PROPOSE, VOTE, DONE = "factomd-restart-propose", "factomd-restart-vote", "factomd-restart-done"
 T.test("craft", function()
 LUA
@@ -123,35 +141,36 @@ check "(e) crafted bad envelopes sent" craft e <<'LUA'
   send(PROPOSE, env(PROPOSE, { act = "restart", at = now() + 300, h = 1 }, 1, { now = now() + 300, ttl = 600 }))
   send(PROPOSE, env(PROPOSE, { act = "restart", at = now() + 5, h = 1 }, 1, { net = "MAIN", ttl = 600 }))
   send(VOTE, env(PROPOSE, { act = "restart", at = now() + 5, h = 1 }, 1, { ttl = 600 })) -- proposal sent as a vote
-  local d = env(DONE, { pid = ID[3].chain .. ":00000000000000e1", ok = true, st = 0 }, 3, { ttl = 600 })
-  send(DONE, d)
-  time.sleep(300)
-  send(DONE, d)                                                              -- replay
+  -- a vote bundle whose proposal carries another identity's signature
+  send(VOTE, ballot.encode(q:match("^[^.]+") .. "." .. p:match("%.(.*)$"), { { by = ID[2].chain, sig = string.rep("\1", 64) } })[1])
+  local d = env(DONE, { ph = string.rep("e1", 32), ok = true, st = 0 }, 3, { ttl = 600 })
+  send(DONE, d)                                                              -- for nothing decided here
 LUA
-for k in "$PROPOSE: forged" "$PROPOSE: expired" "$PROPOSE: future" "$PROPOSE: network" "$VOTE: forged" \
-         "factomd-restart-done: replay"; do
+for k in "$PROPOSE: forged" "$PROPOSE: expired" "$PROPOSE: future" "$PROPOSE: network" "$VOTE: malformed" \
+         "$VOTE: forged" "factomd-restart-done: unknown"; do
     check "(e) every node drops: $k" await_nodes "$GOSSIP" 6 "dropped $k"
 done
 check "(e) the wrong-key proposal is dropped as forged too" await_nodes "$GOSSIP" 6 \
     "dropped $PROPOSE: forged: bad signature by $(fnet_identity 1 | cut -d' ' -f1)"
 check "(e) crafted vote bundles sent" craft eb <<'LUA'
-  local ballot = require "factom.ballot"
   local t = now()
-  local pid = ID[1].chain .. ":00000000000000b1"
-  send(ballot.EVENT, ballot.encode(pid, t, t + 600, { { by = ID[2].chain, sig = string.rep("\1", 64) } })[1])
-  send(ballot.EVENT, ballot.encode(pid, t - 4000, t - 3500, { { by = ID[2].chain, sig = string.rep("\1", 64) } })[1])
-  send(ballot.EVENT, "FV1 not a bundle.")
+  local bad = { { by = ID[2].chain, sig = string.rep("\1", 64) } }
+  -- a real proposal (identity 3's: it is recorded, nobody votes) with a forged vote
+  send(ballot.EVENT, ballot.encode(env(PROPOSE, { act = "restart", at = t + 5, h = 1, b = 1 }, 3, { ttl = 600 }), bad)[1])
+  send(ballot.EVENT, ballot.encode(env(PROPOSE, { act = "restart", at = t - 3995, h = 1 }, 1,
+    { now = t - 4000, ttl = 500 }), bad)[1])
+  send(ballot.EVENT, "FV2 not a bundle.")
 LUA
 for k in forged expired malformed; do
     check "(e) every node drops a $k vote bundle" await_nodes "$GOSSIP" 6 "dropped factomd-restart-votes: $k"
 done
-expect_eq "(e) nothing was proposed or restarted" "$(count_nodes '(proposal|decided) ')$(fnet_restarts)" "00"
+expect_eq "(e) nothing was decided or restarted" "$(count_nodes 'decided [0-9a-f]{64}:')$(fnet_restarts)" "00"
 
 # (b) 2 of 5 stalled: votes from the two sick nodes, no restart.
 stall 1 2; sleep 2.5
 pid_b=$(propose 1 --in 3s --ttl 8s)
 exp_b=$(($(date +%s) + 8)) # the proposal's expiry, at the latest
-expect_match "(b) proposal sent" "$pid_b" '^888888[0-9a-f]{58}:[0-9a-f]{16}$'
+expect_match "(b) proposal sent, named by its digest" "$pid_b" '^[0-9a-f]{64}$'
 check "(b) the sick authorities vote" await_nodes 10 2 "voted for $pid_b"
 check "(b) the healthy authorities abstain" await_nodes 10 3 "abstain on $pid_b: healthy"
 check "(j) the follower does not vote" await_nodes 10 1 "no vote on $pid_b: .* is not in the authority set"
@@ -159,12 +178,12 @@ check "(b) every node counted 2 of 5 votes" await_nodes "$GOSSIP" 6 "tally $pid_
 
 # (c) The proposal expires before a quorum; a late vote changes nothing.
 while [ "$(date +%s)" -le $((exp_b + 1)) ]; do sleep 0.2; done
-pidid=${pid_b#*:}
-check "(c) a late vote (valid signature, fresh dates) sent after expiry" craft c <<LUA
-  send(VOTE, env(VOTE, { pid = ID[1].chain .. ":$pidid" }, 3, { ttl = 600 }))
+check "(c) a late vote (a valid signature, with its proposal) sent after expiry" craft c <<LUA
+  local p = assert(store.get("proposal/$pid_b")).payload
+  send(VOTE, ballot.encode(p, { vote(3, p) })[1])
 LUA
-check "(c) every node counts it but sees the proposal expired" await_nodes "$GOSSIP" 6 \
-    "tally $pid_b: 3 of 5 votes \(quorum 3\), expired"
+check "(c) every node drops it: the agreed time has passed" await_nodes "$GOSSIP" 6 \
+    "dropped $VOTE: (late|expired): "
 sleep 1
 expect_eq "(b,c) no decision and no restart anywhere" "$(count_nodes "decided $pid_b")$(fnet_restarts)" "00"
 recover 1 2
@@ -173,21 +192,21 @@ recover 1 2
 # every event give one restart; (j) a follower restarts when configured to.
 fnet_conf 6 followers=true
 n0=$(fnet_restarts)
-pid_f="$(fnet_identity 1 | cut -d' ' -f1):00000000000000f1"
-check "(f) votes of 2, 3, 4 sent before the proposal, then duplicates of all" craft f <<'LUA'
+check "(f) votes of 2, 3, 4 sent (each with its proposal) before the proposal, then duplicates of all" craft f <<'LUA'
   local t = now()
-  local p = env(PROPOSE, { act = "restart", at = t + 4, h = 1000 }, 1, { ttl = 30, id = "00000000000000f1" })
-  local pid = ID[1].chain .. ":00000000000000f1"
+  local p = env(PROPOSE, { act = "restart", at = t + 5, h = 1000 }, 1, { ttl = 30, id = "00000000000000f1" })
   local v = {}
-  for i = 2, 4 do v[i] = env(VOTE, { pid = pid }, i, { ttl = 30 }) send(VOTE, v[i]) end
-  time.sleep(1500)
+  for i = 2, 4 do v[i] = ballot.encode(p, { vote(i, p) })[1] send(VOTE, v[i]) end
   send(PROPOSE, p)
-  time.sleep(200)
   send(PROPOSE, p) send(VOTE, v[2]) send(VOTE, v[3]) send(VOTE, v[4]) send(PROPOSE, p)
 LUA
-check "(f) votes were kept before the proposal" await_nodes "$GOSSIP" 6 "votes for $pid_f kept: proposal not seen yet"
+pid_f=$(ph_of "$(fnet_identity 1 | cut -d' ' -f1)" 00000000000000f1)
+expect_match "(f) the first vote event taught the proposal" "$pid_f" '^[0-9a-f]{64}$'
 check "(f) every node decided" await_nodes "$GOSSIP" 6 "decided $pid_f: 3 of 5 votes"
-check "(g) duplicates dropped as replays" await_nodes "$GOSSIP" 6 "dropped $PROPOSE: replay"
+sleep 1
+for i in $NODES; do
+    expect_eq "(g) n$i decided once, whatever the duplicates" "$(grep -c "decided $pid_f:" "$T_TMP/n$i.log")" 1
+done
 check "(f) six restarts (5 authorities + the follower configured to)" wait_for 15 \
     sh -c "[ \$(wc -l < '$T_TMP/restarts') -ge $((n0 + 6)) ]"
 sleep 1
@@ -268,28 +287,32 @@ check "(i) the authorities skip it for the cooldown" await_nodes 15 5 "restart $
 expect_eq "(i) no second restart" "$(fnet_restarts)" "$n0"
 check "(i) reported as skipped" wait_for 10 grep -q "restart done for $pid_i by .*: ok=false .*(cooldown)" "$T_TMP/n1.log"
 check "(i) the votes came relayed in bundles" nodes_logging 6 "votes for $pid_i: [0-9]+ in a bundle"
-expect_eq "(i) no node sent its vote as its own event" "$(count_nodes "vote for $pid_i from")" 0
+expect_eq "(i) no node sent its vote as its own event" "$(count_nodes "vote for $pid_i sent with its proposal")" 0
 
 # The relay's fallbacks, with two nodes on a bundle (signed, same version)
 # that lacks one query handler, as in a rollout: n4 cannot answer the ballot,
-# so it meets the proposal first in the relay ("noproposal"); n5 cannot
-# answer the relay query. The proposer then sends the proposal and the votes
-# as events, and every node decides.
+# so it meets the proposal first in the relay's bundle, which carries it
+# (and votes then, sending its vote with it); n5 cannot answer the relay
+# query. The proposer then sends the votes, each event with the proposal,
+# and every node decides.
 for q in propose votes; do
     cp -r "$T_TMP/bundle" "$T_TMP/bundle-no-$q"
     rm "$T_TMP/bundle-no-$q/handlers/query/factomd-restart-$q.lua" "$T_TMP/bundle-no-$q"/MANIFEST.json*
     "$SERFHAND" sign -s "$T_TMP/keys/t.sec" --version 1 --name factom "$T_TMP/bundle-no-$q" > /dev/null ||
         fail "sign bundle-no-$q"
 done
-fnet_conf 4 cooldown=30 bundle="$T_TMP/bundle-no-propose"
-fnet_conf 5 cooldown=30 bundle="$T_TMP/bundle-no-votes"
-out=$("$SERFHAND" -c "$T_TMP/n1.conf" propose restart --in 3s --ttl 30s 2>&1)
+# The relay query waits out its 5 s for n5: an agreed time 12 s away leaves
+# the vote events time to arrive before it (no node decides after it).
+for i in 1 2 3 6; do fnet_conf "$i" cooldown=30 atmax=15; done
+fnet_conf 4 cooldown=30 atmax=15 bundle="$T_TMP/bundle-no-propose"
+fnet_conf 5 cooldown=30 atmax=15 bundle="$T_TMP/bundle-no-votes"
+out=$("$SERFHAND" -c "$T_TMP/n1.conf" propose restart --in 12s --ttl 30s 2>&1)
 echo "$out" | sed 's/^/  /'
 pid_r=$(printf '%s\n' "$out" | sed -n 's/^proposal \([0-9a-f:]*\): .*/\1/p')
-expect_match "(relay) n4 had not seen the proposal: it went out as an event" "$out" \
+expect_match "(relay) the proposal went out as an event too" "$out" \
     "^the proposal went out as an event too$"
 expect_match "(relay) n5 did not answer the relay query: the votes went out as events" "$out" \
-    "^the votes went out in 1 event too \(no answer from ([a-z0-9]+ )*n5( [a-z0-9]+)*\)$"
+    "^the votes went out in [0-9]+ events? too \(no answer from ([a-z0-9]+ )*n5( [a-z0-9]+)*\)$"
 check "(relay) every node decided" await_nodes "$GOSSIP" 6 "decided $pid_r: [345] of 5 votes"
 check "(relay) n5 counted the votes from the event" grep -qE \
     "user:factomd-restart-votes: votes for $pid_r: [0-9]+ in a bundle" "$T_TMP/n5.log"
@@ -301,7 +324,12 @@ fnet_conf 5 cooldown=30
 # The event goes out twice (the second copy is a replay where the first
 # arrived), and the agreed time is 40 s away, which leaves the votes sent by
 # tick time to arrive by push/pull where gossip missed a node.
-pid_k="$(fnet_identity 2 | cut -d' ' -f1):00000000000000a1"
+# (n1-n5 voted for the relay's proposal: an honest node votes again only
+# once the agreed time of its open vote has passed)
+at_r=$(printf '%s\n' "$out" | sed -n 's/^proposal [0-9a-f]*: restart at \([0-9]*\) .*/\1/p')
+while [ "$(date +%s)" -le "${at_r:-0}" ]; do sleep 0.2; done
+# (its agreed time, 65 s after its issue time, needs a wider window)
+for i in $NODES; do fnet_conf "$i" cooldown=30 atmax=90; done
 check "(k) a ballot proposal sent as an event only" craft k <<'LUA'
   local t = now()
   local p = env(PROPOSE, { act = "restart", at = t + 40, h = 1, b = 1 }, 2,
@@ -309,20 +337,24 @@ check "(k) a ballot proposal sent as an event only" craft k <<'LUA'
   send(PROPOSE, p)
   send(PROPOSE, p)
 LUA
+check "(k) the proposal reached the nodes" wait_for 20 sh -c \
+    "grep -qs 'proposal [0-9a-f]* ($(fnet_identity 2 | cut -d' ' -f1):00000000000000a1)' '$T_TMP'/n?.log"
+pid_k=$(ph_of "$(fnet_identity 2 | cut -d' ' -f1)" 00000000000000a1)
 check "(k) the sick authorities keep their votes" await_nodes 20 5 "voted for $pid_k"
 sleep 1
-expect_eq "(k) no vote goes out before tick" "$(count_nodes "vote for $pid_k from")" 0
+expect_eq "(k) no vote goes out before tick" "$(count_nodes "vote for $pid_k sent with its proposal")" 0
 for i in 1 2; do "$SERFHAND" -c "$T_TMP/n$i.conf" tick --name "n$i" > /dev/null || fail "tick n$i"; done
-check "(k) tick sent them" await_nodes 5 2 "vote for $pid_k sent on its own"
+check "(k) tick sent them" await_nodes 5 2 "vote for $pid_k sent with its proposal"
 check "(k) n3, n4, n5 decided on their own vote and those two" \
     await_nodes 30 3 "decided $pid_k: 3 of 5 votes"
 # n1, n2 and the follower n6 hold two votes: they need n3's, which n3's tick
 # sends although n3 has decided.
 "$SERFHAND" -c "$T_TMP/n3.conf" tick --name n3 > /dev/null || fail "tick n3"
-check "(k) a node that decided still sends its vote" await_nodes 5 3 "vote for $pid_k sent on its own"
+check "(k) a node that decided still sends its vote" await_nodes 5 3 "vote for $pid_k sent with its proposal"
 check "(k) every node decided" await_nodes "$GOSSIP" 6 "decided $pid_k: 3 of 5 votes"
 "$SERFHAND" -c "$T_TMP/n1.conf" tick --name n1 > /dev/null
-expect_eq "(k) a vote is sent once" "$(grep -c "vote for $pid_k sent on its own" "$T_TMP/n1.log")" 1
+expect_eq "(k) tick sends it again until the agreed time: nothing stops it" \
+    "$(grep -c "vote for $pid_k sent with its proposal" "$T_TMP/n1.log")" 2
 # Its agreed time is still far: the executors wait (forked, not exec'd)
 # until 10 s before it, then run their checks (here: within the cooldown).
 check "(k) the executors wait to start until 10 s before the agreed time" \

@@ -54,7 +54,7 @@ local real_me = restart.me
 local function proposal(n, o)
   o = o or {}
   local iat = now() + (o.iat or 0)
-  local fields = { act = "restart", at = iat + (o.at or 120), h = 1000, b = 1 }
+  local fields = { act = "restart", at = iat + (o.at or 300), h = 1000, b = 1 }
   for k, v in pairs(o.fields or {}) do fields[k] = v end
   local payload, body, text = envelope.build(restart.PROPOSE, fields,
     { now = iat, ttl = o.ttl or 600, net = NET, id = o.id or crypto.hex(crypto.random(8)), signer = ID[n].signer })
@@ -87,6 +87,24 @@ T.test("a bundle teaches the proposal to a node that missed the ballot, and deci
   T.eq(restart.on_votes({ payload = bundle(p, ph, body, { 4 }) }), "decided")
   T.eq(store.get("decided/" .. ph).votes, 3)
   T.eq(restart.on_votes({ payload = bundle(p, ph, body, { 4, 5 }) }), "decided", "again: decided before")
+end)
+
+T.test("a sick authority that first meets a proposal in a bundle votes, and sends its vote with it", function()
+  wipe()
+  restart.me = function() return ID[5].chain end
+  local real_health = restart.health
+  restart.health = function() return { state = "sick", reason = "stalled (test)", height = 1000 } end
+  local hostid = require "serfhand.identity"
+  local real_id = { chain_id = hostid.chain_id, sign = hostid.sign }
+  hostid.chain_id, hostid.sign = ID[5].signer.chain_id, ID[5].signer.sign
+  local p, ph, body = proposal(1)
+  T.eq(restart.on_votes({ payload = bundle(p, ph, body, { 2 }) }), "counted 2", "its own vote and 2's")
+  restart.health, restart.me = real_health, real_me
+  hostid.chain_id, hostid.sign = real_id.chain_id, real_id.sign
+  T.eq(sent_names(), restart.VOTE)
+  local b = assert(ballot.decode(sent[1].payload))
+  T.eq(b.proposal, p)
+  T.eq(ballot.verify(b.votes, ph, body, SET, NET)[1].by, ID[5].chain)
 end)
 
 T.test("a vote event is a bundle of one, with its proposal", function()
@@ -122,7 +140,7 @@ end)
 T.test("two proposals with one id: evidence, both refused, the decision withdrawn, both gossiped", function()
   wipe()
   local id = "00000000000000e2"
-  local p1, ph1, b1 = proposal(1, { id = id, at = 100 })
+  local p1, ph1, b1 = proposal(1, { id = id, at = 150 })
   T.eq(restart.on_votes({ payload = bundle(p1, ph1, b1, { 2, 3, 4 }) }), "decided")
   sent = {}
   local p2, ph2, b2 = proposal(1, { id = id, at = 200 }) -- the same id, another `at`
@@ -145,8 +163,8 @@ end)
 
 T.test("two live votes of one authority: evidence, its votes ignored, a decision that loses its quorum withdrawn", function()
   wipe()
-  local pa, pha, ba = proposal(1, { at = 100 })
-  local pb, phb, bb = proposal(2, { at = 100 })
+  local pa, pha, ba = proposal(1, { at = 300 })
+  local pb, phb, bb = proposal(2, { at = 300 })
   T.eq(restart.on_votes({ payload = bundle(pa, pha, ba, { 3, 4, 5 }) }), "decided")
   sent = {}
   -- authority 5 also votes for 2's proposal while 1's is live
@@ -170,10 +188,20 @@ T.test("two live votes of one authority: evidence, its votes ignored, a decision
   T.eq(restart.on_votes({ payload = bundle(pa, pha, ba, { 5 }) }), "counted 2")
 end)
 
-T.test("a decision that keeps its quorum without the equivocator stands", function()
+T.test("two votes of one authority with an `at` within 2 x skew are not evidence (an honest next vote may look so)", function()
   wipe()
   local pa, pha, ba = proposal(1, { at = 100 })
-  local pb, phb, bb = proposal(2, { at = 100 })
+  local pb, phb, bb = proposal(2, { at = 300 })
+  restart.on_votes({ payload = bundle(pa, pha, ba, { 5 }) })
+  restart.on_votes({ payload = bundle(pb, phb, bb, { 5 }) })
+  T.eq(store.get("evidence/" .. ID[5].chain), nil)
+  T.eq(restart.LIVE_MARGIN_S, 120)
+end)
+
+T.test("a decision that keeps its quorum without the equivocator stands", function()
+  wipe()
+  local pa, pha, ba = proposal(1, { at = 300 })
+  local pb, phb, bb = proposal(2, { at = 300 })
   T.eq(restart.on_votes({ payload = bundle(pa, pha, ba, { 2, 3, 4, 5 }) }), "decided")
   restart.on_votes({ payload = bundle(pb, phb, bb, { 5 }) })
   T.ok(store.get("evidence/" .. ID[5].chain), "evidence")
@@ -231,7 +259,7 @@ end)
 T.test("flood: a proposer whose proposals decide still has at most MAX_PROPOSALS_PER_SIGNER live", function()
   wipe()
   local kept = 0
-  for i = 1, 8 do
+  for i = 1, restart.MAX_PROPOSALS_PER_SIGNER + 4 do
     local p, ph, body = proposal(1, { id = string.format("%016x", 100 + i) })
     -- the votes of 2, 3, 4 for each (they equivocate, but the proposer's count is what is measured)
     local r = restart.on_votes({ payload = bundle(p, ph, body, { 2, 3, 4 }) })
