@@ -100,7 +100,8 @@ const struct cmd_entry cmd_propose_entry = {
     .usage = "ACTION [--in 2m] [--ttl 15m] [--dry-run] [--bundle DIR]\n\n"
              "Sign (with this node's factomd identity) and send a proposal that the\n"
              "authority set votes on; ACTION is restart. --in: the agreed time from now\n"
-             "(default reboot.delay_seconds); --ttl: how long the proposal stays open\n"
+             "(default reboot.delay_seconds; within reboot.at_min_seconds ..\n"
+             "reboot.at_max_seconds); --ttl: how long the proposal stays open\n"
              "(default reboot.ttl_minutes, at most 1h); --dry-run prints the payload.\n"
              "It prints how many nodes voted (the ballot) and on how many the vote\n"
              "was decided (the relay); exit 1 when the proposal reached no node.",

@@ -189,6 +189,15 @@ T.test("the example of docs/protocol.md, byte for byte", function()
     '"exp":1700000900,"h":1000,"iat":1700000000,"id":"00112233445566778899aabbccddeeff","net":"MAIN"}')
   local c = ctx({ now = 1700000001 })
   T.ok(envelope.verify("factomd-restart-propose", p, c), "verifies")
+  T.eq(envelope.digest("factomd-restart-propose", p:match("%.(.*)$")),
+    "f311b2353bf1843c579e6455948a9bfee7391f424eae85c26ff53c8ec5c2ee33", "its digest ph")
+  local v = envelope.build("factomd-restart-vote", { ph = "f311b2353bf1843c579e6455948a9bfee7391f424eae85c26ff53c8ec5c2ee33" },
+    { now = 1700000000, ttl = 900, net = "MAIN", id = envelope.vote_id("f311b2353bf1843c579e6455948a9bfee7391f424eae85c26ff53c8ec5c2ee33"),
+      signer = signer(1) })
+  T.eq(v, "K1kDLo-RigrfW7COQuG8bT2foyCnmyfTGFY8oCfyA3NSVD9vUTkYtJ7dC3xnd-22FflED6SpxIymxuraumuKBw." ..
+    '{"by":"8888881b8925b8d9f10c0bcbf214cf83acfc16a48bacedc902d6180d1f0b84c4","exp":1700000900,"iat":1700000000,' ..
+    '"id":"efeba631f025d2b2ee715b0f1a46fe77","net":"MAIN","ph":"f311b2353bf1843c579e6455948a9bfee7391f424eae85c26ff53c8ec5c2ee33"}',
+    "the same identity's vote on it")
   local _, _, kind = envelope.verify("factomd-restart-vote", p, ctx({ now = 1700000001 }))
   T.eq(kind, "forged", "domain separation")
 end)
