@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <lua.h>
 
@@ -325,8 +326,39 @@ int luaopen_serfhand_serf(lua_State *L);
 int luaopen_serfhand_store(lua_State *L);
 int luaopen_serfhand_time(lua_State *L);
 
-/* lproc.c: true once proc.spawn has started a child that waits (delay_ms)
- * before it execs: until then it shares this process's memory copy-on-write. */
+/* ---- proc.c */
+/* Run a command without a shell, or start it detached; used by lproc.c.
+ * argv[0] is searched in the PATH of envp; the child gets envp, default
+ * signal dispositions and resource limits, and no other descriptors. */
+struct proc_cmd {
+    char *const *argv;
+    char *const *envp;
+    const char *cwd; /* NULL: stay */
+    int64_t exec_at; /* proc_spawn: CLOCK_MONOTONIC ms to exec at; 0 = at once */
+};
+struct proc_run_opts {
+    const char *stdin_data; /* NULL: /dev/null */
+    size_t stdin_len;
+    size_t max_output; /* per stream */
+    int64_t deadline;  /* CLOCK_MONOTONIC ms, 0 = none */
+};
+struct proc_run_result {
+    int wstatus;
+    bool reaped, timed_out, truncated;
+};
+/* Run c in its own process group with pipes for stdin, stdout and stderr;
+ * at the deadline or when an output passes max_output, SIGTERM the group,
+ * then SIGKILL. 0 with r filled and stdout/stderr appended to out[0] and
+ * out[1] (owned by the caller), or -1 with err when it could not start. */
+int proc_run(const struct proc_cmd *c, const struct proc_run_opts *o, struct buf out[2],
+             struct proc_run_result *r, char *err, size_t errlen);
+/* Start c fully detached (setsid, stdin /dev/null, output to log or
+ * /dev/null): its pid, or -1 with err (cannot fork, exec or chdir). */
+pid_t proc_spawn(const struct proc_cmd *c, const char *log, char *err, size_t errlen);
+/* True while pid is a live process (not a zombie); reaps our own child. */
+bool proc_alive(pid_t pid);
+/* True once proc_spawn has started a child that waits (exec_at) before it
+ * execs: until then it shares this process's memory copy-on-write. */
 bool proc_spawned_waiting(void);
 
 /* ljson.c: encode the value at idx as JSON into out (0, or -1 with err), and
@@ -407,18 +439,17 @@ int handle_event(const struct config *cfg, const char *bundle_dir, bool verify, 
 /* main.c */
 const struct cmd_entry *main_find_cmd(const char *name);
 
-/* ---- serfrpc.c */
+/* ---- msgpack.c */
 
-/* A client for the Serf agent's msgpack RPC (reference/serf.md section 9),
- * used by lserf.c. The msgpack writer appends to a struct buf. */
-void serfrpc_mp_map(struct buf *b, uint32_t n);
-void serfrpc_mp_array(struct buf *b, uint32_t n);
-void serfrpc_mp_str(struct buf *b, const char *s, size_t n);
-void serfrpc_mp_cstr(struct buf *b, const char *s);
-void serfrpc_mp_bin(struct buf *b, const void *p, size_t n);
-void serfrpc_mp_bool(struct buf *b, bool v);
-void serfrpc_mp_uint(struct buf *b, uint64_t v);
-void serfrpc_mp_int(struct buf *b, int64_t v);
+/* The msgpack writer appends to a struct buf; the reader is bounded. */
+void msgpack_map(struct buf *b, uint32_t n);
+void msgpack_array(struct buf *b, uint32_t n);
+void msgpack_str(struct buf *b, const char *s, size_t n);
+void msgpack_cstr(struct buf *b, const char *s);
+void msgpack_bin(struct buf *b, const void *p, size_t n);
+void msgpack_bool(struct buf *b, bool v);
+void msgpack_uint(struct buf *b, uint64_t v);
+void msgpack_int(struct buf *b, int64_t v);
 
 enum mp_type {
     MP_NIL,
@@ -455,16 +486,20 @@ struct mp_value {
 };
 
 /* Decode one object from p[0..len): 1 = decoded (*used bytes consumed, *out
- * to be freed with serfrpc_mp_free), 0 = incomplete (more bytes needed),
+ * to be freed with msgpack_free), 0 = incomplete (more bytes needed),
  * -1 = malformed (err). Depth, element count and size are bounded. */
-int serfrpc_mp_decode(const char *p, size_t len, size_t *used, struct mp_value **out, char *err,
-                      size_t errlen);
-void serfrpc_mp_free(struct mp_value *v);
+int msgpack_decode(const char *p, size_t len, size_t *used, struct mp_value **out, char *err,
+                   size_t errlen);
+void msgpack_free(struct mp_value *v);
 /* The value of the str key in map, or NULL (also when map is not a map). */
-const struct mp_value *serfrpc_mp_get(const struct mp_value *map, const char *key);
+const struct mp_value *msgpack_get(const struct mp_value *map, const char *key);
 /* An unsigned integer value (MP_UINT, or MP_INT >= 0): true and *out. */
-bool serfrpc_mp_uint_of(const struct mp_value *v, uint64_t *out);
+bool msgpack_uint_of(const struct mp_value *v, uint64_t *out);
 
+/* ---- serfrpc.c */
+
+/* A client for the Serf agent's msgpack RPC (reference/serf.md section 9),
+ * used by lserf.c, cmd_status.c and cmd_announce.c. */
 struct serfrpc;
 
 /* Connect to addr ("host:port", "[v6]:port"), handshake, and authenticate
@@ -604,7 +639,7 @@ int store_begin(struct store *s, char *err, size_t errlen);
 int store_commit(struct store *s, char *err, size_t errlen);
 int store_rollback(struct store *s, char *err, size_t errlen);
 
-/* ---- lidentity.c */
+/* ---- identity.c */
 
 /* This node's Factom identity from factomd.conf. sk is libsodium's 64-byte
  * secret key (seed || pk) in sodium_malloc memory, owned by the struct and
