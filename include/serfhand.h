@@ -77,6 +77,32 @@ void util_errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* [A-Za-z0-9][A-Za-z0-9_.-]{0,63}: the names of user events and queries. */
 bool util_valid_name(const char *s);
+/* n bytes as 2n lowercase hex digits and a NUL into out. */
+void util_hex(const uint8_t *p, size_t n, char *out);
+/* Append s as a JSON string literal (control characters escaped). */
+void util_json_str(struct buf *b, const char *s);
+/* qsort comparison of two char * */
+int util_cmp_str(const void *a, const void *b);
+/* A list of malloc'ed lines (problems, file names); p may be NULL. */
+struct util_lines {
+    char **v;
+    size_t n;
+};
+void util_line_add(struct util_lines *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void util_lines_free(struct util_lines *p);
+/* Open rel below dirfd without leaving it (openat2 RESOLVE_BENEATH): fd,
+ * -2 absent, -1 with err ("symlink leads out of the bundle"). */
+int util_open_beneath(int dirfd, const char *rel, char *err, size_t errlen);
+/* Read a regular file below dirfd, at most max bytes: 0, -2 absent, -1 with
+ * err naming rel (and "dangling symlink" for one). Over max, err names
+ * setting, the configuration key that set max (e.g. "limits.file_bytes"),
+ * or with setting NULL says the limit is fixed. util_read_beneath names no
+ * limit (its callers pass several). */
+int util_read_limited(int dirfd, const char *rel, size_t max, const char *setting, struct buf *out,
+                      char *err, size_t errlen);
+int util_read_beneath(int dirfd, const char *rel, size_t max, struct buf *out, char *err,
+                      size_t errlen);
 
 /* -------------------------------------------------------------- config.c */
 
@@ -204,9 +230,9 @@ struct bundle {
     char *name;    /* from the manifest, or "unsigned" */
     char *version; /* from the manifest, or "dev" */
     size_t max_file;
-    bool verify;                     /* false only for `serfhand run --unsigned`-like tools */
-    int dirfd;                       /* the bundle directory, -1 when closed */
-    struct trust_manifest *manifest; /* verified manifest (verify only) */
+    bool verify;               /* false only for `serfhand run --unsigned`-like tools */
+    int dirfd;                 /* the bundle directory, -1 when closed */
+    struct manifest *manifest; /* verified manifest (verify only) */
 };
 
 /* Open the bundle in dir. With verify (every real run), read MANIFEST.json
@@ -685,76 +711,138 @@ int identity_rpc_auth(const char *path, char *user, size_t ulen, char *pass, siz
 /* Wipe and free the secret and zero k; safe to call twice. */
 void identity_keys_wipe(struct identity_keys *k);
 
-/* ---- trust.c */
-/* minisign keys and signatures (libsodium only), the bundle manifest and the
- * threshold check. Secret keys live in sodium_malloc memory (wiped on free).
- * Parsers are strict like minisign 0.12: exact line counts and base64
- * lengths, no CR/NUL/control characters, printable trusted comment. */
-#define TRUST_MANIFEST_MAX (4 * 1024 * 1024)
-/* The largest integer a manifest may hold: 2^53 - 1, the largest that every
- * JSON reader (jq, JavaScript, anything that reads numbers as doubles) reads
- * exactly, so serfhand and any other reader see the same version and sizes. */
-#define TRUST_INT_MAX 9007199254740991LL
-struct trust_pubkey {
+/* ---- minisign.c */
+/* minisign keys and signatures (libsodium only). Secret keys live in
+ * sodium_malloc memory (wiped on free). Parsers are strict like minisign
+ * 0.12: exact line counts and base64 lengths, no CR/NUL/control characters,
+ * printable trusted comment. */
+#define MINISIGN_PK_B64 56        /* base64 characters of a public key */
+#define MINISIGN_COMMENT_MAX 1024 /* minisign COMMENTMAXBYTES */
+#define MINISIGN_TRUSTED_MAX 8192 /* minisign TRUSTEDCOMMENTMAXBYTES */
+/* The largest .minisig file: two comment lines and two base64 lines. */
+#define MINISIGN_SIG_FILE_MAX (2 * MINISIGN_COMMENT_MAX + MINISIGN_TRUSTED_MAX + 512)
+struct minisign_pubkey {
     uint8_t keyid[8]; /* random, not signed: selects a key, is no identity */
     uint8_t pk[32];
 };
-struct trust_seckey {
+struct minisign_seckey {
     uint8_t keyid[8];
     uint8_t sk[64]; /* libsodium secret key: seed || pk */
 };
-struct trust_sig {
+struct minisign_sig {
     bool legacy; /* "Ed": signs the message itself, refused for bundles */
     uint8_t keyid[8], sig[64], global[64];
     char *trusted; /* trusted comment without its prefix (malloc'ed) */
 };
-struct trust_file {
-    char *path; /* handlers/... or lua/... */
-    uint64_t size;
-    uint8_t hash[32]; /* BLAKE2b-256 */
-};
-struct trust_manifest {
-    char *bundle;
-    long long version, created, expires; /* unix seconds */
-    struct trust_file *files;            /* sorted by path */
-    size_t nfiles;
-};
-struct trust_keyset {
-    struct trust_pubkey *keys; /* trust.keys, in order */
-    size_t n;
-    long long threshold;
-};
-struct trust_problems { /* a list of malloc'ed lines */
-    char **v;
-    size_t n;
-};
-struct trust_report {
-    bool have_manifest;
-    struct trust_manifest m;
-    char manifest_hash[65]; /* BLAKE2b-256 hex of MANIFEST.json, "" if absent */
-    int distinct;           /* distinct trusted keys with a valid signature */
-    long long threshold;
-    struct trust_problems sigs;     /* one line per signature file */
-    struct trust_problems problems; /* empty = bundle ok */
-};
-int trust_init(void); /* sodium_init; needed by key tools, not by verification */
-void trust_hex(const uint8_t *p, size_t n, char *out);
+int minisign_init(void); /* sodium_init; needed by key tools, not by verification */
 /* A key id in 16 hex digits, as serfhand writes it in comments and in
  * MANIFEST.json.<KEYID>.minisig. minisign prints the same id without leading
  * zeros, so a signature file named from its output may carry fewer digits:
  * trust_sig_names gives both names (1 if they are the same) and
- * trust_keyid_is reads either form. */
-void trust_keyid_hex(const uint8_t keyid[8], char out[17]);
+ * minisign_keyid_is reads either form. */
+void minisign_keyid_hex(const uint8_t keyid[8], char out[17]);
+bool minisign_keyid_is(const uint8_t keyid[8], const char *hex);
+/* "RW" and base64 characters only: meant as a key string, not a file name. */
+bool minisign_looks_like_key(const char *s);
+/* A .pub file (2 lines) or a bare "RW..." key string. */
+int minisign_pubkey_parse(struct minisign_pubkey *pk, const char *text, size_t len, char *err,
+                          size_t errlen);
+void minisign_pubkey_base64(const struct minisign_pubkey *pk, char out[57]);
+void minisign_pubkey_write(const struct minisign_pubkey *pk, struct buf *out);
+/* 1 encrypted (scrypt), 0 not, -1 not a valid secret key file. */
+int minisign_seckey_encrypted(const char *text, size_t len);
+/* Decrypt (password may be NULL for -W keys) and check the checksum and that
+ * the public half matches the seed. *out is freed with minisign_seckey_free. */
+int minisign_seckey_parse(struct minisign_seckey **out, const char *text, size_t len,
+                          const char *password, char *err, size_t errlen);
+void minisign_seckey_free(struct minisign_seckey *sk);
+void minisign_seckey_pubkey(const struct minisign_seckey *sk, struct minisign_pubkey *pk);
+int minisign_keygen(struct minisign_pubkey *pk, struct minisign_seckey **sk);
+/* password NULL: unencrypted (minisign -W). Else scrypt with these limits. */
+int minisign_seckey_write(const struct minisign_seckey *sk, const char *password,
+                          unsigned long long opslimit, size_t memlimit, struct buf *out, char *err,
+                          size_t errlen);
+int minisign_sig_parse(struct minisign_sig *s, const char *text, size_t len, char *err,
+                       size_t errlen);
+void minisign_sig_free(struct minisign_sig *s);
+/* Key id, signature over BLAKE2b-512(msg) (or msg if legacy and allowed),
+ * and the global signature over sig || trusted comment. */
+int minisign_sig_verify(const struct minisign_sig *s, const struct minisign_pubkey *pk,
+                        const void *msg, size_t len, bool allow_legacy, char *err, size_t errlen);
+/* Append a 4-line prehashed "ED" .minisig for msg to out. */
+int minisign_sign(const struct minisign_seckey *sk, const void *msg, size_t len,
+                  const char *trusted, const char *untrusted, struct buf *out, char *err,
+                  size_t errlen);
+
+/* ---- password.c */
+/* A password from $SERFHAND_PASSWORD (scripts, tests) or read from the
+ * terminal without echo (confirm: asked twice). Free with password_free. */
+int password_read(const char *prompt, bool confirm, char **out, char *err, size_t errlen);
+void password_free(char *pw);
+
+/* ---- manifest.c */
+/* MANIFEST.json: what a bundle holds, each file with its size and hash. */
+#define MANIFEST_MAX (4 * 1024 * 1024)
+/* The largest integer a manifest may hold: 2^53 - 1, the largest that every
+ * JSON reader (jq, JavaScript, anything that reads numbers as doubles) reads
+ * exactly, so serfhand and any other reader see the same version and sizes. */
+#define MANIFEST_INT_MAX 9007199254740991LL
+struct manifest_file {
+    char *path; /* handlers/... or lua/... */
+    uint64_t size;
+    uint8_t hash[32]; /* BLAKE2b-256 */
+};
+struct manifest {
+    char *bundle;
+    long long version, created, expires; /* unix seconds */
+    struct manifest_file *files;         /* sorted by path */
+    size_t nfiles;
+};
+/* Strict JSON (duplicate keys, unknown keys, floats, non-ASCII refused),
+ * paths checked with manifest_valid_rel. */
+int manifest_parse(struct manifest *m, const char *text, size_t len, char *err, size_t errlen);
+void manifest_write(const struct manifest *m, struct buf *out);
+void manifest_free(struct manifest *m);
+const struct manifest_file *manifest_find(const struct manifest *m, const char *path);
+/* Fill m->files from every file under dir/handlers and dir/lua. 0, or -1
+ * with problems added. */
+int manifest_build(struct manifest *m, const char *dir, size_t max_file, struct util_lines *p);
+/* handlers/... or lua/..., components [A-Za-z0-9_.+@-]+, no "." or "..". */
+bool manifest_valid_rel(const char *rel);
+/* Read f once and check its size and hash: out holds exactly those bytes. */
+int manifest_read_checked(int dirfd, const struct manifest_file *f, size_t max, struct buf *out,
+                          char *err, size_t errlen);
+/* Every listed file matches and no unlisted file: number of problems added. */
+int manifest_check_files(int rootfd, const struct manifest *m, size_t max_file,
+                         struct util_lines *p);
+
+/* ---- trust.c */
+/* The operator's trust root and the bundle checks made against it. */
+struct trust_keyset {
+    struct minisign_pubkey *keys; /* trust.keys, in order */
+    size_t n;
+    long long threshold;
+};
+struct trust_report {
+    bool have_manifest;
+    struct manifest m;
+    char manifest_hash[65]; /* BLAKE2b-256 hex of MANIFEST.json, "" if absent */
+    int distinct;           /* distinct trusted keys with a valid signature */
+    long long threshold;
+    struct util_lines sigs;     /* one line per signature file */
+    struct util_lines problems; /* empty = bundle ok */
+};
 #define TRUST_SIGNAME_MAX 64
+/* The names a signature by keyid may have (see minisign_keyid_hex). */
 int trust_sig_names(const uint8_t keyid[8], char names[2][TRUST_SIGNAME_MAX]);
 /* Two keys may share a key id (it is random and not signed), but not one
  * file name: the key name MANIFEST.json.<KEYID>-<PK>.minisig (PK: the first
  * 8 bytes of the Ed25519 public key, 16 upper-case hex digits) holds a
  * signature when the key-id name holds another key's. Runs and every command
  * read the key-id names and the key name of each trusted key. */
-void trust_sig_keyname(const struct trust_pubkey *pk, char name[TRUST_SIGNAME_MAX]);
+void trust_sig_keyname(const struct minisign_pubkey *pk, char name[TRUST_SIGNAME_MAX]);
 /* Every file name trust_verify_sigs reads for ks, sorted, each once. */
-void trust_sig_files(const struct trust_keyset *ks, struct trust_problems *names);
+void trust_sig_files(const struct trust_keyset *ks, struct util_lines *names);
 /* name is a key-id name with fewer than 16 digits (minisign's short form):
  * true with full, the same name with 16 digits. */
 bool trust_sig_fullname(const char *name, char full[TRUST_SIGNAME_MAX]);
@@ -762,71 +850,8 @@ bool trust_sig_fullname(const char *name, char full[TRUST_SIGNAME_MAX]);
  * key-id name, unless it holds a signature by the same key id that pk does
  * not verify (another key's), then the key name. stale: minisign's short
  * key-id name if it holds pk's own signature (to remove), else "". */
-void trust_sig_name_for(int dirfd, const struct trust_pubkey *pk, const char *man, size_t len,
+void trust_sig_name_for(int dirfd, const struct minisign_pubkey *pk, const char *man, size_t len,
                         char name[TRUST_SIGNAME_MAX], char stale[TRUST_SIGNAME_MAX]);
-bool trust_keyid_is(const uint8_t keyid[8], const char *hex);
-void trust_problem_add(struct trust_problems *p, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-void trust_problems_free(struct trust_problems *p);
-void trust_json_str(struct buf *b, const char *s); /* a JSON string literal */
-/* A .pub file (2 lines) or a bare "RW..." key string. */
-int trust_pubkey_parse(struct trust_pubkey *pk, const char *text, size_t len, char *err,
-                       size_t errlen);
-void trust_pubkey_base64(const struct trust_pubkey *pk, char out[57]);
-void trust_pubkey_write(const struct trust_pubkey *pk, struct buf *out);
-/* 1 encrypted (scrypt), 0 not, -1 not a valid secret key file. */
-int trust_seckey_encrypted(const char *text, size_t len);
-/* Decrypt (password may be NULL for -W keys) and check the checksum and that
- * the public half matches the seed. *out is freed with trust_seckey_free. */
-int trust_seckey_parse(struct trust_seckey **out, const char *text, size_t len,
-                       const char *password, char *err, size_t errlen);
-void trust_seckey_free(struct trust_seckey *sk);
-void trust_seckey_pubkey(const struct trust_seckey *sk, struct trust_pubkey *pk);
-int trust_keygen(struct trust_pubkey *pk, struct trust_seckey **sk);
-/* password NULL: unencrypted (minisign -W). Else scrypt with these limits. */
-int trust_seckey_write(const struct trust_seckey *sk, const char *password,
-                       unsigned long long opslimit, size_t memlimit, struct buf *out, char *err,
-                       size_t errlen);
-int trust_sig_parse(struct trust_sig *s, const char *text, size_t len, char *err, size_t errlen);
-void trust_sig_free(struct trust_sig *s);
-/* Key id, signature over BLAKE2b-512(msg) (or msg if legacy and allowed),
- * and the global signature over sig || trusted comment. */
-int trust_sig_verify(const struct trust_sig *s, const struct trust_pubkey *pk, const void *msg,
-                     size_t len, bool allow_legacy, char *err, size_t errlen);
-/* Append a 4-line prehashed "ED" .minisig for msg to out. */
-int trust_sign(const struct trust_seckey *sk, const void *msg, size_t len, const char *trusted,
-               const char *untrusted, struct buf *out, char *err, size_t errlen);
-/* MANIFEST.json: strict JSON (duplicate keys, unknown keys, floats, non-ASCII
- * refused), paths checked with trust_valid_rel. */
-int trust_manifest_parse(struct trust_manifest *m, const char *text, size_t len, char *err,
-                         size_t errlen);
-void trust_manifest_write(const struct trust_manifest *m, struct buf *out);
-void trust_manifest_free(struct trust_manifest *m);
-const struct trust_file *trust_manifest_find(const struct trust_manifest *m, const char *path);
-/* Fill m->files from every file under dir/handlers and dir/lua. 0, or -1
- * with problems added. */
-int trust_manifest_build(struct trust_manifest *m, const char *dir, size_t max_file,
-                         struct trust_problems *p);
-/* handlers/... or lua/..., components [A-Za-z0-9_.+@-]+, no "." or "..". */
-bool trust_valid_rel(const char *rel);
-/* Open rel below dirfd without leaving it (openat2 RESOLVE_BENEATH): fd,
- * -2 absent, -1 with err ("symlink leads out of the bundle"). */
-int trust_open_beneath(int dirfd, const char *rel, char *err, size_t errlen);
-/* Read a regular file below dirfd, at most max bytes: 0, -2 absent, -1 with
- * err naming rel (and "dangling symlink" for one). Over max, err names
- * setting, the configuration key that set max (e.g. "limits.file_bytes"),
- * or with setting NULL says the limit is fixed. trust_read_beneath names no
- * limit (its callers pass several). */
-int trust_read_limited(int dirfd, const char *rel, size_t max, const char *setting, struct buf *out,
-                       char *err, size_t errlen);
-int trust_read_beneath(int dirfd, const char *rel, size_t max, struct buf *out, char *err,
-                       size_t errlen);
-/* Read f once and check its size and hash: out holds exactly those bytes. */
-int trust_read_checked(int dirfd, const struct trust_file *f, size_t max, struct buf *out,
-                       char *err, size_t errlen);
-/* Every listed file matches and no unlisted file: number of problems added. */
-int trust_check_files(int rootfd, const struct trust_manifest *m, size_t max_file,
-                      struct trust_problems *p);
 /* trust.keys (files or RW... strings) and trust.threshold. */
 int trust_keyset_load(struct trust_keyset *ks, const struct config *cfg, char *err, size_t errlen);
 void trust_keyset_free(struct trust_keyset *ks);
@@ -838,25 +863,21 @@ void trust_keyset_free(struct trust_keyset *ks);
  * key once. lines/problems (may be NULL) get one line per file; scan_all also
  * reports the other MANIFEST.json.*.minisig files, which never count. */
 int trust_verify_sigs(int rootfd, const char *man, size_t len, const struct trust_keyset *ks,
-                      bool scan_all, struct trust_problems *lines, struct trust_problems *problems,
+                      bool scan_all, struct util_lines *lines, struct util_lines *problems,
                       int *distinct, char *err, size_t errlen);
 /* verify/check: signatures, threshold, manifest, files, expiry. Returns the
  * number of problems (r->problems). */
 int trust_check_bundle(struct trust_report *r, const char *dir, const struct trust_keyset *ks,
                        size_t max_file, int64_t now_s);
 void trust_report_free(struct trust_report *r);
-/* A password from $SERFHAND_PASSWORD (scripts, tests) or read from the
- * terminal without echo (confirm: asked twice). Free with trust_password_free. */
-int trust_password(const char *prompt, bool confirm, char **out, char *err, size_t errlen);
-void trust_password_free(char *pw);
 /* The report as text lines, or as JSON {bundle, version, manifest, ok,
  * [threshold, valid_keys, created, expires, files, signatures,] problems}
  * (full adds the bracketed part; max > 0 caps the length by dropping
  * problems, with a final "... N more"). */
 void trust_report_text(const struct trust_report *r, const char *dir, struct buf *out);
+void trust_report_json(const struct trust_report *r, bool full, size_t max, struct buf *out);
 /* Print r to stdout as `verify` and `check` do: text, or one line of JSON. */
 void trust_report_print(const struct trust_report *r, const char *dir, bool json);
-void trust_report_json(const struct trust_report *r, bool full, size_t max, struct buf *out);
 
 /* ---- install.c */
 /* Installing a verified bundle under <state_dir>/bundles/<version>-<hash16>/,
@@ -907,7 +928,7 @@ struct update_pointer {
 /* payload = base64url(keyid 8 || signature 64 || global signature 64) "."
  * body, body = compact JSON {"n","v","h","u","e"}; a prehashed minisign
  * signature over UPDATE_SIG_CONTEXT body with body as trusted comment. */
-int update_pointer_encode(const struct update_pointer *p, const struct trust_seckey *sk,
+int update_pointer_encode(const struct update_pointer *p, const struct minisign_seckey *sk,
                           struct buf *out, char *err, size_t errlen);
 /* Check the signature against the trusted keys (one suffices) and parse
  * the body; keyid (17 bytes) gets the signer's id when known. 0 or -1. */
@@ -925,8 +946,7 @@ enum check_result {
  * hash checked, luaL_loadbufferx mode "t", nothing runs). Each that does not
  * compile adds a problem "path:line: message"; a file that cannot be read is
  * left to the caller's file check. Returns the number of problems added. */
-int check_compile(int dirfd, const struct trust_manifest *m, size_t max_file,
-                  struct trust_problems *p);
+int check_compile(int dirfd, const struct manifest *m, size_t max_file, struct util_lines *p);
 /* `verify`: trust_check_bundle, then check_compile. r is filled (free with
  * trust_report_free). CHECK_OK or CHECK_REFUSED. */
 enum check_result check_verify(struct trust_report *r, const char *dir,

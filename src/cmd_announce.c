@@ -47,17 +47,17 @@ static int check_published(const struct config *cfg, const struct update_pointer
                            const char *dir, char *msg, size_t msglen)
 {
     struct buf url = {0}, body = {0};
-    struct trust_manifest m = {0};
+    struct manifest m = {0};
     char sub[512], hex[65];
     long status = 0;
     size_t max_dl = (size_t)config_int(cfg, "update.max_bytes");
-    bool fixed = TRUST_MANIFEST_MAX <= max_dl;
+    bool fixed = MANIFEST_MAX <= max_dl;
     int rc = SH_EXIT_FAIL;
     buf_printf(&url, "%s/MANIFEST.json", p->url);
     struct http_req req = {
         .url = url.data,
         .timeout_ms = (long)config_int(cfg, "update.timeout_ms"),
-        .max_bytes = fixed ? TRUST_MANIFEST_MAX : max_dl,
+        .max_bytes = fixed ? MANIFEST_MAX : max_dl,
     };
     int r = http_get(&req, &body, &status, sub, sizeof sub);
     if (r == HTTP_TIMEOUT) {
@@ -73,11 +73,11 @@ static int check_published(const struct config *cfg, const struct update_pointer
     } else {
         uint8_t h[32];
         crypto_generichash(h, 32, (const uint8_t *)body.data, body.len, NULL, 0);
-        trust_hex(h, 32, hex);
+        util_hex(h, 32, hex);
         rc = SH_EXIT_TRUST;
         if (strcmp(hex, p->hash) == 0)
             rc = SH_EXIT_OK;
-        else if (trust_manifest_parse(&m, body.data, body.len, sub, sizeof sub) < 0)
+        else if (manifest_parse(&m, body.data, body.len, sub, sizeof sub) < 0)
             util_errf(msg, msglen, "GET %s: HTTP 200, but not a valid manifest (%s)", url.data,
                       sub);
         else if (strcmp(m.bundle, p->name) != 0)
@@ -92,7 +92,7 @@ static int check_published(const struct config *cfg, const struct update_pointer
                       "%.16s..., %s has %.16s...): signed again since it was published?",
                       url.data, m.bundle, m.version, hex, dir, p->hash);
     }
-    trust_manifest_free(&m);
+    manifest_free(&m);
     buf_free(&body);
     buf_free(&url);
     return rc;
@@ -104,7 +104,7 @@ static int exec_announce(int argc, char **argv, const struct config *cfg)
     bool print_only = false, no_check = false;
     struct trust_keyset ks = {0};
     struct trust_report rep = {0};
-    struct trust_seckey *sk = NULL;
+    struct minisign_seckey *sk = NULL;
     struct buf kb = {0}, payload = {0};
     struct serfrpc *rpc = NULL;
     char err[1024] = "", *pw = NULL;
@@ -133,7 +133,7 @@ static int exec_announce(int argc, char **argv, const struct config *cfg)
         fprintf(stderr, "serfhand announce: --ttl wants N, Ns, Nm, Nh or Nd (at most 365d)\n");
         return SH_EXIT_USAGE;
     }
-    if (trust_init() < 0)
+    if (minisign_init() < 0)
         util_errf(err, sizeof err, "libsodium cannot be initialised");
     else if (trust_keyset_load(&ks, cfg, err, sizeof err) == 0)
         err[0] = 0;
@@ -147,24 +147,24 @@ static int exec_announce(int argc, char **argv, const struct config *cfg)
         fprintf(stderr, "serfhand announce: %s\n", err);
         goto out;
     }
-    int enc = trust_seckey_encrypted(kb.data, kb.len);
+    int enc = minisign_seckey_encrypted(kb.data, kb.len);
     if (enc > 0 &&
-        trust_password("Password for the secret key: ", false, &pw, err, sizeof err) < 0) {
+        password_read("Password for the secret key: ", false, &pw, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand announce: %s\n", err);
         goto out;
     }
-    if (trust_seckey_parse(&sk, kb.data, kb.len, pw, err, sizeof err) < 0) {
+    if (minisign_seckey_parse(&sk, kb.data, kb.len, pw, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand announce: %s: %s\n", keyfile, err);
         rc = SH_EXIT_FAIL;
         goto out;
     }
-    struct trust_pubkey pk;
-    trust_seckey_pubkey(sk, &pk);
+    struct minisign_pubkey pk;
+    minisign_seckey_pubkey(sk, &pk);
     bool trusted = false;
     for (size_t i = 0; i < ks.n; i++)
         trusted = trusted || memcmp(ks.keys[i].pk, pk.pk, 32) == 0;
     char id[17];
-    trust_keyid_hex(sk->keyid, id);
+    minisign_keyid_hex(sk->keyid, id);
     if (!trusted) {
         fprintf(stderr,
                 "serfhand announce: key %s is not in trust.keys: every node would refuse "
@@ -256,8 +256,8 @@ out:
         sodium_memzero(kb.data, kb.len);
     buf_free(&kb);
     buf_free(&payload);
-    trust_seckey_free(sk);
-    trust_password_free(pw);
+    minisign_seckey_free(sk);
+    password_free(pw);
     trust_report_free(&rep);
     trust_keyset_free(&ks);
     return rc;

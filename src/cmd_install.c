@@ -30,7 +30,7 @@ static int dir_read(void *ctx, const char *rel, size_t max, struct buf *out, cha
                     size_t errlen)
 {
     struct dir_src *d = ctx;
-    return trust_read_beneath(d->fd, rel, max, out, err, errlen);
+    return util_read_beneath(d->fd, rel, max, out, err, errlen);
 }
 
 struct url_src {

@@ -39,8 +39,8 @@ static int exec_keygen(int argc, char **argv, const struct config *cfg)
     const char *pub = NULL, *sec = NULL;
     bool nopass = false, force = false;
     char err[512], *pw = NULL;
-    struct trust_seckey *sk = NULL;
-    struct trust_pubkey pk;
+    struct minisign_seckey *sk = NULL;
+    struct minisign_pubkey pk;
     struct buf pb = {0}, sb = {0};
     int rc = SH_EXIT_USAGE;
     (void)cfg;
@@ -64,7 +64,7 @@ static int exec_keygen(int argc, char **argv, const struct config *cfg)
         return SH_EXIT_USAGE;
     }
     if (!nopass &&
-        trust_password("Password for the new secret key: ", true, &pw, err, sizeof err) < 0) {
+        password_read("Password for the new secret key: ", true, &pw, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand keygen: %s\n", err);
         return SH_EXIT_USAGE;
     }
@@ -72,7 +72,7 @@ static int exec_keygen(int argc, char **argv, const struct config *cfg)
         fprintf(stderr, "serfhand keygen: empty password (use -W for an unencrypted key)\n");
         goto out;
     }
-    if (trust_keygen(&pk, &sk) < 0) {
+    if (minisign_keygen(&pk, &sk) < 0) {
         fprintf(stderr, "serfhand keygen: libsodium failed\n");
         goto out;
     }
@@ -84,16 +84,16 @@ static int exec_keygen(int argc, char **argv, const struct config *cfg)
         ops = crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_INTERACTIVE;
         mem = crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_INTERACTIVE;
     }
-    if (trust_seckey_write(sk, pw, ops, mem, &sb, err, sizeof err) < 0) {
+    if (minisign_seckey_write(sk, pw, ops, mem, &sb, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand keygen: %s\n", err);
         goto out;
     }
-    trust_pubkey_write(&pk, &pb);
+    minisign_pubkey_write(&pk, &pb);
     if (write_file(sec, &sb, 0600, force) < 0 || write_file(pub, &pb, 0644, force) < 0)
         goto out;
     char id[17], b64[57];
-    trust_keyid_hex(pk.keyid, id);
-    trust_pubkey_base64(&pk, b64);
+    minisign_keyid_hex(pk.keyid, id);
+    minisign_pubkey_base64(&pk, b64);
     printf("key id %s\npublic key %s: %s\nsecret key %s (%s)\n"
            "trust it on nodes with: trust = { keys = { \"%s\" } }\n",
            id, pub, b64, sec, pw ? "password-protected" : "NOT encrypted", b64);
@@ -103,8 +103,8 @@ out:
         sodium_memzero(sb.data, sb.len);
     buf_free(&sb);
     buf_free(&pb);
-    trust_seckey_free(sk);
-    trust_password_free(pw);
+    minisign_seckey_free(sk);
+    password_free(pw);
     return rc;
 usage:
     fprintf(stderr, "usage: serfhand keygen -p KEY.pub -s KEY.sec [-W] [-f]\n");

@@ -64,19 +64,18 @@ static int write_atomic(int dirfd, const char *name, const struct buf *b, char *
 }
 
 /* Describe how the files differ from the manifest m (at most a few lines). */
-static int diff_files(const struct trust_manifest *m, const struct trust_manifest *cur,
-                      struct trust_problems *p)
+static int diff_files(const struct manifest *m, const struct manifest *cur, struct util_lines *p)
 {
     for (size_t i = 0; i < cur->nfiles; i++) {
-        const struct trust_file *f = trust_manifest_find(m, cur->files[i].path);
+        const struct manifest_file *f = manifest_find(m, cur->files[i].path);
         if (!f)
-            trust_problem_add(p, "%s: added (not in the manifest)", cur->files[i].path);
+            util_line_add(p, "%s: added (not in the manifest)", cur->files[i].path);
         else if (f->size != cur->files[i].size || memcmp(f->hash, cur->files[i].hash, 32) != 0)
-            trust_problem_add(p, "%s: changed", cur->files[i].path);
+            util_line_add(p, "%s: changed", cur->files[i].path);
     }
     for (size_t i = 0; i < m->nfiles; i++)
-        if (!trust_manifest_find(cur, m->files[i].path))
-            trust_problem_add(p, "%s: removed (listed in the manifest)", m->files[i].path);
+        if (!manifest_find(cur, m->files[i].path))
+            util_line_add(p, "%s: removed (listed in the manifest)", m->files[i].path);
     return (int)p->n;
 }
 
@@ -105,9 +104,9 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
     const char *keyfile = NULL, *dir = NULL, *name = NULL, *expires_s = NULL;
     long long version = 0;
     char err[1024], *pw = NULL, id[17], hex[65];
-    struct trust_seckey *sk = NULL;
-    struct trust_manifest old = {0}, cur = {0};
-    struct trust_problems probs = {0};
+    struct minisign_seckey *sk = NULL;
+    struct manifest old = {0}, cur = {0};
+    struct util_lines probs = {0};
     struct buf kb = {0}, man = {0}, sig = {0};
     bool have_old = false, new_manifest = false;
     int dirfd = -1, rc = SH_EXIT_USAGE;
@@ -120,9 +119,9 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
             char *end;
             errno = 0;
             version = strtoll(argv[++i], &end, 10);
-            if (errno || *end || version < 1 || version > TRUST_INT_MAX) {
+            if (errno || *end || version < 1 || version > MANIFEST_INT_MAX) {
                 fprintf(stderr, "serfhand sign: --version must be an integer from 1 to %lld\n",
-                        TRUST_INT_MAX);
+                        MANIFEST_INT_MAX);
                 return SH_EXIT_USAGE;
             }
         } else if (strcmp(argv[i], "--expires") == 0 && i + 1 < argc) {
@@ -158,25 +157,25 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
         fprintf(stderr, "serfhand sign: %s\n", err);
         goto out;
     }
-    int enc = trust_seckey_encrypted(kb.data, kb.len);
+    int enc = minisign_seckey_encrypted(kb.data, kb.len);
     if (enc < 0) {
-        trust_seckey_parse(&sk, kb.data, kb.len, NULL, err, sizeof err);
+        minisign_seckey_parse(&sk, kb.data, kb.len, NULL, err, sizeof err);
         fprintf(stderr, "serfhand sign: %s: %s\n", keyfile, err);
         goto out;
     }
-    if (enc && trust_password("Password for the secret key: ", false, &pw, err, sizeof err) < 0) {
+    if (enc && password_read("Password for the secret key: ", false, &pw, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand sign: %s\n", err);
         goto out;
     }
-    if (trust_seckey_parse(&sk, kb.data, kb.len, pw, err, sizeof err) < 0) {
+    if (minisign_seckey_parse(&sk, kb.data, kb.len, pw, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand sign: %s: %s\n", keyfile, err);
         rc = SH_EXIT_FAIL;
         goto out;
     }
-    trust_keyid_hex(sk->keyid, id);
+    minisign_keyid_hex(sk->keyid, id);
 
     rc = SH_EXIT_FAIL;
-    if (trust_manifest_build(&cur, dir, max_file, &probs) < 0) {
+    if (manifest_build(&cur, dir, max_file, &probs) < 0) {
         fprintf(stderr, "serfhand sign: %s: cannot be signed:\n", dir);
         for (size_t i = 0; i < probs.n; i++)
             fprintf(stderr, "  %s\n", probs.v[i]);
@@ -190,13 +189,13 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
         rc = SH_EXIT_TRUST;
         goto out;
     }
-    int r = trust_read_beneath(dirfd, "MANIFEST.json", TRUST_MANIFEST_MAX, &man, err, sizeof err);
+    int r = util_read_beneath(dirfd, "MANIFEST.json", MANIFEST_MAX, &man, err, sizeof err);
     if (r == -1) {
         fprintf(stderr, "serfhand sign: %s\n", err);
         goto out;
     }
     if (r == 0) {
-        if (trust_manifest_parse(&old, man.data, man.len, err, sizeof err) == 0) {
+        if (manifest_parse(&old, man.data, man.len, err, sizeof err) == 0) {
             have_old = true;
         } else if (!version) {
             fprintf(stderr,
@@ -265,7 +264,7 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
         cur.created = (long long)time(NULL);
         cur.expires = cur.created + lifetime;
         buf_free(&man);
-        trust_manifest_write(&cur, &man);
+        manifest_write(&cur, &man);
         int removed = remove_old_sigs(dirfd);
         if (write_atomic(dirfd, "MANIFEST.json", &man, err, sizeof err) < 0) {
             fprintf(stderr, "serfhand sign: %s\n", err);
@@ -277,19 +276,19 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
                removed ? " (old signatures removed)" : "");
     }
 
-    const struct trust_manifest *m = new_manifest ? &cur : &old;
+    const struct manifest *m = new_manifest ? &cur : &old;
     char trusted[512], signame[TRUST_SIGNAME_MAX];
     snprintf(trusted, sizeof trusted,
              "timestamp:%lld\tfile:MANIFEST.json\tbundle:%s\tversion:%lld\thashed",
              (long long)time(NULL), m->bundle, m->version);
-    if (trust_sign(sk, man.data, man.len, trusted, "signature from serfhand secret key", &sig, err,
-                   sizeof err) < 0) {
+    if (minisign_sign(sk, man.data, man.len, trusted, "signature from serfhand secret key", &sig,
+                      err, sizeof err) < 0) {
         fprintf(stderr, "serfhand sign: %s\n", err);
         goto out;
     }
-    struct trust_pubkey pk;
+    struct minisign_pubkey pk;
     char stale[TRUST_SIGNAME_MAX];
-    trust_seckey_pubkey(sk, &pk);
+    minisign_seckey_pubkey(sk, &pk);
     trust_sig_name_for(dirfd, &pk, man.data, man.len, signame, stale);
     if (write_atomic(dirfd, signame, &sig, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand sign: %s\n", err);
@@ -299,7 +298,7 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
         unlinkat(dirfd, stale, 0);
     uint8_t h[32];
     crypto_generichash(h, 32, (const uint8_t *)man.data, man.len, NULL, 0);
-    trust_hex(h, 32, hex);
+    util_hex(h, 32, hex);
     printf("signed bundle %s version %lld (manifest blake2b %s) with key %s: %s\n", m->bundle,
            m->version, hex, id, signame);
     rc = SH_EXIT_OK;
@@ -309,11 +308,11 @@ out:
     buf_free(&kb);
     buf_free(&man);
     buf_free(&sig);
-    trust_manifest_free(&old);
-    trust_manifest_free(&cur);
-    trust_problems_free(&probs);
-    trust_seckey_free(sk);
-    trust_password_free(pw);
+    manifest_free(&old);
+    manifest_free(&cur);
+    util_lines_free(&probs);
+    minisign_seckey_free(sk);
+    password_free(pw);
     if (dirfd >= 0)
         close(dirfd);
     return rc;

@@ -138,7 +138,7 @@ static int exec_status(int argc, char **argv, const struct config *cfg)
         for (size_t i = 0; i < nrows; i++) {
             if (i)
                 buf_addstr(&o, ",");
-            trust_json_str(&o, rows[i].name);
+            util_json_str(&o, rows[i].name);
             buf_addstr(&o, ":");
             status_row_json(&o, parsed[i].ok ? &parsed[i].a : NULL,
                             parsed[i].problem[0] ? parsed[i].problem : NULL);

@@ -421,7 +421,7 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
 {
     struct state st = {0};
     struct trust_keyset ks = {0};
-    struct trust_manifest m = {0};
+    struct manifest m = {0};
     struct trust_report rep = {0};
     struct buf man = {0}, file = {0}, dirs = {0};
     char sub[1024], hex[65], tmpname[64], dirname[128], target[160];
@@ -448,7 +448,7 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
     }
 
     /* 1. The manifest and the signatures of the trusted keys, staged. */
-    r = src->read(src->ctx, "MANIFEST.json", TRUST_MANIFEST_MAX, &man, sub, sizeof sub);
+    r = src->read(src->ctx, "MANIFEST.json", MANIFEST_MAX, &man, sub, sizeof sub);
     if (r == -2 && !src->dir) { /* a URL: say what the server answered (404, 410) */
         rc = refuse(msg, msglen, SH_EXIT_FAIL, "%s: MANIFEST.json: missing (%s)", label, sub);
         goto out;
@@ -460,7 +460,7 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
     }
     uint8_t h[32];
     crypto_generichash(h, 32, (const uint8_t *)man.data, man.len, NULL, 0);
-    trust_hex(h, 32, hex);
+    util_hex(h, 32, hex);
     if (o->expect_hash && strcmp(o->expect_hash, hex) != 0) {
         rc = refuse(msg, msglen, SH_EXIT_TRUST,
                     "%s: MANIFEST.json has hash %.16s..., the "
@@ -483,7 +483,7 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
     /* Every file a run reads for the trusted keys, staged under its own
      * name; one named with minisign's short key id goes under the 16-digit
      * name when no file came by that (sorted, the 16-digit name is first). */
-    struct trust_problems sn = {0};
+    struct util_lines sn = {0};
     trust_sig_files(&ks, &sn);
     for (size_t i = 0; i < sn.n; i++) {
         struct buf sig = {0};
@@ -503,11 +503,11 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
         }
         buf_free(&sig);
         if (r == -1) {
-            trust_problems_free(&sn);
+            util_lines_free(&sn);
             goto out;
         }
     }
-    trust_problems_free(&sn);
+    util_lines_free(&sn);
     install_test_crash("staged");
 
     /* 2. Signatures over the raw bytes, then the manifest's own terms. */
@@ -518,7 +518,7 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
         refuse(msg, msglen, 0, "%s: %s: refused%s", label, sub, absent);
         goto out;
     }
-    if (trust_manifest_parse(&m, man.data, man.len, sub, sizeof sub) < 0) {
+    if (manifest_parse(&m, man.data, man.len, sub, sizeof sub) < 0) {
         refuse(msg, msglen, 0, "%s: %s: refused", label, sub);
         goto out;
     }
@@ -558,19 +558,19 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
         }
     }
     if (src->dir) { /* a directory: every file, and nothing unlisted */
-        struct trust_problems p = {0};
+        struct util_lines p = {0};
         srcfd = open(src->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (srcfd < 0) {
             rc = refuse(msg, msglen, SH_EXIT_FAIL, "%s: %s", src->dir, strerror(errno));
             goto out;
         }
-        if (trust_check_files(srcfd, &m, max_file, &p) > 0) {
+        if (manifest_check_files(srcfd, &m, max_file, &p) > 0) {
             refuse(msg, msglen, 0, "%s: %s%s: refused", label, p.v[0],
                    p.n > 1 ? " (and more)" : "");
-            trust_problems_free(&p);
+            util_lines_free(&p);
             goto out;
         }
-        trust_problems_free(&p);
+        util_lines_free(&p);
     }
     snprintf(dirname, sizeof dirname, "%lld-%.16s", m.version, hex);
     snprintf(target, sizeof target, "bundles/%s", dirname);
@@ -586,7 +586,7 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
 
     /* 3. Copy: each file read once, checked, written, fsynced. */
     for (size_t i = 0; i < m.nfiles; i++) {
-        const struct trust_file *f = &m.files[i];
+        const struct manifest_file *f = &m.files[i];
         uint8_t fh[32];
         r = src->read(src->ctx, f->path, (size_t)f->size, &file, sub, sizeof sub);
         if (r < 0) {
@@ -628,14 +628,14 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
     /* What `check` would fail is never switched to: every Lua file of the
      * copy compiles (signed or not, a syntax error would only fail later,
      * on every event). */
-    struct trust_problems cp = {0};
+    struct util_lines cp = {0};
     if (check_compile(tfd, &m, max_file, &cp) > 0) {
         rc = refuse(msg, msglen, SH_EXIT_TRUST, "%s: does not compile: %s%s: refused", label,
                     cp.v[0], cp.n > 1 ? " (and more)" : "");
-        trust_problems_free(&cp);
+        util_lines_free(&cp);
         goto out;
     }
-    trust_problems_free(&cp);
+    util_lines_free(&cp);
     install_test_crash("verified-copy");
     struct stat sb;
     if (fstatat(st.bfd, dirname, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -733,7 +733,7 @@ out:
     buf_free(&man);
     buf_free(&file);
     buf_free(&dirs);
-    trust_manifest_free(&m);
+    manifest_free(&m);
     trust_report_free(&rep);
     trust_keyset_free(&ks);
     return rc;
@@ -925,11 +925,11 @@ bad:
     return -1;
 }
 
-int update_pointer_encode(const struct update_pointer *p, const struct trust_seckey *sk,
+int update_pointer_encode(const struct update_pointer *p, const struct minisign_seckey *sk,
                           struct buf *out, char *err, size_t errlen)
 {
     struct buf body = {0}, msg = {0}, sigtext = {0};
-    struct trust_sig sig = {0};
+    struct minisign_sig sig = {0};
     uint8_t raw[PTR_RAW];
     char b64[PTR_B64 + 2];
     int rc = -1;
@@ -943,9 +943,9 @@ int update_pointer_encode(const struct update_pointer *p, const struct trust_sec
     buf_printf(&body, "{\"n\":\"%s\",\"v\":%lld,\"h\":\"%s\",\"u\":\"%s\",\"e\":%lld}", p->name,
                p->version, p->hash, p->url, p->expires);
     buf_printf(&msg, "%s%s", UPDATE_SIG_CONTEXT, body.data);
-    if (trust_sign(sk, msg.data, msg.len, body.data, "serfhand-update pointer", &sigtext, err,
-                   errlen) < 0 ||
-        trust_sig_parse(&sig, sigtext.data, sigtext.len, err, errlen) < 0)
+    if (minisign_sign(sk, msg.data, msg.len, body.data, "serfhand-update pointer", &sigtext, err,
+                      errlen) < 0 ||
+        minisign_sig_parse(&sig, sigtext.data, sigtext.len, err, errlen) < 0)
         goto out;
     memcpy(raw, sig.keyid, 8);
     memcpy(raw + 8, sig.sig, 64);
@@ -955,7 +955,7 @@ int update_pointer_encode(const struct update_pointer *p, const struct trust_sec
     buf_printf(out, "%s.%s", b64, body.data);
     rc = 0;
 out:
-    trust_sig_free(&sig);
+    minisign_sig_free(&sig);
     buf_free(&body);
     buf_free(&msg);
     buf_free(&sigtext);
@@ -986,7 +986,7 @@ int update_pointer_decode(struct update_pointer *p, const char *payload, size_t 
             util_errf(err, errlen, "update pointer: unprintable byte in the body");
             return -1;
         }
-    struct trust_sig sig = {0};
+    struct minisign_sig sig = {0};
     sig.legacy = false;
     memcpy(sig.keyid, raw, 8);
     memcpy(sig.sig, raw + 8, 64);
@@ -994,7 +994,7 @@ int update_pointer_decode(struct update_pointer *p, const char *payload, size_t 
     sig.trusted = xmalloc(blen + 1);
     memcpy(sig.trusted, body, blen);
     sig.trusted[blen] = 0;
-    trust_keyid_hex(sig.keyid, id);
+    minisign_keyid_hex(sig.keyid, id);
     if (keyid)
         memcpy(keyid, id, 17);
     struct buf msg = {0};
@@ -1007,7 +1007,7 @@ int update_pointer_decode(struct update_pointer *p, const char *payload, size_t 
         if (memcmp(ks->keys[i].keyid, sig.keyid, 8) != 0)
             continue;
         known = true;
-        if (trust_sig_verify(&sig, &ks->keys[i], msg.data, msg.len, false, sub, sizeof sub) == 0)
+        if (minisign_sig_verify(&sig, &ks->keys[i], msg.data, msg.len, false, sub, sizeof sub) == 0)
             rc = 0;
     }
     if (rc < 0 && !known)
@@ -1016,7 +1016,7 @@ int update_pointer_decode(struct update_pointer *p, const char *payload, size_t 
         util_errf(err, errlen, "update pointer: signature by key %s: %s", id, sub);
     else
         rc = body_parse(p, body, blen, err, errlen);
-    trust_sig_free(&sig);
+    minisign_sig_free(&sig);
     buf_free(&msg);
     return rc;
 }
