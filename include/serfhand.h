@@ -81,6 +81,8 @@ bool util_valid_name(const char *s);
 void util_hex(const uint8_t *p, size_t n, char *out);
 /* Append s as a JSON string literal (control characters escaped). */
 void util_json_str(struct buf *b, const char *s);
+/* Write all n bytes to fd, through EINTR: 0, or -1 with errno. */
+int util_write_all(int fd, const void *p, size_t n);
 /* qsort comparison of two char * */
 int util_cmp_str(const void *a, const void *b);
 /* A list of malloc'ed lines (problems, file names); p may be NULL. */
@@ -448,19 +450,6 @@ extern const struct cmd_entry cmd_action_entry;
 extern const struct cmd_entry cmd_install_entry;
 extern const struct cmd_entry cmd_announce_entry;
 extern const struct cmd_entry cmd_rollback_entry;
-
-/* cmd_install.c (updates): act on a serfhand-update announcement received as
- * a user event: verify the signed pointer and, with update.auto, start a
- * detached install; otherwise only log it. Returns an exit code; never writes
- * to stdout or stderr. */
-int update_announcement(const struct config *cfg, const char *payload, size_t len);
-
-/* cmd_handle.c: handle ev with the active bundle; returns the exit code and
- * writes a query response to out_fd. Shared by `handle` and `tick`. With
- * exit_after (the caller exits as soon as this returns), a run after which
- * proc_spawned_waiting() ends the process itself, without the teardown. */
-int handle_event(const struct config *cfg, const char *bundle_dir, bool verify, struct event *ev,
-                 int out_fd, bool exit_after);
 
 /* main.c */
 const struct cmd_entry *main_find_cmd(const char *name);
@@ -879,16 +868,26 @@ void trust_report_json(const struct trust_report *r, bool full, size_t max, stru
 /* Print r to stdout as `verify` and `check` do: text, or one line of JSON. */
 void trust_report_print(const struct trust_report *r, const char *dir, bool json);
 
+/* ---- files.c */
+/* fsync a directory (EINVAL, a file system that cannot, is no error). */
+int files_fsync_dir(int dfd);
+/* mkdir -p path (mode 0755). 0 or -1 with err. */
+int files_mkdir_p(const char *path, char *err, size_t errlen);
+/* Remove name below dfd and everything in it (symlinks are not followed). */
+int files_rm_tree(int dfd, const char *name);
+/* Write rel (with its parent directories) below rootfd, O_EXCL, and fsync
+ * it; the directories made are added to dirs (one NUL-terminated path
+ * each) for files_fsync_dirs. 0 or -1 with err. */
+int files_write_at(int rootfd, const char *rel, const struct buf *b, struct buf *dirs, char *err,
+                   size_t errlen);
+/* fsync every directory in dirs (deepest last made first) and the root. */
+int files_fsync_dirs(int rootfd, const struct buf *dirs, char *err, size_t errlen);
+/* Write name below dirfd atomically: temp file, fsync, rename. 0 or -1. */
+int files_write_atomic(int dirfd, const char *name, const struct buf *b, char *err, size_t errlen);
+
 /* ---- install.c */
 /* Installing a verified bundle under <state_dir>/bundles/<version>-<hash16>/,
- * switching <state_dir>/current atomically, rollback, and the signed
- * serfhand-update pointer. */
-#define UPDATE_EVENT "serfhand-update"
-#define UPDATE_SIG_CONTEXT "serfhand-update/1\n" /* prefixed to the signed body */
-/* Largest pointer payload: 467 bytes passed Serf's 512-byte limit after
- * encoding with the 15-byte event name at a small LTime (measured); 11
- * bytes are kept for the LTime's growth. */
-#define UPDATE_PAYLOAD_MAX 456
+ * switching <state_dir>/current atomically, rollback. */
 /* Where install_bundle reads from. read fills out with rel (MANIFEST.json, a
  * MANIFEST.json.<KEYID>.minisig or a listed file), at most max bytes: 0, -2
  * absent, -1 with err. dir is the source directory (also checked for
@@ -918,6 +917,14 @@ int install_rollback(const struct config *cfg, bool allow_downgrade, int lock_wa
                      size_t msglen);
 /* Test only: SIGKILL this process when $SERFHAND_TEST_CRASH_AT equals step. */
 void install_test_crash(const char *step);
+/* ---- update.c */
+/* The signed serfhand-update pointer and the host's handler of it. */
+#define UPDATE_EVENT "serfhand-update"
+#define UPDATE_SIG_CONTEXT "serfhand-update/1\n" /* prefixed to the signed body */
+/* Largest pointer payload: 467 bytes passed Serf's 512-byte limit after
+ * encoding with the 15-byte event name at a small LTime (measured); 11
+ * bytes are kept for the LTime's growth. */
+#define UPDATE_PAYLOAD_MAX 456
 struct update_pointer {
     char name[65];
     long long version;
@@ -934,6 +941,11 @@ int update_pointer_encode(const struct update_pointer *p, const struct minisign_
  * the body; keyid (17 bytes) gets the signer's id when known. 0 or -1. */
 int update_pointer_decode(struct update_pointer *p, const char *payload, size_t len,
                           const struct trust_keyset *ks, char *keyid, char *err, size_t errlen);
+/* Act on a serfhand-update announcement received as a user event: verify
+ * the signed pointer and, with update.auto, start a detached install;
+ * otherwise only log it. Returns an exit code; never writes to stdout or
+ * stderr. */
+int update_announcement(const struct config *cfg, const char *payload, size_t len);
 
 /* ---- check.c */
 /* The checks sign, verify, install, check and serfhand-check share. */
@@ -960,18 +972,30 @@ enum check_result check_bundle(const struct config *cfg, const char *dir, struct
  * 900 bytes). Returns 0 if the bundle is fine, 1 if not. */
 int check_report(const struct config *cfg, const char *bundle_dir, struct buf *json);
 
-/* ---- bundlerun.c */
-/* Run Lua of the bundle for propose/action: open the bundle (verified unless
- * !verify), a sandbox with deadline_ms, then call handler file rel (which
- * returns a function or {handle=}) with ev = {type = ev_type, name = ev_name,
- * payload = args[0], args = {...}, self = {name}, bundle = {name, version}},
- * or, when rel is NULL, the trusted chunk with the args as "...". A string
- * result is appended to out as is, a table as JSON; `nil, msg` fills err.
- * Returns SH_EXIT_OK, or SH_EXIT_FAIL/TRUST/TIMEOUT/MEMORY/USAGE with err. */
-struct bundlerun {
+/* ---- run.c */
+/* The runner: every run of bundle code (handle, tick, propose, action) goes
+ * through run_exec. It opens the bundle (verified unless !verify), a sandbox
+ * with the limits, loads the handler, calls it and ends the run: a module
+ * refused anywhere in it (also by a finalizer) makes the run a refusal. */
+struct run_req {
     const struct config *cfg;
     const char *bundle_dir; /* NULL: config "bundle" */
     bool verify;
+    /* A Serf event or tick (handle, tick): its handler file
+     * (event_handler_path) under the deadline of its type; failures are
+     * logged, a query's response is written to out_fd. exit_now, if set, is
+     * called with the exit code instead of the teardown when
+     * proc_spawned_waiting() (the caller exits as soon as run_exec returns)
+     * and must not return. */
+    struct event *ev;
+    int out_fd;
+    void (*exit_now)(int rc);
+    /* Without ev (propose, action): call handler file rel (which returns a
+     * function or {handle=}) with ev = {type = ev_type, name = ev_name,
+     * payload = args[0], args = {...}, self = {name}, bundle = {name,
+     * version}}, or, when rel is NULL, the trusted chunk with the args as
+     * "...". A string result is appended to out as is, a table as JSON;
+     * `nil, msg` and every failure fill err. */
     bool in_handler; /* as for a Serf handler: serf.query refused */
     int deadline_ms;
     const char *rel;   /* handler file, or NULL */
@@ -980,6 +1004,7 @@ struct bundlerun {
     size_t nargs;
     const char *ev_type, *ev_name, *self_name;
 };
-int bundlerun_exec(const struct bundlerun *r, struct buf *out, char *err, size_t errlen);
+/* Returns SH_EXIT_OK, or SH_EXIT_FAIL/TRUST/TIMEOUT/MEMORY/RESPONSE/EVENT/USAGE. */
+int run_exec(const struct run_req *r, struct buf *out, char *err, size_t errlen);
 
 #endif

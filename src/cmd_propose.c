@@ -3,7 +3,7 @@
  * an authority operator's proposal of a coordinated factomd restart. The
  * protocol lives in the signed bundle (lua/factom/proposer.lua, called as
  * factom.restart's propose(), which bundles of every version have);
- * this file parses the command line and runs it through bundlerun.
+ * this file parses the command line and runs it through run.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,7 +75,7 @@ static int exec_propose(int argc, char **argv, const struct config *cfg)
         return SH_EXIT_USAGE;
     }
     const char *args[] = {act, delay, ttl, dry ? "1" : "0"};
-    struct bundlerun r = {
+    struct run_req r = {
         .cfg = cfg,
         .bundle_dir = bundle,
         .verify = verify,
@@ -86,7 +86,7 @@ static int exec_propose(int argc, char **argv, const struct config *cfg)
     };
     struct buf out = {0};
     char err[1024];
-    int rc = bundlerun_exec(&r, &out, err, sizeof err);
+    int rc = run_exec(&r, &out, err, sizeof err);
     if (rc == SH_EXIT_OK)
         printf("%s\n", out.data ? out.data : "");
     else

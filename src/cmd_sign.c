@@ -42,27 +42,6 @@ static long long parse_duration(const char *s)
     return v * mul;
 }
 
-/* Write path atomically: temp file, fsync, rename. */
-static int write_atomic(int dirfd, const char *name, const struct buf *b, char *err, size_t errlen)
-{
-    char tmp[256];
-    snprintf(tmp, sizeof tmp, ".%s.tmp.%ld", name, (long)getpid());
-    int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0) {
-        util_errf(err, errlen, "%s: %s", tmp, strerror(errno));
-        return -1;
-    }
-    bool ok = write(fd, b->data, b->len) == (ssize_t)b->len && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    if (!ok || renameat(dirfd, tmp, dirfd, name) < 0) {
-        util_errf(err, errlen, "%s: %s", name, strerror(errno));
-        unlinkat(dirfd, tmp, 0);
-        return -1;
-    }
-    fsync(dirfd);
-    return 0;
-}
-
 /* Describe how the files differ from the manifest m (at most a few lines). */
 static int diff_files(const struct manifest *m, const struct manifest *cur, struct util_lines *p)
 {
@@ -266,7 +245,7 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
         buf_free(&man);
         manifest_write(&cur, &man);
         int removed = remove_old_sigs(dirfd);
-        if (write_atomic(dirfd, "MANIFEST.json", &man, err, sizeof err) < 0) {
+        if (files_write_atomic(dirfd, "MANIFEST.json", &man, err, sizeof err) < 0) {
             fprintf(stderr, "serfhand sign: %s\n", err);
             goto out;
         }
@@ -290,7 +269,7 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
     char stale[TRUST_SIGNAME_MAX];
     minisign_seckey_pubkey(sk, &pk);
     trust_sig_name_for(dirfd, &pk, man.data, man.len, signame, stale);
-    if (write_atomic(dirfd, signame, &sig, err, sizeof err) < 0) {
+    if (files_write_atomic(dirfd, signame, &sig, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand sign: %s\n", err);
         goto out;
     }

@@ -1,6 +1,6 @@
 /*
  * cmd_tick.c: `serfhand tick`, run by a systemd timer or cron: handlers/tick.lua
- * of the active bundle, through the same path as a Serf event (handle_event)
+ * of the active bundle, through the same path as a Serf event (run.c)
  * with the tick deadline (limits.tick_ms).
  */
 #include <stdio.h>
@@ -37,7 +37,15 @@ static int exec_tick(int argc, char **argv, const struct config *cfg)
     ev.self_name = xstrdup(name);
     ev.self_role = xstrdup("");
     log_set_context("tick");
-    int rc = handle_event(cfg, bundle ? bundle : config_str(cfg, "bundle"), verify, &ev, 1, false);
+    char err[16];
+    struct run_req r = {
+        .cfg = cfg,
+        .bundle_dir = bundle,
+        .verify = verify,
+        .ev = &ev,
+        .out_fd = 1,
+    };
+    int rc = run_exec(&r, NULL, err, sizeof err);
     event_free(&ev);
     return rc;
 }

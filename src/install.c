@@ -2,8 +2,8 @@
  * install.c: installs a verified bundle into <state_dir>/bundles/ and, once
  * the copy verifies and compiles, switches <state_dir>/current atomically
  * (temp dir + rename, temp symlink + rename, fsync everywhere), keeps
- * <state_dir>/previous, prunes, rolls back; and the signed serfhand-update
- * pointer codec. Used by cmd_install.c, cmd_announce.c and cmd_rollback.c.
+ * <state_dir>/previous, prunes, rolls back. Used by cmd_install.c and
+ * cmd_rollback.c.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -34,126 +34,7 @@ void install_test_crash(const char *step)
     }
 }
 
-/* ------------------------------------------------------------ files */
-
-static int fsync_fd_dir(int dfd)
-{
-    return fsync(dfd) < 0 && errno != EINVAL ? -1 : 0;
-}
-
-static int mkdir_p(const char *path, char *err, size_t errlen)
-{
-    char *p = xstrdup(path);
-    for (char *s = p + 1;; s++) {
-        if (*s == '/' || *s == 0) {
-            char c = *s;
-            *s = 0;
-            if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-                util_errf(err, errlen, "%s: %s", p, strerror(errno));
-                free(p);
-                return -1;
-            }
-            if (!c)
-                break;
-            *s = c;
-        }
-    }
-    free(p);
-    return 0;
-}
-
-/* Remove name below dfd and everything in it (symlinks are not followed). */
-static int rm_tree(int dfd, const char *name)
-{
-    int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -1 : 0;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return -1;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            rm_tree(dirfd(d), e->d_name);
-    closedir(d);
-    return unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Write rel (with its parent directories) below rootfd and fsync it; the
- * directories made are added to dirs (one NUL-terminated path each). */
-static int write_at(int rootfd, const char *rel, const struct buf *b, struct buf *dirs, char *err,
-                    size_t errlen)
-{
-    char *p = xstrdup(rel);
-    int rc = -1;
-    for (char *s = strchr(p, '/'); s; s = strchr(s + 1, '/')) {
-        *s = 0;
-        if (mkdirat(rootfd, p, 0755) == 0)
-            buf_add(dirs, p, strlen(p) + 1);
-        else if (errno != EEXIST) {
-            util_errf(err, errlen, "%s: %s", p, strerror(errno));
-            goto out;
-        }
-        *s = '/';
-    }
-    int fd = openat(rootfd, rel, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        util_errf(err, errlen, "%s: %s", rel, strerror(errno));
-        goto out;
-    }
-    bool ok = write_all(fd, b->data ? b->data : "", b->len) == 0 && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    if (!ok) {
-        util_errf(err, errlen, "%s: %s", rel, strerror(errno));
-        goto out;
-    }
-    rc = 0;
-out:
-    free(p);
-    return rc;
-}
-
-/* fsync every directory in dirs (deepest last made first) and the root. */
-static int fsync_dirs(int rootfd, const struct buf *dirs, char *err, size_t errlen)
-{
-    size_t off = dirs->len;
-    while (off > 0) {
-        size_t start = off - 1;
-        while (start > 0 && dirs->data[start - 1] != 0)
-            start--;
-        const char *d = dirs->data + start;
-        int fd = openat(rootfd, d, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0 || fsync_fd_dir(fd) < 0) {
-            util_errf(err, errlen, "fsync %s: %s", d, strerror(errno));
-            if (fd >= 0)
-                close(fd);
-            return -1;
-        }
-        close(fd);
-        off = start;
-    }
-    if (fsync_fd_dir(rootfd) < 0) {
-        util_errf(err, errlen, "fsync: %s", strerror(errno));
-        return -1;
-    }
-    return 0;
-}
+/* ------------------------------------------------------------ links */
 
 /* The target of the symlink name in statefd, malloc'ed; NULL when absent
  * (1) or not a symlink (-1 with err). */
@@ -192,7 +73,7 @@ static int set_link(int statefd, const char *name, const char *target, const cha
         unlinkat(statefd, tmp, 0);
         return -1;
     }
-    if (fsync_fd_dir(statefd) < 0) {
+    if (files_fsync_dir(statefd) < 0) {
         util_errf(err, errlen, "fsync of the state directory: %s", strerror(errno));
         return -1;
     }
@@ -240,11 +121,11 @@ static void clean_stale(int statefd, int bfd)
         closedir(d);
         for (size_t i = 0; i < n; i++) {
             log_msg(LOG_LVL_INFO, "install: removing %s left by an interrupted install", names[i]);
-            rm_tree(pass ? statefd : bfd, names[i]);
+            files_rm_tree(pass ? statefd : bfd, names[i]);
             free(names[i]);
         }
         free(names);
-        fsync_fd_dir(pass ? statefd : bfd);
+        files_fsync_dir(pass ? statefd : bfd);
     }
 }
 
@@ -272,7 +153,7 @@ static int state_open(struct state *st, const struct config *cfg, int wait_ms, c
 {
     st->dir = config_str(cfg, "state_dir");
     st->fd = st->bfd = st->lockfd = -1;
-    if (mkdir_p(st->dir, err, errlen) < 0)
+    if (files_mkdir_p(st->dir, err, errlen) < 0)
         return -1;
     st->fd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (st->fd < 0) {
@@ -388,13 +269,13 @@ static void prune(struct state *st, long long keep)
         char del[300];
         snprintf(del, sizeof del, ".del-%ld-%s", (long)getpid(), v[i].name);
         if (renameat(st->bfd, v[i].name, st->bfd, del) == 0) {
-            fsync_fd_dir(st->bfd);
-            rm_tree(st->bfd, del);
+            files_fsync_dir(st->bfd);
+            files_rm_tree(st->bfd, del);
             log_msg(LOG_LVL_INFO, "install: pruned bundles/%s (update.keep = %lld)", v[i].name,
                     keep);
         }
     }
-    fsync_fd_dir(st->bfd);
+    files_fsync_dir(st->bfd);
 out:
     for (size_t i = 0; i < n; i++)
         free(v[i].name);
@@ -476,7 +357,7 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
         goto out;
     }
     tmp_made = true;
-    if (write_at(tfd, "MANIFEST.json", &man, &dirs, sub, sizeof sub) < 0) {
+    if (files_write_at(tfd, "MANIFEST.json", &man, &dirs, sub, sizeof sub) < 0) {
         rc = refuse(msg, msglen, SH_EXIT_FAIL, "staging: %s", sub);
         goto out;
     }
@@ -497,7 +378,7 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
         if (r == 0 && trust_sig_fullname(sn.v[i], full) &&
             faccessat(tfd, full, F_OK, AT_SYMLINK_NOFOLLOW) != 0)
             as = full;
-        if (r == 0 && write_at(tfd, as, &sig, &dirs, sub, sizeof sub) < 0) {
+        if (r == 0 && files_write_at(tfd, as, &sig, &dirs, sub, sizeof sub) < 0) {
             rc = refuse(msg, msglen, SH_EXIT_FAIL, "staging: %s", sub);
             r = -1;
         }
@@ -603,7 +484,7 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
                         label, f->path, file.len, (unsigned long long)f->size);
             goto out;
         }
-        if (write_at(tfd, f->path, &file, &dirs, sub, sizeof sub) < 0) {
+        if (files_write_at(tfd, f->path, &file, &dirs, sub, sizeof sub) < 0) {
             rc = refuse(msg, msglen, SH_EXIT_FAIL, "staging: %s", sub);
             goto out;
         }
@@ -611,7 +492,7 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
         if (i == 0)
             install_test_crash("copy");
     }
-    if (fsync_dirs(tfd, &dirs, sub, sizeof sub) < 0) {
+    if (files_fsync_dirs(tfd, &dirs, sub, sizeof sub) < 0) {
         rc = refuse(msg, msglen, SH_EXIT_FAIL, "staging: %s", sub);
         goto out;
     }
@@ -647,7 +528,7 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
             log_msg(LOG_LVL_WARN, "install: replacing bundles/%s: %s", dirname, sub);
             snprintf(del, sizeof del, ".del-%ld-%s", (long)getpid(), dirname);
             if (renameat(st.bfd, dirname, st.bfd, del) == 0)
-                rm_tree(st.bfd, del);
+                files_rm_tree(st.bfd, del);
         }
         trust_report_free(&rep);
     }
@@ -659,7 +540,7 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
         }
         tmp_made = false;
     }
-    if (fsync_fd_dir(st.bfd) < 0) {
+    if (files_fsync_dir(st.bfd) < 0) {
         rc = refuse(msg, msglen, SH_EXIT_FAIL, "fsync bundles/: %s", strerror(errno));
         goto out;
     }
@@ -723,7 +604,7 @@ record:
                 cur && strcmp(cur, target) ? cur : "");
 out:
     if (tmp_made && st.bfd >= 0)
-        rm_tree(st.bfd, tmpname);
+        files_rm_tree(st.bfd, tmpname);
     if (tfd >= 0)
         close(tfd);
     if (srcfd >= 0)
@@ -813,210 +694,5 @@ out:
     trust_keyset_free(&ks);
     free(cur);
     free(prev);
-    return rc;
-}
-
-/* ------------------------------------------------------------ pointer */
-
-#define PTR_RAW 136 /* key id 8 + signature 64 + global signature 64 */
-#define PTR_B64 182
-
-static bool url_ok(const char *u, size_t n)
-{
-    if (!(n > 7 && strncmp(u, "http://", 7) == 0) && !(n > 8 && strncmp(u, "https://", 8) == 0))
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (u[i] <= 0x20 || u[i] > 0x7e || u[i] == '"' || u[i] == '\\')
-            return false;
-    return u[n - 1] != '/';
-}
-
-static bool hex64(const char *s, size_t n)
-{
-    if (n != 64)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!isdigit((unsigned char)s[i]) && !(s[i] >= 'a' && s[i] <= 'f'))
-            return false;
-    return true;
-}
-
-/* Parse the compact body: exactly the keys n v h u e, no whitespace, no
- * escapes, strings printable, integers without sign or leading zero. */
-static int body_parse(struct update_pointer *p, const char *s, size_t n, char *err, size_t errlen)
-{
-    static const char *const keys = "nvhue";
-    unsigned seen = 0;
-    size_t i = 1;
-    memset(p, 0, sizeof *p);
-    if (n < 2 || s[0] != '{' || s[n - 1] != '}')
-        goto bad;
-    while (i < n - 1) {
-        if (s[i] != '"' || i + 4 >= n || s[i + 2] != '"' || s[i + 3] != ':')
-            goto bad;
-        const char *k = strchr(keys, s[i + 1]);
-        if (!k || !s[i + 1])
-            goto bad;
-        unsigned bit = 1u << (k - keys);
-        if (seen & bit)
-            goto bad;
-        seen |= bit;
-        i += 4;
-        bool is_str = *k == 'n' || *k == 'h' || *k == 'u';
-        size_t vs = i;
-        long long num = 0;
-        if (is_str) {
-            if (s[i] != '"')
-                goto bad;
-            vs = ++i;
-            while (i < n - 1 && s[i] != '"') {
-                if (s[i] == '\\')
-                    goto bad;
-                i++;
-            }
-            if (i >= n - 1)
-                goto bad;
-            i++; /* the closing quote */
-        } else {
-            while (i < n - 1 && isdigit((unsigned char)s[i]))
-                i++;
-            if (i == vs || i - vs > 18 || (s[vs] == '0' && i - vs > 1))
-                goto bad;
-            num = strtoll(s + vs, NULL, 10);
-        }
-        size_t vl = is_str ? i - 1 - vs : i - vs;
-        switch (*k) {
-        case 'n':
-            if (vl >= sizeof p->name)
-                goto bad;
-            memcpy(p->name, s + vs, vl);
-            if (!util_valid_name(p->name))
-                goto bad;
-            break;
-        case 'h':
-            if (!hex64(s + vs, vl))
-                goto bad;
-            memcpy(p->hash, s + vs, vl);
-            break;
-        case 'u':
-            if (vl >= sizeof p->url || !url_ok(s + vs, vl))
-                goto bad;
-            memcpy(p->url, s + vs, vl);
-            break;
-        case 'v':
-            if (num < 1)
-                goto bad;
-            p->version = num;
-            break;
-        default: p->expires = num;
-        }
-        if (s[i] == ',' && i + 1 < n - 1)
-            i++;
-        else if (i != n - 1)
-            goto bad;
-    }
-    if (seen != 0x1f)
-        goto bad;
-    return 0;
-bad:
-    util_errf(err, errlen,
-              "update pointer: malformed body (want compact JSON with exactly n, v, h, "
-              "u, e)");
-    return -1;
-}
-
-int update_pointer_encode(const struct update_pointer *p, const struct minisign_seckey *sk,
-                          struct buf *out, char *err, size_t errlen)
-{
-    struct buf body = {0}, msg = {0}, sigtext = {0};
-    struct minisign_sig sig = {0};
-    uint8_t raw[PTR_RAW];
-    char b64[PTR_B64 + 2];
-    int rc = -1;
-    if (!util_valid_name(p->name) || p->version < 1 || !hex64(p->hash, strlen(p->hash)) ||
-        !url_ok(p->url, strlen(p->url)) || strlen(p->url) >= sizeof p->url) {
-        util_errf(err, errlen,
-                  "update pointer: invalid name, version, hash or URL (http:// or "
-                  "https://, printable, no quotes or spaces, no trailing slash)");
-        return -1;
-    }
-    buf_printf(&body, "{\"n\":\"%s\",\"v\":%lld,\"h\":\"%s\",\"u\":\"%s\",\"e\":%lld}", p->name,
-               p->version, p->hash, p->url, p->expires);
-    buf_printf(&msg, "%s%s", UPDATE_SIG_CONTEXT, body.data);
-    if (minisign_sign(sk, msg.data, msg.len, body.data, "serfhand-update pointer", &sigtext, err,
-                      errlen) < 0 ||
-        minisign_sig_parse(&sig, sigtext.data, sigtext.len, err, errlen) < 0)
-        goto out;
-    memcpy(raw, sig.keyid, 8);
-    memcpy(raw + 8, sig.sig, 64);
-    memcpy(raw + 72, sig.global, 64);
-    sodium_bin2base64(b64, sizeof b64, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    out->len = 0;
-    buf_printf(out, "%s.%s", b64, body.data);
-    rc = 0;
-out:
-    minisign_sig_free(&sig);
-    buf_free(&body);
-    buf_free(&msg);
-    buf_free(&sigtext);
-    return rc;
-}
-
-int update_pointer_decode(struct update_pointer *p, const char *payload, size_t len,
-                          const struct trust_keyset *ks, char *keyid, char *err, size_t errlen)
-{
-    uint8_t raw[PTR_RAW];
-    size_t rawlen = 0;
-    char id[17] = "";
-    memset(p, 0, sizeof *p);
-    if (keyid)
-        keyid[0] = 0;
-    const char *dot = memchr(payload, '.', len);
-    if (len > UPDATE_PAYLOAD_MAX || !dot || dot - payload != PTR_B64 ||
-        sodium_base642bin(raw, sizeof raw, payload, PTR_B64, NULL, &rawlen, NULL,
-                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
-        rawlen != PTR_RAW) {
-        util_errf(err, errlen, "update pointer: not a signed pointer (%zu bytes)", len);
-        return -1;
-    }
-    const char *body = dot + 1;
-    size_t blen = len - PTR_B64 - 1;
-    for (size_t i = 0; i < blen; i++)
-        if (body[i] < 0x20 || body[i] > 0x7e) {
-            util_errf(err, errlen, "update pointer: unprintable byte in the body");
-            return -1;
-        }
-    struct minisign_sig sig = {0};
-    sig.legacy = false;
-    memcpy(sig.keyid, raw, 8);
-    memcpy(sig.sig, raw + 8, 64);
-    memcpy(sig.global, raw + 72, 64);
-    sig.trusted = xmalloc(blen + 1);
-    memcpy(sig.trusted, body, blen);
-    sig.trusted[blen] = 0;
-    minisign_keyid_hex(sig.keyid, id);
-    if (keyid)
-        memcpy(keyid, id, 17);
-    struct buf msg = {0};
-    buf_addstr(&msg, UPDATE_SIG_CONTEXT);
-    buf_add(&msg, body, blen);
-    int rc = -1;
-    bool known = false;
-    char sub[256] = "";
-    for (size_t i = 0; i < ks->n && rc < 0; i++) {
-        if (memcmp(ks->keys[i].keyid, sig.keyid, 8) != 0)
-            continue;
-        known = true;
-        if (minisign_sig_verify(&sig, &ks->keys[i], msg.data, msg.len, false, sub, sizeof sub) == 0)
-            rc = 0;
-    }
-    if (rc < 0 && !known)
-        util_errf(err, errlen, "update pointer: signed by key %s, which is not in trust.keys", id);
-    else if (rc < 0)
-        util_errf(err, errlen, "update pointer: signature by key %s: %s", id, sub);
-    else
-        rc = body_parse(p, body, blen, err, errlen);
-    minisign_sig_free(&sig);
-    buf_free(&msg);
     return rc;
 }

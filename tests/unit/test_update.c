@@ -1,4 +1,4 @@
-/* test_install.c: the signed serfhand-update pointer of install.c: a round
+/* test_update.c: the signed serfhand-update pointer of update.c: a round
  * trip, the size budget, tampering, untrusted keys and every malformed body
  * (each signed properly, so only the parser can refuse it). */
 #include <stdlib.h>
