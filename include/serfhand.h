@@ -93,18 +93,19 @@ struct util_lines {
 void util_line_add(struct util_lines *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void util_lines_free(struct util_lines *p);
-/* Open rel below dirfd without leaving it (openat2 RESOLVE_BENEATH): fd,
- * -2 absent, -1 with err ("symlink leads out of the bundle"). */
+/* Open rel below dirfd without leaving it (openat2 RESOLVE_BENEATH): an fd,
+ * or UTIL_OPEN_MISSING, or UTIL_OPEN_FAILED with err ("symlink leads out of
+ * the bundle"). */
 int util_open_beneath(int dirfd, const char *rel, char *err, size_t errlen);
-/* Read a regular file below dirfd, at most max bytes: 0, -2 absent, -1 with
- * err naming rel (and "dangling symlink" for one). Over max, err names
- * setting, the configuration key that set max (e.g. "limits.file_bytes"),
- * or with setting NULL says the limit is fixed. util_read_beneath names no
- * limit (its callers pass several). */
-int util_read_limited(int dirfd, const char *rel, size_t max, const char *setting, struct buf *out,
-                      char *err, size_t errlen);
-int util_read_beneath(int dirfd, const char *rel, size_t max, struct buf *out, char *err,
-                      size_t errlen);
+/* Read a regular file below dirfd, at most max bytes: UTIL_OPEN_OK, _MISSING,
+ * or _FAILED with err naming rel (and "dangling symlink" for one). Over max,
+ * err names setting, the configuration key that set max (e.g.
+ * "limits.file_bytes"), or with setting NULL says the limit is fixed.
+ * util_read_beneath names no limit (its callers pass several). */
+enum util_open util_read_limited(int dirfd, const char *rel, size_t max, const char *setting,
+                                 struct buf *out, char *err, size_t errlen);
+enum util_open util_read_beneath(int dirfd, const char *rel, size_t max, struct buf *out, char *err,
+                                 size_t errlen);
 
 /* -------------------------------------------------------------- config.c */
 
@@ -254,9 +255,11 @@ int bundle_highest_version(const char *state_dir, long long *out, char *err, siz
 int bundle_record_version(const char *state_dir, long long version, char *err, size_t errlen);
 /* Set the record to exactly version (an operator's downgrade). 0 or -1 + err. */
 int bundle_set_version(const char *state_dir, long long version, char *err, size_t errlen);
-/* Read rel (e.g. "handlers/tick.lua"). Returns 0 with out filled, 1 if the
- * file does not exist, -1 with err when it must not be run. */
-int bundle_read(struct bundle *b, const char *rel, struct buf *out, char *err, size_t errlen);
+/* Read rel (e.g. "handlers/tick.lua"): UTIL_OPEN_OK with out filled,
+ * UTIL_OPEN_MISSING if the file does not exist, UTIL_OPEN_FAILED with err
+ * when it must not be run. */
+enum util_open bundle_read(struct bundle *b, const char *rel, struct buf *out, char *err,
+                           size_t errlen);
 /* rel must be handlers/... or lua/..., no "..", no absolute path. */
 bool bundle_valid_rel(const char *rel);
 
@@ -313,17 +316,24 @@ bool sandbox_timed_out(const struct sandbox *sb);
 const char *sandbox_refusal(const struct sandbox *sb);
 bool sandbox_out_of_memory(const struct sandbox *sb);
 size_t sandbox_memory_used(const struct sandbox *sb);
+/* What loading a bundle file came to. */
+enum sandbox_load {
+    SANDBOX_LOAD_OK,          /* the chunk (the handler function) is on top */
+    SANDBOX_LOAD_ABSENT,      /* no such file in the bundle */
+    SANDBOX_LOAD_ERROR,       /* it does not compile (or no bundle): err says why */
+    SANDBOX_LOAD_REFUSED,     /* the bundle refused it (verification): err */
+    SANDBOX_LOAD_RAISED,      /* handler: the top level raised (*status is the pcall
+                                 status, the message with traceback on top) */
+    SANDBOX_LOAD_NOT_HANDLER, /* handler: it returned no handler (err names the type) */
+};
 /* Read rel through the bundle and push the loaded chunk (a function with its
- * own _ENV). 0; 1 = no such file; -1 = does not compile; -2 = refused by the
- * bundle (verification); err says why. */
-int sandbox_load_file(struct sandbox *sb, const char *rel, char *err, size_t errlen);
+ * own _ENV): SANDBOX_LOAD_OK, _ABSENT, _ERROR or _REFUSED. */
+enum sandbox_load sandbox_load_file(struct sandbox *sb, const char *rel, char *err, size_t errlen);
 /* Load rel and run its top level, which returns the handler: a function, or
- * a table with a handle function. 0 = the handler function is on top; 1, -1,
- * -2 as sandbox_load_file; -3 = the top level raised (*status is the pcall
- * status, the message with traceback is on top); -4 = it returned no
- * handler (err names the type it returned). */
-int sandbox_load_handler(struct sandbox *sb, const char *rel, int *status, char *err,
-                         size_t errlen);
+ * a table with a handle function. SANDBOX_LOAD_OK with the handler function
+ * on top, or any other result. */
+enum sandbox_load sandbox_load_handler(struct sandbox *sb, const char *rel, int *status, char *err,
+                                       size_t errlen);
 /* Load a chunk from memory (tests, tools): text only, fresh _ENV. */
 int sandbox_load_buffer(struct sandbox *sb, const char *buf, size_t len, const char *chunkname,
                         char *err, size_t errlen);
@@ -450,9 +460,6 @@ extern const struct cmd_entry cmd_action_entry;
 extern const struct cmd_entry cmd_install_entry;
 extern const struct cmd_entry cmd_announce_entry;
 extern const struct cmd_entry cmd_rollback_entry;
-
-/* main.c */
-const struct cmd_entry *main_find_cmd(const char *name);
 
 /* ---- msgpack.c */
 
@@ -888,12 +895,20 @@ int files_write_atomic(int dirfd, const char *name, const struct buf *b, char *e
 /* ---- install.c */
 /* Installing a verified bundle under <state_dir>/bundles/<version>-<hash16>/,
  * switching <state_dir>/current atomically, rollback. */
+enum install_result {
+    INSTALL_OK,
+    INSTALL_REFUSED, /* the bundle fails verification (or does not compile) */
+    INSTALL_FAILED,  /* the source, the disk or the lock (another install) failed */
+    INSTALL_ERROR,   /* state_dir or trust.keys unusable; a rollback not allowed */
+};
 /* Where install_bundle reads from. read fills out with rel (MANIFEST.json, a
- * MANIFEST.json.<KEYID>.minisig or a listed file), at most max bytes: 0, -2
- * absent, -1 with err. dir is the source directory (also checked for
- * unlisted files), or NULL for a URL; label names the source in messages. */
+ * MANIFEST.json.<KEYID>.minisig or a listed file), at most max bytes:
+ * UTIL_OPEN_OK, _MISSING, or _FAILED with err. dir is the source directory
+ * (also checked for unlisted files), or NULL for a URL; label names the
+ * source in messages. */
 struct install_source {
-    int (*read)(void *ctx, const char *rel, size_t max, struct buf *out, char *err, size_t errlen);
+    enum util_open (*read)(void *ctx, const char *rel, size_t max, struct buf *out, char *err,
+                           size_t errlen);
     void *ctx;
     const char *dir;
     const char *label;
@@ -906,15 +921,14 @@ struct install_opts {
 };
 /* Verify, copy, verify the copy, fsync, switch current, record the version,
  * keep the previous bundle, prune past update.keep; one at a time
- * (<state_dir>/install.lock). Returns an exit code (SH_EXIT_OK, _TRUST when
- * refused, _FAIL when the source or the disk failed, _USAGE); msg holds the
- * summary or the reason. Idempotent: a rerun after a crash completes. */
-int install_bundle(const struct config *cfg, const struct install_source *src,
-                   const struct install_opts *o, char *msg, size_t msglen);
+ * (<state_dir>/install.lock). msg holds the summary or the reason.
+ * Idempotent: a rerun after a crash completes. */
+enum install_result install_bundle(const struct config *cfg, const struct install_source *src,
+                                   const struct install_opts *o, char *msg, size_t msglen);
 /* Switch current back to <state_dir>/previous (verified, not expired) and
  * lower the recorded version to it; refused without allow_downgrade. */
-int install_rollback(const struct config *cfg, bool allow_downgrade, int lock_wait_ms, char *msg,
-                     size_t msglen);
+enum install_result install_rollback(const struct config *cfg, bool allow_downgrade,
+                                     int lock_wait_ms, char *msg, size_t msglen);
 /* Test only: SIGKILL this process when $SERFHAND_TEST_CRASH_AT equals step. */
 void install_test_crash(const char *step);
 /* ---- update.c */
@@ -941,11 +955,16 @@ int update_pointer_encode(const struct update_pointer *p, const struct minisign_
  * the body; keyid (17 bytes) gets the signer's id when known. 0 or -1. */
 int update_pointer_decode(struct update_pointer *p, const char *payload, size_t len,
                           const struct trust_keyset *ks, char *keyid, char *err, size_t errlen);
+enum update_result {
+    UPDATE_OK,      /* logged; with update.auto a detached install was started */
+    UPDATE_REFUSED, /* the pointer fails a check (signature, expiry, name, version) */
+    UPDATE_FAILED,  /* the detached install could not be started */
+    UPDATE_ERROR,   /* trust.keys cannot be loaded */
+};
 /* Act on a serfhand-update announcement received as a user event: verify
  * the signed pointer and, with update.auto, start a detached install;
- * otherwise only log it. Returns an exit code; never writes to stdout or
- * stderr. */
-int update_announcement(const struct config *cfg, const char *payload, size_t len);
+ * otherwise only log it. Never writes to stdout or stderr. */
+enum update_result update_announcement(const struct config *cfg, const char *payload, size_t len);
 
 /* ---- check.c */
 /* The checks sign, verify, install, check and serfhand-check share. */
@@ -969,14 +988,24 @@ enum check_result check_verify(struct trust_report *r, const char *dir,
 enum check_result check_bundle(const struct config *cfg, const char *dir, struct trust_report *r);
 /* check_bundle, written as the answer of the built-in query serfhand-check:
  * compact JSON {bundle, version, manifest, ok, problems} into json (at most
- * 900 bytes). Returns 0 if the bundle is fine, 1 if not. */
-int check_report(const struct config *cfg, const char *bundle_dir, struct buf *json);
+ * 900 bytes). */
+enum check_result check_report(const struct config *cfg, const char *bundle_dir, struct buf *json);
 
 /* ---- run.c */
 /* The runner: every run of bundle code (handle, tick, propose, action) goes
  * through run_exec. It opens the bundle (verified unless !verify), a sandbox
  * with the limits, loads the handler, calls it and ends the run: a module
  * refused anywhere in it (also by a finalizer) makes the run a refusal. */
+enum run_result {
+    RUN_OK,
+    RUN_FAILED,    /* the handler raised or returned nil, err; or no such handler file */
+    RUN_SYSTEM,    /* no sandbox, or the response could not be written */
+    RUN_REFUSED,   /* the bundle or a module it required failed verification */
+    RUN_TIMEOUT,   /* the deadline passed */
+    RUN_MEMORY,    /* the memory cap was reached */
+    RUN_RESPONSE,  /* a query's response was refused: wrong type or too big */
+    RUN_BAD_EVENT, /* the event names no valid handler file */
+};
 struct run_req {
     const struct config *cfg;
     const char *bundle_dir; /* NULL: config "bundle" */
@@ -984,12 +1013,12 @@ struct run_req {
     /* A Serf event or tick (handle, tick): its handler file
      * (event_handler_path) under the deadline of its type; failures are
      * logged, a query's response is written to out_fd. exit_now, if set, is
-     * called with the exit code instead of the teardown when
+     * called with the result instead of the teardown when
      * proc_spawned_waiting() (the caller exits as soon as run_exec returns)
      * and must not return. */
     struct event *ev;
     int out_fd;
-    void (*exit_now)(int rc);
+    void (*exit_now)(enum run_result res);
     /* Without ev (propose, action): call handler file rel (which returns a
      * function or {handle=}) with ev = {type = ev_type, name = ev_name,
      * payload = args[0], args = {...}, self = {name}, bundle = {name,
@@ -1004,7 +1033,47 @@ struct run_req {
     size_t nargs;
     const char *ev_type, *ev_name, *self_name;
 };
-/* Returns SH_EXIT_OK, or SH_EXIT_FAIL/TRUST/TIMEOUT/MEMORY/RESPONSE/EVENT/USAGE. */
-int run_exec(const struct run_req *r, struct buf *out, char *err, size_t errlen);
+enum run_result run_exec(const struct run_req *r, struct buf *out, char *err, size_t errlen);
+
+/* ---- exit codes of results, for cmd_*.c (which alone decide them) */
+static inline int cmd_exit_run(enum run_result res)
+{
+    switch (res) {
+    case RUN_OK: return SH_EXIT_OK;
+    case RUN_FAILED: return SH_EXIT_FAIL;
+    case RUN_SYSTEM: return SH_EXIT_USAGE;
+    case RUN_REFUSED: return SH_EXIT_TRUST;
+    case RUN_TIMEOUT: return SH_EXIT_TIMEOUT;
+    case RUN_MEMORY: return SH_EXIT_MEMORY;
+    case RUN_RESPONSE: return SH_EXIT_RESPONSE;
+    case RUN_BAD_EVENT: return SH_EXIT_EVENT;
+    }
+    return SH_EXIT_FAIL;
+}
+
+static inline int cmd_exit_install(enum install_result res)
+{
+    switch (res) {
+    case INSTALL_OK: return SH_EXIT_OK;
+    case INSTALL_REFUSED: return SH_EXIT_TRUST;
+    case INSTALL_FAILED: return SH_EXIT_FAIL;
+    case INSTALL_ERROR: return SH_EXIT_USAGE;
+    }
+    return SH_EXIT_FAIL;
+}
+
+static inline int cmd_exit_update(enum update_result res)
+{
+    switch (res) {
+    case UPDATE_OK: return SH_EXIT_OK;
+    case UPDATE_REFUSED: return SH_EXIT_TRUST;
+    case UPDATE_FAILED: return SH_EXIT_FAIL;
+    case UPDATE_ERROR: return SH_EXIT_USAGE;
+    }
+    return SH_EXIT_FAIL;
+}
+
+/* ---- main.c */
+const struct cmd_entry *main_find_cmd(const char *name);
 
 #endif

@@ -131,10 +131,11 @@ static int verify_open(struct bundle *b, const struct config *cfg, char *err, si
     struct trust_keyset ks = {0};
     char sub[600];
     int distinct, rc = -1;
-    int r = util_read_limited(b->dirfd, "MANIFEST.json", MANIFEST_MAX, NULL, &man, sub, sizeof sub);
-    if (r < 0) {
+    enum util_open r =
+        util_read_limited(b->dirfd, "MANIFEST.json", MANIFEST_MAX, NULL, &man, sub, sizeof sub);
+    if (r != UTIL_OPEN_OK) {
         util_errf(err, errlen, "bundle %s: %s", b->dir,
-                  r == -2 ? "no MANIFEST.json: the bundle is not signed" : sub);
+                  r == UTIL_OPEN_MISSING ? "no MANIFEST.json: the bundle is not signed" : sub);
         goto out;
     }
     if (trust_keyset_load(&ks, cfg, sub, sizeof sub) < 0) {
@@ -226,33 +227,31 @@ void bundle_close(struct bundle *b)
     b->dirfd = -1;
 }
 
-int bundle_read(struct bundle *b, const char *rel, struct buf *out, char *err, size_t errlen)
+enum util_open bundle_read(struct bundle *b, const char *rel, struct buf *out, char *err,
+                           size_t errlen)
 {
     char sub[600];
     if (!bundle_valid_rel(rel)) {
         util_errf(err, errlen, "%s: not a bundle path", rel);
-        return -1;
+        return UTIL_OPEN_FAILED;
     }
-    if (!b->verify) {
-        int rc =
-            util_read_limited(b->dirfd, rel, b->max_file, "limits.file_bytes", out, err, errlen);
-        return rc == -2 ? 1 : rc;
-    }
+    if (!b->verify)
+        return util_read_limited(b->dirfd, rel, b->max_file, "limits.file_bytes", out, err, errlen);
     if (!b->manifest) {
         util_errf(err, errlen, "%s: bundle not verified", rel);
-        return -1;
+        return UTIL_OPEN_FAILED;
     }
     const struct manifest_file *f = manifest_find(b->manifest, rel);
     if (!f) {
         struct stat st;
         if (fstatat(b->dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
-            return 1; /* neither listed nor present: no such handler */
+            return UTIL_OPEN_MISSING; /* neither listed nor present: no such handler */
         util_errf(err, errlen, "%s: not listed in the signed manifest", rel);
-        return -1;
+        return UTIL_OPEN_FAILED;
     }
     if (manifest_read_checked(b->dirfd, f, b->max_file, out, sub, sizeof sub) < 0) {
         util_errf(err, errlen, "%s", sub);
-        return -1;
+        return UTIL_OPEN_FAILED;
     }
-    return 0;
+    return UTIL_OPEN_OK;
 }

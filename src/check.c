@@ -94,14 +94,15 @@ static bool load_handlers(const struct config *cfg, const char *dir, const struc
         size_t n = strlen(rel);
         if (strncmp(rel, "handlers/", 9) != 0 || n < 4 || strcmp(rel + n - 4, ".lua") != 0)
             continue;
-        int status, rc = sandbox_load_handler(sb, rel, &status, err, sizeof err);
+        int status;
+        enum sandbox_load rc = sandbox_load_handler(sb, rel, &status, err, sizeof err);
         if (sandbox_refusal(sb)) {
             break; /* reported below; every later step would raise it again */
-        } else if (rc == -3) {
+        } else if (rc == SANDBOX_LOAD_RAISED) {
             const char *msg = lua_tostring(L, -1);
             size_t cut = msg ? strcspn(msg, "\n") : 0; /* first line, no traceback */
             util_line_add(p, "%s: loading raised: %.*s", rel, (int)cut, msg ? msg : "");
-        } else if (rc == -4) {
+        } else if (rc == SANDBOX_LOAD_NOT_HANDLER) {
             util_line_add(p, "%s: returns a %s, not a function (or a table with handle)", rel, err);
         } /* other failures are reported by the file check or the compile step */
         lua_settop(L, 0);
@@ -145,11 +146,11 @@ enum check_result check_bundle(const struct config *cfg, const char *dir, struct
     return r->problems.n ? CHECK_FAILED : CHECK_OK;
 }
 
-int check_report(const struct config *cfg, const char *bundle_dir, struct buf *json)
+enum check_result check_report(const struct config *cfg, const char *bundle_dir, struct buf *json)
 {
     struct trust_report r;
     enum check_result res = check_bundle(cfg, bundle_dir, &r);
     trust_report_json(&r, false, 900, json);
     trust_report_free(&r);
-    return res == CHECK_OK ? 0 : 1;
+    return res;
 }

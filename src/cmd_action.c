@@ -53,7 +53,7 @@ static int exec_action(int argc, char **argv, const struct config *cfg)
     };
     struct buf out = {0};
     char err[1024];
-    int rc = run_exec(&r, &out, err, sizeof err);
+    int rc = cmd_exit_run(run_exec(&r, &out, err, sizeof err));
     if (rc == SH_EXIT_OK) {
         log_msg(LOG_LVL_INFO, "%s", out.data ? out.data : "done");
         printf("%s\n", out.data ? out.data : "");

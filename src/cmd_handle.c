@@ -40,8 +40,9 @@ static void log_exit(int rc, const char *how)
 
 /* What run_exec calls instead of its teardown when a child that
  * proc.spawn started still waits: the answer is written, so end here. */
-static void exit_now(int rc)
+static void exit_now(enum run_result res)
 {
+    int rc = cmd_exit_run(res);
     log_exit(rc, ", without teardown: a spawned child shares this memory");
     log_close();
     _exit(rc);
@@ -59,7 +60,7 @@ static int handle_builtin(const struct config *cfg, const char *bundle_dir, cons
         return rc;
     }
     if (ev->type == EV_USER && strcmp(ev->name, "serfhand-update") == 0) {
-        return update_announcement(cfg, ev->payload.data, ev->payload.len);
+        return cmd_exit_update(update_announcement(cfg, ev->payload.data, ev->payload.len));
     }
     log_msg(LOG_LVL_ERROR, "refused: names starting with serfhand- are reserved for the host");
     return SH_EXIT_EVENT;
@@ -145,7 +146,7 @@ static int exec_handle(int argc, char **argv, const struct config *unused)
             .out_fd = out_fd,
             .exit_now = exit_now,
         };
-        rc = run_exec(&r, NULL, err, sizeof err);
+        rc = cmd_exit_run(run_exec(&r, NULL, err, sizeof err));
     }
     event_free(&ev);
 out_nofree:

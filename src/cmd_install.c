@@ -25,8 +25,8 @@ struct dir_src {
     int fd;
 };
 
-static int dir_read(void *ctx, const char *rel, size_t max, struct buf *out, char *err,
-                    size_t errlen)
+static enum util_open dir_read(void *ctx, const char *rel, size_t max, struct buf *out, char *err,
+                               size_t errlen)
 {
     struct dir_src *d = ctx;
     return util_read_beneath(d->fd, rel, max, out, err, errlen);
@@ -38,8 +38,8 @@ struct url_src {
     size_t max_bytes;
 };
 
-static int url_read(void *ctx, const char *rel, size_t max, struct buf *out, char *err,
-                    size_t errlen)
+static enum util_open url_read(void *ctx, const char *rel, size_t max, struct buf *out, char *err,
+                               size_t errlen)
 {
     struct url_src *u = ctx;
     struct buf url = {0};
@@ -53,7 +53,7 @@ static int url_read(void *ctx, const char *rel, size_t max, struct buf *out, cha
     };
     int64_t t0 = util_mono_ms();
     int r = http_get(&req, out, &status, sub, sizeof sub);
-    int rc = -1;
+    enum util_open rc = UTIL_OPEN_FAILED;
     if (r == HTTP_TIMEOUT)
         util_errf(err, errlen, "GET %s: %s (update.timeout_ms)", url.data, sub);
     else if (r == HTTP_TOO_BIG)
@@ -62,12 +62,12 @@ static int url_read(void *ctx, const char *rel, size_t max, struct buf *out, cha
         util_errf(err, errlen, "GET %s: %s", url.data, sub);
     else if (status == 404 || status == 410) {
         util_errf(err, errlen, "GET %s: HTTP %ld", url.data, status);
-        rc = -2;
+        rc = UTIL_OPEN_MISSING;
     } else if (status != 200)
         util_errf(err, errlen, "GET %s: HTTP %ld", url.data, status);
     else
-        rc = 0;
-    if (rc == 0)
+        rc = UTIL_OPEN_OK;
+    if (rc == UTIL_OPEN_OK)
         log_msg(LOG_LVL_DEBUG, "install: GET %s: %zu bytes in %lld ms", url.data, out->len,
                 (long long)(util_mono_ms() - t0));
     else
@@ -140,7 +140,7 @@ static int exec_install(int argc, char **argv, const struct config *cfg)
     log_msg(LOG_LVL_INFO, "install: from %s%s", from,
             o.allow_downgrade ? " (--allow-downgrade)" : "");
     int64_t t0 = util_mono_ms();
-    int rc = install_bundle(cfg, &src, &o, msg, sizeof msg);
+    int rc = cmd_exit_install(install_bundle(cfg, &src, &o, msg, sizeof msg));
     if (rc == SH_EXIT_OK) {
         log_msg(LOG_LVL_INFO, "install: %s (%lld ms)", msg, (long long)(util_mono_ms() - t0));
         printf("%s\n", msg);

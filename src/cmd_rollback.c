@@ -27,7 +27,7 @@ static int exec_rollback(int argc, char **argv, const struct config *cfg)
             goto usage;
         }
     }
-    int rc = install_rollback(cfg, allow, wait_ms, msg, sizeof msg);
+    int rc = cmd_exit_install(install_rollback(cfg, allow, wait_ms, msg, sizeof msg));
     if (rc == SH_EXIT_OK) {
         printf("%s\n", msg);
         return rc;

@@ -168,12 +168,13 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
         rc = SH_EXIT_TRUST;
         goto out;
     }
-    int r = util_read_beneath(dirfd, "MANIFEST.json", MANIFEST_MAX, &man, err, sizeof err);
-    if (r == -1) {
+    enum util_open r =
+        util_read_beneath(dirfd, "MANIFEST.json", MANIFEST_MAX, &man, err, sizeof err);
+    if (r == UTIL_OPEN_FAILED) {
         fprintf(stderr, "serfhand sign: %s\n", err);
         goto out;
     }
-    if (r == 0) {
+    if (r == UTIL_OPEN_OK) {
         if (manifest_parse(&old, man.data, man.len, err, sizeof err) == 0) {
             have_old = true;
         } else if (!version) {

@@ -45,7 +45,7 @@ static int exec_tick(int argc, char **argv, const struct config *cfg)
         .ev = &ev,
         .out_fd = 1,
     };
-    int rc = run_exec(&r, NULL, err, sizeof err);
+    int rc = cmd_exit_run(run_exec(&r, NULL, err, sizeof err));
     event_free(&ev);
     return rc;
 }

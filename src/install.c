@@ -147,42 +147,43 @@ static void state_close(struct state *st)
     st->fd = st->bfd = st->lockfd = -1;
 }
 
-/* Make and open the state dir and bundles/, take the install lock, clean up. */
-static int state_open(struct state *st, const struct config *cfg, int wait_ms, char *err,
-                      size_t errlen)
+/* Make and open the state dir and bundles/, take the install lock, clean up.
+ * INSTALL_FAILED when another install holds the lock past wait_ms. */
+static enum install_result state_open(struct state *st, const struct config *cfg, int wait_ms,
+                                      char *err, size_t errlen)
 {
     st->dir = config_str(cfg, "state_dir");
     st->fd = st->bfd = st->lockfd = -1;
     if (files_mkdir_p(st->dir, err, errlen) < 0)
-        return -1;
+        return INSTALL_ERROR;
     st->fd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (st->fd < 0) {
         util_errf(err, errlen, "%s: %s", st->dir, strerror(errno));
-        return -1;
+        return INSTALL_ERROR;
     }
     if (mkdirat(st->fd, "bundles", 0755) < 0 && errno != EEXIST) {
         util_errf(err, errlen, "%s/bundles: %s", st->dir, strerror(errno));
-        return -1;
+        return INSTALL_ERROR;
     }
     st->bfd = openat(st->fd, "bundles", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     st->lockfd = openat(st->fd, "install.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (st->bfd < 0 || st->lockfd < 0) {
         util_errf(err, errlen, "%s: %s", st->dir, strerror(errno));
-        return -1;
+        return INSTALL_ERROR;
     }
     int64_t until = util_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
     bool told = false;
     while (flock(st->lockfd, LOCK_EX | LOCK_NB) < 0) {
         if (errno != EWOULDBLOCK && errno != EINTR) {
             util_errf(err, errlen, "%s/install.lock: %s", st->dir, strerror(errno));
-            return -1;
+            return INSTALL_ERROR;
         }
         if (util_mono_ms() >= until) {
             util_errf(err, errlen,
                       "another install is running (%s/install.lock held for over %d "
                       "ms): try again when it has finished",
                       st->dir, wait_ms);
-            return -2;
+            return INSTALL_FAILED; /* busy: try again later */
         }
         if (!told)
             log_msg(LOG_LVL_INFO, "install: waiting for another install to finish");
@@ -191,7 +192,7 @@ static int state_open(struct state *st, const struct config *cfg, int wait_ms, c
     }
     install_test_crash("locked");
     clean_stale(st->fd, st->bfd);
-    return 0;
+    return INSTALL_OK;
 }
 
 /* Full check of an installed copy: no problems and the expected manifest. */
@@ -286,19 +287,21 @@ out:
 
 /* ------------------------------------------------------------ install */
 
-static int refuse(char *msg, size_t msglen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int refuse(char *msg, size_t msglen, int code, const char *fmt, ...)
+/* The outcome and the line that tells it, a summary or the reason. */
+static enum install_result say(char *msg, size_t msglen, enum install_result res, const char *fmt,
+                               ...) __attribute__((format(printf, 4, 5)));
+static enum install_result say(char *msg, size_t msglen, enum install_result res, const char *fmt,
+                               ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, msglen, fmt, ap);
     va_end(ap);
-    return code;
+    return res;
 }
 
-int install_bundle(const struct config *cfg, const struct install_source *src,
-                   const struct install_opts *o, char *msg, size_t msglen)
+enum install_result install_bundle(const struct config *cfg, const struct install_source *src,
+                                   const struct install_opts *o, char *msg, size_t msglen)
 {
     struct state st = {0};
     struct trust_keyset ks = {0};
@@ -308,57 +311,59 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
     char sub[1024], hex[65], tmpname[64], dirname[128], target[160];
     char absent[1030] = ""; /* a URL: the first trusted key's signature it did not serve */
     char *cur = NULL;
-    int tfd = -1, srcfd = -1, rc = SH_EXIT_USAGE;
+    int tfd = -1, srcfd = -1;
+    enum install_result rc = INSTALL_ERROR;
     bool tmp_made = false;
     size_t max_file = (size_t)config_int(cfg, "limits.file_bytes");
     size_t max_dl = (size_t)config_int(cfg, "update.max_bytes");
     const char *label = src->label;
 
-    int r = state_open(&st, cfg, o->lock_wait_ms, sub, sizeof sub);
-    if (r < 0) {
-        rc = refuse(msg, msglen, r == -2 ? SH_EXIT_FAIL : SH_EXIT_USAGE, "%s", sub);
+    rc = state_open(&st, cfg, o->lock_wait_ms, sub, sizeof sub);
+    if (rc != INSTALL_OK) {
+        say(msg, msglen, rc, "%s", sub);
         goto out;
     }
     if (trust_keyset_load(&ks, cfg, sub, sizeof sub) < 0) {
-        rc = refuse(msg, msglen, SH_EXIT_USAGE, "%s", sub);
+        rc = say(msg, msglen, INSTALL_ERROR, "%s", sub);
         goto out;
     }
     if (read_link(st.fd, "current", &cur, sub, sizeof sub) < 0) {
-        rc = refuse(msg, msglen, SH_EXIT_USAGE, "%s/%s", st.dir, sub);
+        rc = say(msg, msglen, INSTALL_ERROR, "%s/%s", st.dir, sub);
         goto out;
     }
 
     /* 1. The manifest and the signatures of the trusted keys, staged. */
-    r = src->read(src->ctx, "MANIFEST.json", MANIFEST_MAX, &man, sub, sizeof sub);
-    if (r == -2 && !src->dir) { /* a URL: say what the server answered (404, 410) */
-        rc = refuse(msg, msglen, SH_EXIT_FAIL, "%s: MANIFEST.json: missing (%s)", label, sub);
+    enum util_open r = src->read(src->ctx, "MANIFEST.json", MANIFEST_MAX, &man, sub, sizeof sub);
+    if (r == UTIL_OPEN_MISSING && !src->dir) { /* a URL: say what the server answered (404, 410) */
+        rc = say(msg, msglen, INSTALL_FAILED, "%s: MANIFEST.json: missing (%s)", label, sub);
         goto out;
     }
-    if (r < 0) {
-        rc = refuse(msg, msglen, r == -2 ? SH_EXIT_TRUST : SH_EXIT_FAIL, "%s: MANIFEST.json: %s",
-                    label, r == -2 ? "missing: not a signed bundle" : sub);
+    if (r != UTIL_OPEN_OK) {
+        rc = say(msg, msglen, r == UTIL_OPEN_MISSING ? INSTALL_REFUSED : INSTALL_FAILED,
+                 "%s: MANIFEST.json: %s", label,
+                 r == UTIL_OPEN_MISSING ? "missing: not a signed bundle" : sub);
         goto out;
     }
     uint8_t h[32];
     crypto_generichash(h, 32, (const uint8_t *)man.data, man.len, NULL, 0);
     util_hex(h, 32, hex);
     if (o->expect_hash && strcmp(o->expect_hash, hex) != 0) {
-        rc = refuse(msg, msglen, SH_EXIT_TRUST,
-                    "%s: MANIFEST.json has hash %.16s..., the "
-                    "announcement named %.16s...: refused",
-                    label, hex, o->expect_hash);
+        rc = say(msg, msglen, INSTALL_REFUSED,
+                 "%s: MANIFEST.json has hash %.16s..., the "
+                 "announcement named %.16s...: refused",
+                 label, hex, o->expect_hash);
         goto out;
     }
     snprintf(tmpname, sizeof tmpname, ".tmp-%ld", (long)getpid());
     if (mkdirat(st.bfd, tmpname, 0755) < 0 ||
         (tfd = openat(st.bfd, tmpname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-        rc = refuse(msg, msglen, SH_EXIT_FAIL, "%s/bundles/%s: %s", st.dir, tmpname,
-                    strerror(errno));
+        rc =
+            say(msg, msglen, INSTALL_FAILED, "%s/bundles/%s: %s", st.dir, tmpname, strerror(errno));
         goto out;
     }
     tmp_made = true;
     if (files_write_at(tfd, "MANIFEST.json", &man, &dirs, sub, sizeof sub) < 0) {
-        rc = refuse(msg, msglen, SH_EXIT_FAIL, "staging: %s", sub);
+        rc = say(msg, msglen, INSTALL_FAILED, "staging: %s", sub);
         goto out;
     }
     /* Every file a run reads for the trusted keys, staged under its own
@@ -371,19 +376,20 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
         char full[TRUST_SIGNAME_MAX];
         const char *as = sn.v[i];
         r = src->read(src->ctx, sn.v[i], SIG_MAX, &sig, sub, sizeof sub);
-        if (r == -1)
-            rc = refuse(msg, msglen, SH_EXIT_FAIL, "%s: %s: %s", label, sn.v[i], sub);
-        if (r == -2 && !src->dir && !absent[0]) /* what the server said, for the refusal */
+        if (r == UTIL_OPEN_FAILED)
+            rc = say(msg, msglen, INSTALL_FAILED, "%s: %s: %s", label, sn.v[i], sub);
+        if (r == UTIL_OPEN_MISSING && !src->dir &&
+            !absent[0]) /* what the server said, for the refusal */
             snprintf(absent, sizeof absent, "; %s", sub);
-        if (r == 0 && trust_sig_fullname(sn.v[i], full) &&
+        if (r == UTIL_OPEN_OK && trust_sig_fullname(sn.v[i], full) &&
             faccessat(tfd, full, F_OK, AT_SYMLINK_NOFOLLOW) != 0)
             as = full;
-        if (r == 0 && files_write_at(tfd, as, &sig, &dirs, sub, sizeof sub) < 0) {
-            rc = refuse(msg, msglen, SH_EXIT_FAIL, "staging: %s", sub);
-            r = -1;
+        if (r == UTIL_OPEN_OK && files_write_at(tfd, as, &sig, &dirs, sub, sizeof sub) < 0) {
+            rc = say(msg, msglen, INSTALL_FAILED, "staging: %s", sub);
+            r = UTIL_OPEN_FAILED;
         }
         buf_free(&sig);
-        if (r == -1) {
+        if (r == UTIL_OPEN_FAILED) {
             util_lines_free(&sn);
             goto out;
         }
@@ -393,48 +399,48 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
 
     /* 2. Signatures over the raw bytes, then the manifest's own terms. */
     int distinct;
-    rc = SH_EXIT_TRUST;
+    rc = INSTALL_REFUSED;
     if (trust_verify_sigs(tfd, man.data, man.len, &ks, false, NULL, NULL, &distinct, sub,
                           sizeof sub) < 0) {
-        refuse(msg, msglen, 0, "%s: %s: refused%s", label, sub, absent);
+        say(msg, msglen, INSTALL_REFUSED, "%s: %s: refused%s", label, sub, absent);
         goto out;
     }
     if (manifest_parse(&m, man.data, man.len, sub, sizeof sub) < 0) {
-        refuse(msg, msglen, 0, "%s: %s: refused", label, sub);
+        say(msg, msglen, INSTALL_REFUSED, "%s: %s: refused", label, sub);
         goto out;
     }
     if (o->expect_name && strcmp(o->expect_name, m.bundle) != 0) {
-        refuse(msg, msglen, 0, "%s: bundle %s, but the announcement named %s: refused", label,
-               m.bundle, o->expect_name);
+        say(msg, msglen, INSTALL_REFUSED, "%s: bundle %s, but the announcement named %s: refused",
+            label, m.bundle, o->expect_name);
         goto out;
     }
     long long now = (long long)time(NULL);
     if (now >= m.expires) {
-        refuse(msg, msglen, 0,
-               "%s: bundle %s version %lld expired at %lld (now %lld): an expired "
-               "bundle is never installed",
-               label, m.bundle, m.version, m.expires, now);
+        say(msg, msglen, INSTALL_REFUSED,
+            "%s: bundle %s version %lld expired at %lld (now %lld): an expired "
+            "bundle is never installed",
+            label, m.bundle, m.version, m.expires, now);
         goto out;
     }
     long long highest;
     if (bundle_highest_version(st.dir, &highest, sub, sizeof sub) < 0) {
-        rc = refuse(msg, msglen, SH_EXIT_FAIL, "recorded version unknown: %s", sub);
+        rc = say(msg, msglen, INSTALL_FAILED, "recorded version unknown: %s", sub);
         goto out;
     }
     bool downgrade = m.version < highest;
     if (downgrade && !o->allow_downgrade) {
-        refuse(msg, msglen, 0,
-               "%s: bundle %s version %lld is below the highest version this node "
-               "accepted (%lld): refused (an operator may pass --allow-downgrade)",
-               label, m.bundle, m.version, highest);
+        say(msg, msglen, INSTALL_REFUSED,
+            "%s: bundle %s version %lld is below the highest version this node "
+            "accepted (%lld): refused (an operator may pass --allow-downgrade)",
+            label, m.bundle, m.version, highest);
         goto out;
     }
     for (size_t i = 0; i < m.nfiles; i++) {
         if (m.files[i].size > max_file || m.files[i].size > max_dl) {
-            refuse(msg, msglen, 0,
-                   "%s: %s is %llu bytes, over limits.file_bytes (%zu) or "
-                   "update.max_bytes (%zu): refused",
-                   label, m.files[i].path, (unsigned long long)m.files[i].size, max_file, max_dl);
+            say(msg, msglen, INSTALL_REFUSED,
+                "%s: %s is %llu bytes, over limits.file_bytes (%zu) or "
+                "update.max_bytes (%zu): refused",
+                label, m.files[i].path, (unsigned long long)m.files[i].size, max_file, max_dl);
             goto out;
         }
     }
@@ -442,12 +448,12 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
         struct util_lines p = {0};
         srcfd = open(src->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (srcfd < 0) {
-            rc = refuse(msg, msglen, SH_EXIT_FAIL, "%s: %s", src->dir, strerror(errno));
+            rc = say(msg, msglen, INSTALL_FAILED, "%s: %s", src->dir, strerror(errno));
             goto out;
         }
         if (manifest_check_files(srcfd, &m, max_file, &p) > 0) {
-            refuse(msg, msglen, 0, "%s: %s%s: refused", label, p.v[0],
-                   p.n > 1 ? " (and more)" : "");
+            say(msg, msglen, INSTALL_REFUSED, "%s: %s%s: refused", label, p.v[0],
+                p.n > 1 ? " (and more)" : "");
             util_lines_free(&p);
             goto out;
         }
@@ -470,22 +476,23 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
         const struct manifest_file *f = &m.files[i];
         uint8_t fh[32];
         r = src->read(src->ctx, f->path, (size_t)f->size, &file, sub, sizeof sub);
-        if (r < 0) {
-            rc = refuse(msg, msglen, SH_EXIT_FAIL, "%s: %s: %s%s%s", label, f->path,
-                        r == -2 ? "listed in the manifest but missing (" : "", sub,
-                        r == -2 ? ")" : "");
+        if (r != UTIL_OPEN_OK) {
+            bool missing = r == UTIL_OPEN_MISSING;
+            rc =
+                say(msg, msglen, INSTALL_FAILED, "%s: %s: %s%s%s", label, f->path,
+                    missing ? "listed in the manifest but missing (" : "", sub, missing ? ")" : "");
             goto out;
         }
         crypto_generichash(fh, 32, (const uint8_t *)file.data, file.len, NULL, 0);
         if (file.len != f->size || sodium_memcmp(fh, f->hash, 32) != 0) {
-            rc = refuse(msg, msglen, SH_EXIT_TRUST,
-                        "%s: %s: %zu bytes that do not match the "
-                        "manifest (%llu bytes, BLAKE2b-256): refused",
-                        label, f->path, file.len, (unsigned long long)f->size);
+            rc = say(msg, msglen, INSTALL_REFUSED,
+                     "%s: %s: %zu bytes that do not match the "
+                     "manifest (%llu bytes, BLAKE2b-256): refused",
+                     label, f->path, file.len, (unsigned long long)f->size);
             goto out;
         }
         if (files_write_at(tfd, f->path, &file, &dirs, sub, sizeof sub) < 0) {
-            rc = refuse(msg, msglen, SH_EXIT_FAIL, "staging: %s", sub);
+            rc = say(msg, msglen, INSTALL_FAILED, "staging: %s", sub);
             goto out;
         }
         buf_free(&file);
@@ -493,7 +500,7 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
             install_test_crash("copy");
     }
     if (files_fsync_dirs(tfd, &dirs, sub, sizeof sub) < 0) {
-        rc = refuse(msg, msglen, SH_EXIT_FAIL, "staging: %s", sub);
+        rc = say(msg, msglen, INSTALL_FAILED, "staging: %s", sub);
         goto out;
     }
     install_test_crash("copied");
@@ -502,7 +509,7 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
     char tmprel[96];
     snprintf(tmprel, sizeof tmprel, "bundles/%s", tmpname);
     if (verify_copy(&st, tmprel, &ks, max_file, hex, &rep, sub, sizeof sub) < 0) {
-        rc = refuse(msg, msglen, SH_EXIT_FAIL, "the copy: %s", sub);
+        rc = say(msg, msglen, INSTALL_FAILED, "the copy: %s", sub);
         goto out;
     }
     trust_report_free(&rep);
@@ -511,8 +518,8 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
      * on every event). */
     struct util_lines cp = {0};
     if (check_compile(tfd, &m, max_file, &cp) > 0) {
-        rc = refuse(msg, msglen, SH_EXIT_TRUST, "%s: does not compile: %s%s: refused", label,
-                    cp.v[0], cp.n > 1 ? " (and more)" : "");
+        rc = say(msg, msglen, INSTALL_REFUSED, "%s: does not compile: %s%s: refused", label,
+                 cp.v[0], cp.n > 1 ? " (and more)" : "");
         util_lines_free(&cp);
         goto out;
     }
@@ -534,14 +541,14 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
     }
     if (fstatat(st.bfd, dirname, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
         if (renameat(st.bfd, tmpname, st.bfd, dirname) < 0) {
-            rc = refuse(msg, msglen, SH_EXIT_FAIL, "rename to bundles/%s: %s", dirname,
-                        strerror(errno));
+            rc = say(msg, msglen, INSTALL_FAILED, "rename to bundles/%s: %s", dirname,
+                     strerror(errno));
             goto out;
         }
         tmp_made = false;
     }
     if (files_fsync_dir(st.bfd) < 0) {
-        rc = refuse(msg, msglen, SH_EXIT_FAIL, "fsync bundles/: %s", strerror(errno));
+        rc = say(msg, msglen, INSTALL_FAILED, "fsync bundles/: %s", strerror(errno));
         goto out;
     }
     install_test_crash("renamed");
@@ -551,7 +558,7 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
      * old bundle in between raises it); an upgrade records after the switch. */
     if (downgrade) {
         if (bundle_set_version(st.dir, m.version, sub, sizeof sub) < 0) {
-            rc = refuse(msg, msglen, SH_EXIT_FAIL, "cannot lower the recorded version: %s", sub);
+            rc = say(msg, msglen, INSTALL_FAILED, "cannot lower the recorded version: %s", sub);
             goto out;
         }
         log_msg(LOG_LVL_WARN,
@@ -562,13 +569,13 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
     }
     if (cur && strcmp(cur, target) != 0) {
         if (set_link(st.fd, "previous", cur, NULL, sub, sizeof sub) < 0) {
-            rc = refuse(msg, msglen, SH_EXIT_FAIL, "%s", sub);
+            rc = say(msg, msglen, INSTALL_FAILED, "%s", sub);
             goto out;
         }
         install_test_crash("previous");
     }
     if (set_link(st.fd, "current", target, "link", sub, sizeof sub) < 0) {
-        rc = refuse(msg, msglen, SH_EXIT_FAIL, "%s", sub);
+        rc = say(msg, msglen, INSTALL_FAILED, "%s", sub);
         goto out;
     }
     install_test_crash("switched");
@@ -576,10 +583,10 @@ int install_bundle(const struct config *cfg, const struct install_source *src,
 record:
     if ((downgrade ? bundle_set_version(st.dir, m.version, sub, sizeof sub)
                    : bundle_record_version(st.dir, m.version, sub, sizeof sub)) < 0) {
-        rc = refuse(msg, msglen, SH_EXIT_FAIL,
-                    "installed and active, but the version could not "
-                    "be recorded: %s",
-                    sub);
+        rc = say(msg, msglen, INSTALL_FAILED,
+                 "installed and active, but the version could not "
+                 "be recorded: %s",
+                 sub);
         goto out;
     }
     install_test_crash("recorded");
@@ -596,12 +603,12 @@ record:
                     b, want.data);
         buf_free(&want);
     }
-    rc = refuse(msg, msglen, SH_EXIT_OK,
-                "installed bundle %s version %lld (manifest %.16s) from "
-                "%s as %s/%s%s%s",
-                m.bundle, m.version, hex, label, st.dir, target,
-                cur && strcmp(cur, target) ? "; previous: " : "",
-                cur && strcmp(cur, target) ? cur : "");
+    rc = say(msg, msglen, INSTALL_OK,
+             "installed bundle %s version %lld (manifest %.16s) from "
+             "%s as %s/%s%s%s",
+             m.bundle, m.version, hex, label, st.dir, target,
+             cur && strcmp(cur, target) ? "; previous: " : "",
+             cur && strcmp(cur, target) ? cur : "");
 out:
     if (tmp_made && st.bfd >= 0)
         files_rm_tree(st.bfd, tmpname);
@@ -620,74 +627,74 @@ out:
     return rc;
 }
 
-int install_rollback(const struct config *cfg, bool allow_downgrade, int lock_wait_ms, char *msg,
-                     size_t msglen)
+enum install_result install_rollback(const struct config *cfg, bool allow_downgrade,
+                                     int lock_wait_ms, char *msg, size_t msglen)
 {
     struct state st = {0};
     struct trust_keyset ks = {0};
     struct trust_report rep = {0};
     char sub[1024], *cur = NULL, *prev = NULL;
-    int rc;
+    enum install_result rc;
     if (!allow_downgrade)
-        return refuse(msg, msglen, SH_EXIT_USAGE,
-                      "rollback switches to an older bundle: it is "
-                      "done only with --allow-downgrade");
+        return say(msg, msglen, INSTALL_ERROR,
+                   "rollback switches to an older bundle: it is "
+                   "done only with --allow-downgrade");
     st.fd = st.bfd = st.lockfd = -1;
-    int r = state_open(&st, cfg, lock_wait_ms, sub, sizeof sub);
-    if (r < 0) {
-        rc = refuse(msg, msglen, r == -2 ? SH_EXIT_FAIL : SH_EXIT_USAGE, "%s", sub);
+    rc = state_open(&st, cfg, lock_wait_ms, sub, sizeof sub);
+    if (rc != INSTALL_OK) {
+        say(msg, msglen, rc, "%s", sub);
         goto out;
     }
     if (trust_keyset_load(&ks, cfg, sub, sizeof sub) < 0) {
-        rc = refuse(msg, msglen, SH_EXIT_USAGE, "%s", sub);
+        rc = say(msg, msglen, INSTALL_ERROR, "%s", sub);
         goto out;
     }
     if (read_link(st.fd, "current", &cur, sub, sizeof sub) < 0 ||
         read_link(st.fd, "previous", &prev, sub, sizeof sub) < 0) {
-        rc = refuse(msg, msglen, SH_EXIT_USAGE, "%s/%s", st.dir, sub);
+        rc = say(msg, msglen, INSTALL_ERROR, "%s/%s", st.dir, sub);
         goto out;
     }
     if (!prev || (cur && strcmp(cur, prev) == 0)) {
-        rc = refuse(msg, msglen, SH_EXIT_FAIL, "no previous bundle is kept in %s (previous %s)",
-                    st.dir,
-                    prev ? "is the active one: a rollback already switched to it" : "is absent");
+        rc = say(msg, msglen, INSTALL_FAILED, "no previous bundle is kept in %s (previous %s)",
+                 st.dir,
+                 prev ? "is the active one: a rollback already switched to it" : "is absent");
         goto out;
     }
     size_t max_file = (size_t)config_int(cfg, "limits.file_bytes");
     if (verify_copy(&st, prev, &ks, max_file, NULL, &rep, sub, sizeof sub) < 0) {
-        rc = refuse(msg, msglen, SH_EXIT_TRUST, "previous bundle: %s: rollback refused", sub);
+        rc = say(msg, msglen, INSTALL_REFUSED, "previous bundle: %s: rollback refused", sub);
         goto out;
     }
     if (bundle_set_version(st.dir, rep.m.version, sub, sizeof sub) < 0) {
-        rc = refuse(msg, msglen, SH_EXIT_FAIL, "cannot lower the recorded version: %s", sub);
+        rc = say(msg, msglen, INSTALL_FAILED, "cannot lower the recorded version: %s", sub);
         goto out;
     }
     install_test_crash("rollback-lowered");
     if (set_link(st.fd, "current", prev, "rollback-link", sub, sizeof sub) < 0) {
-        rc = refuse(msg, msglen, SH_EXIT_FAIL, "%s", sub);
+        rc = say(msg, msglen, INSTALL_FAILED, "%s", sub);
         goto out;
     }
     install_test_crash("rollback-switched");
     /* again: a handler run by the old bundle in between may have raised it */
     if (bundle_set_version(st.dir, rep.m.version, sub, sizeof sub) < 0) {
-        rc = refuse(msg, msglen, SH_EXIT_FAIL,
-                    "switched, but cannot lower the recorded version: "
-                    "%s",
-                    sub);
+        rc = say(msg, msglen, INSTALL_FAILED,
+                 "switched, but cannot lower the recorded version: "
+                 "%s",
+                 sub);
         goto out;
     }
     if (cur && set_link(st.fd, "previous", cur, NULL, sub, sizeof sub) < 0) {
-        rc = refuse(msg, msglen, SH_EXIT_FAIL, "%s", sub);
+        rc = say(msg, msglen, INSTALL_FAILED, "%s", sub);
         goto out;
     }
     log_msg(LOG_LVL_WARN,
             "rollback: current is now %s (bundle %s version %lld), was %s; "
             "done by an operator with --allow-downgrade",
             prev, rep.m.bundle, rep.m.version, cur ? cur : "(none)");
-    rc = refuse(msg, msglen, SH_EXIT_OK,
-                "rolled back to bundle %s version %lld (%s/%s); "
-                "previous is now %s",
-                rep.m.bundle, rep.m.version, st.dir, prev, cur ? cur : "(none)");
+    rc = say(msg, msglen, INSTALL_OK,
+             "rolled back to bundle %s version %lld (%s/%s); "
+             "previous is now %s",
+             rep.m.bundle, rep.m.version, st.dir, prev, cur ? cur : "(none)");
 out:
     state_close(&st);
     trust_report_free(&rep);

@@ -463,10 +463,11 @@ int manifest_read_checked(int dirfd, const struct manifest_file *f, size_t max, 
                           char *err, size_t errlen)
 {
     uint8_t h[32];
-    int rc = util_read_limited(dirfd, f->path, max, "limits.file_bytes", out, err, errlen);
-    if (rc == -2)
+    enum util_open rc =
+        util_read_limited(dirfd, f->path, max, "limits.file_bytes", out, err, errlen);
+    if (rc == UTIL_OPEN_MISSING)
         util_errf(err, errlen, "%s: listed in the manifest but missing", f->path);
-    if (rc < 0)
+    if (rc != UTIL_OPEN_OK)
         goto fail;
     if (out->len != f->size) {
         util_errf(err, errlen, "%s: %zu bytes, the manifest says %llu", f->path, out->len,
@@ -529,7 +530,7 @@ static void walk_dir(int rootfd, int dfd, const char *prefix, int depth, struct 
                 int fd = util_open_beneath(rootfd, rel.data, err, sizeof err);
                 struct stat ts;
                 if (fd < 0) {
-                    if (fd == -2)
+                    if (fd == UTIL_OPEN_MISSING)
                         util_line_add(w->p, "%s: dangling symlink (its target does not exist)",
                                       rel.data);
                     else
@@ -604,7 +605,7 @@ int manifest_build(struct manifest *m, const char *dir, size_t max_file, struct 
         struct buf b = {0};
         char err[300];
         if (util_read_limited(rootfd, w.paths[i], max_file, "limits.file_bytes", &b, err,
-                              sizeof err) < 0) {
+                              sizeof err) != UTIL_OPEN_OK) {
             util_line_add(p, "%s", err);
         } else {
             struct manifest_file *f = &m->files[m->nfiles++];

@@ -15,14 +15,13 @@
 #include "serfhand.h"
 
 /* Check the handler's return value (top of the stack) and put the query
- * response into out; it is written once the run is over. Returns an exit
- * code. */
-static int respond(lua_State *L, const struct config *cfg, struct buf *out)
+ * response into out; it is written once the run is over. */
+static enum run_result respond(lua_State *L, const struct config *cfg, struct buf *out)
 {
     char err[256];
     size_t cap = (size_t)config_int(cfg, "limits.response_bytes");
     switch (lua_type(L, -1)) {
-    case LUA_TNIL: log_msg(LOG_LVL_DEBUG, "no response"); return SH_EXIT_OK;
+    case LUA_TNIL: log_msg(LOG_LVL_DEBUG, "no response"); return RUN_OK;
     case LUA_TSTRING: {
         size_t n;
         const char *s = lua_tolstring(L, -1, &n);
@@ -32,21 +31,21 @@ static int respond(lua_State *L, const struct config *cfg, struct buf *out)
     case LUA_TTABLE:
         if (ljson_encode(L, -1, out, err, sizeof err) < 0) {
             log_msg(LOG_LVL_ERROR, "response refused: cannot encode the returned table: %s", err);
-            return SH_EXIT_RESPONSE;
+            return RUN_RESPONSE;
         }
         break;
     default:
         log_msg(LOG_LVL_ERROR,
                 "response refused: a query handler returns a string, a table or nil, not a %s",
                 luaL_typename(L, -1));
-        return SH_EXIT_RESPONSE;
+        return RUN_RESPONSE;
     }
     if (out->len > cap) {
         log_msg(LOG_LVL_ERROR, "response refused: %zu bytes is over limits.response_bytes = %zu",
                 out->len, cap);
-        return SH_EXIT_RESPONSE;
+        return RUN_RESPONSE;
     }
-    return SH_EXIT_OK;
+    return RUN_OK;
 }
 
 static int deadline_for(const struct config *cfg, enum event_type t)
@@ -58,48 +57,59 @@ static int deadline_for(const struct config *cfg, enum event_type t)
     return (int)config_int(cfg, "limits.event_ms");
 }
 
-/* Turn a failed pcall into a log line and an exit code. */
-static int failed(struct sandbox *sb, int status, const char *what)
+/* Turn a failed pcall into a log line and a result. */
+static enum run_result failed(struct sandbox *sb, int status, const char *what)
 {
     lua_State *L = sandbox_state(sb);
     const char *msg = lua_tostring(L, -1);
     if (sandbox_timed_out(sb)) {
         log_msg(LOG_LVL_ERROR, "%s stopped: %s", what, msg ? msg : "deadline exceeded");
-        return SH_EXIT_TIMEOUT;
+        return RUN_TIMEOUT;
     }
     if (status == LUA_ERRMEM || sandbox_out_of_memory(sb)) {
         log_msg(LOG_LVL_ERROR, "%s stopped: memory cap reached (%s)", what, msg ? msg : "");
-        return SH_EXIT_MEMORY;
+        return RUN_MEMORY;
     }
     log_msg(LOG_LVL_ERROR, "%s failed: %s", what, msg ? msg : "(no message)");
-    return SH_EXIT_FAIL;
+    return RUN_FAILED;
 }
 
 /* The end of a run: a refused module makes it a refusal (logged once, no
  * answer); otherwise a successful query's response is written now. */
-static int finish(struct sandbox *sb, int rc, const struct buf *resp, int out_fd)
+static enum run_result finish(struct sandbox *sb, enum run_result rc, const struct buf *resp,
+                              int out_fd)
 {
     const char *why = sandbox_refusal(sb);
     if (why) {
         log_msg(LOG_LVL_ERROR, "refused: %s", why);
-        return SH_EXIT_TRUST;
+        return RUN_REFUSED;
     }
-    if (rc == SH_EXIT_OK && resp->len && util_write_all(out_fd, resp->data, resp->len) < 0) {
+    if (rc == RUN_OK && resp->len && util_write_all(out_fd, resp->data, resp->len) < 0) {
         log_msg(LOG_LVL_ERROR, "cannot write the response: %s", strerror(errno));
-        return SH_EXIT_USAGE;
+        return RUN_SYSTEM;
     }
     return rc;
 }
 
-static void log_bundle_exit(const struct bundle *b, int rc)
+static void log_bundle_exit(const struct bundle *b, enum run_result rc)
 {
+    static const char *const names[] = {
+        [RUN_OK] = "ok",
+        [RUN_FAILED] = "failed",
+        [RUN_SYSTEM] = "system error",
+        [RUN_REFUSED] = "refused",
+        [RUN_TIMEOUT] = "deadline",
+        [RUN_MEMORY] = "memory cap",
+        [RUN_RESPONSE] = "response refused",
+        [RUN_BAD_EVENT] = "bad event",
+    };
     if (b->version && strcmp(b->version, "dev") != 0)
-        log_msg(LOG_LVL_DEBUG, "bundle %s version %s, exit %d", b->name, b->version, rc);
+        log_msg(LOG_LVL_DEBUG, "bundle %s version %s: %s", b->name, b->version, names[rc]);
 }
 
 /* A Serf event or tick: failures are logged, a query's response goes to
  * r->out_fd. */
-static int run_event(const struct run_req *r)
+static enum run_result run_event(const struct run_req *r)
 {
     const struct config *cfg = r->cfg;
     const struct event *ev = r->ev;
@@ -110,16 +120,16 @@ static int run_event(const struct run_req *r)
     struct buf resp = {0};
     char err[1024];
     char *rel = NULL;
-    int rc;
+    enum run_result rc;
 
     if (bundle_open(&b, bundle_dir, cfg, r->verify, err, sizeof err) < 0) {
         log_msg(LOG_LVL_ERROR, "refused: %s", err);
-        return SH_EXIT_TRUST;
+        return RUN_REFUSED;
     }
     rel = event_handler_path(ev);
     if (!rel) {
         log_msg(LOG_LVL_ERROR, "invalid event name");
-        rc = SH_EXIT_EVENT;
+        rc = RUN_BAD_EVENT;
         goto out;
     }
     struct sandbox_limits lim = {
@@ -130,7 +140,7 @@ static int run_event(const struct run_req *r)
     sb = sandbox_new(&lim, &b, cfg, err, sizeof err);
     if (!sb) {
         log_msg(LOG_LVL_ERROR, "%s", err);
-        rc = SH_EXIT_USAGE;
+        rc = RUN_SYSTEM;
         goto out;
     }
     sandbox_set_query(sb, ev->type == EV_QUERY);
@@ -141,34 +151,30 @@ static int run_event(const struct run_req *r)
     /* A refused module decides the outcome first, whatever the Lua code did
      * with the error (checked again at the end: finalizers run later). */
     int status = LUA_OK;
-    rc = sandbox_load_handler(sb, rel, &status, err, sizeof err);
+    enum sandbox_load lr = sandbox_load_handler(sb, rel, &status, err, sizeof err);
     if (sandbox_refusal(sb)) {
-        rc = SH_EXIT_TRUST;
+        rc = RUN_REFUSED;
         goto out;
     }
-    if (rc == 1) {
+    switch (lr) {
+    case SANDBOX_LOAD_OK: break;
+    case SANDBOX_LOAD_ABSENT:
         log_msg(LOG_LVL_DEBUG, "no handler %s in bundle %s", rel, b.dir);
-        rc = SH_EXIT_OK;
+        rc = RUN_OK;
         goto out;
-    }
-    if (rc == -2) {
+    case SANDBOX_LOAD_REFUSED:
         log_msg(LOG_LVL_ERROR, "refused: %s", err);
-        rc = SH_EXIT_TRUST;
+        rc = RUN_REFUSED;
         goto out;
-    }
-    if (rc == -3) {
-        rc = failed(sb, status, rel);
-        goto out;
-    }
-    if (rc == -4) {
+    case SANDBOX_LOAD_RAISED: rc = failed(sb, status, rel); goto out;
+    case SANDBOX_LOAD_NOT_HANDLER:
         log_msg(LOG_LVL_ERROR, "%s must return a function (or a table with handle), not a %s", rel,
                 err);
-        rc = SH_EXIT_FAIL;
+        rc = RUN_FAILED;
         goto out;
-    }
-    if (rc < 0) {
+    case SANDBOX_LOAD_ERROR:
         log_msg(LOG_LVL_ERROR, "cannot load %s: %s", rel, err);
-        rc = SH_EXIT_FAIL;
+        rc = RUN_FAILED;
         goto out;
     }
     event_push(L, ev);
@@ -180,7 +186,7 @@ static int run_event(const struct run_req *r)
     lua_setfield(L, -2, "bundle");
     status = sandbox_pcall(sb, 1, 1);
     if (sandbox_refusal(sb)) {
-        rc = SH_EXIT_TRUST;
+        rc = RUN_REFUSED;
         goto out;
     }
     if (status != LUA_OK) {
@@ -200,14 +206,14 @@ static int run_event(const struct run_req *r)
             log_msg(LOG_LVL_DEBUG, "returned a value whose __tostring raised: %s",
                     lua_tostring(L, -1));
         buf_free(&s);
-        rc = SH_EXIT_OK;
+        rc = RUN_OK;
     }
     if (sandbox_refusal(sb)) {
-        rc = SH_EXIT_TRUST;
+        rc = RUN_REFUSED;
         goto out;
     }
     if (sandbox_timed_out(sb)) { /* the deadline passed, but nothing raised */
-        rc = SH_EXIT_TIMEOUT;
+        rc = RUN_TIMEOUT;
         log_msg(LOG_LVL_ERROR, "%s stopped: deadline exceeded", rel);
         goto out;
     }
@@ -280,15 +286,16 @@ static void push_ev(lua_State *L, const struct run_req *r, const struct bundle *
 }
 
 /* A handler file or a trusted chunk for propose and action: failures in err. */
-static int run_tool(const struct run_req *r, struct buf *out, char *err, size_t errlen)
+static enum run_result run_tool(const struct run_req *r, struct buf *out, char *err, size_t errlen)
 {
     struct bundle b;
     struct sandbox *sb = NULL;
     const char *dir = r->bundle_dir ? r->bundle_dir : config_str(r->cfg, "bundle");
-    int rc = SH_EXIT_FAIL, status;
+    enum run_result rc = RUN_FAILED;
+    int status;
 
     if (bundle_open(&b, dir, r->cfg, r->verify, err, errlen) < 0)
-        return SH_EXIT_TRUST;
+        return RUN_REFUSED;
     struct sandbox_limits lim = {
         .memory = (size_t)config_int(r->cfg, "limits.memory_mb") * 1024 * 1024,
         .deadline_ms = r->deadline_ms,
@@ -296,7 +303,7 @@ static int run_tool(const struct run_req *r, struct buf *out, char *err, size_t 
     };
     sb = sandbox_new(&lim, &b, r->cfg, err, errlen);
     if (!sb) {
-        rc = SH_EXIT_USAGE;
+        rc = RUN_SYSTEM;
         goto out;
     }
     sandbox_set_handler(sb, r->in_handler);
@@ -305,16 +312,16 @@ static int run_tool(const struct run_req *r, struct buf *out, char *err, size_t 
     lua_State *L = sandbox_state(sb);
     int nargs = 0;
     if (r->rel) {
-        int lrc = sandbox_load_handler(sb, r->rel, &status, err, errlen);
-        if (lrc == -3)
+        enum sandbox_load lr = sandbox_load_handler(sb, r->rel, &status, err, errlen);
+        if (lr == SANDBOX_LOAD_RAISED)
             goto lua_failed;
-        if (lrc != 0) {
-            if (lrc == 1)
+        if (lr != SANDBOX_LOAD_OK) {
+            if (lr == SANDBOX_LOAD_ABSENT)
                 util_errf(err, errlen, "%s: no such file in bundle %s", r->rel, b.dir);
-            else if (lrc == -4)
+            else if (lr == SANDBOX_LOAD_NOT_HANDLER)
                 util_errf(err, errlen, "%s must return a function (or a table with handle)",
                           r->rel);
-            rc = lrc == -2 ? SH_EXIT_TRUST : SH_EXIT_FAIL;
+            rc = lr == SANDBOX_LOAD_REFUSED ? RUN_REFUSED : RUN_FAILED;
             goto out;
         }
         push_ev(L, r, &b);
@@ -345,12 +352,10 @@ static int run_tool(const struct run_req *r, struct buf *out, char *err, size_t 
         goto lua_failed;
     }
     sandbox_stop_clock(sb);
-    rc = SH_EXIT_OK;
+    rc = RUN_OK;
     goto out;
 lua_failed:
-    rc = sandbox_timed_out(sb)       ? SH_EXIT_TIMEOUT
-         : sandbox_out_of_memory(sb) ? SH_EXIT_MEMORY
-                                     : SH_EXIT_FAIL;
+    rc = sandbox_timed_out(sb) ? RUN_TIMEOUT : sandbox_out_of_memory(sb) ? RUN_MEMORY : RUN_FAILED;
     util_errf(err, errlen, "%s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "error");
 out:
     /* A refused module ends the run as a refusal whatever the Lua code did
@@ -359,14 +364,14 @@ out:
     if (sandbox_refusal(sb)) {
         util_errf(err, errlen, "refused: %s", sandbox_refusal(sb));
         out->len = 0;
-        rc = SH_EXIT_TRUST;
+        rc = RUN_REFUSED;
     }
     sandbox_free(sb);
     bundle_close(&b);
     return rc;
 }
 
-int run_exec(const struct run_req *r, struct buf *out, char *err, size_t errlen)
+enum run_result run_exec(const struct run_req *r, struct buf *out, char *err, size_t errlen)
 {
     return r->ev ? run_event(r) : run_tool(r, out, err, errlen);
 }

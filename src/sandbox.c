@@ -197,7 +197,7 @@ static void on_alarm(int sig)
         return;
     }
     log_signal_safe("deadline exceeded inside a C function; process ended");
-    _exit(SH_EXIT_TIMEOUT);
+    _exit(SH_EXIT_TIMEOUT); /* in a signal handler, nothing returns to a command */
 }
 
 void sandbox_start_clock(struct sandbox *sb)
@@ -392,12 +392,12 @@ static int sb_require(lua_State *L)
         if (*p == '.' && strcmp(p, ".lua") != 0)
             *p = '/';
     char err[512];
-    int rc = sandbox_load_file(sb, rel, err, sizeof err);
-    if (rc == 1)
+    enum sandbox_load rc = sandbox_load_file(sb, rel, err, sizeof err);
+    if (rc == SANDBOX_LOAD_ABSENT)
         return luaL_error(L, "module '%s' not found in the bundle (%s)", name, rel);
-    if (rc == -2)
+    if (rc == SANDBOX_LOAD_REFUSED)
         return refuse_module(L, name, err);
-    if (rc < 0)
+    if (rc != SANDBOX_LOAD_OK)
         return luaL_error(L, "module '%s': %s", name, err);
     lua_pushlightuserdata(L, (void *)sb); /* loop sentinel while it runs */
     lua_setfield(L, 2, name);
@@ -550,48 +550,53 @@ int sandbox_load_buffer(struct sandbox *sb, const char *buf, size_t len, const c
     return 0;
 }
 
-int sandbox_load_file(struct sandbox *sb, const char *rel, char *err, size_t errlen)
+enum sandbox_load sandbox_load_file(struct sandbox *sb, const char *rel, char *err, size_t errlen)
 {
     struct buf code = {0};
-    int rc = -1;
+    enum sandbox_load rc = SANDBOX_LOAD_ERROR;
     if (!sb->bundle) {
         util_errf(err, errlen, "%s: no bundle", rel);
-        return -1;
+        return SANDBOX_LOAD_ERROR;
     }
-    rc = bundle_read(sb->bundle, rel, &code, err, errlen);
-    if (rc < 0)
-        rc = -2; /* refused by verification: never loaded */
-    if (rc == 0) {
+    switch (bundle_read(sb->bundle, rel, &code, err, errlen)) {
+    case UTIL_OPEN_MISSING: rc = SANDBOX_LOAD_ABSENT; break;
+    case UTIL_OPEN_FAILED: rc = SANDBOX_LOAD_REFUSED; break; /* never loaded */
+    case UTIL_OPEN_OK: {
         char chunk[256];
         snprintf(chunk, sizeof chunk, "@%s", rel);
-        rc = sandbox_load_buffer(sb, code.data, code.len, chunk, err, errlen);
+        rc = sandbox_load_buffer(sb, code.data, code.len, chunk, err, errlen) == 0
+                 ? SANDBOX_LOAD_OK
+                 : SANDBOX_LOAD_ERROR;
+        break;
+    }
     }
     buf_free(&code);
     return rc;
 }
 
-int sandbox_load_handler(struct sandbox *sb, const char *rel, int *status, char *err, size_t errlen)
+enum sandbox_load sandbox_load_handler(struct sandbox *sb, const char *rel, int *status, char *err,
+                                       size_t errlen)
 {
     lua_State *L = sb->L;
-    int rc = sandbox_load_file(sb, rel, err, errlen);
-    if (rc != 0)
+    enum sandbox_load rc = sandbox_load_file(sb, rel, err, errlen);
+    if (rc != SANDBOX_LOAD_OK)
         return rc;
     *status = sandbox_pcall(sb, 0, 1); /* the top level returns the handler */
     if (*status != LUA_OK)
-        return -3;
+        return SANDBOX_LOAD_RAISED;
     if (lua_istable(L, -1)) {
         lua_getfield(L, -1, "handle");
         if (lua_isfunction(L, -1)) {
             lua_remove(L, -2);
-            return 0;
+            return SANDBOX_LOAD_OK;
         }
         lua_pop(L, 1);
     }
     if (lua_isfunction(L, -1))
-        return 0;
+        return SANDBOX_LOAD_OK;
     util_errf(err, errlen, "%s", luaL_typename(L, -1));
     lua_pop(L, 1);
-    return -4;
+    return SANDBOX_LOAD_NOT_HANDLER;
 }
 
 static int tostring_value(lua_State *L)

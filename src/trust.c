@@ -173,11 +173,11 @@ static enum sigfile check_sigfile(int rootfd, const char *name, const uint8_t *k
     struct minisign_sig s = {0};
     char sub[300], id[17];
     enum sigfile rc = SIGFILE_INVALID;
-    int r = util_read_limited(rootfd, name, SIGFILE_MAX, NULL, &b, sub, sizeof sub);
-    if (r < 0) {
+    enum util_open r = util_read_limited(rootfd, name, SIGFILE_MAX, NULL, &b, sub, sizeof sub);
+    if (r != UTIL_OPEN_OK) {
         util_errf(err, errlen, "%s", sub);
         buf_free(&b);
-        return r == -2 ? SIGFILE_MISSING : SIGFILE_INVALID;
+        return r == UTIL_OPEN_MISSING ? SIGFILE_MISSING : SIGFILE_INVALID;
     }
     if (minisign_sig_parse(&s, b.data, b.len, sub, sizeof sub) < 0) {
         util_errf(err, errlen, "%s: %s", name, sub);
@@ -296,8 +296,8 @@ static int sig_owner(int dirfd, const char *name, const struct minisign_pubkey *
     struct minisign_sig s = {0};
     char sub[300];
     int rc = -1;
-    if (util_read_limited(dirfd, name, SIGFILE_MAX, NULL, &b, sub, sizeof sub) == 0 &&
-        minisign_sig_parse(&s, b.data, b.len, sub, sizeof sub) == 0 &&
+    if (util_read_limited(dirfd, name, SIGFILE_MAX, NULL, &b, sub, sizeof sub) == UTIL_OPEN_OK &&
+        minisign_sig_parse(&s, b.data, b.len, sub, sizeof sub) == UTIL_OPEN_OK &&
         memcmp(s.keyid, pk->keyid, 8) == 0)
         rc = minisign_sig_verify(&s, pk, man, len, false, sub, sizeof sub) == 0;
     minisign_sig_free(&s);
@@ -401,10 +401,11 @@ int trust_check_bundle(struct trust_report *r, const char *dir, const struct tru
         util_line_add(&r->problems, "bundle %s: %s", dir, strerror(errno));
         return (int)r->problems.n;
     }
-    int rc = util_read_limited(rootfd, "MANIFEST.json", MANIFEST_MAX, NULL, &man, err, sizeof err);
-    if (rc < 0) {
+    enum util_open rc =
+        util_read_limited(rootfd, "MANIFEST.json", MANIFEST_MAX, NULL, &man, err, sizeof err);
+    if (rc != UTIL_OPEN_OK) {
         util_line_add(&r->problems, "%s",
-                      rc == -2 ? "MANIFEST.json: missing (unsigned bundle)" : err);
+                      rc == UTIL_OPEN_MISSING ? "MANIFEST.json: missing (unsigned bundle)" : err);
         goto out;
     }
     uint8_t h[32];

@@ -298,18 +298,18 @@ static int spawn_install(const struct config *cfg, const struct update_pointer *
     return 0;
 }
 
-int update_announcement(const struct config *cfg, const char *payload, size_t len)
+enum update_result update_announcement(const struct config *cfg, const char *payload, size_t len)
 {
     struct trust_keyset ks = {0};
     struct update_pointer p;
     struct bundle b = {0};
     bool bopen = false;
     char err[1024], keyid[17];
-    int rc = SH_EXIT_TRUST;
+    enum update_result rc = UPDATE_REFUSED;
     b.dirfd = -1;
     if (trust_keyset_load(&ks, cfg, err, sizeof err) < 0) {
         log_msg(LOG_LVL_ERROR, "update announcement refused: %s", err);
-        rc = SH_EXIT_USAGE;
+        rc = UPDATE_ERROR;
         goto out;
     }
     if (update_pointer_decode(&p, payload, len, &ks, keyid, err, sizeof err) < 0) {
@@ -350,7 +350,7 @@ int update_announcement(const struct config *cfg, const char *payload, size_t le
                 "update announcement of bundle %s version %lld: already at this "
                 "version, nothing to do",
                 p.name, p.version);
-        rc = SH_EXIT_OK;
+        rc = UPDATE_OK;
         goto out;
     }
     if (p.version < cur) {
@@ -360,7 +360,7 @@ int update_announcement(const struct config *cfg, const char *payload, size_t le
                 p.version, p.name, cur);
         goto out;
     }
-    rc = SH_EXIT_OK;
+    rc = UPDATE_OK;
     if (!config_bool(cfg, "update.auto")) {
         log_msg(LOG_LVL_INFO,
                 "update announcement: bundle %s version %lld (manifest %.16s) at %s, "
@@ -372,7 +372,7 @@ int update_announcement(const struct config *cfg, const char *payload, size_t le
     if (spawn_install(cfg, &p, err, sizeof err) < 0) {
         log_msg(LOG_LVL_ERROR, "update announcement: bundle %s version %lld: %s", p.name, p.version,
                 err);
-        rc = SH_EXIT_FAIL;
+        rc = UPDATE_FAILED;
         goto out;
     }
     log_msg(LOG_LVL_INFO,

@@ -24,7 +24,8 @@ void *xmalloc(size_t n)
     if (!p) {
         static const char msg[] = "serfhand: out of memory\n";
         (void)!write(2, msg, sizeof msg - 1);
-        _exit(SH_EXIT_USAGE);
+        _exit(SH_EXIT_USAGE); /* no caller to return to: the one exception to exit
+                                 codes being decided in main.c and cmd_*.c */
     }
     return p;
 }
@@ -367,7 +368,7 @@ int util_open_beneath(int dirfd, const char *rel, char *err, size_t errlen)
         snprintf(proc, sizeof proc, "/proc/self/fd/%d", dirfd);
         if (!realpath(proc, root)) {
             util_errf(err, errlen, "%s: %s", rel, strerror(errno));
-            return -1;
+            return UTIL_OPEN_FAILED;
         }
         struct buf full = {0};
         buf_printf(&full, "%s/%s", root, rel);
@@ -375,21 +376,21 @@ int util_open_beneath(int dirfd, const char *rel, char *err, size_t errlen)
         buf_free(&full);
         if (!r) {
             util_errf(err, errlen, "%s: %s", rel, strerror(errno));
-            return errno == ENOENT ? -2 : -1;
+            return errno == ENOENT ? UTIL_OPEN_MISSING : UTIL_OPEN_FAILED;
         }
         size_t rl = strlen(root);
         if (strncmp(real, root, rl) != 0 || real[rl] != '/') {
             util_errf(err, errlen, "%s: symlink leads out of the bundle", rel);
-            return -1;
+            return UTIL_OPEN_FAILED;
         }
         fd = open(real, flags);
     } else if (fd < 0 && errno == EXDEV) {
         util_errf(err, errlen, "%s: symlink leads out of the bundle", rel);
-        return -1;
+        return UTIL_OPEN_FAILED;
     }
     if (fd < 0) {
         util_errf(err, errlen, "%s: %s", rel, strerror(errno));
-        return errno == ENOENT ? -2 : -1;
+        return errno == ENOENT ? UTIL_OPEN_MISSING : UTIL_OPEN_FAILED;
     }
     return fd;
 }
@@ -402,18 +403,18 @@ static bool is_dangling(int dirfd, const char *rel)
     return fstatat(dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
 }
 
-int util_read_limited(int dirfd, const char *rel, size_t max, const char *setting, struct buf *out,
-                      char *err, size_t errlen)
+enum util_open util_read_limited(int dirfd, const char *rel, size_t max, const char *setting,
+                                 struct buf *out, char *err, size_t errlen)
 {
     struct stat st;
     int fd = util_open_beneath(dirfd, rel, err, errlen);
-    if (fd == -2 && is_dangling(dirfd, rel)) {
+    if (fd == UTIL_OPEN_MISSING && is_dangling(dirfd, rel)) {
         util_errf(err, errlen, "%s: dangling symlink (its target does not exist)", rel);
-        return -1;
+        return UTIL_OPEN_FAILED;
     }
     if (fd < 0)
-        return fd;
-    int rc = -1;
+        return fd == UTIL_OPEN_MISSING ? UTIL_OPEN_MISSING : UTIL_OPEN_FAILED;
+    enum util_open rc = UTIL_OPEN_FAILED;
     char sub[256];
     /* name the setting that set max, or say that none did */
     const char *why = !setting ? "a fixed limit: no setting changes it" : *setting ? setting : NULL;
@@ -442,14 +443,14 @@ int util_read_limited(int dirfd, const char *rel, size_t max, const char *settin
             util_errf(err, errlen, "%s: %s", rel, sub);
         goto out;
     }
-    rc = 0;
+    rc = UTIL_OPEN_OK;
 out:
     close(fd);
     return rc;
 }
 
-int util_read_beneath(int dirfd, const char *rel, size_t max, struct buf *out, char *err,
-                      size_t errlen)
+enum util_open util_read_beneath(int dirfd, const char *rel, size_t max, struct buf *out, char *err,
+                                 size_t errlen)
 {
     return util_read_limited(dirfd, rel, max, "", out, err, errlen);
 }
