@@ -435,14 +435,80 @@ void status_row_text(struct buf *out, const char *node, const struct status_answ
  * {"error": problem} for a refused one, null for none. */
 void status_row_json(struct buf *out, const struct status_answer *a, const char *problem);
 
+/* ---- args.c */
+/* The one command-line parser: options are declared in each command's
+ * entry, main.c parses argv against them before the command runs, and
+ * `serfhand help COMMAND` is generated from the same table. */
+enum opt_kind {
+    OPT_FLAG,     /* no value */
+    OPT_STR,      /* a string; the last one given wins */
+    OPT_LIST,     /* a string, repeatable: every value in order */
+    OPT_INT,      /* an integer in [min, max] */
+    OPT_DURATION, /* args_duration, in seconds, in [min, max] */
+};
+struct cmd_opt {
+    const char *name;  /* "--bundle", "-s" */
+    const char *alias; /* another spelling of it, or NULL */
+    enum opt_kind kind;
+    const char *arg;  /* what the value is, in help: "DIR" (NULL for a flag) */
+    const char *help; /* one line */
+    long long min, max;
+    bool required;
+    bool hidden; /* left out of the synopsis and help (internal use) */
+};
+/* The longest duration any option takes: 36500 days. */
+#define ARGS_DURATION_MAX (36500LL * 86400)
+/* A duration: a bare number is seconds, or a number followed by one of
+ * s m h d w ("90", "90s", "2m", "1h", "180d", "2w"). 0 with *secs, or -1. */
+int args_duration(const char *s, long long *secs);
+struct args_value {
+    bool set;
+    const char *str; /* as given (OPT_STR, OPT_INT, OPT_DURATION) */
+    long long num;   /* OPT_INT, OPT_DURATION */
+    const char **list;
+    size_t nlist;
+};
+struct args {
+    const struct cmd_opt *opts;
+    struct args_value *v; /* one per option, in table order */
+    char **pos;           /* the operands, in order */
+    size_t npos;
+    int next; /* stop_at_arg: the index of the first operand (argc if none) */
+};
+enum args_parse {
+    ARGS_OK,
+    ARGS_ERROR, /* err names the option and what is wrong with it */
+    ARGS_HELP,  /* -h or --help was given */
+};
+/* Parse argv[1..argc) against opts (ends with name NULL; NULL = none).
+ * Options and operands may be mixed ("--" ends the options, "--name=value"
+ * works too); with stop_at_arg, parsing stops at the first operand (the
+ * global options before a command). Free a with args_free, also after an
+ * error. */
+enum args_parse args_parse(const struct cmd_opt *opts, int argc, char **argv, bool stop_at_arg,
+                           struct args *a, char *err, size_t errlen);
+void args_free(struct args *a);
+bool args_has(const struct args *a, const char *name);
+const char *args_str(const struct args *a, const char *name, const char *dflt);
+long long args_num(const struct args *a, const char *name, long long dflt);
+const char *const *args_list(const struct args *a, const char *name, size_t *n);
+/* " [--bundle DIR] [--unsigned] OPERANDS" and the option lines of help. */
+void args_synopsis(const struct cmd_opt *opts, const char *operands, struct buf *out);
+void args_options_help(const struct cmd_opt *opts, struct buf *out);
+
 /* ---------------------------------------------------- subcommands cmd_*.c */
 
+/* A subcommand: main.c parses its options and operands, then calls exec. */
 struct cmd_entry {
     const char *name;
-    const char *usage; /* one line: arguments */
-    const char *summary;
-    int (*exec)(int argc, char **argv, const struct config *cfg);
+    const char *summary;            /* one line, for serfhand --help */
+    const struct cmd_opt *opts;     /* its options, or NULL */
+    const char *operands;           /* what follows the options, e.g. "DIR", or NULL */
+    int min_operands, max_operands; /* max -1: any number */
+    const char *description;        /* more for `serfhand help NAME`, or NULL */
+    int (*exec)(const struct args *a, const struct config *cfg);
     bool needs_config; /* main loads the config before exec */
+    bool quiet_usage;  /* handle: a query's stdout/stderr is its answer */
 };
 
 extern const struct cmd_entry cmd_handle_entry;

@@ -18,25 +18,6 @@
 #define DEFAULT_RPC "127.0.0.1:7373"
 #define SERF_EVENT_LIMIT 512 /* Serf's default user_event_size_limit */
 
-/* "90s", "30m", "2h", "1d" -> seconds; -1 if invalid. */
-static long long parse_ttl(const char *s)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || v <= 0 || v > 365LL * 86400)
-        return -1;
-    if (strcmp(end, "m") == 0)
-        v *= 60;
-    else if (strcmp(end, "h") == 0)
-        v *= 3600;
-    else if (strcmp(end, "d") == 0)
-        v *= 86400;
-    else if (*end && strcmp(end, "s") != 0)
-        return -1;
-    return v;
-}
-
 /* Fetch url/MANIFEST.json as a node will (the same caps as install) and
  * compare it with the manifest the pointer names: its hash, and for the
  * message its name and version. Before anything is sent, so a pointer to a
@@ -98,10 +79,12 @@ static int check_published(const struct config *cfg, const struct update_pointer
     return rc;
 }
 
-static int exec_announce(int argc, char **argv, const struct config *cfg)
+static int exec_announce(const struct args *a, const struct config *cfg)
 {
-    const char *keyfile = NULL, *url = NULL, *dir = NULL, *ttl_s = "1h";
-    bool print_only = false, no_check = false;
+    const char *keyfile = args_str(a, "-s", NULL), *url = args_str(a, "--url", NULL);
+    const char *dir = a->pos[0];
+    bool print_only = args_has(a, "--print"), no_check = args_has(a, "--no-check");
+    long long ttl = args_num(a, "--ttl", 3600);
     struct trust_keyset ks = {0};
     struct trust_report rep = {0};
     struct minisign_seckey *sk = NULL;
@@ -110,29 +93,6 @@ static int exec_announce(int argc, char **argv, const struct config *cfg)
     char err[1024] = "", *pw = NULL;
     int rc = SH_EXIT_USAGE;
 
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
-            keyfile = argv[++i];
-        else if (strcmp(argv[i], "--url") == 0 && i + 1 < argc)
-            url = argv[++i];
-        else if (strcmp(argv[i], "--ttl") == 0 && i + 1 < argc)
-            ttl_s = argv[++i];
-        else if (strcmp(argv[i], "--print") == 0)
-            print_only = true;
-        else if (strcmp(argv[i], "--no-check") == 0)
-            no_check = true;
-        else if (argv[i][0] != '-' && !dir)
-            dir = argv[i];
-        else
-            goto usage;
-    }
-    if (!keyfile || !url || !dir)
-        goto usage;
-    long long ttl = parse_ttl(ttl_s);
-    if (ttl < 0) {
-        fprintf(stderr, "serfhand announce: --ttl wants N, Ns, Nm, Nh or Nd (at most 365d)\n");
-        return SH_EXIT_USAGE;
-    }
     if (minisign_init() < 0)
         util_errf(err, sizeof err, "libsodium cannot be initialised");
     else if (trust_keyset_load(&ks, cfg, err, sizeof err) == 0)
@@ -261,26 +221,48 @@ out:
     trust_report_free(&rep);
     trust_keyset_free(&ks);
     return rc;
-usage:
-    fprintf(stderr, "usage: serfhand announce -s KEY.sec --url BASE [--ttl 1h] [--print] "
-                    "[--no-check] DIR\n");
-    return SH_EXIT_USAGE;
 }
 
+static const struct cmd_opt opts[] = {
+    {.name = "-s",
+     .kind = OPT_STR,
+     .arg = "KEY.sec",
+     .help = "a trusted bundle key to sign the pointer with",
+     .required = true},
+    {.name = "--url",
+     .kind = OPT_STR,
+     .arg = "BASE",
+     .help = "where DIR is published",
+     .required = true},
+    {.name = "--ttl",
+     .kind = OPT_DURATION,
+     .arg = "DURATION",
+     .help = "how long the announcement is valid (default 1h)",
+     .min = 1,
+     .max = 365LL * 86400},
+    {.name = "--print", .kind = OPT_FLAG, .help = "print the payload instead of sending it"},
+    {.name = "--no-check", .kind = OPT_FLAG, .help = "do not fetch BASE/MANIFEST.json first"},
+    {NULL},
+};
+
 const struct cmd_entry cmd_announce_entry = {
-    "announce",
-    "-s KEY.sec --url BASE [--ttl 1h] [--print] [--no-check] DIR\n\n"
-    "DIR is the signed bundle as published at BASE (BASE/MANIFEST.json, ...). Sends the\n"
-    "user event serfhand-update with a pointer {name, version, manifest hash, BASE,\n"
-    "expiry} signed by KEY (one of trust.keys) through the agent at serf.rpc_addr.\n"
-    "First it fetches BASE/MANIFEST.json (update.timeout_ms, update.max_bytes) and\n"
-    "sends nothing unless it is DIR's manifest: exit 1 when BASE does not answer\n"
-    "HTTP 200, exit 3 when it serves another bundle, version or manifest.\n"
-    "--ttl: how long the announcement is valid (default 1h, never past the bundle's\n"
-    "expiry). --print: print the payload instead of sending it (after the check).\n"
-    "--no-check: skip the fetch, for a BASE only the nodes can reach; each node\n"
-    "still verifies what it fetches, so a wrong BASE only fails the rollout.",
-    "announce a published bundle to the cluster (user event serfhand-update)",
-    exec_announce,
-    true,
+    .name = "announce",
+    .summary = "announce a published bundle to the cluster (user event serfhand-update)",
+    .opts = opts,
+    .operands = "DIR",
+    .min_operands = 1,
+    .max_operands = 1,
+    .description =
+        "DIR is the signed bundle as published at BASE (BASE/MANIFEST.json, ...). Sends the\n"
+        "user event serfhand-update with a pointer {name, version, manifest hash, BASE,\n"
+        "expiry} signed by KEY (one of trust.keys) through the agent at serf.rpc_addr.\n"
+        "First it fetches BASE/MANIFEST.json (update.timeout_ms, update.max_bytes) and\n"
+        "sends nothing unless it is DIR's manifest: exit 1 when BASE does not answer\n"
+        "HTTP 200, exit 3 when it serves another bundle, version or manifest.\n"
+        "The announcement never outlives the bundle's expiry. --print prints the payload\n"
+        "after the check. --no-check skips the fetch, for a BASE only the nodes can\n"
+        "reach; each node still verifies what it fetches, so a wrong BASE only fails\n"
+        "the rollout.",
+    .exec = exec_announce,
+    .needs_config = true,
 };

@@ -71,14 +71,14 @@ static bool is_reserved(const struct event *ev)
     return ev->name && strncmp(ev->name, "serfhand-", 9) == 0;
 }
 
-static int exec_handle(int argc, char **argv, const struct config *unused)
+static int exec_handle(const struct args *a, const struct config *unused)
 {
     (void)unused;
     started_ms = util_mono_ms();
     const char *type = getenv("SERF_EVENT");
     bool query = type && strcmp(type, "query") == 0;
-    const char *bundle_dir = NULL;
-    bool verify = true;
+    const char *bundle_dir = args_str(a, "--bundle", NULL);
+    bool verify = !args_has(a, "--unsigned");
     char err[512];
 
     /* Keep the real stdout for the response only; whatever else writes to
@@ -90,16 +90,6 @@ static int exec_handle(int argc, char **argv, const struct config *unused)
         if (query)
             dup2(devnull, 2);
         close(devnull);
-    }
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--bundle") == 0 && i + 1 < argc) {
-            bundle_dir = argv[++i];
-        } else if (strcmp(argv[i], "--unsigned") == 0) {
-            verify = false;
-        } else {
-            fprintf(stderr, "serfhand handle: unknown argument '%s'\n", argv[i]);
-            return SH_EXIT_USAGE;
-        }
     }
 
     struct config cfg;
@@ -159,12 +149,24 @@ out_nofree:
     return rc;
 }
 
+static const struct cmd_opt opts[] = {
+    {.name = "--bundle",
+     .kind = OPT_STR,
+     .arg = "DIR",
+     .help = "the bundle to run (default: config bundle)"},
+    {.name = "--unsigned",
+     .kind = OPT_FLAG,
+     .help = "do not check signatures (serfhand run and tests only)"},
+    {NULL},
+};
+
 const struct cmd_entry cmd_handle_entry = {
     .name = "handle",
-    .usage = "[--bundle DIR] [--unsigned]\n\n"
-             "--unsigned runs a bundle without checking signatures: for `serfhand run`\n"
-             "and tests only, never in an agent's -event-handler line.",
     .summary = "handle one Serf event (what `serf agent -event-handler` runs)",
+    .opts = opts,
+    .description = "--unsigned runs a bundle without checking signatures: for `serfhand run`\n"
+                   "and tests only, never in an agent's -event-handler line.",
     .exec = exec_handle,
     .needs_config = false,
+    .quiet_usage = true,
 };

@@ -17,7 +17,7 @@
 
 #include "serfhand.h"
 
-#define LOCK_WAIT_MS 30000
+#define LOCK_WAIT_S 30 /* --wait by default */
 
 /* ------------------------------------------------------------ sources */
 
@@ -83,32 +83,16 @@ static bool is_url(const char *s)
 
 /* ------------------------------------------------------------ install */
 
-static int exec_install(int argc, char **argv, const struct config *cfg)
+static int exec_install(const struct args *a, const struct config *cfg)
 {
-    struct install_opts o = {.lock_wait_ms = LOCK_WAIT_MS};
-    const char *from = NULL;
+    struct install_opts o = {
+        .allow_downgrade = args_has(a, "--allow-downgrade"),
+        .expect_hash = args_str(a, "--manifest-hash", NULL),
+        .expect_name = args_str(a, "--expect-name", NULL),
+        .lock_wait_ms = (int)args_num(a, "--wait", LOCK_WAIT_S) * 1000,
+    };
+    const char *from = a->pos[0];
     char msg[2048];
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--allow-downgrade") == 0) {
-            o.allow_downgrade = true;
-        } else if (strcmp(argv[i], "--wait") == 0 && i + 1 < argc) {
-            char *end;
-            long s = strtol(argv[++i], &end, 10);
-            if (*end || s < 0 || s > 86400)
-                goto usage;
-            o.lock_wait_ms = (int)s * 1000;
-        } else if (strcmp(argv[i], "--manifest-hash") == 0 && i + 1 < argc) {
-            o.expect_hash = argv[++i];
-        } else if (strcmp(argv[i], "--expect-name") == 0 && i + 1 < argc) {
-            o.expect_name = argv[++i];
-        } else if (argv[i][0] != '-' && !from) {
-            from = argv[i];
-        } else {
-            goto usage;
-        }
-    }
-    if (!from)
-        goto usage;
     if (strstr(from, "://") && !is_url(from)) {
         fprintf(stderr, "serfhand install: %s: only http:// and https:// URLs are allowed\n", from);
         return SH_EXIT_USAGE;
@@ -153,22 +137,45 @@ static int exec_install(int argc, char **argv, const struct config *cfg)
         close(ds.fd);
     free(base);
     return rc;
-usage:
-    fprintf(stderr, "usage: serfhand install [--allow-downgrade] [--wait SECONDS] DIR|URL\n");
-    return SH_EXIT_USAGE;
 }
 
+static const struct cmd_opt opts[] = {
+    {.name = "--allow-downgrade",
+     .kind = OPT_FLAG,
+     .help = "install a version below the highest this node accepted"},
+    {.name = "--wait",
+     .kind = OPT_DURATION,
+     .arg = "DURATION",
+     .help = "how long to wait for another install (default 30)",
+     .min = 0,
+     .max = 86400},
+    {.name = "--manifest-hash",
+     .kind = OPT_STR,
+     .arg = "HEX",
+     .help = "refuse any other manifest (BLAKE2b-256)",
+     .hidden = true},
+    {.name = "--expect-name",
+     .kind = OPT_STR,
+     .arg = "NAME",
+     .help = "refuse a bundle of another name",
+     .hidden = true},
+    {NULL},
+};
+
 const struct cmd_entry cmd_install_entry = {
-    "install",
-    "[--allow-downgrade] [--wait SECONDS] DIR|URL\n\n"
-    "Verify the bundle (signatures, threshold, files, expiry, version), copy it into\n"
-    "<state_dir>/bundles/, verify the copy, compile its Lua (a syntax error is refused,\n"
-    "exit 3) and switch <state_dir>/current to it. The\n"
-    "previous bundle is kept (`serfhand rollback`). A URL is the base the bundle's files\n"
-    "are published under (BASE/MANIFEST.json, BASE/handlers/...). --wait: how long to\n"
-    "wait for another install (default 30). --manifest-hash HEX and --expect-name NAME\n"
-    "pin the manifest (used by the install an update announcement starts).",
-    "install a signed bundle from a directory or an http(s) URL and switch to it",
-    exec_install,
-    true,
+    .name = "install",
+    .summary = "install a signed bundle from a directory or an http(s) URL and switch to it",
+    .opts = opts,
+    .operands = "DIR|URL",
+    .min_operands = 1,
+    .max_operands = 1,
+    .description =
+        "Verify the bundle (signatures, threshold, files, expiry, version), copy it into\n"
+        "<state_dir>/bundles/, verify the copy, compile its Lua (a syntax error is refused,\n"
+        "exit 3) and switch <state_dir>/current to it. The previous bundle is kept\n"
+        "(`serfhand rollback`). A URL is the base the bundle's files are published under\n"
+        "(BASE/MANIFEST.json, BASE/handlers/...). --manifest-hash HEX and --expect-name\n"
+        "NAME pin the manifest (used by the install an update announcement starts).",
+    .exec = exec_install,
+    .needs_config = true,
 };

@@ -34,30 +34,16 @@ static int write_file(const char *path, const struct buf *b, mode_t mode, bool f
     return rc;
 }
 
-static int exec_keygen(int argc, char **argv, const struct config *cfg)
+static int exec_keygen(const struct args *a, const struct config *cfg)
 {
-    const char *pub = NULL, *sec = NULL;
-    bool nopass = false, force = false;
+    const char *pub = args_str(a, "-p", NULL), *sec = args_str(a, "-s", NULL);
+    bool nopass = args_has(a, "-W"), force = args_has(a, "-f");
     char err[512], *pw = NULL;
     struct minisign_seckey *sk = NULL;
     struct minisign_pubkey pk;
     struct buf pb = {0}, sb = {0};
     int rc = SH_EXIT_USAGE;
     (void)cfg;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-p") == 0 && i + 1 < argc)
-            pub = argv[++i];
-        else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
-            sec = argv[++i];
-        else if (strcmp(argv[i], "-W") == 0)
-            nopass = true;
-        else if (strcmp(argv[i], "-f") == 0)
-            force = true;
-        else
-            goto usage;
-    }
-    if (!pub || !sec)
-        goto usage;
     if (!force && (access(pub, F_OK) == 0 || access(sec, F_OK) == 0)) {
         fprintf(stderr, "serfhand keygen: %s exists (use -f to overwrite)\n",
                 access(sec, F_OK) == 0 ? sec : pub);
@@ -106,15 +92,29 @@ out:
     minisign_seckey_free(sk);
     password_free(pw);
     return rc;
-usage:
-    fprintf(stderr, "usage: serfhand keygen -p KEY.pub -s KEY.sec [-W] [-f]\n");
-    return SH_EXIT_USAGE;
 }
 
+static const struct cmd_opt opts[] = {
+    {.name = "-p",
+     .kind = OPT_STR,
+     .arg = "KEY.pub",
+     .help = "where the public key goes",
+     .required = true},
+    {.name = "-s",
+     .kind = OPT_STR,
+     .arg = "KEY.sec",
+     .help = "where the secret key goes",
+     .required = true},
+    {.name = "-W", .kind = OPT_FLAG, .help = "no password: the secret key is not encrypted"},
+    {.name = "-f", .kind = OPT_FLAG, .help = "overwrite existing files"},
+    {NULL},
+};
+
 const struct cmd_entry cmd_keygen_entry = {
-    "keygen",
-    "-p KEY.pub -s KEY.sec [-W] [-f]",
-    "make a minisign key pair (-W: no password; password from $SERFHAND_PASSWORD or the terminal)",
-    exec_keygen,
-    false,
+    .name = "keygen",
+    .summary = "make a minisign key pair (-W: no password; password from $SERFHAND_PASSWORD or "
+               "the terminal)",
+    .opts = opts,
+    .exec = exec_keygen,
+    .needs_config = false,
 };

@@ -18,29 +18,7 @@
 
 #include "serfhand.h"
 
-/* "180d", "12h", "30m", "3600s", "2w" -> seconds; -1 if invalid. */
-static long long parse_duration(const char *s)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || v <= 0 || v > 36500LL * 86400)
-        return -1;
-    long long mul = 0;
-    if (strcmp(end, "s") == 0)
-        mul = 1;
-    else if (strcmp(end, "m") == 0)
-        mul = 60;
-    else if (strcmp(end, "h") == 0)
-        mul = 3600;
-    else if (strcmp(end, "d") == 0 || *end == 0)
-        mul = 86400;
-    else if (strcmp(end, "w") == 0)
-        mul = 7 * 86400;
-    if (!mul || v > 36500LL * 86400 / mul)
-        return -1;
-    return v * mul;
-}
+#define SIGN_LIFETIME_S (180LL * 86400) /* --expires by default */
 
 /* Describe how the files differ from the manifest m (at most a few lines). */
 static int diff_files(const struct manifest *m, const struct manifest *cur, struct util_lines *p)
@@ -78,10 +56,13 @@ static int remove_old_sigs(int dirfd)
     return n;
 }
 
-static int exec_sign(int argc, char **argv, const struct config *cfg)
+static int exec_sign(const struct args *a, const struct config *cfg)
 {
-    const char *keyfile = NULL, *dir = NULL, *name = NULL, *expires_s = NULL;
-    long long version = 0;
+    const char *keyfile = args_str(a, "-s", NULL), *dir = a->pos[0];
+    const char *name = args_str(a, "--name", NULL);
+    bool expires_given = args_has(a, "--expires");
+    long long version = args_num(a, "--version", 0);
+    long long lifetime = args_num(a, "--expires", SIGN_LIFETIME_S);
     char err[1024], *pw = NULL, id[17], hex[65];
     struct minisign_seckey *sk = NULL;
     struct manifest old = {0}, cur = {0};
@@ -91,36 +72,6 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
     int dirfd = -1, rc = SH_EXIT_USAGE;
     size_t max_file = (size_t)config_int(cfg, "limits.file_bytes");
 
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-s") == 0 && i + 1 < argc) {
-            keyfile = argv[++i];
-        } else if (strcmp(argv[i], "--version") == 0 && i + 1 < argc) {
-            char *end;
-            errno = 0;
-            version = strtoll(argv[++i], &end, 10);
-            if (errno || *end || version < 1 || version > MANIFEST_INT_MAX) {
-                fprintf(stderr, "serfhand sign: --version must be an integer from 1 to %lld\n",
-                        MANIFEST_INT_MAX);
-                return SH_EXIT_USAGE;
-            }
-        } else if (strcmp(argv[i], "--expires") == 0 && i + 1 < argc) {
-            expires_s = argv[++i];
-        } else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc) {
-            name = argv[++i];
-        } else if (argv[i][0] != '-' && !dir) {
-            dir = argv[i];
-        } else {
-            goto usage;
-        }
-    }
-    if (!keyfile || !dir)
-        goto usage;
-    long long lifetime = parse_duration(expires_s ? expires_s : "180d");
-    if (lifetime < 0) {
-        fprintf(stderr,
-                "serfhand sign: --expires wants N followed by s, m, h, d or w (e.g. 180d)\n");
-        return SH_EXIT_USAGE;
-    }
     if (name && !util_valid_name(name)) {
         fprintf(stderr, "serfhand sign: --name must match [A-Za-z0-9][A-Za-z0-9_.-]{0,63}\n");
         return SH_EXIT_USAGE;
@@ -200,7 +151,7 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
     }
     if (have_old && !version) {
         /* a later signer: sign the manifest as it is, if it still matches */
-        if (expires_s) {
+        if (expires_given) {
             fprintf(stderr, "serfhand sign: MANIFEST.json exists: --expires only applies "
                             "to a new manifest (--version N)\n");
             rc = SH_EXIT_USAGE;
@@ -251,9 +202,9 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
             goto out;
         }
         new_manifest = true;
-        printf("wrote MANIFEST.json: bundle %s version %lld, %zu files, expires in %lld days%s\n",
-               cur.bundle, cur.version, cur.nfiles, lifetime / 86400,
-               removed ? " (old signatures removed)" : "");
+        printf("wrote MANIFEST.json: bundle %s version %lld, %zu files, expires in %lld %s%s\n",
+               cur.bundle, cur.version, cur.nfiles, lifetime >= 86400 ? lifetime / 86400 : lifetime,
+               lifetime >= 86400 ? "days" : "s", removed ? " (old signatures removed)" : "");
     }
 
     const struct manifest *m = new_manifest ? &cur : &old;
@@ -296,23 +247,47 @@ out:
     if (dirfd >= 0)
         close(dirfd);
     return rc;
-usage:
-    fprintf(stderr,
-            "usage: serfhand sign -s KEY.sec [--version N] [--expires 180d] [--name NAME] DIR\n"
-            "(--name is needed for a DIR without MANIFEST.json; see serfhand help sign)\n");
-    return SH_EXIT_USAGE;
 }
 
+static const struct cmd_opt opts[] = {
+    {.name = "-s",
+     .kind = OPT_STR,
+     .arg = "KEY.sec",
+     .help = "the secret key to sign with",
+     .required = true},
+    {.name = "--version",
+     .kind = OPT_INT,
+     .arg = "N",
+     .help = "write a new manifest with this version",
+     .min = 1,
+     .max = MANIFEST_INT_MAX},
+    {.name = "--expires",
+     .kind = OPT_DURATION,
+     .arg = "DURATION",
+     .help = "the new manifest's lifetime (default 180d; a bare number is seconds)",
+     .min = 1,
+     .max = ARGS_DURATION_MAX},
+    {.name = "--name",
+     .kind = OPT_STR,
+     .arg = "NAME",
+     .help = "the bundle's name (needed for a new manifest)"},
+    {NULL},
+};
+
 const struct cmd_entry cmd_sign_entry = {
-    "sign",
-    "-s KEY.sec [--version N] [--expires 180d] [--name NAME] DIR\n\n"
-    "Without --version, signs DIR's MANIFEST.json as it is (a later signer); with\n"
-    "--version N (or when there is none), writes a new one listing every file under\n"
-    "handlers/ and lua/, which removes the old signatures. --name NAME names the\n"
-    "bundle: required when DIR has no MANIFEST.json, and otherwise taken from it\n"
-    "(a different --name is refused: nodes refuse announcements for another name).\n"
-    "--expires: the new manifest's lifetime (default 180d).",
-    "write MANIFEST.json (first signer) and add this key's signature",
-    exec_sign,
-    true,
+    .name = "sign",
+    .summary = "write MANIFEST.json (first signer) and add this key's signature",
+    .opts = opts,
+    .operands = "DIR",
+    .min_operands = 1,
+    .max_operands = 1,
+    .description =
+        "Without --version, signs DIR's MANIFEST.json as it is (a later signer); with\n"
+        "--version N (or when there is none), writes a new one listing every file under\n"
+        "handlers/ and lua/, which removes the old signatures. --name NAME names the\n"
+        "bundle: required when DIR has no MANIFEST.json, and otherwise taken from it\n"
+        "(a different --name is refused: nodes refuse announcements for another name).\n"
+        "--expires takes a DURATION: seconds, or a number with s, m, h, d or w (180d).",
+    .exec = exec_sign,
+    .needs_config = true,
 };

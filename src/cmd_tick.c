@@ -9,22 +9,10 @@
 
 #include "serfhand.h"
 
-static int exec_tick(int argc, char **argv, const struct config *cfg)
+static int exec_tick(const struct args *a, const struct config *cfg)
 {
-    const char *name = NULL, *bundle = NULL;
-    bool verify = true;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--name") == 0 && i + 1 < argc) {
-            name = argv[++i];
-        } else if (strcmp(argv[i], "--bundle") == 0 && i + 1 < argc) {
-            bundle = argv[++i];
-        } else if (strcmp(argv[i], "--unsigned") == 0) {
-            verify = false;
-        } else {
-            fprintf(stderr, "usage: serfhand tick %s\n", cmd_tick_entry.usage);
-            return SH_EXIT_USAGE;
-        }
-    }
+    const char *name = args_str(a, "--name", NULL), *bundle = args_str(a, "--bundle", NULL);
+    bool verify = !args_has(a, "--unsigned");
     char host[256] = "";
     if (!name) {
         gethostname(host, sizeof host - 1);
@@ -50,13 +38,26 @@ static int exec_tick(int argc, char **argv, const struct config *cfg)
     return rc;
 }
 
+static const struct cmd_opt opts[] = {
+    {.name = "--name",
+     .kind = OPT_STR,
+     .arg = "NODE",
+     .help = "this node's name (default: the host name)"},
+    {.name = "--bundle",
+     .kind = OPT_STR,
+     .arg = "DIR",
+     .help = "the bundle to run (default: config bundle)"},
+    {.name = "--unsigned", .kind = OPT_FLAG, .help = "do not check signatures (tests only)"},
+    {NULL},
+};
+
 const struct cmd_entry cmd_tick_entry = {
     .name = "tick",
-    .usage = "[--name NODE] [--bundle DIR]\n\n"
-             "Runs handlers/tick.lua: records factomd's health, refreshes the cached\n"
-             "authority set and, with reboot.auto_propose, proposes a restart when this\n"
-             "node is a sick authority. NODE defaults to the host name.",
     .summary = "periodic work: health record, authority set refresh, auto-propose",
+    .opts = opts,
+    .description = "Runs handlers/tick.lua: records factomd's health, refreshes the cached\n"
+                   "authority set and, with reboot.auto_propose, proposes a restart when this\n"
+                   "node is a sick authority.",
     .exec = exec_tick,
     .needs_config = true,
 };
