@@ -25,7 +25,7 @@
 #define SIG_MAX 16384
 #define LINK_MAX_LEN 4096
 
-void install_test_crash(const char *step)
+static void install_test_crash(const char *step)
 {
     const char *at = getenv("SERFHAND_TEST_CRASH_AT");
     if (at && strcmp(at, step) == 0) {

@@ -18,7 +18,7 @@ static const struct cmd_entry *const commands[] = {
 
 #define NCOMMANDS (sizeof commands / sizeof *commands)
 
-const struct cmd_entry *main_find_cmd(const char *name)
+static const struct cmd_entry *main_find_cmd(const char *name)
 {
     for (size_t i = 0; i < NCOMMANDS; i++)
         if (commands[i] && strcmp(commands[i]->name, name) == 0)

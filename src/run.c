@@ -143,7 +143,6 @@ static enum run_result run_event(const struct run_req *r)
         rc = RUN_SYSTEM;
         goto out;
     }
-    sandbox_set_query(sb, ev->type == EV_QUERY);
     sandbox_set_handler(sb, ev->type != EV_TICK);
     sandbox_start_clock(sb);
     lua_State *L = sandbox_state(sb);
@@ -307,7 +306,6 @@ static enum run_result run_tool(const struct run_req *r, struct buf *out, char *
         goto out;
     }
     sandbox_set_handler(sb, r->in_handler);
-    sandbox_set_query(sb, false);
     sandbox_start_clock(sb);
     lua_State *L = sandbox_state(sb);
     int nargs = 0;

@@ -47,7 +47,7 @@ struct sandbox {
     int64_t deadline; /* CLOCK_MONOTONIC ms; 0 = none */
     volatile sig_atomic_t timed_out;
     volatile sig_atomic_t alarms;
-    bool query, in_handler;
+    bool in_handler;
     bool closing;      /* lua_close runs: the host's finalizers must run too */
     bool refused;      /* a bundle module failed verification: the run is over */
     char refusal[640]; /* why, for the host's "refused:" line */
@@ -94,24 +94,9 @@ const struct config *sandbox_config(lua_State *L)
     return sandbox_of(L)->cfg;
 }
 
-const struct bundle *sandbox_bundle(lua_State *L)
-{
-    return sandbox_of(L)->bundle;
-}
-
-bool sandbox_is_query(lua_State *L)
-{
-    return sandbox_of(L)->query;
-}
-
 bool sandbox_in_handler(lua_State *L)
 {
     return sandbox_of(L)->in_handler;
-}
-
-void sandbox_set_query(struct sandbox *sb, bool query)
-{
-    sb->query = query;
 }
 
 void sandbox_set_handler(struct sandbox *sb, bool in_handler)
@@ -132,11 +117,6 @@ bool sandbox_timed_out(const struct sandbox *sb)
 bool sandbox_out_of_memory(const struct sandbox *sb)
 {
     return sb->mem_hit;
-}
-
-size_t sandbox_memory_used(const struct sandbox *sb)
-{
-    return sb->used;
 }
 
 const char *sandbox_refusal(const struct sandbox *sb)
@@ -349,6 +329,9 @@ static int sb_cowrap(lua_State *L)
     return 1;
 }
 
+static enum sandbox_load sandbox_load_file(struct sandbox *sb, const char *rel, char *err,
+                                           size_t errlen);
+
 /* require(name): host modules by name, bundle modules from lua/<a>/<b>.lua
  * read through bundle_read, each loaded once. */
 static int sb_require(lua_State *L)
@@ -550,7 +533,10 @@ int sandbox_load_buffer(struct sandbox *sb, const char *buf, size_t len, const c
     return 0;
 }
 
-enum sandbox_load sandbox_load_file(struct sandbox *sb, const char *rel, char *err, size_t errlen)
+/* Read rel through the bundle and push the loaded chunk (a function with its
+ * own _ENV): SANDBOX_LOAD_OK, _ABSENT, _ERROR or _REFUSED. */
+static enum sandbox_load sandbox_load_file(struct sandbox *sb, const char *rel, char *err,
+                                           size_t errlen)
 {
     struct buf code = {0};
     enum sandbox_load rc = SANDBOX_LOAD_ERROR;

@@ -438,7 +438,7 @@ void trust_report_free(struct trust_report *r)
 
 /* -------------------------------------------------------------- reports */
 
-void trust_report_text(const struct trust_report *r, const char *dir, struct buf *out)
+static void trust_report_text(const struct trust_report *r, const char *dir, struct buf *out)
 {
     buf_printf(out, "bundle      %s\n", dir);
     if (r->have_manifest) {
