@@ -57,7 +57,7 @@ static int take_value(const struct cmd_opt *opt, const char *text, struct args_v
                       size_t errlen)
 {
     switch (opt->kind) {
-    case OPT_FLAG: break; /* not reached: a flag takes no value */
+    case OPT_FLAG: /* not reached: a flag takes no value */
     case OPT_STR: break;
     case OPT_LIST:
         v->list = xrealloc(v->list, (v->nlist + 1) * sizeof *v->list);

@@ -439,7 +439,7 @@ static void entry_label(const char *e, char out[ENTRY_LABEL_MAX])
 {
     size_t i = 0, max = strncmp(e, "RW", 2) == 0 ? 20 : 160;
     for (; i < max && e[i]; i++)
-        out[i] = e[i] >= 0x20 && e[i] < 0x7f ? e[i] : '?';
+        out[i] = (char)(e[i] >= 0x20 && e[i] < 0x7f ? e[i] : '?');
     snprintf(out + i, ENTRY_LABEL_MAX - i, "%s", e[i] ? "..." : "");
 }
 

@@ -54,7 +54,7 @@ int files_rm_tree(int dfd, const char *name)
     }
     struct dirent *e;
     while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
             files_rm_tree(dirfd(d), e->d_name);
     closedir(d);
     return unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -1 : 0;

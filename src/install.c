@@ -607,8 +607,8 @@ record:
              "installed bundle %s version %lld (manifest %.16s) from "
              "%s as %s/%s%s%s",
              m.bundle, m.version, hex, label, st.dir, target,
-             cur && strcmp(cur, target) ? "; previous: " : "",
-             cur && strcmp(cur, target) ? cur : "");
+             cur && strcmp(cur, target) != 0 ? "; previous: " : "",
+             cur && strcmp(cur, target) != 0 ? cur : "");
 out:
     if (tmp_made && st.bfd >= 0)
         files_rm_tree(st.bfd, tmpname);

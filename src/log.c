@@ -53,7 +53,7 @@ void log_open(const struct config *c, bool quiet_stdio)
     log_close();
     if (env && *env) {
         lg.sink = SINK_FD;
-        lg.fd = atoi(env);
+        lg.fd = (int)strtol(env, NULL, 10); /* atoi's meaning: not a number is 0 */
     } else if (strcmp(target, "syslog") == 0) {
         lg.sink = SINK_SYSLOG;
         openlog("serfhand", LOG_PID | LOG_NDELAY, LOG_DAEMON);

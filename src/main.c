@@ -13,15 +13,13 @@ static const struct cmd_entry *const commands[] = {
     &cmd_handle_entry,   &cmd_tick_entry,     &cmd_status_entry, &cmd_propose_entry,
     &cmd_action_entry,   &cmd_run_entry,      &cmd_test_entry,   &cmd_check_entry,
     &cmd_verify_entry,   &cmd_sign_entry,     &cmd_keygen_entry, &cmd_install_entry,
-    &cmd_announce_entry, &cmd_rollback_entry, &cmd_config_entry,
+    &cmd_announce_entry, &cmd_rollback_entry, &cmd_config_entry, NULL,
 };
-
-#define NCOMMANDS (sizeof commands / sizeof *commands)
 
 static const struct cmd_entry *main_find_cmd(const char *name)
 {
-    for (size_t i = 0; i < NCOMMANDS; i++)
-        if (commands[i] && strcmp(commands[i]->name, name) == 0)
+    for (size_t i = 0; commands[i]; i++)
+        if (strcmp(commands[i]->name, name) == 0)
             return commands[i];
     return NULL;
 }
@@ -52,9 +50,8 @@ static void usage(FILE *f)
                "  serf agent -event-handler '*=/usr/local/bin/serfhand'\n"
                "\n"
                "commands:\n");
-    for (size_t i = 0; i < NCOMMANDS; i++)
-        if (commands[i])
-            fprintf(f, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
+    for (size_t i = 0; commands[i]; i++)
+        fprintf(f, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
     fprintf(f,
             "\n"
             "options:\n"

@@ -212,7 +212,7 @@ static int decode_value(struct dec *d, struct mp_value *v, int depth)
     }
     if (c >= 0xe0) {
         v->type = MP_INT;
-        v->v.i = (int8_t)c;
+        v->v.i = (int8_t)c; // NOLINT(bugprone-signed-char-misuse,cert-str34-c): negative fixint
         return 1;
     }
     if (c <= 0x8f)

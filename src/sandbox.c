@@ -197,7 +197,7 @@ void sandbox_start_clock(struct sandbox *sb)
     /* Last resort if even SIGALRM cannot help: the kernel ends a spinning
      * process. Soft limit only lowers; SIGXCPU's default action kills. */
     struct rlimit rl;
-    rlim_t secs = (rlim_t)((sb->lim.deadline_ms + sb->lim.grace_ms) / 1000 + 2);
+    rlim_t secs = (rlim_t)(sb->lim.deadline_ms + sb->lim.grace_ms) / 1000 + 2;
     if (getrlimit(RLIMIT_CPU, &rl) == 0 && (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > secs)) {
         rl.rlim_cur = secs;
         setrlimit(RLIMIT_CPU, &rl);

@@ -148,7 +148,8 @@ void trust_sig_files(const struct trust_keyset *ks, struct util_lines *names)
 bool trust_sig_fullname(const char *name, char full[TRUST_SIGNAME_MAX])
 {
     size_t l = strlen(name);
-    if (l <= 22 || strncmp(name, "MANIFEST.json.", 14) != 0 || strcmp(name + l - 8, ".minisig"))
+    if (l <= 22 || strncmp(name, "MANIFEST.json.", 14) != 0 ||
+        strcmp(name + l - 8, ".minisig") != 0)
         return false;
     size_t digits = l - 22;
     if (digits >= 16)
