@@ -1024,6 +1024,21 @@ struct cmd_opt {
     bool required;
     bool hidden; /* left out of the synopsis and help (internal use) */
 };
+/* Options several commands share (as git's OPT__QUIET). */
+#define ARGS_OPT_BUNDLE                                                                            \
+    {                                                                                              \
+        .name = "--bundle", .kind = OPT_STR, .arg = "DIR",                                         \
+        .help = "the bundle to run (default: config bundle)"                                       \
+    }
+#define ARGS_OPT_UNSIGNED                                                                          \
+    {                                                                                              \
+        .name = "--unsigned", .kind = OPT_FLAG, .help = "do not check signatures (tests only)"     \
+    }
+#define ARGS_OPT_WAIT                                                                              \
+    {                                                                                              \
+        .name = "--wait", .kind = OPT_DURATION, .arg = "DURATION",                                 \
+        .help = "how long to wait for another install (default 30)", .min = 0, .max = 86400        \
+    }
 /* The longest duration any option takes: 36500 days. */
 #define ARGS_DURATION_MAX (36500LL * 86400)
 /* A duration: a bare number is seconds, or a number followed by one of

@@ -55,11 +55,8 @@ static int exec_action(const struct args *a, const struct config *cfg)
 }
 
 static const struct cmd_opt opts[] = {
-    {.name = "--bundle",
-     .kind = OPT_STR,
-     .arg = "DIR",
-     .help = "the bundle to run (default: config bundle)"},
-    {.name = "--unsigned", .kind = OPT_FLAG, .help = "do not check signatures (tests only)"},
+    ARGS_OPT_BUNDLE,
+    ARGS_OPT_UNSIGNED,
     {NULL},
 };
 

@@ -150,10 +150,7 @@ out_nofree:
 }
 
 static const struct cmd_opt opts[] = {
-    {.name = "--bundle",
-     .kind = OPT_STR,
-     .arg = "DIR",
-     .help = "the bundle to run (default: config bundle)"},
+    ARGS_OPT_BUNDLE,
     {.name = "--unsigned",
      .kind = OPT_FLAG,
      .help = "do not check signatures (serfhand run and tests only)"},

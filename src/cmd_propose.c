@@ -75,11 +75,8 @@ static const struct cmd_opt opts[] = {
      .min = 0,
      .max = PROPOSE_MAX_S},
     {.name = "--dry-run", .kind = OPT_FLAG, .help = "print the payload, send nothing"},
-    {.name = "--bundle",
-     .kind = OPT_STR,
-     .arg = "DIR",
-     .help = "the bundle to run (default: config bundle)"},
-    {.name = "--unsigned", .kind = OPT_FLAG, .help = "do not check signatures (tests only)"},
+    ARGS_OPT_BUNDLE,
+    ARGS_OPT_UNSIGNED,
     {NULL},
 };
 

@@ -29,12 +29,7 @@ static const struct cmd_opt opts[] = {
     {.name = "--allow-downgrade",
      .kind = OPT_FLAG,
      .help = "the operator's consent (nothing happens without)"},
-    {.name = "--wait",
-     .kind = OPT_DURATION,
-     .arg = "DURATION",
-     .help = "how long to wait for another install (default 30)",
-     .min = 0,
-     .max = 86400},
+    ARGS_OPT_WAIT,
     {NULL},
 };
 

@@ -43,11 +43,8 @@ static const struct cmd_opt opts[] = {
      .kind = OPT_STR,
      .arg = "NODE",
      .help = "this node's name (default: the host name)"},
-    {.name = "--bundle",
-     .kind = OPT_STR,
-     .arg = "DIR",
-     .help = "the bundle to run (default: config bundle)"},
-    {.name = "--unsigned", .kind = OPT_FLAG, .help = "do not check signatures (tests only)"},
+    ARGS_OPT_BUNDLE,
+    ARGS_OPT_UNSIGNED,
     {NULL},
 };
 
