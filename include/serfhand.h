@@ -1,7 +1,8 @@
 /*
- * serfhand.h: shared types and every cross-file prototype, grouped by the
- * source file that defines them. Plain C units (no Lua) come first, then the
- * Lua host, then the Lua modules and subcommands.
+ * serfhand.h: shared types and every cross-file prototype, one block per
+ * source file, ordered by layer: the base, the plain C units (no Lua), the
+ * Lua host and what runs bundle code, the Lua modules, the command line. A
+ * block only uses the blocks above it; everything else is static.
  */
 #ifndef SERFHAND_H
 #define SERFHAND_H
@@ -10,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <lua.h>
 
@@ -28,8 +30,11 @@ enum sh_exit {
     SH_EXIT_EVENT = 7,    /* unknown event type or invalid event name */
 };
 
-/* ---------------------------------------------------------------- util.c */
+/* =========================================================================
+ * the base: memory and buffers, durable files, configuration, log
+ * ========================================================================= */
 
+/* ---- util.c */
 /* A growable byte buffer; data is always NUL-terminated after len. */
 struct buf {
     char *data;
@@ -76,9 +81,54 @@ void util_errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* [A-Za-z0-9][A-Za-z0-9_.-]{0,63}: the names of user events and queries. */
 bool util_valid_name(const char *s);
+/* n bytes as 2n lowercase hex digits and a NUL into out. */
+void util_hex(const uint8_t *p, size_t n, char *out);
+/* Append s as a JSON string literal (control characters escaped). */
+void util_json_str(struct buf *b, const char *s);
+/* Write all n bytes to fd, through EINTR: 0, or -1 with errno. */
+int util_write_all(int fd, const void *p, size_t n);
+/* qsort comparison of two char * */
+int util_cmp_str(const void *a, const void *b);
+/* A list of malloc'ed lines (problems, file names); p may be NULL. */
+struct util_lines {
+    char **v;
+    size_t n;
+};
+void util_line_add(struct util_lines *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void util_lines_free(struct util_lines *p);
+/* Open rel below dirfd without leaving it (openat2 RESOLVE_BENEATH): an fd,
+ * or UTIL_OPEN_MISSING, or UTIL_OPEN_FAILED with err ("symlink leads out of
+ * the bundle"). */
+int util_open_beneath(int dirfd, const char *rel, char *err, size_t errlen);
+/* Read a regular file below dirfd, at most max bytes: UTIL_OPEN_OK, _MISSING,
+ * or _FAILED with err naming rel (and "dangling symlink" for one). Over max,
+ * err names setting, the configuration key that set max (e.g.
+ * "limits.file_bytes"), or with setting NULL says the limit is fixed.
+ * util_read_beneath names no limit (its callers pass several). */
+enum util_open util_read_limited(int dirfd, const char *rel, size_t max, const char *setting,
+                                 struct buf *out, char *err, size_t errlen);
+enum util_open util_read_beneath(int dirfd, const char *rel, size_t max, struct buf *out, char *err,
+                                 size_t errlen);
 
-/* -------------------------------------------------------------- config.c */
+/* ---- files.c */
+/* fsync a directory (EINVAL, a file system that cannot, is no error). */
+int files_fsync_dir(int dfd);
+/* mkdir -p path (mode 0755). 0 or -1 with err. */
+int files_mkdir_p(const char *path, char *err, size_t errlen);
+/* Remove name below dfd and everything in it (symlinks are not followed). */
+int files_rm_tree(int dfd, const char *name);
+/* Write rel (with its parent directories) below rootfd, O_EXCL, and fsync
+ * it; the directories made are added to dirs (one NUL-terminated path
+ * each) for files_fsync_dirs. 0 or -1 with err. */
+int files_write_at(int rootfd, const char *rel, const struct buf *b, struct buf *dirs, char *err,
+                   size_t errlen);
+/* fsync every directory in dirs (deepest last made first) and the root. */
+int files_fsync_dirs(int rootfd, const struct buf *dirs, char *err, size_t errlen);
+/* Write name below dirfd atomically: temp file, fsync, rename. 0 or -1. */
+int files_write_atomic(int dirfd, const char *name, const struct buf *b, char *err, size_t errlen);
 
+/* ---- config.c */
 enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL, CFG_STRLIST };
 
 /* One setting: its dotted path, type and value. The schema in config.c is
@@ -126,8 +176,7 @@ char *const *config_list(const struct config *c, const char *path, size_t *n);
 const struct cfg_item *config_schema(void);
 const struct cfg_value *config_value(const struct config *c, size_t i);
 
-/* ----------------------------------------------------------------- log.c */
-
+/* ---- log.c */
 enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
 
 /* Open the log per config ("syslog", "stderr", "fd:N" or a file path).
@@ -135,16 +184,16 @@ enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
 void log_open(const struct config *c, bool quiet_stdio);
 void log_close(void);
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void log_vmsg(enum log_level lvl, const char *fmt, va_list ap);
 /* Write one message without locks or allocation (from a signal handler). */
 void log_signal_safe(const char *msg);
-int log_level_parse(const char *s);
-const char *log_level_name(int lvl);
 /* Context prefixed to every line, e.g. "user:deploy"; may be NULL. */
 void log_set_context(const char *ctx);
 
-/* --------------------------------------------------------------- event.c */
+/* =========================================================================
+ * plain C units: formats, trust, the bundle, state, processes, the network
+ * ========================================================================= */
 
+/* ---- event.c */
 enum event_type {
     EV_MEMBER_JOIN,
     EV_MEMBER_LEAVE,
@@ -184,17 +233,180 @@ struct event {
 int event_parse(struct event *ev, char *const *envp, const char *in, size_t inlen, char *err,
                 size_t errlen);
 void event_free(struct event *ev);
-const char *event_type_name(enum event_type t);
 int event_type_parse(const char *s);
 /* The handler file for an event, relative to the bundle, e.g.
  * "handlers/user/deploy.lua". NULL if the name is invalid. */
 char *event_handler_path(const struct event *ev);
-/* Parse one member line (Serf's eventClean escapes undone). */
-int event_parse_member(struct member *m, const char *line, size_t len);
 void event_push(lua_State *L, const struct event *ev);
 
-/* -------------------------------------------------------------- bundle.c */
+/* ---- minisign.c */
+/* minisign keys and signatures (libsodium only). Secret keys live in
+ * sodium_malloc memory (wiped on free). Parsers are strict like minisign
+ * 0.12: exact line counts and base64 lengths, no CR/NUL/control characters,
+ * printable trusted comment. */
+#define MINISIGN_PK_B64 56        /* base64 characters of a public key */
+#define MINISIGN_COMMENT_MAX 1024 /* minisign COMMENTMAXBYTES */
+#define MINISIGN_TRUSTED_MAX 8192 /* minisign TRUSTEDCOMMENTMAXBYTES */
+/* The largest .minisig file: two comment lines and two base64 lines. */
+#define MINISIGN_SIG_FILE_MAX (2 * MINISIGN_COMMENT_MAX + MINISIGN_TRUSTED_MAX + 512)
+struct minisign_pubkey {
+    uint8_t keyid[8]; /* random, not signed: selects a key, is no identity */
+    uint8_t pk[32];
+};
+struct minisign_seckey {
+    uint8_t keyid[8];
+    uint8_t sk[64]; /* libsodium secret key: seed || pk */
+};
+struct minisign_sig {
+    bool legacy; /* "Ed": signs the message itself, refused for bundles */
+    uint8_t keyid[8], sig[64], global[64];
+    char *trusted; /* trusted comment without its prefix (malloc'ed) */
+};
+int minisign_init(void); /* sodium_init; needed by key tools, not by verification */
+/* A key id in 16 hex digits, as serfhand writes it in comments and in
+ * MANIFEST.json.<KEYID>.minisig. minisign prints the same id without leading
+ * zeros, so a signature file named from its output may carry fewer digits:
+ * trust_sig_names gives both names (1 if they are the same) and
+ * minisign_keyid_is reads either form. */
+void minisign_keyid_hex(const uint8_t keyid[8], char out[17]);
+bool minisign_keyid_is(const uint8_t keyid[8], const char *hex);
+/* "RW" and base64 characters only: meant as a key string, not a file name. */
+bool minisign_looks_like_key(const char *s);
+/* A .pub file (2 lines) or a bare "RW..." key string. */
+int minisign_pubkey_parse(struct minisign_pubkey *pk, const char *text, size_t len, char *err,
+                          size_t errlen);
+void minisign_pubkey_base64(const struct minisign_pubkey *pk, char out[57]);
+void minisign_pubkey_write(const struct minisign_pubkey *pk, struct buf *out);
+/* 1 encrypted (scrypt), 0 not, -1 not a valid secret key file. */
+int minisign_seckey_encrypted(const char *text, size_t len);
+/* Decrypt (password may be NULL for -W keys) and check the checksum and that
+ * the public half matches the seed. *out is freed with minisign_seckey_free. */
+int minisign_seckey_parse(struct minisign_seckey **out, const char *text, size_t len,
+                          const char *password, char *err, size_t errlen);
+void minisign_seckey_free(struct minisign_seckey *sk);
+void minisign_seckey_pubkey(const struct minisign_seckey *sk, struct minisign_pubkey *pk);
+int minisign_keygen(struct minisign_pubkey *pk, struct minisign_seckey **sk);
+/* password NULL: unencrypted (minisign -W). Else scrypt with these limits. */
+int minisign_seckey_write(const struct minisign_seckey *sk, const char *password,
+                          unsigned long long opslimit, size_t memlimit, struct buf *out, char *err,
+                          size_t errlen);
+int minisign_sig_parse(struct minisign_sig *s, const char *text, size_t len, char *err,
+                       size_t errlen);
+void minisign_sig_free(struct minisign_sig *s);
+/* Key id, signature over BLAKE2b-512(msg) (or msg if legacy and allowed),
+ * and the global signature over sig || trusted comment. */
+int minisign_sig_verify(const struct minisign_sig *s, const struct minisign_pubkey *pk,
+                        const void *msg, size_t len, bool allow_legacy, char *err, size_t errlen);
+/* Append a 4-line prehashed "ED" .minisig for msg to out. */
+int minisign_sign(const struct minisign_seckey *sk, const void *msg, size_t len,
+                  const char *trusted, const char *untrusted, struct buf *out, char *err,
+                  size_t errlen);
 
+/* ---- password.c */
+/* A password from $SERFHAND_PASSWORD (scripts, tests) or read from the
+ * terminal without echo (confirm: asked twice). Free with password_free. */
+int password_read(const char *prompt, bool confirm, char **out, char *err, size_t errlen);
+void password_free(char *pw);
+
+/* ---- manifest.c */
+/* MANIFEST.json: what a bundle holds, each file with its size and hash. */
+#define MANIFEST_MAX (4 * 1024 * 1024)
+/* The largest integer a manifest may hold: 2^53 - 1, the largest that every
+ * JSON reader (jq, JavaScript, anything that reads numbers as doubles) reads
+ * exactly, so serfhand and any other reader see the same version and sizes. */
+#define MANIFEST_INT_MAX 9007199254740991LL
+struct manifest_file {
+    char *path; /* handlers/... or lua/... */
+    uint64_t size;
+    uint8_t hash[32]; /* BLAKE2b-256 */
+};
+struct manifest {
+    char *bundle;
+    long long version, created, expires; /* unix seconds */
+    struct manifest_file *files;         /* sorted by path */
+    size_t nfiles;
+};
+/* Strict JSON (duplicate keys, unknown keys, floats, non-ASCII refused),
+ * paths checked with manifest_valid_rel. */
+int manifest_parse(struct manifest *m, const char *text, size_t len, char *err, size_t errlen);
+void manifest_write(const struct manifest *m, struct buf *out);
+void manifest_free(struct manifest *m);
+const struct manifest_file *manifest_find(const struct manifest *m, const char *path);
+/* Fill m->files from every file under dir/handlers and dir/lua. 0, or -1
+ * with problems added. */
+int manifest_build(struct manifest *m, const char *dir, size_t max_file, struct util_lines *p);
+/* handlers/... or lua/..., components [A-Za-z0-9_.+@-]+, no "." or "..". */
+bool manifest_valid_rel(const char *rel);
+/* Read f once and check its size and hash: out holds exactly those bytes. */
+int manifest_read_checked(int dirfd, const struct manifest_file *f, size_t max, struct buf *out,
+                          char *err, size_t errlen);
+/* Every listed file matches and no unlisted file: number of problems added. */
+int manifest_check_files(int rootfd, const struct manifest *m, size_t max_file,
+                         struct util_lines *p);
+
+/* ---- trust.c */
+/* The operator's trust root and the bundle checks made against it. */
+struct trust_keyset {
+    struct minisign_pubkey *keys; /* trust.keys, in order */
+    size_t n;
+    long long threshold;
+};
+struct trust_report {
+    bool have_manifest;
+    struct manifest m;
+    char manifest_hash[65]; /* BLAKE2b-256 hex of MANIFEST.json, "" if absent */
+    int distinct;           /* distinct trusted keys with a valid signature */
+    long long threshold;
+    struct util_lines sigs;     /* one line per signature file */
+    struct util_lines problems; /* empty = bundle ok */
+};
+#define TRUST_SIGNAME_MAX 64
+/* The names a signature by keyid may have (see minisign_keyid_hex). */
+int trust_sig_names(const uint8_t keyid[8], char names[2][TRUST_SIGNAME_MAX]);
+/* Two keys may share a key id (it is random and not signed), but not one
+ * file name: the key name MANIFEST.json.<KEYID>-<PK>.minisig (PK: the first
+ * 8 bytes of the Ed25519 public key, 16 upper-case hex digits) holds a
+ * signature when the key-id name holds another key's. Runs and every command
+ * read the key-id names and the key name of each trusted key. */
+void trust_sig_keyname(const struct minisign_pubkey *pk, char name[TRUST_SIGNAME_MAX]);
+/* Every file name trust_verify_sigs reads for ks, sorted, each once. */
+void trust_sig_files(const struct trust_keyset *ks, struct util_lines *names);
+/* name is a key-id name with fewer than 16 digits (minisign's short form):
+ * true with full, the same name with 16 digits. */
+bool trust_sig_fullname(const char *name, char full[TRUST_SIGNAME_MAX]);
+/* Where sign writes pk's signature of man in the bundle dirfd: the 16-digit
+ * key-id name, unless it holds a signature by the same key id that pk does
+ * not verify (another key's), then the key name. stale: minisign's short
+ * key-id name if it holds pk's own signature (to remove), else "". */
+void trust_sig_name_for(int dirfd, const struct minisign_pubkey *pk, const char *man, size_t len,
+                        char name[TRUST_SIGNAME_MAX], char stale[TRUST_SIGNAME_MAX]);
+/* trust.keys (files or RW... strings) and trust.threshold. */
+int trust_keyset_load(struct trust_keyset *ks, const struct config *cfg, char *err, size_t errlen);
+void trust_keyset_free(struct trust_keyset *ks);
+/* Verify the signatures of the raw manifest bytes: 0 when at least
+ * threshold distinct trusted public keys signed, else -1 with err. The one
+ * counting rule of every run and command: the files of the trusted keys
+ * (trust_sig_names, trust_sig_keyname) are read, each counts for the trusted
+ * key that verifies it (every key with its id is tried), each distinct public
+ * key once. lines/problems (may be NULL) get one line per file; scan_all also
+ * reports the other MANIFEST.json.*.minisig files, which never count. */
+int trust_verify_sigs(int rootfd, const char *man, size_t len, const struct trust_keyset *ks,
+                      bool scan_all, struct util_lines *lines, struct util_lines *problems,
+                      int *distinct, char *err, size_t errlen);
+/* verify/check: signatures, threshold, manifest, files, expiry. Returns the
+ * number of problems (r->problems). */
+int trust_check_bundle(struct trust_report *r, const char *dir, const struct trust_keyset *ks,
+                       size_t max_file, int64_t now_s);
+void trust_report_free(struct trust_report *r);
+/* The report as JSON {bundle, version, manifest, ok, [threshold,
+ * valid_keys, created, expires, files, signatures,] problems} (full adds
+ * the bracketed part; max > 0 caps the length by dropping problems, with a
+ * final "... N more"). */
+void trust_report_json(const struct trust_report *r, bool full, size_t max, struct buf *out);
+/* Print r to stdout as `verify` and `check` do: text, or one line of JSON. */
+void trust_report_print(const struct trust_report *r, const char *dir, bool json);
+
+/* ---- bundle.c */
 /* The active handler bundle. bundle_read is the one place through which
  * every handler and module is read: it hands back exactly the bytes that were
  * checked, so the caller loads what was verified. */
@@ -203,9 +415,9 @@ struct bundle {
     char *name;    /* from the manifest, or "unsigned" */
     char *version; /* from the manifest, or "dev" */
     size_t max_file;
-    bool verify;                     /* false only for `serfhand run --unsigned`-like tools */
-    int dirfd;                       /* the bundle directory, -1 when closed */
-    struct trust_manifest *manifest; /* verified manifest (verify only) */
+    bool verify;               /* false only for `serfhand run --unsigned`-like tools */
+    int dirfd;                 /* the bundle directory, -1 when closed */
+    struct manifest *manifest; /* verified manifest (verify only) */
 };
 
 /* Open the bundle in dir. With verify (every real run), read MANIFEST.json
@@ -225,14 +437,15 @@ int bundle_highest_version(const char *state_dir, long long *out, char *err, siz
 int bundle_record_version(const char *state_dir, long long version, char *err, size_t errlen);
 /* Set the record to exactly version (an operator's downgrade). 0 or -1 + err. */
 int bundle_set_version(const char *state_dir, long long version, char *err, size_t errlen);
-/* Read rel (e.g. "handlers/tick.lua"). Returns 0 with out filled, 1 if the
- * file does not exist, -1 with err when it must not be run. */
-int bundle_read(struct bundle *b, const char *rel, struct buf *out, char *err, size_t errlen);
+/* Read rel (e.g. "handlers/tick.lua"): UTIL_OPEN_OK with out filled,
+ * UTIL_OPEN_MISSING if the file does not exist, UTIL_OPEN_FAILED with err
+ * when it must not be run. */
+enum util_open bundle_read(struct bundle *b, const char *rel, struct buf *out, char *err,
+                           size_t errlen);
 /* rel must be handlers/... or lua/..., no "..", no absolute path. */
 bool bundle_valid_rel(const char *rel);
 
-/* --------------------------------------------------------------- store.c */
-
+/* ---- store.c */
 /* The durable key-value store: SQLite in <state_dir>/serfhand.db, WAL mode,
  * busy timeout. Keys and values are byte strings; expires_ms 0 = never. */
 struct store;
@@ -248,177 +461,132 @@ int store_add(struct store *s, const char *key, const void *val, size_t len, int
               char *err, size_t errlen);
 int store_del(struct store *s, const char *key, char *err, size_t errlen);
 
-/* ------------------------------------------------------------- sandbox.c */
+/* Keys are C strings of 1..STORE_MAX_KEY bytes; values at most
+ * STORE_MAX_VALUE bytes. */
+#define STORE_MAX_KEY 256
+#define STORE_MAX_VALUE (1024 * 1024)
+#define STORE_BUSY_MS 2000  /* busy timeout set by store_open */
+#define STORE_WAL_PAGES 100 /* WAL frames at which a commit checkpoints and empties it */
 
-struct sandbox_limits {
-    size_t memory;   /* bytes the Lua allocator may hold */
-    int deadline_ms; /* wall clock for the whole run */
-    int grace_ms;    /* after the deadline, before the process is ended */
+/* store_open with a busy timeout of busy_ms instead of STORE_BUSY_MS. */
+int store_open_ms(struct store **out, const char *state_dir, int busy_ms, char *err, size_t errlen);
+/* Wait at most ms for a lock held by another process (0: fail at once). */
+void store_busy_timeout(struct store *s, int ms);
+/* The database file, <state_dir>/serfhand.db. */
+const char *store_path(const struct store *s);
+/* store_get that also reports the value's kind: *json true if it was
+ * written with json (a Lua table), false for bytes. json may be NULL. */
+int store_get_kind(struct store *s, const char *key, struct buf *out, bool *json, char *err,
+                   size_t errlen);
+/* Write val (JSON text if json, else bytes); only_new: only if absent or
+ * expired. 1 written, 0 present (only_new), -1 error. ttl_ms 0 = never. */
+int store_set(struct store *s, const char *key, const void *val, size_t len, bool json,
+              bool only_new, int64_t ttl_ms, char *err, size_t errlen);
+/* Delete up to 256 expired rows: their number, or -1. Writes sweep once
+ * per connection by themselves. */
+int store_purge(struct store *s, char *err, size_t errlen);
+/* Live keys starting with prefix (bytes, no wildcards): their number, or
+ * the first limit of them in byte order, each NUL-terminated, into out
+ * (out->len reset first). 0 or -1 + err. */
+int store_count(struct store *s, const char *prefix, int64_t *n, char *err, size_t errlen);
+int store_keys(struct store *s, const char *prefix, int64_t limit, struct buf *out, size_t *n,
+               char *err, size_t errlen);
+/* BEGIN IMMEDIATE (waits up to the busy timeout), COMMIT, ROLLBACK (a no-op
+ * when no transaction is open). 0 or -1 + err. */
+int store_begin(struct store *s, char *err, size_t errlen);
+int store_commit(struct store *s, char *err, size_t errlen);
+int store_rollback(struct store *s, char *err, size_t errlen);
+
+/* ---- identity.c */
+/* This node's Factom identity from factomd.conf. sk is libsodium's 64-byte
+ * secret key (seed || pk) in sodium_malloc memory, owned by the struct and
+ * released by identity_keys_wipe; NULL when not loaded or closed. */
+/* What the LocalServerPublicKey line said: factomd never reads it (it
+ * derives the key from LocalServerPrivKey), so only a warning comes of it. */
+enum identity_pub_line {
+    IDENTITY_PUB_MATCH = 0, /* the line names the derived key */
+    IDENTITY_PUB_ABSENT,    /* no line */
+    IDENTITY_PUB_MISMATCH,  /* another key (stale, or copied from elsewhere) */
+    IDENTITY_PUB_INVALID,   /* not 64 hex digits */
+};
+struct identity_keys {
+    char chain_id[65];    /* lowercase hex, starts with 888888 */
+    unsigned char pk[32]; /* derived from LocalServerPrivKey, as factomd does */
+    unsigned char *sk;
+    enum identity_pub_line pub_line;
 };
 
-struct sandbox;
+/* Find key in [section] (no subsection) of gcfg/INI text as gcfg 1.2 (which
+ * factomd uses) reads it: a leading UTF-8 BOM is skipped, names are
+ * case-insensitive, ';' and '#' start comments, values may be double-quoted
+ * with \\ \" \n \t \b escapes and continued by a trailing backslash; the
+ * last definition wins. Copies the value, NUL-terminated, into out. Returns 1
+ * found, 0 absent, -1 with err (syntax error with its line, value too long). */
+int identity_conf_get(const char *text, size_t len, const char *section, const char *key, char *out,
+                      size_t outlen, char *err, size_t errlen);
+/* Read IdentityChainID and LocalServerPrivKey (hex of a 32-byte seed or of
+ * seed || pk) from [app] of text, derive the public key from the private one
+ * as factomd does, and refuse factomd's public sample key. A
+ * LocalServerPublicKey line is only compared (k->pub_line). 0 with k filled,
+ * or -1 with err and k wiped. */
+int identity_parse(const char *text, size_t len, struct identity_keys *k, char *err, size_t errlen);
+/* identity_parse of the file at path, read into sodium_malloc memory; logs a
+ * warning if the file is readable by group or others, or if its
+ * LocalServerPublicKey line disagrees. 0 or -1 with err. */
+int identity_load_file(const char *path, struct identity_keys *k, char *err, size_t errlen);
+/* factomd's own RPC credentials, FactomdRpcUser and FactomdRpcPass in [app]
+ * of the factomd.conf at path, into user and pass (the caller wipes pass).
+ * 1 when a user is set, 0 when none, -1 with err (file or syntax). */
+int identity_rpc_auth(const char *path, char *user, size_t ulen, char *pass, size_t plen, char *err,
+                      size_t errlen);
+/* Wipe and free the secret and zero k; safe to call twice. */
+void identity_keys_wipe(struct identity_keys *k);
 
-/* A fresh lua_State with only the safe libraries, a capped allocator, the
- * deadline hook and require() bound to b (which may be NULL). */
-struct sandbox *sandbox_new(const struct sandbox_limits *lim, struct bundle *b,
-                            const struct config *cfg, char *err, size_t errlen);
-/* Close the Lua state (finalizers run, a refusal they cause is recorded) and
- * keep sb for sandbox_refusal; sandbox_free then frees it. Idempotent. */
-void sandbox_close(struct sandbox *sb);
-void sandbox_free(struct sandbox *sb);
-lua_State *sandbox_state(struct sandbox *sb);
-struct sandbox *sandbox_of(lua_State *L);
-/* Arm the deadline (hook + SIGALRM backstop + RLIMIT_CPU) from now. */
-void sandbox_start_clock(struct sandbox *sb);
-void sandbox_stop_clock(struct sandbox *sb);
-int64_t sandbox_deadline_ms(const struct sandbox *sb); /* monotonic */
-/* What a call that waits (factomd, a store lock, the Serf agent) leaves of
- * the deadline, for the handler to react to the call's failure. */
-#define SANDBOX_RESERVE_MS 100
-bool sandbox_timed_out(const struct sandbox *sb);
-/* Why the run was refused, or NULL: a bundle module that require() read
- * failed verification (bundle_read said no). From then on every step of the
- * Lua code raises again, like the deadline, so no pcall can go on; the host
- * checks this first and ends the run as a refusal whatever Lua returned.
- * Still answers after sandbox_close. */
-const char *sandbox_refusal(const struct sandbox *sb);
-bool sandbox_out_of_memory(const struct sandbox *sb);
-size_t sandbox_memory_used(const struct sandbox *sb);
-/* Read rel through the bundle and push the loaded chunk (a function with its
- * own _ENV). 0; 1 = no such file; -1 = does not compile; -2 = refused by the
- * bundle (verification); err says why. */
-int sandbox_load_file(struct sandbox *sb, const char *rel, char *err, size_t errlen);
-/* Load rel and run its top level, which returns the handler: a function, or
- * a table with a handle function. 0 = the handler function is on top; 1, -1,
- * -2 as sandbox_load_file; -3 = the top level raised (*status is the pcall
- * status, the message with traceback is on top); -4 = it returned no
- * handler (err names the type it returned). */
-int sandbox_load_handler(struct sandbox *sb, const char *rel, int *status, char *err,
-                         size_t errlen);
-/* Load a chunk from memory (tests, tools): text only, fresh _ENV. */
-int sandbox_load_buffer(struct sandbox *sb, const char *buf, size_t len, const char *chunkname,
-                        char *err, size_t errlen);
-/* lua_pcall with a traceback message handler. */
-int sandbox_pcall(struct sandbox *sb, int nargs, int nresults);
-/* Append tostring(value at idx) to out, protected (a __tostring is the
- * bundle's code, under its limits): 0, or -1 when it raised, with the
- * message on top. */
-int sandbox_tostring(struct sandbox *sb, int idx, struct buf *out);
-const struct config *sandbox_config(lua_State *L);
-bool sandbox_is_query(lua_State *L);
-/* True while a Serf event or query handler runs (not for CLI tools/tests). */
-bool sandbox_in_handler(lua_State *L);
-void sandbox_set_handler(struct sandbox *sb, bool in_handler);
-void sandbox_set_query(struct sandbox *sb, bool query);
-const struct bundle *sandbox_bundle(lua_State *L);
-
-/* ------------------------------------------------------- Lua modules l*.c */
-
-int luaopen_serfhand_config(lua_State *L);
-int luaopen_serfhand_crypto(lua_State *L);
-int luaopen_serfhand_factomd(lua_State *L);
-int luaopen_serfhand_identity(lua_State *L);
-int luaopen_serfhand_json(lua_State *L);
-int luaopen_serfhand_log(lua_State *L);
-int luaopen_serfhand_proc(lua_State *L);
-int luaopen_serfhand_serf(lua_State *L);
-int luaopen_serfhand_store(lua_State *L);
-int luaopen_serfhand_time(lua_State *L);
-
-/* lproc.c: true once proc.spawn has started a child that waits (delay_ms)
- * before it execs: until then it shares this process's memory copy-on-write. */
+/* ---- proc.c */
+/* Run a command without a shell, or start it detached; used by lproc.c.
+ * argv[0] is searched in the PATH of envp; the child gets envp, default
+ * signal dispositions and resource limits, and no other descriptors. */
+struct proc_cmd {
+    char *const *argv;
+    char *const *envp;
+    const char *cwd; /* NULL: stay */
+    int64_t exec_at; /* proc_spawn: CLOCK_MONOTONIC ms to exec at; 0 = at once */
+};
+struct proc_run_opts {
+    const char *stdin_data; /* NULL: /dev/null */
+    size_t stdin_len;
+    size_t max_output; /* per stream */
+    int64_t deadline;  /* CLOCK_MONOTONIC ms, 0 = none */
+};
+struct proc_run_result {
+    int wstatus;
+    bool reaped, timed_out, truncated;
+};
+/* Run c in its own process group with pipes for stdin, stdout and stderr;
+ * at the deadline or when an output passes max_output, SIGTERM the group,
+ * then SIGKILL. 0 with r filled and stdout/stderr appended to out[0] and
+ * out[1] (owned by the caller), or -1 with err when it could not start. */
+int proc_run(const struct proc_cmd *c, const struct proc_run_opts *o, struct buf out[2],
+             struct proc_run_result *r, char *err, size_t errlen);
+/* Start c fully detached (setsid, stdin /dev/null, output to log or
+ * /dev/null): its pid, or -1 with err (cannot fork, exec or chdir). */
+pid_t proc_spawn(const struct proc_cmd *c, const char *log, char *err, size_t errlen);
+/* True while pid is a live process (not a zombie); reaps our own child. */
+bool proc_alive(pid_t pid);
+/* True once proc_spawn has started a child that waits (exec_at) before it
+ * execs: until then it shares this process's memory copy-on-write. */
 bool proc_spawned_waiting(void);
 
-/* ljson.c: encode the value at idx as JSON into out (0, or -1 with err), and
- * decode s into a Lua value pushed on L (0, or -1 with err and nothing
- * pushed). Both run protected: they never raise. Integral numbers a double
- * holds exactly decode as Lua integers. */
-int ljson_encode(lua_State *L, int idx, struct buf *out, char *err, size_t errlen);
-int ljson_decode(lua_State *L, const char *s, size_t len, char *err, size_t errlen);
-
-/* ---------------------------------------------------------------- status.c */
-
-/* One member's answer to query factomd-status, read strictly: every known
- * field bounded and typed, or the whole answer refused. Unknown fields are
- * dropped. Absent: "" (words), STATUS_ABSENT (integers), -1 (booleans). */
-#define STATUS_WORD_MAX 16
-#define STATUS_ABSENT INT64_MIN
-struct status_answer {
-    char role[STATUS_WORD_MAX], state[STATUS_WORD_MAX]; /* [a-z0-9_-]+ */
-    int64_t h, saved, minute, stalled_s, bundle;
-    int64_t last_restart; /* unix ms */
-    int sick, last_ok;
-};
-/* Parse the answer s (len bytes, any bytes) using L for the JSON decode; never
- * raises. 0, or -1 with err naming what is wrong (our words, never the
- * answer's bytes) and *a zeroed. */
-int status_answer_parse(lua_State *L, const char *s, size_t len, struct status_answer *a, char *err,
-                        size_t errlen);
-/* Append s (a member's name) for a terminal: printable ASCII only (others
- * as '?'), at most max bytes, then "..." if cut. */
-void status_safe_text(struct buf *out, const char *s, size_t max);
-/* One table row for node (a = NULL: no answer, or one refused with problem,
- * the err of status_answer_parse). */
-void status_row_text(struct buf *out, const char *node, const struct status_answer *a,
-                     const char *problem, int64_t now_ms);
-/* The answer as a JSON object built from the parsed fields only;
- * {"error": problem} for a refused one, null for none. */
-void status_row_json(struct buf *out, const struct status_answer *a, const char *problem);
-
-/* ---------------------------------------------------- subcommands cmd_*.c */
-
-struct cmd_entry {
-    const char *name;
-    const char *usage; /* one line: arguments */
-    const char *summary;
-    int (*exec)(int argc, char **argv, const struct config *cfg);
-    bool needs_config; /* main loads the config before exec */
-};
-
-extern const struct cmd_entry cmd_handle_entry;
-extern const struct cmd_entry cmd_run_entry;
-extern const struct cmd_entry cmd_test_entry;
-extern const struct cmd_entry cmd_config_entry;
-extern const struct cmd_entry cmd_keygen_entry;
-extern const struct cmd_entry cmd_sign_entry;
-extern const struct cmd_entry cmd_verify_entry;
-extern const struct cmd_entry cmd_check_entry;
-extern const struct cmd_entry cmd_propose_entry;
-extern const struct cmd_entry cmd_status_entry;
-extern const struct cmd_entry cmd_tick_entry;
-extern const struct cmd_entry cmd_action_entry;
-extern const struct cmd_entry cmd_install_entry;
-extern const struct cmd_entry cmd_announce_entry;
-extern const struct cmd_entry cmd_rollback_entry;
-
-/* cmd_install.c (updates): act on a serfhand-update announcement received as
- * a user event: verify the signed pointer and, with update.auto, start a
- * detached install; otherwise only log it. Returns an exit code; never writes
- * to stdout or stderr. */
-int update_announcement(const struct config *cfg, const char *payload, size_t len);
-
-/* cmd_handle.c: handle ev with the active bundle; returns the exit code and
- * writes a query response to out_fd. Shared by `handle` and `tick`. With
- * exit_after (the caller exits as soon as this returns), a run after which
- * proc_spawned_waiting() ends the process itself, without the teardown. */
-int handle_event(const struct config *cfg, const char *bundle_dir, bool verify, struct event *ev,
-                 int out_fd, bool exit_after);
-
-/* main.c */
-const struct cmd_entry *main_find_cmd(const char *name);
-
-/* ---- serfrpc.c */
-
-/* A client for the Serf agent's msgpack RPC (reference/serf.md section 9),
- * used by lserf.c. The msgpack writer appends to a struct buf. */
-void serfrpc_mp_map(struct buf *b, uint32_t n);
-void serfrpc_mp_array(struct buf *b, uint32_t n);
-void serfrpc_mp_str(struct buf *b, const char *s, size_t n);
-void serfrpc_mp_cstr(struct buf *b, const char *s);
-void serfrpc_mp_bin(struct buf *b, const void *p, size_t n);
-void serfrpc_mp_bool(struct buf *b, bool v);
-void serfrpc_mp_uint(struct buf *b, uint64_t v);
-void serfrpc_mp_int(struct buf *b, int64_t v);
+/* ---- msgpack.c */
+/* The msgpack writer appends to a struct buf; the reader is bounded. */
+void msgpack_map(struct buf *b, uint32_t n);
+void msgpack_array(struct buf *b, uint32_t n);
+void msgpack_str(struct buf *b, const char *s, size_t n);
+void msgpack_cstr(struct buf *b, const char *s);
+void msgpack_bin(struct buf *b, const void *p, size_t n);
+void msgpack_bool(struct buf *b, bool v);
+void msgpack_uint(struct buf *b, uint64_t v);
+void msgpack_int(struct buf *b, int64_t v);
 
 enum mp_type {
     MP_NIL,
@@ -455,16 +623,19 @@ struct mp_value {
 };
 
 /* Decode one object from p[0..len): 1 = decoded (*used bytes consumed, *out
- * to be freed with serfrpc_mp_free), 0 = incomplete (more bytes needed),
+ * to be freed with msgpack_free), 0 = incomplete (more bytes needed),
  * -1 = malformed (err). Depth, element count and size are bounded. */
-int serfrpc_mp_decode(const char *p, size_t len, size_t *used, struct mp_value **out, char *err,
-                      size_t errlen);
-void serfrpc_mp_free(struct mp_value *v);
+int msgpack_decode(const char *p, size_t len, size_t *used, struct mp_value **out, char *err,
+                   size_t errlen);
+void msgpack_free(struct mp_value *v);
 /* The value of the str key in map, or NULL (also when map is not a map). */
-const struct mp_value *serfrpc_mp_get(const struct mp_value *map, const char *key);
+const struct mp_value *msgpack_get(const struct mp_value *map, const char *key);
 /* An unsigned integer value (MP_UINT, or MP_INT >= 0): true and *out. */
-bool serfrpc_mp_uint_of(const struct mp_value *v, uint64_t *out);
+bool msgpack_uint_of(const struct mp_value *v, uint64_t *out);
 
+/* ---- serfrpc.c */
+/* A client for the Serf agent's msgpack RPC (reference/serf.md section 9),
+ * used by lserf.c, cmd_status.c and cmd_announce.c. */
 struct serfrpc;
 
 /* Connect to addr ("host:port", "[v6]:port"), handshake, and authenticate
@@ -532,7 +703,6 @@ int serfrpc_query(struct serfrpc *c, const struct serf_query *q, struct serf_que
 void serfrpc_query_result_free(struct serf_query_result *r);
 
 /* ---- http.c */
-
 /* One HTTP(S) request through libcurl, loaded with dlopen on first use. Only
  * http:// and https:// (no redirects followed), proxies from the environment
  * ignored, NOSIGNAL (SIGPIPE is ignored once libcurl is loaded). */
@@ -566,318 +736,72 @@ int http_get(const struct http_req *req, struct buf *body_out, long *status, cha
 /* Whether libcurl has been loaded into this process. */
 bool http_loaded(void);
 
-/* ---- store.c */
+/* =========================================================================
+ * the Lua host and the units that run bundle code or compile it
+ * ========================================================================= */
 
-/* More of the store (the basic API is under store.c above). Keys are C
- * strings of 1..STORE_MAX_KEY bytes; values at most STORE_MAX_VALUE bytes. */
-#define STORE_MAX_KEY 256
-#define STORE_MAX_VALUE (1024 * 1024)
-#define STORE_BUSY_MS 2000  /* busy timeout set by store_open */
-#define STORE_WAL_PAGES 100 /* WAL frames at which a commit checkpoints and empties it */
-
-/* store_open with a busy timeout of busy_ms instead of STORE_BUSY_MS. */
-int store_open_ms(struct store **out, const char *state_dir, int busy_ms, char *err, size_t errlen);
-/* Wait at most ms for a lock held by another process (0: fail at once). */
-void store_busy_timeout(struct store *s, int ms);
-/* The database file, <state_dir>/serfhand.db. */
-const char *store_path(const struct store *s);
-/* store_get that also reports the value's kind: *json true if it was
- * written with json (a Lua table), false for bytes. json may be NULL. */
-int store_get_kind(struct store *s, const char *key, struct buf *out, bool *json, char *err,
-                   size_t errlen);
-/* Write val (JSON text if json, else bytes); only_new: only if absent or
- * expired. 1 written, 0 present (only_new), -1 error. ttl_ms 0 = never. */
-int store_set(struct store *s, const char *key, const void *val, size_t len, bool json,
-              bool only_new, int64_t ttl_ms, char *err, size_t errlen);
-/* Delete up to 256 expired rows: their number, or -1. Writes sweep once
- * per connection by themselves. */
-int store_purge(struct store *s, char *err, size_t errlen);
-/* Live keys starting with prefix (bytes, no wildcards): their number, or
- * the first limit of them in byte order, each NUL-terminated, into out
- * (out->len reset first). 0 or -1 + err. */
-int store_count(struct store *s, const char *prefix, int64_t *n, char *err, size_t errlen);
-int store_keys(struct store *s, const char *prefix, int64_t limit, struct buf *out, size_t *n,
-               char *err, size_t errlen);
-/* BEGIN IMMEDIATE (waits up to the busy timeout), COMMIT, ROLLBACK (a no-op
- * when no transaction is open). 0 or -1 + err. */
-int store_begin(struct store *s, char *err, size_t errlen);
-int store_commit(struct store *s, char *err, size_t errlen);
-int store_rollback(struct store *s, char *err, size_t errlen);
-
-/* ---- lidentity.c */
-
-/* This node's Factom identity from factomd.conf. sk is libsodium's 64-byte
- * secret key (seed || pk) in sodium_malloc memory, owned by the struct and
- * released by identity_keys_wipe; NULL when not loaded or closed. */
-/* What the LocalServerPublicKey line said: factomd never reads it (it
- * derives the key from LocalServerPrivKey), so only a warning comes of it. */
-enum identity_pub_line {
-    IDENTITY_PUB_MATCH = 0, /* the line names the derived key */
-    IDENTITY_PUB_ABSENT,    /* no line */
-    IDENTITY_PUB_MISMATCH,  /* another key (stale, or copied from elsewhere) */
-    IDENTITY_PUB_INVALID,   /* not 64 hex digits */
-};
-struct identity_keys {
-    char chain_id[65];    /* lowercase hex, starts with 888888 */
-    unsigned char pk[32]; /* derived from LocalServerPrivKey, as factomd does */
-    unsigned char *sk;
-    enum identity_pub_line pub_line;
+/* ---- sandbox.c */
+struct sandbox_limits {
+    size_t memory;   /* bytes the Lua allocator may hold */
+    int deadline_ms; /* wall clock for the whole run */
+    int grace_ms;    /* after the deadline, before the process is ended */
 };
 
-/* Find key in [section] (no subsection) of gcfg/INI text as gcfg 1.2 (which
- * factomd uses) reads it: a leading UTF-8 BOM is skipped, names are
- * case-insensitive, ';' and '#' start comments, values may be double-quoted
- * with \\ \" \n \t \b escapes and continued by a trailing backslash; the
- * last definition wins. Copies the value, NUL-terminated, into out. Returns 1
- * found, 0 absent, -1 with err (syntax error with its line, value too long). */
-int identity_conf_get(const char *text, size_t len, const char *section, const char *key, char *out,
-                      size_t outlen, char *err, size_t errlen);
-/* Read IdentityChainID and LocalServerPrivKey (hex of a 32-byte seed or of
- * seed || pk) from [app] of text, derive the public key from the private one
- * as factomd does, and refuse factomd's public sample key. A
- * LocalServerPublicKey line is only compared (k->pub_line). 0 with k filled,
- * or -1 with err and k wiped. */
-int identity_parse(const char *text, size_t len, struct identity_keys *k, char *err, size_t errlen);
-/* identity_parse of the file at path, read into sodium_malloc memory; logs a
- * warning if the file is readable by group or others, or if its
- * LocalServerPublicKey line disagrees. 0 or -1 with err. */
-int identity_load_file(const char *path, struct identity_keys *k, char *err, size_t errlen);
-/* factomd's own RPC credentials, FactomdRpcUser and FactomdRpcPass in [app]
- * of the factomd.conf at path, into user and pass (the caller wipes pass).
- * 1 when a user is set, 0 when none, -1 with err (file or syntax). */
-int identity_rpc_auth(const char *path, char *user, size_t ulen, char *pass, size_t plen, char *err,
-                      size_t errlen);
-/* Wipe and free the secret and zero k; safe to call twice. */
-void identity_keys_wipe(struct identity_keys *k);
+struct sandbox;
 
-/* ---- trust.c */
-/* minisign keys and signatures (libsodium only), the bundle manifest and the
- * threshold check. Secret keys live in sodium_malloc memory (wiped on free).
- * Parsers are strict like minisign 0.12: exact line counts and base64
- * lengths, no CR/NUL/control characters, printable trusted comment. */
-#define TRUST_MANIFEST_MAX (4 * 1024 * 1024)
-/* The largest integer a manifest may hold: 2^53 - 1, the largest that every
- * JSON reader (jq, JavaScript, anything that reads numbers as doubles) reads
- * exactly, so serfhand and any other reader see the same version and sizes. */
-#define TRUST_INT_MAX 9007199254740991LL
-struct trust_pubkey {
-    uint8_t keyid[8]; /* random, not signed: selects a key, is no identity */
-    uint8_t pk[32];
+/* A fresh lua_State with only the safe libraries, a capped allocator, the
+ * deadline hook and require() bound to b (which may be NULL). */
+struct sandbox *sandbox_new(const struct sandbox_limits *lim, struct bundle *b,
+                            const struct config *cfg, char *err, size_t errlen);
+/* Close the Lua state (finalizers run, a refusal they cause is recorded) and
+ * keep sb for sandbox_refusal; sandbox_free then frees it. Idempotent. */
+void sandbox_close(struct sandbox *sb);
+void sandbox_free(struct sandbox *sb);
+lua_State *sandbox_state(struct sandbox *sb);
+struct sandbox *sandbox_of(lua_State *L);
+/* Arm the deadline (hook + SIGALRM backstop + RLIMIT_CPU) from now. */
+void sandbox_start_clock(struct sandbox *sb);
+void sandbox_stop_clock(struct sandbox *sb);
+int64_t sandbox_deadline_ms(const struct sandbox *sb); /* monotonic */
+/* What a call that waits (factomd, a store lock, the Serf agent) leaves of
+ * the deadline, for the handler to react to the call's failure. */
+#define SANDBOX_RESERVE_MS 100
+bool sandbox_timed_out(const struct sandbox *sb);
+/* Why the run was refused, or NULL: a bundle module that require() read
+ * failed verification (bundle_read said no). From then on every step of the
+ * Lua code raises again, like the deadline, so no pcall can go on; the host
+ * checks this first and ends the run as a refusal whatever Lua returned.
+ * Still answers after sandbox_close. */
+const char *sandbox_refusal(const struct sandbox *sb);
+bool sandbox_out_of_memory(const struct sandbox *sb);
+/* What loading a bundle file came to. */
+enum sandbox_load {
+    SANDBOX_LOAD_OK,          /* the chunk (the handler function) is on top */
+    SANDBOX_LOAD_ABSENT,      /* no such file in the bundle */
+    SANDBOX_LOAD_ERROR,       /* it does not compile (or no bundle): err says why */
+    SANDBOX_LOAD_REFUSED,     /* the bundle refused it (verification): err */
+    SANDBOX_LOAD_RAISED,      /* handler: the top level raised (*status is the pcall
+                                 status, the message with traceback on top) */
+    SANDBOX_LOAD_NOT_HANDLER, /* handler: it returned no handler (err names the type) */
 };
-struct trust_seckey {
-    uint8_t keyid[8];
-    uint8_t sk[64]; /* libsodium secret key: seed || pk */
-};
-struct trust_sig {
-    bool legacy; /* "Ed": signs the message itself, refused for bundles */
-    uint8_t keyid[8], sig[64], global[64];
-    char *trusted; /* trusted comment without its prefix (malloc'ed) */
-};
-struct trust_file {
-    char *path; /* handlers/... or lua/... */
-    uint64_t size;
-    uint8_t hash[32]; /* BLAKE2b-256 */
-};
-struct trust_manifest {
-    char *bundle;
-    long long version, created, expires; /* unix seconds */
-    struct trust_file *files;            /* sorted by path */
-    size_t nfiles;
-};
-struct trust_keyset {
-    struct trust_pubkey *keys; /* trust.keys, in order */
-    size_t n;
-    long long threshold;
-};
-struct trust_problems { /* a list of malloc'ed lines */
-    char **v;
-    size_t n;
-};
-struct trust_report {
-    bool have_manifest;
-    struct trust_manifest m;
-    char manifest_hash[65]; /* BLAKE2b-256 hex of MANIFEST.json, "" if absent */
-    int distinct;           /* distinct trusted keys with a valid signature */
-    long long threshold;
-    struct trust_problems sigs;     /* one line per signature file */
-    struct trust_problems problems; /* empty = bundle ok */
-};
-int trust_init(void); /* sodium_init; needed by key tools, not by verification */
-void trust_hex(const uint8_t *p, size_t n, char *out);
-/* A key id in 16 hex digits, as serfhand writes it in comments and in
- * MANIFEST.json.<KEYID>.minisig. minisign prints the same id without leading
- * zeros, so a signature file named from its output may carry fewer digits:
- * trust_sig_names gives both names (1 if they are the same) and
- * trust_keyid_is reads either form. */
-void trust_keyid_hex(const uint8_t keyid[8], char out[17]);
-#define TRUST_SIGNAME_MAX 64
-int trust_sig_names(const uint8_t keyid[8], char names[2][TRUST_SIGNAME_MAX]);
-/* Two keys may share a key id (it is random and not signed), but not one
- * file name: the key name MANIFEST.json.<KEYID>-<PK>.minisig (PK: the first
- * 8 bytes of the Ed25519 public key, 16 upper-case hex digits) holds a
- * signature when the key-id name holds another key's. Runs and every command
- * read the key-id names and the key name of each trusted key. */
-void trust_sig_keyname(const struct trust_pubkey *pk, char name[TRUST_SIGNAME_MAX]);
-/* Every file name trust_verify_sigs reads for ks, sorted, each once. */
-void trust_sig_files(const struct trust_keyset *ks, struct trust_problems *names);
-/* name is a key-id name with fewer than 16 digits (minisign's short form):
- * true with full, the same name with 16 digits. */
-bool trust_sig_fullname(const char *name, char full[TRUST_SIGNAME_MAX]);
-/* Where sign writes pk's signature of man in the bundle dirfd: the 16-digit
- * key-id name, unless it holds a signature by the same key id that pk does
- * not verify (another key's), then the key name. stale: minisign's short
- * key-id name if it holds pk's own signature (to remove), else "". */
-void trust_sig_name_for(int dirfd, const struct trust_pubkey *pk, const char *man, size_t len,
-                        char name[TRUST_SIGNAME_MAX], char stale[TRUST_SIGNAME_MAX]);
-bool trust_keyid_is(const uint8_t keyid[8], const char *hex);
-void trust_problem_add(struct trust_problems *p, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-void trust_problems_free(struct trust_problems *p);
-void trust_json_str(struct buf *b, const char *s); /* a JSON string literal */
-/* A .pub file (2 lines) or a bare "RW..." key string. */
-int trust_pubkey_parse(struct trust_pubkey *pk, const char *text, size_t len, char *err,
-                       size_t errlen);
-void trust_pubkey_base64(const struct trust_pubkey *pk, char out[57]);
-void trust_pubkey_write(const struct trust_pubkey *pk, struct buf *out);
-/* 1 encrypted (scrypt), 0 not, -1 not a valid secret key file. */
-int trust_seckey_encrypted(const char *text, size_t len);
-/* Decrypt (password may be NULL for -W keys) and check the checksum and that
- * the public half matches the seed. *out is freed with trust_seckey_free. */
-int trust_seckey_parse(struct trust_seckey **out, const char *text, size_t len,
-                       const char *password, char *err, size_t errlen);
-void trust_seckey_free(struct trust_seckey *sk);
-void trust_seckey_pubkey(const struct trust_seckey *sk, struct trust_pubkey *pk);
-int trust_keygen(struct trust_pubkey *pk, struct trust_seckey **sk);
-/* password NULL: unencrypted (minisign -W). Else scrypt with these limits. */
-int trust_seckey_write(const struct trust_seckey *sk, const char *password,
-                       unsigned long long opslimit, size_t memlimit, struct buf *out, char *err,
-                       size_t errlen);
-int trust_sig_parse(struct trust_sig *s, const char *text, size_t len, char *err, size_t errlen);
-void trust_sig_free(struct trust_sig *s);
-/* Key id, signature over BLAKE2b-512(msg) (or msg if legacy and allowed),
- * and the global signature over sig || trusted comment. */
-int trust_sig_verify(const struct trust_sig *s, const struct trust_pubkey *pk, const void *msg,
-                     size_t len, bool allow_legacy, char *err, size_t errlen);
-/* Append a 4-line prehashed "ED" .minisig for msg to out. */
-int trust_sign(const struct trust_seckey *sk, const void *msg, size_t len, const char *trusted,
-               const char *untrusted, struct buf *out, char *err, size_t errlen);
-/* MANIFEST.json: strict JSON (duplicate keys, unknown keys, floats, non-ASCII
- * refused), paths checked with trust_valid_rel. */
-int trust_manifest_parse(struct trust_manifest *m, const char *text, size_t len, char *err,
-                         size_t errlen);
-void trust_manifest_write(const struct trust_manifest *m, struct buf *out);
-void trust_manifest_free(struct trust_manifest *m);
-const struct trust_file *trust_manifest_find(const struct trust_manifest *m, const char *path);
-/* Fill m->files from every file under dir/handlers and dir/lua. 0, or -1
- * with problems added. */
-int trust_manifest_build(struct trust_manifest *m, const char *dir, size_t max_file,
-                         struct trust_problems *p);
-/* handlers/... or lua/..., components [A-Za-z0-9_.+@-]+, no "." or "..". */
-bool trust_valid_rel(const char *rel);
-/* Open rel below dirfd without leaving it (openat2 RESOLVE_BENEATH): fd,
- * -2 absent, -1 with err ("symlink leads out of the bundle"). */
-int trust_open_beneath(int dirfd, const char *rel, char *err, size_t errlen);
-/* Read a regular file below dirfd, at most max bytes: 0, -2 absent, -1 with
- * err naming rel (and "dangling symlink" for one). Over max, err names
- * setting, the configuration key that set max (e.g. "limits.file_bytes"),
- * or with setting NULL says the limit is fixed. trust_read_beneath names no
- * limit (its callers pass several). */
-int trust_read_limited(int dirfd, const char *rel, size_t max, const char *setting, struct buf *out,
-                       char *err, size_t errlen);
-int trust_read_beneath(int dirfd, const char *rel, size_t max, struct buf *out, char *err,
-                       size_t errlen);
-/* Read f once and check its size and hash: out holds exactly those bytes. */
-int trust_read_checked(int dirfd, const struct trust_file *f, size_t max, struct buf *out,
-                       char *err, size_t errlen);
-/* Every listed file matches and no unlisted file: number of problems added. */
-int trust_check_files(int rootfd, const struct trust_manifest *m, size_t max_file,
-                      struct trust_problems *p);
-/* trust.keys (files or RW... strings) and trust.threshold. */
-int trust_keyset_load(struct trust_keyset *ks, const struct config *cfg, char *err, size_t errlen);
-void trust_keyset_free(struct trust_keyset *ks);
-/* Verify the signatures of the raw manifest bytes: 0 when at least
- * threshold distinct trusted public keys signed, else -1 with err. The one
- * counting rule of every run and command: the files of the trusted keys
- * (trust_sig_names, trust_sig_keyname) are read, each counts for the trusted
- * key that verifies it (every key with its id is tried), each distinct public
- * key once. lines/problems (may be NULL) get one line per file; scan_all also
- * reports the other MANIFEST.json.*.minisig files, which never count. */
-int trust_verify_sigs(int rootfd, const char *man, size_t len, const struct trust_keyset *ks,
-                      bool scan_all, struct trust_problems *lines, struct trust_problems *problems,
-                      int *distinct, char *err, size_t errlen);
-/* verify/check: signatures, threshold, manifest, files, expiry. Returns the
- * number of problems (r->problems). */
-int trust_check_bundle(struct trust_report *r, const char *dir, const struct trust_keyset *ks,
-                       size_t max_file, int64_t now_s);
-void trust_report_free(struct trust_report *r);
-/* A password from $SERFHAND_PASSWORD (scripts, tests) or read from the
- * terminal without echo (confirm: asked twice). Free with trust_password_free. */
-int trust_password(const char *prompt, bool confirm, char **out, char *err, size_t errlen);
-void trust_password_free(char *pw);
-/* The report as text lines, or as JSON {bundle, version, manifest, ok,
- * [threshold, valid_keys, created, expires, files, signatures,] problems}
- * (full adds the bracketed part; max > 0 caps the length by dropping
- * problems, with a final "... N more"). */
-void trust_report_text(const struct trust_report *r, const char *dir, struct buf *out);
-/* Print r to stdout as `verify` and `check` do: text, or one line of JSON. */
-void trust_report_print(const struct trust_report *r, const char *dir, bool json);
-void trust_report_json(const struct trust_report *r, bool full, size_t max, struct buf *out);
-
-/* ---- install.c */
-/* Installing a verified bundle under <state_dir>/bundles/<version>-<hash16>/,
- * switching <state_dir>/current atomically, rollback, and the signed
- * serfhand-update pointer. */
-#define UPDATE_EVENT "serfhand-update"
-#define UPDATE_SIG_CONTEXT "serfhand-update/1\n" /* prefixed to the signed body */
-/* Largest pointer payload: 467 bytes passed Serf's 512-byte limit after
- * encoding with the 15-byte event name at a small LTime (measured); 11
- * bytes are kept for the LTime's growth. */
-#define UPDATE_PAYLOAD_MAX 456
-/* Where install_bundle reads from. read fills out with rel (MANIFEST.json, a
- * MANIFEST.json.<KEYID>.minisig or a listed file), at most max bytes: 0, -2
- * absent, -1 with err. dir is the source directory (also checked for
- * unlisted files), or NULL for a URL; label names the source in messages. */
-struct install_source {
-    int (*read)(void *ctx, const char *rel, size_t max, struct buf *out, char *err, size_t errlen);
-    void *ctx;
-    const char *dir;
-    const char *label;
-};
-struct install_opts {
-    bool allow_downgrade;
-    const char *expect_hash; /* manifest BLAKE2b-256 hex an announcement named, or NULL */
-    const char *expect_name; /* bundle name an announcement named, or NULL */
-    int lock_wait_ms;        /* wait this long for another install, then fail */
-};
-/* Verify, copy, verify the copy, fsync, switch current, record the version,
- * keep the previous bundle, prune past update.keep; one at a time
- * (<state_dir>/install.lock). Returns an exit code (SH_EXIT_OK, _TRUST when
- * refused, _FAIL when the source or the disk failed, _USAGE); msg holds the
- * summary or the reason. Idempotent: a rerun after a crash completes. */
-int install_bundle(const struct config *cfg, const struct install_source *src,
-                   const struct install_opts *o, char *msg, size_t msglen);
-/* Switch current back to <state_dir>/previous (verified, not expired) and
- * lower the recorded version to it; refused without allow_downgrade. */
-int install_rollback(const struct config *cfg, bool allow_downgrade, int lock_wait_ms, char *msg,
-                     size_t msglen);
-/* Test only: SIGKILL this process when $SERFHAND_TEST_CRASH_AT equals step. */
-void install_test_crash(const char *step);
-struct update_pointer {
-    char name[65];
-    long long version;
-    char hash[65];     /* manifest BLAKE2b-256, lowercase hex */
-    char url[257];     /* http(s) base URL, no trailing slash */
-    long long expires; /* unix seconds */
-};
-/* payload = base64url(keyid 8 || signature 64 || global signature 64) "."
- * body, body = compact JSON {"n","v","h","u","e"}; a prehashed minisign
- * signature over UPDATE_SIG_CONTEXT body with body as trusted comment. */
-int update_pointer_encode(const struct update_pointer *p, const struct trust_seckey *sk,
-                          struct buf *out, char *err, size_t errlen);
-/* Check the signature against the trusted keys (one suffices) and parse
- * the body; keyid (17 bytes) gets the signer's id when known. 0 or -1. */
-int update_pointer_decode(struct update_pointer *p, const char *payload, size_t len,
-                          const struct trust_keyset *ks, char *keyid, char *err, size_t errlen);
+/* Load rel and run its top level, which returns the handler: a function, or
+ * a table with a handle function. SANDBOX_LOAD_OK with the handler function
+ * on top, or any other result. */
+enum sandbox_load sandbox_load_handler(struct sandbox *sb, const char *rel, int *status, char *err,
+                                       size_t errlen);
+/* Load a chunk from memory (tests, tools): text only, fresh _ENV. */
+int sandbox_load_buffer(struct sandbox *sb, const char *buf, size_t len, const char *chunkname,
+                        char *err, size_t errlen);
+/* lua_pcall with a traceback message handler. */
+int sandbox_pcall(struct sandbox *sb, int nargs, int nresults);
+/* Append tostring(value at idx) to out, protected (a __tostring is the
+ * bundle's code, under its limits): 0, or -1 when it raised, with the
+ * message on top. */
+int sandbox_tostring(struct sandbox *sb, int idx, struct buf *out);
+const struct config *sandbox_config(lua_State *L);
+/* True while a Serf event or query handler runs (not for CLI tools/tests). */
+bool sandbox_in_handler(lua_State *L);
+void sandbox_set_handler(struct sandbox *sb, bool in_handler);
 
 /* ---- check.c */
 /* The checks sign, verify, install, check and serfhand-check share. */
@@ -890,8 +814,7 @@ enum check_result {
  * hash checked, luaL_loadbufferx mode "t", nothing runs). Each that does not
  * compile adds a problem "path:line: message"; a file that cannot be read is
  * left to the caller's file check. Returns the number of problems added. */
-int check_compile(int dirfd, const struct trust_manifest *m, size_t max_file,
-                  struct trust_problems *p);
+int check_compile(int dirfd, const struct manifest *m, size_t max_file, struct util_lines *p);
 /* `verify`: trust_check_bundle, then check_compile. r is filled (free with
  * trust_report_free). CHECK_OK or CHECK_REFUSED. */
 enum check_result check_verify(struct trust_report *r, const char *dir,
@@ -902,21 +825,43 @@ enum check_result check_verify(struct trust_report *r, const char *dir,
 enum check_result check_bundle(const struct config *cfg, const char *dir, struct trust_report *r);
 /* check_bundle, written as the answer of the built-in query serfhand-check:
  * compact JSON {bundle, version, manifest, ok, problems} into json (at most
- * 900 bytes). Returns 0 if the bundle is fine, 1 if not. */
-int check_report(const struct config *cfg, const char *bundle_dir, struct buf *json);
+ * 900 bytes). */
+enum check_result check_report(const struct config *cfg, const char *bundle_dir, struct buf *json);
 
-/* ---- bundlerun.c */
-/* Run Lua of the bundle for propose/action: open the bundle (verified unless
- * !verify), a sandbox with deadline_ms, then call handler file rel (which
- * returns a function or {handle=}) with ev = {type = ev_type, name = ev_name,
- * payload = args[0], args = {...}, self = {name}, bundle = {name, version}},
- * or, when rel is NULL, the trusted chunk with the args as "...". A string
- * result is appended to out as is, a table as JSON; `nil, msg` fills err.
- * Returns SH_EXIT_OK, or SH_EXIT_FAIL/TRUST/TIMEOUT/MEMORY/USAGE with err. */
-struct bundlerun {
+/* ---- run.c */
+/* The runner: every run of bundle code (handle, tick, propose, action) goes
+ * through run_exec. It opens the bundle (verified unless !verify), a sandbox
+ * with the limits, loads the handler, calls it and ends the run: a module
+ * refused anywhere in it (also by a finalizer) makes the run a refusal. */
+enum run_result {
+    RUN_OK,
+    RUN_FAILED,    /* the handler raised or returned nil, err; or no such handler file */
+    RUN_SYSTEM,    /* no sandbox, or the response could not be written */
+    RUN_REFUSED,   /* the bundle or a module it required failed verification */
+    RUN_TIMEOUT,   /* the deadline passed */
+    RUN_MEMORY,    /* the memory cap was reached */
+    RUN_RESPONSE,  /* a query's response was refused: wrong type or too big */
+    RUN_BAD_EVENT, /* the event names no valid handler file */
+};
+struct run_req {
     const struct config *cfg;
     const char *bundle_dir; /* NULL: config "bundle" */
     bool verify;
+    /* A Serf event or tick (handle, tick): its handler file
+     * (event_handler_path) under the deadline of its type; failures are
+     * logged, a query's response is written to out_fd. exit_now, if set, is
+     * called with the result instead of the teardown when
+     * proc_spawned_waiting() (the caller exits as soon as run_exec returns)
+     * and must not return. */
+    struct event *ev;
+    int out_fd;
+    void (*exit_now)(enum run_result res);
+    /* Without ev (propose, action): call handler file rel (which returns a
+     * function or {handle=}) with ev = {type = ev_type, name = ev_name,
+     * payload = args[0], args = {...}, self = {name}, bundle = {name,
+     * version}}, or, when rel is NULL, the trusted chunk with the args as
+     * "...". A string result is appended to out as is, a table as JSON;
+     * `nil, msg` and every failure fill err. */
     bool in_handler; /* as for a Serf handler: serf.query refused */
     int deadline_ms;
     const char *rel;   /* handler file, or NULL */
@@ -925,6 +870,281 @@ struct bundlerun {
     size_t nargs;
     const char *ev_type, *ev_name, *self_name;
 };
-int bundlerun_exec(const struct bundlerun *r, struct buf *out, char *err, size_t errlen);
+enum run_result run_exec(const struct run_req *r, struct buf *out, char *err, size_t errlen);
+
+/* ---- status.c */
+/* One member's answer to query factomd-status, read strictly: every known
+ * field bounded and typed, or the whole answer refused. Unknown fields are
+ * dropped. Absent: "" (words), STATUS_ABSENT (integers), -1 (booleans). */
+#define STATUS_WORD_MAX 16
+#define STATUS_ABSENT INT64_MIN
+struct status_answer {
+    char role[STATUS_WORD_MAX], state[STATUS_WORD_MAX]; /* [a-z0-9_-]+ */
+    int64_t h, saved, minute, stalled_s, bundle;
+    int64_t last_restart; /* unix ms */
+    int sick, last_ok;
+};
+/* Parse the answer s (len bytes, any bytes) using L for the JSON decode; never
+ * raises. 0, or -1 with err naming what is wrong (our words, never the
+ * answer's bytes) and *a zeroed. */
+int status_answer_parse(lua_State *L, const char *s, size_t len, struct status_answer *a, char *err,
+                        size_t errlen);
+/* Append s (a member's name) for a terminal: printable ASCII only (others
+ * as '?'), at most max bytes, then "..." if cut. */
+void status_safe_text(struct buf *out, const char *s, size_t max);
+/* One table row for node (a = NULL: no answer, or one refused with problem,
+ * the err of status_answer_parse). */
+void status_row_text(struct buf *out, const char *node, const struct status_answer *a,
+                     const char *problem, int64_t now_ms);
+/* The answer as a JSON object built from the parsed fields only;
+ * {"error": problem} for a refused one, null for none. */
+void status_row_json(struct buf *out, const struct status_answer *a, const char *problem);
+
+/* ---- install.c */
+/* Installing a verified bundle under <state_dir>/bundles/<version>-<hash16>/,
+ * switching <state_dir>/current atomically, rollback. */
+enum install_result {
+    INSTALL_OK,
+    INSTALL_REFUSED, /* the bundle fails verification (or does not compile) */
+    INSTALL_FAILED,  /* the source, the disk or the lock (another install) failed */
+    INSTALL_ERROR,   /* state_dir or trust.keys unusable; a rollback not allowed */
+};
+/* Where install_bundle reads from. read fills out with rel (MANIFEST.json, a
+ * MANIFEST.json.<KEYID>.minisig or a listed file), at most max bytes:
+ * UTIL_OPEN_OK, _MISSING, or _FAILED with err. dir is the source directory
+ * (also checked for unlisted files), or NULL for a URL; label names the
+ * source in messages. */
+struct install_source {
+    enum util_open (*read)(void *ctx, const char *rel, size_t max, struct buf *out, char *err,
+                           size_t errlen);
+    void *ctx;
+    const char *dir;
+    const char *label;
+};
+struct install_opts {
+    bool allow_downgrade;
+    const char *expect_hash; /* manifest BLAKE2b-256 hex an announcement named, or NULL */
+    const char *expect_name; /* bundle name an announcement named, or NULL */
+    int lock_wait_ms;        /* wait this long for another install, then fail */
+};
+/* Verify, copy, verify the copy, fsync, switch current, record the version,
+ * keep the previous bundle, prune past update.keep; one at a time
+ * (<state_dir>/install.lock). msg holds the summary or the reason.
+ * Idempotent: a rerun after a crash completes. */
+enum install_result install_bundle(const struct config *cfg, const struct install_source *src,
+                                   const struct install_opts *o, char *msg, size_t msglen);
+/* Switch current back to <state_dir>/previous (verified, not expired) and
+ * lower the recorded version to it; refused without allow_downgrade. */
+enum install_result install_rollback(const struct config *cfg, bool allow_downgrade,
+                                     int lock_wait_ms, char *msg, size_t msglen);
+
+/* ---- update.c */
+/* The signed serfhand-update pointer and the host's handler of it. */
+#define UPDATE_EVENT "serfhand-update"
+#define UPDATE_SIG_CONTEXT "serfhand-update/1\n" /* prefixed to the signed body */
+/* Largest pointer payload: 467 bytes passed Serf's 512-byte limit after
+ * encoding with the 15-byte event name at a small LTime (measured); 11
+ * bytes are kept for the LTime's growth. */
+#define UPDATE_PAYLOAD_MAX 456
+struct update_pointer {
+    char name[65];
+    long long version;
+    char hash[65];     /* manifest BLAKE2b-256, lowercase hex */
+    char url[257];     /* http(s) base URL, no trailing slash */
+    long long expires; /* unix seconds */
+};
+/* payload = base64url(keyid 8 || signature 64 || global signature 64) "."
+ * body, body = compact JSON {"n","v","h","u","e"}; a prehashed minisign
+ * signature over UPDATE_SIG_CONTEXT body with body as trusted comment. */
+int update_pointer_encode(const struct update_pointer *p, const struct minisign_seckey *sk,
+                          struct buf *out, char *err, size_t errlen);
+/* Check the signature against the trusted keys (one suffices) and parse
+ * the body; keyid (17 bytes) gets the signer's id when known. 0 or -1. */
+int update_pointer_decode(struct update_pointer *p, const char *payload, size_t len,
+                          const struct trust_keyset *ks, char *keyid, char *err, size_t errlen);
+enum update_result {
+    UPDATE_OK,      /* logged; with update.auto a detached install was started */
+    UPDATE_REFUSED, /* the pointer fails a check (signature, expiry, name, version) */
+    UPDATE_FAILED,  /* the detached install could not be started */
+    UPDATE_ERROR,   /* trust.keys cannot be loaded */
+};
+/* Act on a serfhand-update announcement received as a user event: verify
+ * the signed pointer and, with update.auto, start a detached install;
+ * otherwise only log it. Never writes to stdout or stderr. */
+enum update_result update_announcement(const struct config *cfg, const char *payload, size_t len);
+
+/* =========================================================================
+ * Lua modules: the bindings of require "serfhand.X" (l*.c)
+ * ========================================================================= */
+
+/* ---- ljson.c */
+/* Encode the value at idx as JSON into out (0, or -1 with err), and
+ * decode s into a Lua value pushed on L (0, or -1 with err and nothing
+ * pushed). Both run protected: they never raise. Integral numbers a double
+ * holds exactly decode as Lua integers. */
+int ljson_encode(lua_State *L, int idx, struct buf *out, char *err, size_t errlen);
+int ljson_decode(lua_State *L, const char *s, size_t len, char *err, size_t errlen);
+
+/* ---- l*.c */
+/* One luaopen_serfhand_X per module (require "serfhand.X"); sandbox.c
+ * preloads them all. */
+int luaopen_serfhand_config(lua_State *L);
+int luaopen_serfhand_crypto(lua_State *L);
+int luaopen_serfhand_factomd(lua_State *L);
+int luaopen_serfhand_identity(lua_State *L);
+int luaopen_serfhand_json(lua_State *L);
+int luaopen_serfhand_log(lua_State *L);
+int luaopen_serfhand_proc(lua_State *L);
+int luaopen_serfhand_serf(lua_State *L);
+int luaopen_serfhand_store(lua_State *L);
+int luaopen_serfhand_time(lua_State *L);
+
+/* =========================================================================
+ * the command line: the parser, the subcommands, main.c
+ * ========================================================================= */
+
+/* ---- args.c */
+/* The one command-line parser: options are declared in each command's
+ * entry, main.c parses argv against them before the command runs, and
+ * `serfhand help COMMAND` is generated from the same table. */
+enum opt_kind {
+    OPT_FLAG,     /* no value */
+    OPT_STR,      /* a string; the last one given wins */
+    OPT_LIST,     /* a string, repeatable: every value in order */
+    OPT_INT,      /* an integer in [min, max] */
+    OPT_DURATION, /* args_duration, in seconds, in [min, max] */
+};
+struct cmd_opt {
+    const char *name;  /* "--bundle", "-s" */
+    const char *alias; /* another spelling of it, or NULL */
+    enum opt_kind kind;
+    const char *arg;  /* what the value is, in help: "DIR" (NULL for a flag) */
+    const char *help; /* one line */
+    long long min, max;
+    bool required;
+    bool hidden; /* left out of the synopsis and help (internal use) */
+};
+/* Options several commands share (as git's OPT__QUIET). */
+#define ARGS_OPT_BUNDLE                                                                            \
+    {                                                                                              \
+        .name = "--bundle", .kind = OPT_STR, .arg = "DIR",                                         \
+        .help = "the bundle to run (default: config bundle)"                                       \
+    }
+#define ARGS_OPT_UNSIGNED                                                                          \
+    {                                                                                              \
+        .name = "--unsigned", .kind = OPT_FLAG, .help = "do not check signatures (tests only)"     \
+    }
+#define ARGS_OPT_WAIT                                                                              \
+    {                                                                                              \
+        .name = "--wait", .kind = OPT_DURATION, .arg = "DURATION",                                 \
+        .help = "how long to wait for another install (default 30)", .min = 0, .max = 86400        \
+    }
+/* The longest duration any option takes: 36500 days. */
+#define ARGS_DURATION_MAX (36500LL * 86400)
+/* A duration: a bare number is seconds, or a number followed by one of
+ * s m h d w ("90", "90s", "2m", "1h", "180d", "2w"). 0 with *secs, or -1. */
+int args_duration(const char *s, long long *secs);
+struct args_value {
+    bool set;
+    const char *str; /* as given (OPT_STR, OPT_INT, OPT_DURATION) */
+    long long num;   /* OPT_INT, OPT_DURATION */
+    const char **list;
+    size_t nlist;
+};
+struct args {
+    const struct cmd_opt *opts;
+    struct args_value *v; /* one per option, in table order */
+    char **pos;           /* the operands, in order */
+    size_t npos;
+    int next; /* stop_at_arg: the index of the first operand (argc if none) */
+};
+enum args_parse {
+    ARGS_OK,
+    ARGS_ERROR, /* err names the option and what is wrong with it */
+    ARGS_HELP,  /* -h or --help was given */
+};
+/* Parse argv[1..argc) against opts (ends with name NULL; NULL = none).
+ * Options and operands may be mixed ("--" ends the options, "--name=value"
+ * works too); with stop_at_arg, parsing stops at the first operand (the
+ * global options before a command). Free a with args_free, also after an
+ * error. */
+enum args_parse args_parse(const struct cmd_opt *opts, int argc, char **argv, bool stop_at_arg,
+                           struct args *a, char *err, size_t errlen);
+void args_free(struct args *a);
+bool args_has(const struct args *a, const char *name);
+const char *args_str(const struct args *a, const char *name, const char *dflt);
+long long args_num(const struct args *a, const char *name, long long dflt);
+const char *const *args_list(const struct args *a, const char *name, size_t *n);
+/* " [--bundle DIR] [--unsigned] OPERANDS" and the option lines of help. */
+void args_synopsis(const struct cmd_opt *opts, const char *operands, struct buf *out);
+void args_options_help(const struct cmd_opt *opts, struct buf *out);
+
+/* ---- cmd_*.c */
+/* A subcommand: main.c parses its options and operands, then calls exec. */
+struct cmd_entry {
+    const char *name;
+    const char *summary;            /* one line, for serfhand --help */
+    const struct cmd_opt *opts;     /* its options, or NULL */
+    const char *operands;           /* what follows the options, e.g. "DIR", or NULL */
+    int min_operands, max_operands; /* max -1: any number */
+    const char *description;        /* more for `serfhand help NAME`, or NULL */
+    int (*exec)(const struct args *a, const struct config *cfg);
+    bool needs_config; /* main loads the config before exec */
+    bool quiet_usage;  /* handle: a query's stdout/stderr is its answer */
+};
+
+extern const struct cmd_entry cmd_handle_entry;
+extern const struct cmd_entry cmd_run_entry;
+extern const struct cmd_entry cmd_test_entry;
+extern const struct cmd_entry cmd_config_entry;
+extern const struct cmd_entry cmd_keygen_entry;
+extern const struct cmd_entry cmd_sign_entry;
+extern const struct cmd_entry cmd_verify_entry;
+extern const struct cmd_entry cmd_check_entry;
+extern const struct cmd_entry cmd_propose_entry;
+extern const struct cmd_entry cmd_status_entry;
+extern const struct cmd_entry cmd_tick_entry;
+extern const struct cmd_entry cmd_action_entry;
+extern const struct cmd_entry cmd_install_entry;
+extern const struct cmd_entry cmd_announce_entry;
+extern const struct cmd_entry cmd_rollback_entry;
+
+/* The exit code of each result: cmd_*.c alone decide them. */
+static inline int cmd_exit_run(enum run_result res)
+{
+    switch (res) {
+    case RUN_OK: return SH_EXIT_OK;
+    case RUN_FAILED: return SH_EXIT_FAIL;
+    case RUN_SYSTEM: return SH_EXIT_USAGE;
+    case RUN_REFUSED: return SH_EXIT_TRUST;
+    case RUN_TIMEOUT: return SH_EXIT_TIMEOUT;
+    case RUN_MEMORY: return SH_EXIT_MEMORY;
+    case RUN_RESPONSE: return SH_EXIT_RESPONSE;
+    case RUN_BAD_EVENT: return SH_EXIT_EVENT;
+    }
+    return SH_EXIT_FAIL;
+}
+
+static inline int cmd_exit_install(enum install_result res)
+{
+    switch (res) {
+    case INSTALL_OK: return SH_EXIT_OK;
+    case INSTALL_REFUSED: return SH_EXIT_TRUST;
+    case INSTALL_FAILED: return SH_EXIT_FAIL;
+    case INSTALL_ERROR: return SH_EXIT_USAGE;
+    }
+    return SH_EXIT_FAIL;
+}
+
+static inline int cmd_exit_update(enum update_result res)
+{
+    switch (res) {
+    case UPDATE_OK: return SH_EXIT_OK;
+    case UPDATE_REFUSED: return SH_EXIT_TRUST;
+    case UPDATE_FAILED: return SH_EXIT_FAIL;
+    case UPDATE_ERROR: return SH_EXIT_USAGE;
+    }
+    return SH_EXIT_FAIL;
+}
 
 #endif

@@ -25,7 +25,7 @@
 
 bool bundle_valid_rel(const char *rel)
 {
-    return trust_valid_rel(rel);
+    return manifest_valid_rel(rel);
 }
 
 int bundle_highest_version(const char *state_dir, long long *out, char *err, size_t errlen)
@@ -131,11 +131,11 @@ static int verify_open(struct bundle *b, const struct config *cfg, char *err, si
     struct trust_keyset ks = {0};
     char sub[600];
     int distinct, rc = -1;
-    int r = trust_read_limited(b->dirfd, "MANIFEST.json", TRUST_MANIFEST_MAX, NULL, &man, sub,
-                               sizeof sub);
-    if (r < 0) {
+    enum util_open r =
+        util_read_limited(b->dirfd, "MANIFEST.json", MANIFEST_MAX, NULL, &man, sub, sizeof sub);
+    if (r != UTIL_OPEN_OK) {
         util_errf(err, errlen, "bundle %s: %s", b->dir,
-                  r == -2 ? "no MANIFEST.json: the bundle is not signed" : sub);
+                  r == UTIL_OPEN_MISSING ? "no MANIFEST.json: the bundle is not signed" : sub);
         goto out;
     }
     if (trust_keyset_load(&ks, cfg, sub, sizeof sub) < 0) {
@@ -148,13 +148,13 @@ static int verify_open(struct bundle *b, const struct config *cfg, char *err, si
         goto out;
     }
     b->manifest = xmalloc(sizeof *b->manifest);
-    if (trust_manifest_parse(b->manifest, man.data, man.len, sub, sizeof sub) < 0) {
+    if (manifest_parse(b->manifest, man.data, man.len, sub, sizeof sub) < 0) {
         free(b->manifest);
         b->manifest = NULL;
         util_errf(err, errlen, "bundle %s: %s", b->dir, sub);
         goto out;
     }
-    const struct trust_manifest *m = b->manifest;
+    const struct manifest *m = b->manifest;
     const char *state = config_str(cfg, "state_dir");
     long long highest;
     if (bundle_highest_version(state, &highest, sub, sizeof sub) < 0) {
@@ -217,7 +217,7 @@ void bundle_close(struct bundle *b)
     if (b->dir && b->dirfd >= 0)
         close(b->dirfd);
     if (b->manifest) {
-        trust_manifest_free(b->manifest);
+        manifest_free(b->manifest);
         free(b->manifest);
     }
     free(b->dir);
@@ -227,33 +227,31 @@ void bundle_close(struct bundle *b)
     b->dirfd = -1;
 }
 
-int bundle_read(struct bundle *b, const char *rel, struct buf *out, char *err, size_t errlen)
+enum util_open bundle_read(struct bundle *b, const char *rel, struct buf *out, char *err,
+                           size_t errlen)
 {
     char sub[600];
     if (!bundle_valid_rel(rel)) {
         util_errf(err, errlen, "%s: not a bundle path", rel);
-        return -1;
+        return UTIL_OPEN_FAILED;
     }
-    if (!b->verify) {
-        int rc =
-            trust_read_limited(b->dirfd, rel, b->max_file, "limits.file_bytes", out, err, errlen);
-        return rc == -2 ? 1 : rc;
-    }
+    if (!b->verify)
+        return util_read_limited(b->dirfd, rel, b->max_file, "limits.file_bytes", out, err, errlen);
     if (!b->manifest) {
         util_errf(err, errlen, "%s: bundle not verified", rel);
-        return -1;
+        return UTIL_OPEN_FAILED;
     }
-    const struct trust_file *f = trust_manifest_find(b->manifest, rel);
+    const struct manifest_file *f = manifest_find(b->manifest, rel);
     if (!f) {
         struct stat st;
         if (fstatat(b->dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
-            return 1; /* neither listed nor present: no such handler */
+            return UTIL_OPEN_MISSING; /* neither listed nor present: no such handler */
         util_errf(err, errlen, "%s: not listed in the signed manifest", rel);
-        return -1;
+        return UTIL_OPEN_FAILED;
     }
-    if (trust_read_checked(b->dirfd, f, b->max_file, out, sub, sizeof sub) < 0) {
+    if (manifest_read_checked(b->dirfd, f, b->max_file, out, sub, sizeof sub) < 0) {
         util_errf(err, errlen, "%s", sub);
-        return -1;
+        return UTIL_OPEN_FAILED;
     }
-    return 0;
+    return UTIL_OPEN_OK;
 }

@@ -13,23 +13,12 @@
 
 #define ACTION_DEADLINE_MS (2 * 3600 * 1000) /* a proposal lives at most 1 h */
 
-static int exec_action(int argc, char **argv, const struct config *cfg)
+static int exec_action(const struct args *a, const struct config *cfg)
 {
-    const char *pos[2] = {NULL, NULL}, *bundle = NULL;
-    int npos = 0;
-    bool verify = true;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--bundle") == 0 && i + 1 < argc)
-            bundle = argv[++i];
-        else if (strcmp(argv[i], "--unsigned") == 0)
-            verify = false;
-        else if (argv[i][0] != '-' && npos < 2)
-            pos[npos++] = argv[i];
-        else
-            npos = 3;
-    }
-    if (npos != 2 || strlen(pos[0]) > 32 || !util_valid_name(pos[0])) {
-        fprintf(stderr, "usage: serfhand action %s\n", cmd_action_entry.usage);
+    const char *const *pos = (const char *const *)a->pos, *bundle = args_str(a, "--bundle", NULL);
+    bool verify = !args_has(a, "--unsigned");
+    if (strlen(pos[0]) > 32 || !util_valid_name(pos[0])) {
+        fprintf(stderr, "serfhand action: '%s' is not an action name\n", pos[0]);
         return SH_EXIT_USAGE;
     }
     char rel[96], host[256] = "";
@@ -39,7 +28,7 @@ static int exec_action(int argc, char **argv, const struct config *cfg)
     snprintf(ctx, sizeof ctx, "action:%s", pos[0]);
     log_set_context(ctx);
     const char *args[] = {pos[1]};
-    struct bundlerun r = {
+    struct run_req r = {
         .cfg = cfg,
         .bundle_dir = bundle,
         .verify = verify,
@@ -53,7 +42,7 @@ static int exec_action(int argc, char **argv, const struct config *cfg)
     };
     struct buf out = {0};
     char err[1024];
-    int rc = bundlerun_exec(&r, &out, err, sizeof err);
+    int rc = cmd_exit_run(run_exec(&r, &out, err, sizeof err));
     if (rc == SH_EXIT_OK) {
         log_msg(LOG_LVL_INFO, "%s", out.data ? out.data : "done");
         printf("%s\n", out.data ? out.data : "");
@@ -65,12 +54,22 @@ static int exec_action(int argc, char **argv, const struct config *cfg)
     return rc;
 }
 
+static const struct cmd_opt opts[] = {
+    ARGS_OPT_BUNDLE,
+    ARGS_OPT_UNSIGNED,
+    {NULL},
+};
+
 const struct cmd_entry cmd_action_entry = {
     .name = "action",
-    .usage = "ACT PROPOSAL-ID [--bundle DIR]\n\n"
-             "Started detached by a decided proposal: runs handlers/action/ACT.lua,\n"
-             "which waits for the agreed time and acts once. Not for interactive use.",
     .summary = "the detached executor of a decided proposal (started by the bundle)",
+    .opts = opts,
+    .operands = "ACT DIGEST",
+    .min_operands = 2,
+    .max_operands = 2,
+    .description = "Started detached by a decided proposal (DIGEST: its ph, 64 hex): runs\n"
+                   "handlers/action/ACT.lua, which waits for the agreed time and acts once.\n"
+                   "Not for interactive use.",
     .exec = exec_action,
     .needs_config = true,
 };

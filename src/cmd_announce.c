@@ -18,25 +18,6 @@
 #define DEFAULT_RPC "127.0.0.1:7373"
 #define SERF_EVENT_LIMIT 512 /* Serf's default user_event_size_limit */
 
-/* "90s", "30m", "2h", "1d" -> seconds; -1 if invalid. */
-static long long parse_ttl(const char *s)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || v <= 0 || v > 365LL * 86400)
-        return -1;
-    if (strcmp(end, "m") == 0)
-        v *= 60;
-    else if (strcmp(end, "h") == 0)
-        v *= 3600;
-    else if (strcmp(end, "d") == 0)
-        v *= 86400;
-    else if (*end && strcmp(end, "s") != 0)
-        return -1;
-    return v;
-}
-
 /* Fetch url/MANIFEST.json as a node will (the same caps as install) and
  * compare it with the manifest the pointer names: its hash, and for the
  * message its name and version. Before anything is sent, so a pointer to a
@@ -47,17 +28,17 @@ static int check_published(const struct config *cfg, const struct update_pointer
                            const char *dir, char *msg, size_t msglen)
 {
     struct buf url = {0}, body = {0};
-    struct trust_manifest m = {0};
+    struct manifest m = {0};
     char sub[512], hex[65];
     long status = 0;
     size_t max_dl = (size_t)config_int(cfg, "update.max_bytes");
-    bool fixed = TRUST_MANIFEST_MAX <= max_dl;
+    bool fixed = MANIFEST_MAX <= max_dl;
     int rc = SH_EXIT_FAIL;
     buf_printf(&url, "%s/MANIFEST.json", p->url);
     struct http_req req = {
         .url = url.data,
         .timeout_ms = (long)config_int(cfg, "update.timeout_ms"),
-        .max_bytes = fixed ? TRUST_MANIFEST_MAX : max_dl,
+        .max_bytes = fixed ? MANIFEST_MAX : max_dl,
     };
     int r = http_get(&req, &body, &status, sub, sizeof sub);
     if (r == HTTP_TIMEOUT) {
@@ -73,11 +54,11 @@ static int check_published(const struct config *cfg, const struct update_pointer
     } else {
         uint8_t h[32];
         crypto_generichash(h, 32, (const uint8_t *)body.data, body.len, NULL, 0);
-        trust_hex(h, 32, hex);
+        util_hex(h, 32, hex);
         rc = SH_EXIT_TRUST;
         if (strcmp(hex, p->hash) == 0)
             rc = SH_EXIT_OK;
-        else if (trust_manifest_parse(&m, body.data, body.len, sub, sizeof sub) < 0)
+        else if (manifest_parse(&m, body.data, body.len, sub, sizeof sub) < 0)
             util_errf(msg, msglen, "GET %s: HTTP 200, but not a valid manifest (%s)", url.data,
                       sub);
         else if (strcmp(m.bundle, p->name) != 0)
@@ -92,48 +73,27 @@ static int check_published(const struct config *cfg, const struct update_pointer
                       "%.16s..., %s has %.16s...): signed again since it was published?",
                       url.data, m.bundle, m.version, hex, dir, p->hash);
     }
-    trust_manifest_free(&m);
+    manifest_free(&m);
     buf_free(&body);
     buf_free(&url);
     return rc;
 }
 
-static int exec_announce(int argc, char **argv, const struct config *cfg)
+static int exec_announce(const struct args *a, const struct config *cfg)
 {
-    const char *keyfile = NULL, *url = NULL, *dir = NULL, *ttl_s = "1h";
-    bool print_only = false, no_check = false;
+    const char *keyfile = args_str(a, "-s", NULL), *url = args_str(a, "--url", NULL);
+    const char *dir = a->pos[0];
+    bool print_only = args_has(a, "--print"), no_check = args_has(a, "--no-check");
+    long long ttl = args_num(a, "--ttl", 3600);
     struct trust_keyset ks = {0};
     struct trust_report rep = {0};
-    struct trust_seckey *sk = NULL;
+    struct minisign_seckey *sk = NULL;
     struct buf kb = {0}, payload = {0};
     struct serfrpc *rpc = NULL;
     char err[1024] = "", *pw = NULL;
     int rc = SH_EXIT_USAGE;
 
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
-            keyfile = argv[++i];
-        else if (strcmp(argv[i], "--url") == 0 && i + 1 < argc)
-            url = argv[++i];
-        else if (strcmp(argv[i], "--ttl") == 0 && i + 1 < argc)
-            ttl_s = argv[++i];
-        else if (strcmp(argv[i], "--print") == 0)
-            print_only = true;
-        else if (strcmp(argv[i], "--no-check") == 0)
-            no_check = true;
-        else if (argv[i][0] != '-' && !dir)
-            dir = argv[i];
-        else
-            goto usage;
-    }
-    if (!keyfile || !url || !dir)
-        goto usage;
-    long long ttl = parse_ttl(ttl_s);
-    if (ttl < 0) {
-        fprintf(stderr, "serfhand announce: --ttl wants N, Ns, Nm, Nh or Nd (at most 365d)\n");
-        return SH_EXIT_USAGE;
-    }
-    if (trust_init() < 0)
+    if (minisign_init() < 0)
         util_errf(err, sizeof err, "libsodium cannot be initialised");
     else if (trust_keyset_load(&ks, cfg, err, sizeof err) == 0)
         err[0] = 0;
@@ -147,24 +107,24 @@ static int exec_announce(int argc, char **argv, const struct config *cfg)
         fprintf(stderr, "serfhand announce: %s\n", err);
         goto out;
     }
-    int enc = trust_seckey_encrypted(kb.data, kb.len);
+    int enc = minisign_seckey_encrypted(kb.data, kb.len);
     if (enc > 0 &&
-        trust_password("Password for the secret key: ", false, &pw, err, sizeof err) < 0) {
+        password_read("Password for the secret key: ", false, &pw, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand announce: %s\n", err);
         goto out;
     }
-    if (trust_seckey_parse(&sk, kb.data, kb.len, pw, err, sizeof err) < 0) {
+    if (minisign_seckey_parse(&sk, kb.data, kb.len, pw, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand announce: %s: %s\n", keyfile, err);
         rc = SH_EXIT_FAIL;
         goto out;
     }
-    struct trust_pubkey pk;
-    trust_seckey_pubkey(sk, &pk);
+    struct minisign_pubkey pk;
+    minisign_seckey_pubkey(sk, &pk);
     bool trusted = false;
     for (size_t i = 0; i < ks.n; i++)
         trusted = trusted || memcmp(ks.keys[i].pk, pk.pk, 32) == 0;
     char id[17];
-    trust_keyid_hex(sk->keyid, id);
+    minisign_keyid_hex(sk->keyid, id);
     if (!trusted) {
         fprintf(stderr,
                 "serfhand announce: key %s is not in trust.keys: every node would refuse "
@@ -256,31 +216,53 @@ out:
         sodium_memzero(kb.data, kb.len);
     buf_free(&kb);
     buf_free(&payload);
-    trust_seckey_free(sk);
-    trust_password_free(pw);
+    minisign_seckey_free(sk);
+    password_free(pw);
     trust_report_free(&rep);
     trust_keyset_free(&ks);
     return rc;
-usage:
-    fprintf(stderr, "usage: serfhand announce -s KEY.sec --url BASE [--ttl 1h] [--print] "
-                    "[--no-check] DIR\n");
-    return SH_EXIT_USAGE;
 }
 
+static const struct cmd_opt opts[] = {
+    {.name = "-s",
+     .kind = OPT_STR,
+     .arg = "KEY.sec",
+     .help = "a trusted bundle key to sign the pointer with",
+     .required = true},
+    {.name = "--url",
+     .kind = OPT_STR,
+     .arg = "BASE",
+     .help = "where DIR is published",
+     .required = true},
+    {.name = "--ttl",
+     .kind = OPT_DURATION,
+     .arg = "DURATION",
+     .help = "how long the announcement is valid (default 1h)",
+     .min = 1,
+     .max = 365LL * 86400},
+    {.name = "--print", .kind = OPT_FLAG, .help = "print the payload instead of sending it"},
+    {.name = "--no-check", .kind = OPT_FLAG, .help = "do not fetch BASE/MANIFEST.json first"},
+    {NULL},
+};
+
 const struct cmd_entry cmd_announce_entry = {
-    "announce",
-    "-s KEY.sec --url BASE [--ttl 1h] [--print] [--no-check] DIR\n\n"
-    "DIR is the signed bundle as published at BASE (BASE/MANIFEST.json, ...). Sends the\n"
-    "user event serfhand-update with a pointer {name, version, manifest hash, BASE,\n"
-    "expiry} signed by KEY (one of trust.keys) through the agent at serf.rpc_addr.\n"
-    "First it fetches BASE/MANIFEST.json (update.timeout_ms, update.max_bytes) and\n"
-    "sends nothing unless it is DIR's manifest: exit 1 when BASE does not answer\n"
-    "HTTP 200, exit 3 when it serves another bundle, version or manifest.\n"
-    "--ttl: how long the announcement is valid (default 1h, never past the bundle's\n"
-    "expiry). --print: print the payload instead of sending it (after the check).\n"
-    "--no-check: skip the fetch, for a BASE only the nodes can reach; each node\n"
-    "still verifies what it fetches, so a wrong BASE only fails the rollout.",
-    "announce a published bundle to the cluster (user event serfhand-update)",
-    exec_announce,
-    true,
+    .name = "announce",
+    .summary = "announce a published bundle to the cluster (user event serfhand-update)",
+    .opts = opts,
+    .operands = "DIR",
+    .min_operands = 1,
+    .max_operands = 1,
+    .description =
+        "DIR is the signed bundle as published at BASE (BASE/MANIFEST.json, ...). Sends the\n"
+        "user event serfhand-update with a pointer {name, version, manifest hash, BASE,\n"
+        "expiry} signed by KEY (one of trust.keys) through the agent at serf.rpc_addr.\n"
+        "First it fetches BASE/MANIFEST.json (update.timeout_ms, update.max_bytes) and\n"
+        "sends nothing unless it is DIR's manifest: exit 1 when BASE does not answer\n"
+        "HTTP 200, exit 3 when it serves another bundle, version or manifest.\n"
+        "The announcement never outlives the bundle's expiry. --print prints the payload\n"
+        "after the check. --no-check skips the fetch, for a BASE only the nodes can\n"
+        "reach; each node still verifies what it fetches, so a wrong BASE only fails\n"
+        "the rollout.",
+    .exec = exec_announce,
+    .needs_config = true,
 };

@@ -10,17 +10,9 @@
 
 #include "serfhand.h"
 
-static int exec_check(int argc, char **argv, const struct config *cfg)
+static int exec_check(const struct args *a, const struct config *cfg)
 {
-    bool json = false;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0) {
-            json = true;
-        } else {
-            fprintf(stderr, "usage: serfhand check [--json]\n");
-            return SH_EXIT_USAGE;
-        }
-    }
+    bool json = args_has(a, "--json");
     const char *dir = config_str(cfg, "bundle");
     struct trust_report r;
     enum check_result res = check_bundle(cfg, dir, &r);
@@ -29,10 +21,16 @@ static int exec_check(int argc, char **argv, const struct config *cfg)
     return res == CHECK_OK ? SH_EXIT_OK : res == CHECK_REFUSED ? SH_EXIT_TRUST : SH_EXIT_FAIL;
 }
 
+static const struct cmd_opt opts[] = {
+    {.name = "--json", .kind = OPT_FLAG, .help = "one line of JSON instead of the text report"},
+    {NULL},
+};
+
 const struct cmd_entry cmd_check_entry = {
-    "check",
-    "[--json]",
-    "check the active bundle: signatures, threshold, hashes, files, expiry, version, Lua syntax",
-    exec_check,
-    true,
+    .name = "check",
+    .summary = "check the active bundle: signatures, threshold, hashes, files, expiry, version, "
+               "Lua syntax",
+    .opts = opts,
+    .exec = exec_check,
+    .needs_config = true,
 };

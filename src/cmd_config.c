@@ -24,13 +24,9 @@ static void print_str(const char *s)
     putchar('"');
 }
 
-static int exec_config(int argc, char **argv, const struct config *cfg)
+static int exec_config(const struct args *a, const struct config *cfg)
 {
-    (void)argv;
-    if (argc > 1) {
-        fprintf(stderr, "usage: serfhand [-c FILE] config\n");
-        return SH_EXIT_USAGE;
-    }
+    (void)a;
     const struct cfg_item *s = config_schema();
     printf("-- %s\n", cfg->file ? cfg->file : "no configuration file: built-in defaults");
     char section[32] = "";
@@ -69,7 +65,6 @@ static int exec_config(int argc, char **argv, const struct config *cfg)
 
 const struct cmd_entry cmd_config_entry = {
     .name = "config",
-    .usage = "",
     .summary = "check the configuration and trust keys, print the settings in effect",
     .exec = exec_config,
     .needs_config = true,

@@ -34,37 +34,23 @@ static int write_file(const char *path, const struct buf *b, mode_t mode, bool f
     return rc;
 }
 
-static int exec_keygen(int argc, char **argv, const struct config *cfg)
+static int exec_keygen(const struct args *a, const struct config *cfg)
 {
-    const char *pub = NULL, *sec = NULL;
-    bool nopass = false, force = false;
+    const char *pub = args_str(a, "-p", NULL), *sec = args_str(a, "-s", NULL);
+    bool nopass = args_has(a, "-W"), force = args_has(a, "-f");
     char err[512], *pw = NULL;
-    struct trust_seckey *sk = NULL;
-    struct trust_pubkey pk;
+    struct minisign_seckey *sk = NULL;
+    struct minisign_pubkey pk;
     struct buf pb = {0}, sb = {0};
     int rc = SH_EXIT_USAGE;
     (void)cfg;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-p") == 0 && i + 1 < argc)
-            pub = argv[++i];
-        else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
-            sec = argv[++i];
-        else if (strcmp(argv[i], "-W") == 0)
-            nopass = true;
-        else if (strcmp(argv[i], "-f") == 0)
-            force = true;
-        else
-            goto usage;
-    }
-    if (!pub || !sec)
-        goto usage;
     if (!force && (access(pub, F_OK) == 0 || access(sec, F_OK) == 0)) {
         fprintf(stderr, "serfhand keygen: %s exists (use -f to overwrite)\n",
                 access(sec, F_OK) == 0 ? sec : pub);
         return SH_EXIT_USAGE;
     }
     if (!nopass &&
-        trust_password("Password for the new secret key: ", true, &pw, err, sizeof err) < 0) {
+        password_read("Password for the new secret key: ", true, &pw, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand keygen: %s\n", err);
         return SH_EXIT_USAGE;
     }
@@ -72,7 +58,7 @@ static int exec_keygen(int argc, char **argv, const struct config *cfg)
         fprintf(stderr, "serfhand keygen: empty password (use -W for an unencrypted key)\n");
         goto out;
     }
-    if (trust_keygen(&pk, &sk) < 0) {
+    if (minisign_keygen(&pk, &sk) < 0) {
         fprintf(stderr, "serfhand keygen: libsodium failed\n");
         goto out;
     }
@@ -84,16 +70,16 @@ static int exec_keygen(int argc, char **argv, const struct config *cfg)
         ops = crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_INTERACTIVE;
         mem = crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_INTERACTIVE;
     }
-    if (trust_seckey_write(sk, pw, ops, mem, &sb, err, sizeof err) < 0) {
+    if (minisign_seckey_write(sk, pw, ops, mem, &sb, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand keygen: %s\n", err);
         goto out;
     }
-    trust_pubkey_write(&pk, &pb);
+    minisign_pubkey_write(&pk, &pb);
     if (write_file(sec, &sb, 0600, force) < 0 || write_file(pub, &pb, 0644, force) < 0)
         goto out;
     char id[17], b64[57];
-    trust_keyid_hex(pk.keyid, id);
-    trust_pubkey_base64(&pk, b64);
+    minisign_keyid_hex(pk.keyid, id);
+    minisign_pubkey_base64(&pk, b64);
     printf("key id %s\npublic key %s: %s\nsecret key %s (%s)\n"
            "trust it on nodes with: trust = { keys = { \"%s\" } }\n",
            id, pub, b64, sec, pw ? "password-protected" : "NOT encrypted", b64);
@@ -103,18 +89,32 @@ out:
         sodium_memzero(sb.data, sb.len);
     buf_free(&sb);
     buf_free(&pb);
-    trust_seckey_free(sk);
-    trust_password_free(pw);
+    minisign_seckey_free(sk);
+    password_free(pw);
     return rc;
-usage:
-    fprintf(stderr, "usage: serfhand keygen -p KEY.pub -s KEY.sec [-W] [-f]\n");
-    return SH_EXIT_USAGE;
 }
 
+static const struct cmd_opt opts[] = {
+    {.name = "-p",
+     .kind = OPT_STR,
+     .arg = "KEY.pub",
+     .help = "where the public key goes",
+     .required = true},
+    {.name = "-s",
+     .kind = OPT_STR,
+     .arg = "KEY.sec",
+     .help = "where the secret key goes",
+     .required = true},
+    {.name = "-W", .kind = OPT_FLAG, .help = "no password: the secret key is not encrypted"},
+    {.name = "-f", .kind = OPT_FLAG, .help = "overwrite existing files"},
+    {NULL},
+};
+
 const struct cmd_entry cmd_keygen_entry = {
-    "keygen",
-    "-p KEY.pub -s KEY.sec [-W] [-f]",
-    "make a minisign key pair (-W: no password; password from $SERFHAND_PASSWORD or the terminal)",
-    exec_keygen,
-    false,
+    .name = "keygen",
+    .summary = "make a minisign key pair (-W: no password; password from $SERFHAND_PASSWORD or "
+               "the terminal)",
+    .opts = opts,
+    .exec = exec_keygen,
+    .needs_config = false,
 };

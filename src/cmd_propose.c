@@ -3,7 +3,7 @@
  * an authority operator's proposal of a coordinated factomd restart. The
  * protocol lives in the signed bundle (lua/factom/proposer.lua, called as
  * factom.restart's propose(), which bundles of every version have);
- * this file parses the command line and runs it through bundlerun.
+ * this file parses the command line and runs it through run.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,22 +16,6 @@ static const char propose_chunk[] =
     "return require('factom.restart').propose{act = act, in_s = math.tointeger(tonumber(delay)),\n"
     "  ttl_s = math.tointeger(tonumber(ttl)), dry_run = dry == '1'}\n";
 
-/* "90", "90s", "2m", "1h" -> seconds; -1 if malformed. */
-static long parse_duration(const char *s)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (end == s || v < 0 || v > 86400)
-        return -1;
-    if (*end == '\0' || strcmp(end, "s") == 0)
-        return v;
-    if (strcmp(end, "m") == 0)
-        return v * 60;
-    if (strcmp(end, "h") == 0)
-        return v * 3600;
-    return -1;
-}
-
 static bool valid_act(const char *a)
 {
     size_t n = strlen(a);
@@ -40,42 +24,21 @@ static bool valid_act(const char *a)
     return strspn(a, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
 }
 
-static int exec_propose(int argc, char **argv, const struct config *cfg)
+static int exec_propose(const struct args *a, const struct config *cfg)
 {
-    const char *act = NULL, *bundle = NULL;
+    const char *act = a->pos[0], *bundle = args_str(a, "--bundle", NULL);
     char delay[32] = "", ttl[32] = "";
-    bool dry = false, verify = true;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--dry-run") == 0) {
-            dry = true;
-        } else if (strcmp(a, "--unsigned") == 0) {
-            verify = false;
-        } else if ((strcmp(a, "--in") == 0 || strcmp(a, "--ttl") == 0) && i + 1 < argc) {
-            long v = parse_duration(argv[++i]);
-            if (v < 0) {
-                fprintf(stderr, "serfhand propose: %s: bad duration '%s' (e.g. 90s, 2m, 1h)\n", a,
-                        argv[i]);
-                return SH_EXIT_USAGE;
-            }
-            snprintf(strcmp(a, "--in") == 0 ? delay : ttl, 32, "%ld", v);
-        } else if (strcmp(a, "--bundle") == 0 && i + 1 < argc) {
-            bundle = argv[++i];
-        } else if (a[0] != '-' && !act) {
-            act = a;
-        } else {
-            fprintf(stderr,
-                    "serfhand propose: unexpected argument '%s'\nusage: serfhand propose %s\n", a,
-                    cmd_propose_entry.usage);
-            return SH_EXIT_USAGE;
-        }
-    }
-    if (!act || !valid_act(act)) {
-        fprintf(stderr, "usage: serfhand propose %s\n", cmd_propose_entry.usage);
+    bool dry = args_has(a, "--dry-run"), verify = !args_has(a, "--unsigned");
+    if (args_has(a, "--in"))
+        snprintf(delay, sizeof delay, "%lld", args_num(a, "--in", 0));
+    if (args_has(a, "--ttl"))
+        snprintf(ttl, sizeof ttl, "%lld", args_num(a, "--ttl", 0));
+    if (!valid_act(act)) {
+        fprintf(stderr, "serfhand propose: '%s' is not an action (a-z, 0-9, _ and -)\n", act);
         return SH_EXIT_USAGE;
     }
     const char *args[] = {act, delay, ttl, dry ? "1" : "0"};
-    struct bundlerun r = {
+    struct run_req r = {
         .cfg = cfg,
         .bundle_dir = bundle,
         .verify = verify,
@@ -86,7 +49,7 @@ static int exec_propose(int argc, char **argv, const struct config *cfg)
     };
     struct buf out = {0};
     char err[1024];
-    int rc = bundlerun_exec(&r, &out, err, sizeof err);
+    int rc = cmd_exit_run(run_exec(&r, &out, err, sizeof err));
     if (rc == SH_EXIT_OK)
         printf("%s\n", out.data ? out.data : "");
     else
@@ -95,17 +58,41 @@ static int exec_propose(int argc, char **argv, const struct config *cfg)
     return rc;
 }
 
+/* Durations as before this parser: up to 86400 hours. */
+#define PROPOSE_MAX_S (86400LL * 3600)
+
+static const struct cmd_opt opts[] = {
+    {.name = "--in",
+     .kind = OPT_DURATION,
+     .arg = "DURATION",
+     .help = "the agreed time from now (default reboot.delay_seconds; within "
+             "reboot.at_min_seconds .. reboot.at_max_seconds)",
+     .min = 0,
+     .max = PROPOSE_MAX_S},
+    {.name = "--ttl",
+     .kind = OPT_DURATION,
+     .arg = "DURATION",
+     .help = "how long the proposal stays open (default reboot.ttl_minutes, at most 1h)",
+     .min = 0,
+     .max = PROPOSE_MAX_S},
+    {.name = "--dry-run", .kind = OPT_FLAG, .help = "print the payload, send nothing"},
+    ARGS_OPT_BUNDLE,
+    ARGS_OPT_UNSIGNED,
+    {NULL},
+};
+
 const struct cmd_entry cmd_propose_entry = {
     .name = "propose",
-    .usage = "ACTION [--in 2m] [--ttl 15m] [--dry-run] [--bundle DIR]\n\n"
-             "Sign (with this node's factomd identity) and send a proposal that the\n"
-             "authority set votes on; ACTION is restart. --in: the agreed time from now\n"
-             "(default reboot.delay_seconds; within reboot.at_min_seconds ..\n"
-             "reboot.at_max_seconds); --ttl: how long the proposal stays open\n"
-             "(default reboot.ttl_minutes, at most 1h); --dry-run prints the payload.\n"
-             "It prints how many nodes voted (the ballot) and on how many the vote\n"
-             "was decided (the relay); exit 1 when the proposal reached no node.",
     .summary = "propose a coordinated action (restart) to the authority set",
+    .opts = opts,
+    .operands = "ACTION",
+    .min_operands = 1,
+    .max_operands = 1,
+    .description = "Sign (with this node's factomd identity) and send a proposal that the\n"
+                   "authority set votes on; ACTION is restart. A DURATION is seconds, or a\n"
+                   "number with s, m, h, d or w (90, 2m, 1h). It prints how many nodes voted\n"
+                   "(the ballot) and on how many the vote was decided (the relay); exit 1\n"
+                   "when the proposal reached no node.",
     .exec = exec_propose,
     .needs_config = true,
 };

@@ -17,78 +17,32 @@
 
 extern char **environ;
 
-static const char run_usage[] =
-    "EVENT [--name N] [--payload TEXT | --payload-file F|-] [--bundle DIR]\n"
-    "       [--tag k=v]... [--member LINE]... [--self NAME] [--ltime N] [--unsigned]\n"
-    "\n"
-    "EVENT is member-join, member-leave, member-failed, member-update, member-reap,\n"
-    "user or query (user and query need --name). Member events read member lines\n"
-    "(name TAB addr TAB role TAB k=v,...) from --member or the payload.\n"
-    "Prints exactly what Serf would receive; the exit code is the handler's.\n"
-    "--unsigned skips signature checks, for a bundle being written.";
-
 struct run_opts {
     const char *event, *name, *payload, *payload_file, *bundle, *self, *ltime;
-    const char **tags, **members;
+    const char *const *tags, *const *members;
     size_t ntags, nmembers;
     bool unsigned_ok;
 };
 
-static int parse_args(struct run_opts *o, int argc, char **argv)
+/* The options into o; the checks across them. The event type, or -1. */
+static int read_opts(struct run_opts *o, const struct args *a)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char **slot = NULL;
-        if (strcmp(a, "--unsigned") == 0) {
-            o->unsigned_ok = true;
-            continue;
-        }
-        if (a[0] != '-') {
-            if (o->event) {
-                fprintf(stderr, "serfhand run: one EVENT only ('%s' and '%s')\n", o->event, a);
-                return -1;
-            }
-            o->event = a;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "serfhand run: %s needs a value\n", a);
+    o->event = a->pos[0];
+    o->name = args_str(a, "--name", NULL);
+    o->payload = args_str(a, "--payload", NULL);
+    o->payload_file = args_str(a, "--payload-file", NULL);
+    o->bundle = args_str(a, "--bundle", NULL);
+    o->self = args_str(a, "--self", NULL);
+    o->ltime = args_str(a, "--ltime", NULL);
+    o->tags = args_list(a, "--tag", &o->ntags);
+    o->members = args_list(a, "--member", &o->nmembers);
+    o->unsigned_ok = args_has(a, "--unsigned");
+    for (size_t i = 0; i < o->ntags; i++) {
+        const char *v = o->tags[i];
+        if (!strchr(v, '=') || v[0] == '=') {
+            fprintf(stderr, "serfhand run: --tag wants k=v, not '%s'\n", v);
             return -1;
         }
-        const char *v = argv[++i];
-        if (strcmp(a, "--name") == 0)
-            slot = &o->name;
-        else if (strcmp(a, "--payload") == 0)
-            slot = &o->payload;
-        else if (strcmp(a, "--payload-file") == 0)
-            slot = &o->payload_file;
-        else if (strcmp(a, "--bundle") == 0)
-            slot = &o->bundle;
-        else if (strcmp(a, "--self") == 0)
-            slot = &o->self;
-        else if (strcmp(a, "--ltime") == 0)
-            slot = &o->ltime;
-        else if (strcmp(a, "--tag") == 0) {
-            if (!strchr(v, '=') || v[0] == '=') {
-                fprintf(stderr, "serfhand run: --tag wants k=v, not '%s'\n", v);
-                return -1;
-            }
-            o->tags = xrealloc(o->tags, (o->ntags + 1) * sizeof *o->tags);
-            o->tags[o->ntags++] = v;
-            continue;
-        } else if (strcmp(a, "--member") == 0) {
-            o->members = xrealloc(o->members, (o->nmembers + 1) * sizeof *o->members);
-            o->members[o->nmembers++] = v;
-            continue;
-        } else {
-            fprintf(stderr, "serfhand run: unknown option '%s'\n", a);
-            return -1;
-        }
-        *slot = v;
-    }
-    if (!o->event) {
-        fprintf(stderr, "usage: serfhand run %s\n", run_usage);
-        return -1;
     }
     int t = event_type_parse(o->event);
     if (t < 0 || t == EV_TICK) {
@@ -143,14 +97,14 @@ static void clear_serf_env(void)
     }
 }
 
-static int exec_run(int argc, char **argv, const struct config *cfg)
+static int exec_run(const struct args *a, const struct config *cfg)
 {
     (void)cfg;
     struct run_opts o = {0};
     struct buf input = {0}, output = {0};
     char err[512];
     int rc = SH_EXIT_USAGE;
-    int t = parse_args(&o, argc, argv);
+    int t = read_opts(&o, a);
     if (t < 0)
         goto out;
 
@@ -246,17 +200,50 @@ static int exec_run(int argc, char **argv, const struct config *cfg)
     else
         fprintf(stderr, "serfhand run: exit %d; %zu bytes of output\n", rc, output.len);
 out:
-    free(o.tags);
-    free(o.members);
     buf_free(&input);
     buf_free(&output);
     return rc;
 }
 
+static const struct cmd_opt opts[] = {
+    {.name = "--name",
+     .kind = OPT_STR,
+     .arg = "N",
+     .help = "the user event's or query's name (user and query need it)"},
+    {.name = "--payload", .kind = OPT_STR, .arg = "TEXT", .help = "the payload"},
+    {.name = "--payload-file",
+     .kind = OPT_STR,
+     .arg = "F",
+     .help = "the payload from file F, or stdin for -"},
+    ARGS_OPT_BUNDLE,
+    {.name = "--tag",
+     .kind = OPT_LIST,
+     .arg = "k=v",
+     .help = "a tag of this node (SERF_TAG_K), repeatable"},
+    {.name = "--member", .kind = OPT_LIST, .arg = "LINE", .help = "a member line, repeatable"},
+    {.name = "--self", .kind = OPT_STR, .arg = "NAME", .help = "this node's name (default dev)"},
+    {.name = "--ltime",
+     .kind = OPT_STR,
+     .arg = "N",
+     .help = "the Lamport time of a user event or query (default 1)"},
+    {.name = "--unsigned",
+     .kind = OPT_FLAG,
+     .help = "skip signature checks, for a bundle being written"},
+    {NULL},
+};
+
 const struct cmd_entry cmd_run_entry = {
     .name = "run",
-    .usage = run_usage,
     .summary = "run one handler with a fake Serf environment and show what Serf would get",
+    .opts = opts,
+    .operands = "EVENT",
+    .min_operands = 1,
+    .max_operands = 1,
+    .description =
+        "EVENT is member-join, member-leave, member-failed, member-update, member-reap,\n"
+        "user or query (user and query need --name). Member events read member lines\n"
+        "(name TAB addr TAB role TAB k=v,...) from --member or the payload.\n"
+        "Prints exactly what Serf would receive; the exit code is the handler's.",
     .exec = exec_run,
     .needs_config = true,
 };

@@ -18,65 +18,21 @@
 
 #include "serfhand.h"
 
-/* "180d", "12h", "30m", "3600s", "2w" -> seconds; -1 if invalid. */
-static long long parse_duration(const char *s)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || v <= 0 || v > 36500LL * 86400)
-        return -1;
-    long long mul = 0;
-    if (strcmp(end, "s") == 0)
-        mul = 1;
-    else if (strcmp(end, "m") == 0)
-        mul = 60;
-    else if (strcmp(end, "h") == 0)
-        mul = 3600;
-    else if (strcmp(end, "d") == 0 || *end == 0)
-        mul = 86400;
-    else if (strcmp(end, "w") == 0)
-        mul = 7 * 86400;
-    if (!mul || v > 36500LL * 86400 / mul)
-        return -1;
-    return v * mul;
-}
-
-/* Write path atomically: temp file, fsync, rename. */
-static int write_atomic(int dirfd, const char *name, const struct buf *b, char *err, size_t errlen)
-{
-    char tmp[256];
-    snprintf(tmp, sizeof tmp, ".%s.tmp.%ld", name, (long)getpid());
-    int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0) {
-        util_errf(err, errlen, "%s: %s", tmp, strerror(errno));
-        return -1;
-    }
-    bool ok = write(fd, b->data, b->len) == (ssize_t)b->len && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    if (!ok || renameat(dirfd, tmp, dirfd, name) < 0) {
-        util_errf(err, errlen, "%s: %s", name, strerror(errno));
-        unlinkat(dirfd, tmp, 0);
-        return -1;
-    }
-    fsync(dirfd);
-    return 0;
-}
+#define SIGN_LIFETIME_S (180LL * 86400) /* --expires by default */
 
 /* Describe how the files differ from the manifest m (at most a few lines). */
-static int diff_files(const struct trust_manifest *m, const struct trust_manifest *cur,
-                      struct trust_problems *p)
+static int diff_files(const struct manifest *m, const struct manifest *cur, struct util_lines *p)
 {
     for (size_t i = 0; i < cur->nfiles; i++) {
-        const struct trust_file *f = trust_manifest_find(m, cur->files[i].path);
+        const struct manifest_file *f = manifest_find(m, cur->files[i].path);
         if (!f)
-            trust_problem_add(p, "%s: added (not in the manifest)", cur->files[i].path);
+            util_line_add(p, "%s: added (not in the manifest)", cur->files[i].path);
         else if (f->size != cur->files[i].size || memcmp(f->hash, cur->files[i].hash, 32) != 0)
-            trust_problem_add(p, "%s: changed", cur->files[i].path);
+            util_line_add(p, "%s: changed", cur->files[i].path);
     }
     for (size_t i = 0; i < m->nfiles; i++)
-        if (!trust_manifest_find(cur, m->files[i].path))
-            trust_problem_add(p, "%s: removed (listed in the manifest)", m->files[i].path);
+        if (!manifest_find(cur, m->files[i].path))
+            util_line_add(p, "%s: removed (listed in the manifest)", m->files[i].path);
     return (int)p->n;
 }
 
@@ -100,49 +56,22 @@ static int remove_old_sigs(int dirfd)
     return n;
 }
 
-static int exec_sign(int argc, char **argv, const struct config *cfg)
+static int exec_sign(const struct args *a, const struct config *cfg)
 {
-    const char *keyfile = NULL, *dir = NULL, *name = NULL, *expires_s = NULL;
-    long long version = 0;
+    const char *keyfile = args_str(a, "-s", NULL), *dir = a->pos[0];
+    const char *name = args_str(a, "--name", NULL);
+    bool expires_given = args_has(a, "--expires");
+    long long version = args_num(a, "--version", 0);
+    long long lifetime = args_num(a, "--expires", SIGN_LIFETIME_S);
     char err[1024], *pw = NULL, id[17], hex[65];
-    struct trust_seckey *sk = NULL;
-    struct trust_manifest old = {0}, cur = {0};
-    struct trust_problems probs = {0};
+    struct minisign_seckey *sk = NULL;
+    struct manifest old = {0}, cur = {0};
+    struct util_lines probs = {0};
     struct buf kb = {0}, man = {0}, sig = {0};
     bool have_old = false, new_manifest = false;
     int dirfd = -1, rc = SH_EXIT_USAGE;
     size_t max_file = (size_t)config_int(cfg, "limits.file_bytes");
 
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-s") == 0 && i + 1 < argc) {
-            keyfile = argv[++i];
-        } else if (strcmp(argv[i], "--version") == 0 && i + 1 < argc) {
-            char *end;
-            errno = 0;
-            version = strtoll(argv[++i], &end, 10);
-            if (errno || *end || version < 1 || version > TRUST_INT_MAX) {
-                fprintf(stderr, "serfhand sign: --version must be an integer from 1 to %lld\n",
-                        TRUST_INT_MAX);
-                return SH_EXIT_USAGE;
-            }
-        } else if (strcmp(argv[i], "--expires") == 0 && i + 1 < argc) {
-            expires_s = argv[++i];
-        } else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc) {
-            name = argv[++i];
-        } else if (argv[i][0] != '-' && !dir) {
-            dir = argv[i];
-        } else {
-            goto usage;
-        }
-    }
-    if (!keyfile || !dir)
-        goto usage;
-    long long lifetime = parse_duration(expires_s ? expires_s : "180d");
-    if (lifetime < 0) {
-        fprintf(stderr,
-                "serfhand sign: --expires wants N followed by s, m, h, d or w (e.g. 180d)\n");
-        return SH_EXIT_USAGE;
-    }
     if (name && !util_valid_name(name)) {
         fprintf(stderr, "serfhand sign: --name must match [A-Za-z0-9][A-Za-z0-9_.-]{0,63}\n");
         return SH_EXIT_USAGE;
@@ -158,25 +87,25 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
         fprintf(stderr, "serfhand sign: %s\n", err);
         goto out;
     }
-    int enc = trust_seckey_encrypted(kb.data, kb.len);
+    int enc = minisign_seckey_encrypted(kb.data, kb.len);
     if (enc < 0) {
-        trust_seckey_parse(&sk, kb.data, kb.len, NULL, err, sizeof err);
+        minisign_seckey_parse(&sk, kb.data, kb.len, NULL, err, sizeof err);
         fprintf(stderr, "serfhand sign: %s: %s\n", keyfile, err);
         goto out;
     }
-    if (enc && trust_password("Password for the secret key: ", false, &pw, err, sizeof err) < 0) {
+    if (enc && password_read("Password for the secret key: ", false, &pw, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand sign: %s\n", err);
         goto out;
     }
-    if (trust_seckey_parse(&sk, kb.data, kb.len, pw, err, sizeof err) < 0) {
+    if (minisign_seckey_parse(&sk, kb.data, kb.len, pw, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand sign: %s: %s\n", keyfile, err);
         rc = SH_EXIT_FAIL;
         goto out;
     }
-    trust_keyid_hex(sk->keyid, id);
+    minisign_keyid_hex(sk->keyid, id);
 
     rc = SH_EXIT_FAIL;
-    if (trust_manifest_build(&cur, dir, max_file, &probs) < 0) {
+    if (manifest_build(&cur, dir, max_file, &probs) < 0) {
         fprintf(stderr, "serfhand sign: %s: cannot be signed:\n", dir);
         for (size_t i = 0; i < probs.n; i++)
             fprintf(stderr, "  %s\n", probs.v[i]);
@@ -190,13 +119,14 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
         rc = SH_EXIT_TRUST;
         goto out;
     }
-    int r = trust_read_beneath(dirfd, "MANIFEST.json", TRUST_MANIFEST_MAX, &man, err, sizeof err);
-    if (r == -1) {
+    enum util_open r =
+        util_read_beneath(dirfd, "MANIFEST.json", MANIFEST_MAX, &man, err, sizeof err);
+    if (r == UTIL_OPEN_FAILED) {
         fprintf(stderr, "serfhand sign: %s\n", err);
         goto out;
     }
-    if (r == 0) {
-        if (trust_manifest_parse(&old, man.data, man.len, err, sizeof err) == 0) {
+    if (r == UTIL_OPEN_OK) {
+        if (manifest_parse(&old, man.data, man.len, err, sizeof err) == 0) {
             have_old = true;
         } else if (!version) {
             fprintf(stderr,
@@ -221,7 +151,7 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
     }
     if (have_old && !version) {
         /* a later signer: sign the manifest as it is, if it still matches */
-        if (expires_s) {
+        if (expires_given) {
             fprintf(stderr, "serfhand sign: MANIFEST.json exists: --expires only applies "
                             "to a new manifest (--version N)\n");
             rc = SH_EXIT_USAGE;
@@ -265,33 +195,33 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
         cur.created = (long long)time(NULL);
         cur.expires = cur.created + lifetime;
         buf_free(&man);
-        trust_manifest_write(&cur, &man);
+        manifest_write(&cur, &man);
         int removed = remove_old_sigs(dirfd);
-        if (write_atomic(dirfd, "MANIFEST.json", &man, err, sizeof err) < 0) {
+        if (files_write_atomic(dirfd, "MANIFEST.json", &man, err, sizeof err) < 0) {
             fprintf(stderr, "serfhand sign: %s\n", err);
             goto out;
         }
         new_manifest = true;
-        printf("wrote MANIFEST.json: bundle %s version %lld, %zu files, expires in %lld days%s\n",
-               cur.bundle, cur.version, cur.nfiles, lifetime / 86400,
-               removed ? " (old signatures removed)" : "");
+        printf("wrote MANIFEST.json: bundle %s version %lld, %zu files, expires in %lld %s%s\n",
+               cur.bundle, cur.version, cur.nfiles, lifetime >= 86400 ? lifetime / 86400 : lifetime,
+               lifetime >= 86400 ? "days" : "s", removed ? " (old signatures removed)" : "");
     }
 
-    const struct trust_manifest *m = new_manifest ? &cur : &old;
+    const struct manifest *m = new_manifest ? &cur : &old;
     char trusted[512], signame[TRUST_SIGNAME_MAX];
     snprintf(trusted, sizeof trusted,
              "timestamp:%lld\tfile:MANIFEST.json\tbundle:%s\tversion:%lld\thashed",
              (long long)time(NULL), m->bundle, m->version);
-    if (trust_sign(sk, man.data, man.len, trusted, "signature from serfhand secret key", &sig, err,
-                   sizeof err) < 0) {
+    if (minisign_sign(sk, man.data, man.len, trusted, "signature from serfhand secret key", &sig,
+                      err, sizeof err) < 0) {
         fprintf(stderr, "serfhand sign: %s\n", err);
         goto out;
     }
-    struct trust_pubkey pk;
+    struct minisign_pubkey pk;
     char stale[TRUST_SIGNAME_MAX];
-    trust_seckey_pubkey(sk, &pk);
+    minisign_seckey_pubkey(sk, &pk);
     trust_sig_name_for(dirfd, &pk, man.data, man.len, signame, stale);
-    if (write_atomic(dirfd, signame, &sig, err, sizeof err) < 0) {
+    if (files_write_atomic(dirfd, signame, &sig, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand sign: %s\n", err);
         goto out;
     }
@@ -299,7 +229,7 @@ static int exec_sign(int argc, char **argv, const struct config *cfg)
         unlinkat(dirfd, stale, 0);
     uint8_t h[32];
     crypto_generichash(h, 32, (const uint8_t *)man.data, man.len, NULL, 0);
-    trust_hex(h, 32, hex);
+    util_hex(h, 32, hex);
     printf("signed bundle %s version %lld (manifest blake2b %s) with key %s: %s\n", m->bundle,
            m->version, hex, id, signame);
     rc = SH_EXIT_OK;
@@ -309,31 +239,55 @@ out:
     buf_free(&kb);
     buf_free(&man);
     buf_free(&sig);
-    trust_manifest_free(&old);
-    trust_manifest_free(&cur);
-    trust_problems_free(&probs);
-    trust_seckey_free(sk);
-    trust_password_free(pw);
+    manifest_free(&old);
+    manifest_free(&cur);
+    util_lines_free(&probs);
+    minisign_seckey_free(sk);
+    password_free(pw);
     if (dirfd >= 0)
         close(dirfd);
     return rc;
-usage:
-    fprintf(stderr,
-            "usage: serfhand sign -s KEY.sec [--version N] [--expires 180d] [--name NAME] DIR\n"
-            "(--name is needed for a DIR without MANIFEST.json; see serfhand help sign)\n");
-    return SH_EXIT_USAGE;
 }
 
+static const struct cmd_opt opts[] = {
+    {.name = "-s",
+     .kind = OPT_STR,
+     .arg = "KEY.sec",
+     .help = "the secret key to sign with",
+     .required = true},
+    {.name = "--version",
+     .kind = OPT_INT,
+     .arg = "N",
+     .help = "write a new manifest with this version",
+     .min = 1,
+     .max = MANIFEST_INT_MAX},
+    {.name = "--expires",
+     .kind = OPT_DURATION,
+     .arg = "DURATION",
+     .help = "the new manifest's lifetime (default 180d; a bare number is seconds)",
+     .min = 1,
+     .max = ARGS_DURATION_MAX},
+    {.name = "--name",
+     .kind = OPT_STR,
+     .arg = "NAME",
+     .help = "the bundle's name (needed for a new manifest)"},
+    {NULL},
+};
+
 const struct cmd_entry cmd_sign_entry = {
-    "sign",
-    "-s KEY.sec [--version N] [--expires 180d] [--name NAME] DIR\n\n"
-    "Without --version, signs DIR's MANIFEST.json as it is (a later signer); with\n"
-    "--version N (or when there is none), writes a new one listing every file under\n"
-    "handlers/ and lua/, which removes the old signatures. --name NAME names the\n"
-    "bundle: required when DIR has no MANIFEST.json, and otherwise taken from it\n"
-    "(a different --name is refused: nodes refuse announcements for another name).\n"
-    "--expires: the new manifest's lifetime (default 180d).",
-    "write MANIFEST.json (first signer) and add this key's signature",
-    exec_sign,
-    true,
+    .name = "sign",
+    .summary = "write MANIFEST.json (first signer) and add this key's signature",
+    .opts = opts,
+    .operands = "DIR",
+    .min_operands = 1,
+    .max_operands = 1,
+    .description =
+        "Without --version, signs DIR's MANIFEST.json as it is (a later signer); with\n"
+        "--version N (or when there is none), writes a new one listing every file under\n"
+        "handlers/ and lua/, which removes the old signatures. --name NAME names the\n"
+        "bundle: required when DIR has no MANIFEST.json, and otherwise taken from it\n"
+        "(a different --name is refused: nodes refuse announcements for another name).\n"
+        "--expires takes a DURATION: seconds, or a number with s, m, h, d or w (180d).",
+    .exec = exec_sign,
+    .needs_config = true,
 };

@@ -48,24 +48,10 @@ static void parse_rows(lua_State *L, const struct row *rows, size_t n, struct pa
     }
 }
 
-static int exec_status(int argc, char **argv, const struct config *cfg)
+static int exec_status(const struct args *a, const struct config *cfg)
 {
-    bool json = false;
-    long timeout_ms = DEFAULT_TIMEOUT_MS;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0) {
-            json = true;
-        } else if (strcmp(argv[i], "--timeout-ms") == 0 && i + 1 < argc) {
-            timeout_ms = strtol(argv[++i], NULL, 10);
-            if (timeout_ms < 1 || timeout_ms > 600000) {
-                fprintf(stderr, "serfhand status: --timeout-ms must be 1..600000\n");
-                return SH_EXIT_USAGE;
-            }
-        } else {
-            fprintf(stderr, "usage: serfhand status %s\n", cmd_status_entry.usage);
-            return SH_EXIT_USAGE;
-        }
-    }
+    bool json = args_has(a, "--json");
+    long timeout_ms = (long)args_num(a, "--timeout-ms", DEFAULT_TIMEOUT_MS);
     const char *addr = config_str(cfg, "serf.rpc_addr");
     const char *token = config_str(cfg, "serf.rpc_auth");
     if (!addr || !*addr)
@@ -138,7 +124,7 @@ static int exec_status(int argc, char **argv, const struct config *cfg)
         for (size_t i = 0; i < nrows; i++) {
             if (i)
                 buf_addstr(&o, ",");
-            trust_json_str(&o, rows[i].name);
+            util_json_str(&o, rows[i].name);
             buf_addstr(&o, ":");
             status_row_json(&o, parsed[i].ok ? &parsed[i].a : NULL,
                             parsed[i].problem[0] ? parsed[i].problem : NULL);
@@ -166,14 +152,25 @@ out:
     return rc;
 }
 
+static const struct cmd_opt opts[] = {
+    {.name = "--json", .kind = OPT_FLAG, .help = "one line of JSON instead of the table"},
+    {.name = "--timeout-ms",
+     .kind = OPT_INT,
+     .arg = "N",
+     .help = "wait at most N ms for the answers (default 5000)",
+     .min = 1,
+     .max = 600000},
+    {NULL},
+};
+
 const struct cmd_entry cmd_status_entry = {
     .name = "status",
-    .usage = "[--json] [--timeout-ms N]\n\n"
-             "Asks every alive member (query factomd-status) and prints one row per\n"
-             "node: role, state, saved and leader height, minute, stalled for, sick,\n"
-             "bundle version, last restart. Returns once every alive member answered\n"
-             "(at most N ms, default 5000); exit 1 if some did not.",
     .summary = "factomd health of every node, over the Serf agent",
+    .opts = opts,
+    .description = "Asks every alive member (query factomd-status) and prints one row per\n"
+                   "node: role, state, saved and leader height, minute, stalled for, sick,\n"
+                   "bundle version, last restart. Returns once every alive member answered\n"
+                   "(at most N ms, default 5000); exit 1 if some did not.",
     .exec = exec_status,
     .needs_config = true,
 };

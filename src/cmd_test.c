@@ -122,48 +122,45 @@ out:
     sandbox_free(sb);
 }
 
-static int exec_test(int argc, char **argv, const struct config *cfg)
+static int exec_test(const struct args *a, const struct config *cfg)
 {
-    const char *bundle_dir = ".";
-    int timeout_ms = 120000, pass = 0, fail = 0, nfiles = 0;
+    const char *bundle_dir = args_str(a, "--bundle", ".");
+    int timeout_ms = (int)args_num(a, "--timeout-ms", 120000), pass = 0, fail = 0;
     struct bundle b;
     char err[512];
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--bundle") == 0 && i + 1 < argc) {
-            bundle_dir = argv[++i];
-        } else if (strcmp(argv[i], "--timeout-ms") == 0 && i + 1 < argc) {
-            timeout_ms = atoi(argv[++i]);
-        } else if (argv[i][0] == '-') {
-            fprintf(stderr, "serfhand test: unknown option '%s'\n", argv[i]);
-            return SH_EXIT_USAGE;
-        }
-    }
     if (bundle_open(&b, bundle_dir, cfg, false, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand test: %s\n", err);
         return SH_EXIT_USAGE;
     }
     /* An author's tool: test files and modules are read as they are. */
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--bundle") == 0 || strcmp(argv[i], "--timeout-ms") == 0) {
-            i++;
-            continue;
-        }
-        run_file(cfg, &b, argv[i], timeout_ms, &pass, &fail);
-        nfiles++;
-    }
+    for (size_t i = 0; i < a->npos; i++)
+        run_file(cfg, &b, a->pos[i], timeout_ms, &pass, &fail);
     bundle_close(&b);
-    if (nfiles == 0) {
-        fprintf(stderr, "usage: serfhand test [--bundle DIR] [--timeout-ms N] FILE...\n");
-        return SH_EXIT_USAGE;
-    }
     printf("%d passed, %d failed\n", pass, fail);
     return fail ? SH_EXIT_FAIL : SH_EXIT_OK;
 }
 
+static const struct cmd_opt opts[] = {
+    {.name = "--bundle",
+     .kind = OPT_STR,
+     .arg = "DIR",
+     .help = "the bundle whose lua/ modules tests require (default: the current directory)"},
+    {.name = "--timeout-ms",
+     .kind = OPT_INT,
+     .arg = "N",
+     .help = "the deadline of each file (default 120000; 0: none)",
+     .min = 0,
+     .max = INT32_MAX},
+    {NULL},
+};
+
 const struct cmd_entry cmd_test_entry = {
     .name = "test",
-    .usage = "[--bundle DIR] [--timeout-ms N] FILE...",
     .summary = "run Lua test files in the handler sandbox (global T: test, eq, ok, raises)",
+    .opts = opts,
+    .operands = "FILE...",
+    .min_operands = 1,
+    .max_operands = -1,
     .exec = exec_test,
     .needs_config = true,
 };

@@ -10,21 +10,11 @@
 
 #include "serfhand.h"
 
-static int exec_verify(int argc, char **argv, const struct config *cfg)
+static int exec_verify(const struct args *a, const struct config *cfg)
 {
-    const char *dir = NULL;
-    bool json = false;
+    const char *dir = a->pos[0];
+    bool json = args_has(a, "--json");
     char err[512];
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            json = true;
-        else if (argv[i][0] != '-' && !dir)
-            dir = argv[i];
-        else
-            goto usage;
-    }
-    if (!dir)
-        goto usage;
     struct trust_keyset ks;
     if (trust_keyset_load(&ks, cfg, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand verify: %s\n", err);
@@ -38,15 +28,21 @@ static int exec_verify(int argc, char **argv, const struct config *cfg)
     trust_report_free(&r);
     trust_keyset_free(&ks);
     return rc;
-usage:
-    fprintf(stderr, "usage: serfhand verify [--json] DIR\n");
-    return SH_EXIT_USAGE;
 }
 
+static const struct cmd_opt opts[] = {
+    {.name = "--json", .kind = OPT_FLAG, .help = "one line of JSON instead of the text report"},
+    {NULL},
+};
+
 const struct cmd_entry cmd_verify_entry = {
-    "verify",
-    "[--json] DIR",
-    "check a bundle's signatures, threshold, files and Lua syntax against trust.keys (offline)",
-    exec_verify,
-    true,
+    .name = "verify",
+    .summary = "check a bundle's signatures, threshold, files and Lua syntax against trust.keys "
+               "(offline)",
+    .opts = opts,
+    .operands = "DIR",
+    .min_operands = 1,
+    .max_operands = 1,
+    .exec = exec_verify,
+    .needs_config = true,
 };

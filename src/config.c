@@ -447,7 +447,7 @@ static void entry_label(const char *e, char out[ENTRY_LABEL_MAX])
 {
     size_t i = 0, max = strncmp(e, "RW", 2) == 0 ? 20 : 160;
     for (; i < max && e[i]; i++)
-        out[i] = e[i] >= 0x20 && e[i] < 0x7f ? e[i] : '?';
+        out[i] = (char)(e[i] >= 0x20 && e[i] < 0x7f ? e[i] : '?');
     snprintf(out + i, ENTRY_LABEL_MAX - i, "%s", e[i] ? "..." : "");
 }
 
@@ -462,7 +462,7 @@ static void keyfile_problem(const char *text, size_t len, const char *parser, ch
         lines += text[i] == '\n';
     if (len && text[len - 1] != '\n')
         lines++;
-    if (trust_seckey_encrypted(text, len) >= 0)
+    if (minisign_seckey_encrypted(text, len) >= 0)
         util_errf(why, whylen, "a secret key file, not a public key (list its .pub file)");
     else if (lines != 2 && !(lines == 1 && text[0] == 'R' && text[1] == 'W'))
         util_errf(why, whylen, "%d line%s, want 2 (an untrusted comment and the key)", lines,
@@ -475,15 +475,15 @@ static void keyfile_problem(const char *text, size_t len, const char *parser, ch
  * inline key, anything else the path of a .pub file. Relative paths are
  * refused: Serf starts handlers in its own working directory, not the one
  * `serfhand config` ran in. 0 with pk, or -1 with why. */
-static int trust_entry(const char *e, struct trust_pubkey *pk, char *why, size_t whylen)
+static int trust_entry(const char *e, struct minisign_pubkey *pk, char *why, size_t whylen)
 {
     char sub[400];
     if (strncmp(e, "RW", 2) == 0) {
-        if (trust_pubkey_parse(pk, e, strlen(e), sub, sizeof sub) == 0)
+        if (minisign_pubkey_parse(pk, e, strlen(e), sub, sizeof sub) == 0)
             return 0;
         struct buf b = {0}; /* a secret key line is a 2-line file's second line */
         buf_printf(&b, "untrusted comment: \n%s\n", e);
-        bool secret = trust_seckey_encrypted(b.data, b.len) >= 0;
+        bool secret = minisign_seckey_encrypted(b.data, b.len) >= 0;
         sodium_memzero(b.data, b.len);
         buf_free(&b);
         util_errf(why, whylen, "taken for an inline key (it starts with RW): %s",
@@ -500,7 +500,7 @@ static int trust_entry(const char *e, struct trust_pubkey *pk, char *why, size_t
     int rc = util_read_regular(e, 4096, &b, sub, sizeof sub) == UTIL_OPEN_OK ? 0 : -1;
     if (rc < 0) {
         util_errf(why, whylen, "%s: %s", as, sub);
-    } else if ((rc = trust_pubkey_parse(pk, b.data, b.len, sub, sizeof sub)) < 0) {
+    } else if ((rc = minisign_pubkey_parse(pk, b.data, b.len, sub, sizeof sub)) < 0) {
         char what[400];
         keyfile_problem(b.data, b.len, sub, what, sizeof what);
         util_errf(why, whylen, "%s: %s", as, what);
@@ -521,7 +521,7 @@ static int check_trust(const struct config *c, char *err, size_t errlen)
     const char *file = c->file ? c->file : "(defaults)";
     if (keys->nlist == 0)
         return 0;
-    struct trust_pubkey *pk = xmalloc(keys->nlist * sizeof *pk);
+    struct minisign_pubkey *pk = xmalloc(keys->nlist * sizeof *pk);
     size_t distinct = 0, dup_of = 0, dup = 0;
     int rc = -1;
     for (size_t i = 0; i < keys->nlist; i++) {

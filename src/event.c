@@ -22,11 +22,6 @@ static const char *const type_names[] = {
     [EV_TICK] = "tick",
 };
 
-const char *event_type_name(enum event_type t)
-{
-    return type_names[t];
-}
-
 int event_type_parse(const char *s)
 {
     for (size_t i = 0; i < sizeof type_names / sizeof *type_names; i++)
@@ -101,7 +96,7 @@ static void parse_tags(struct member *m, const char *s, size_t len)
     }
 }
 
-int event_parse_member(struct member *m, const char *line, size_t len)
+static int event_parse_member(struct member *m, const char *line, size_t len)
 {
     const char *f[4];
     size_t flen[4], nf = 0, start = 0;

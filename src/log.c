@@ -31,17 +31,12 @@ static struct {
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
-int log_level_parse(const char *s)
+static int log_level_parse(const char *s)
 {
     for (int i = 0; i < 4; i++)
         if (strcmp(s, level_names[i]) == 0)
             return i;
     return -1;
-}
-
-const char *log_level_name(int lvl)
-{
-    return lvl >= 0 && lvl < 4 ? level_names[lvl] : "?";
 }
 
 void log_set_context(const char *ctx)
@@ -58,7 +53,7 @@ void log_open(const struct config *c, bool quiet_stdio)
     log_close();
     if (env && *env) {
         lg.sink = SINK_FD;
-        lg.fd = atoi(env);
+        lg.fd = (int)strtol(env, NULL, 10); /* atoi's meaning: not a number is 0 */
     } else if (strcmp(target, "syslog") == 0) {
         lg.sink = SINK_SYSLOG;
         openlog("serfhand", LOG_PID | LOG_NDELAY, LOG_DAEMON);
@@ -113,7 +108,7 @@ static void escape(struct buf *out, const char *s)
     }
 }
 
-void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
+static void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 {
     if ((int)lvl < lg.level || lg.sink == SINK_NONE)
         return;

@@ -14,6 +14,8 @@ static int l_mono(lua_State *L)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    /* whole milliseconds on purpose */
+    // NOLINTNEXTLINE(bugprone-integer-division)
     lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)(ts.tv_nsec / 1000000) / 1000.0);
     return 1;
 }

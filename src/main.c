@@ -13,21 +13,36 @@ static const struct cmd_entry *const commands[] = {
     &cmd_handle_entry,   &cmd_tick_entry,     &cmd_status_entry, &cmd_propose_entry,
     &cmd_action_entry,   &cmd_run_entry,      &cmd_test_entry,   &cmd_check_entry,
     &cmd_verify_entry,   &cmd_sign_entry,     &cmd_keygen_entry, &cmd_install_entry,
-    &cmd_announce_entry, &cmd_rollback_entry, &cmd_config_entry,
+    &cmd_announce_entry, &cmd_rollback_entry, &cmd_config_entry, NULL,
 };
 
-#define NCOMMANDS (sizeof commands / sizeof *commands)
-
-const struct cmd_entry *main_find_cmd(const char *name)
+static const struct cmd_entry *main_find_cmd(const char *name)
 {
-    for (size_t i = 0; i < NCOMMANDS; i++)
-        if (commands[i] && strcmp(commands[i]->name, name) == 0)
+    for (size_t i = 0; commands[i]; i++)
+        if (strcmp(commands[i]->name, name) == 0)
             return commands[i];
     return NULL;
 }
 
+/* The options before the command. */
+static const struct cmd_opt main_opts[] = {
+    {.name = "-c",
+     .alias = "--config",
+     .kind = OPT_STR,
+     .arg = "FILE",
+     .help = "configuration file (default $SERFHAND_CONFIG, then " SH_DEFAULT_CONFIG ")"},
+    {.name = "-h",
+     .alias = "--help",
+     .kind = OPT_FLAG,
+     .help = "this help; `serfhand help COMMAND` for one command"},
+    {.name = "--version", .kind = OPT_FLAG, .help = "print the version"},
+    {NULL},
+};
+
 static void usage(FILE *f)
 {
+    struct buf opts = {0};
+    args_options_help(main_opts, &opts);
     fprintf(f, "usage: serfhand [-c FILE] [COMMAND [ARGS...]]\n"
                "\n"
                "serfhand runs Serf events through signed, sandboxed Lua handlers.\n"
@@ -35,19 +50,25 @@ static void usage(FILE *f)
                "  serf agent -event-handler '*=/usr/local/bin/serfhand'\n"
                "\n"
                "commands:\n");
-    for (size_t i = 0; i < NCOMMANDS; i++)
-        if (commands[i])
-            fprintf(f, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
+    for (size_t i = 0; commands[i]; i++)
+        fprintf(f, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
     fprintf(f,
             "\n"
             "options:\n"
-            "  -c FILE      configuration file (default $SERFHAND_CONFIG, then %s)\n"
-            "  -h, --help   this help; `serfhand help COMMAND` for one command\n"
-            "  --version    print the version\n"
+            "%s"
             "\n"
             "exit codes: 0 ok, 1 failed, 2 usage or system error, 3 refused by\n"
             "verification, 4 deadline, 5 memory cap, 6 response refused, 7 bad event\n",
-            SH_DEFAULT_CONFIG);
+            opts.data);
+    buf_free(&opts);
+}
+
+/* "usage: serfhand [-c FILE] NAME [options] OPERANDS", generated from the entry. */
+static void synopsis(const struct cmd_entry *c, struct buf *out)
+{
+    buf_printf(out, "usage: serfhand [-c FILE] %s", c->name);
+    args_synopsis(c->opts, c->operands, out);
+    buf_addstr(out, "\n");
 }
 
 static int command_help(const char *name)
@@ -57,32 +78,66 @@ static int command_help(const char *name)
         fprintf(stderr, "serfhand: unknown command '%s' (see serfhand --help)\n", name);
         return SH_EXIT_USAGE;
     }
-    printf("usage: serfhand [-c FILE] %s %s\n\n%s\n", c->name, c->usage, c->summary);
+    struct buf out = {0};
+    synopsis(c, &out);
+    buf_printf(&out, "\n%s\n", c->summary);
+    if (c->description)
+        buf_printf(&out, "\n%s\n", c->description);
+    if (c->opts && c->opts[0].name) {
+        buf_addstr(&out, "\noptions:\n");
+        args_options_help(c->opts, &out);
+    }
+    fwrite(out.data, 1, out.len, stdout);
+    buf_free(&out);
     return SH_EXIT_OK;
+}
+
+/* Parse the command's options and operands; on a mistake say which one.
+ * Returns -1 to go on, else the exit code. */
+static int parse_command(const struct cmd_entry *cmd, int argc, char **argv, struct args *a)
+{
+    char err[512] = "";
+    enum args_parse r = args_parse(cmd->opts, argc, argv, false, a, err, sizeof err);
+    if (r == ARGS_HELP)
+        return command_help(cmd->name);
+    if (r == ARGS_OK && a->npos < (size_t)cmd->min_operands)
+        util_errf(err, sizeof err, "missing %s", cmd->operands);
+    else if (r == ARGS_OK && cmd->max_operands >= 0 && a->npos > (size_t)cmd->max_operands)
+        util_errf(err, sizeof err, "unexpected argument '%s'", a->pos[cmd->max_operands]);
+    if (!err[0])
+        return -1;
+    /* A query's stdout and stderr are its answer: nothing else goes there. */
+    const char *ev = getenv("SERF_EVENT");
+    if (!(cmd->quiet_usage && ev && strcmp(ev, "query") == 0)) {
+        struct buf u = {0};
+        synopsis(cmd, &u);
+        fprintf(stderr, "serfhand %s: %s\n%s", cmd->name, err, u.data);
+        buf_free(&u);
+    }
+    return SH_EXIT_USAGE;
 }
 
 int main(int argc, char **argv)
 {
-    const char *cfgpath = NULL;
-    int i = 1;
-    for (; i < argc && argv[i][0] == '-'; i++) {
-        if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "serfhand: %s needs a file\n", argv[i]);
-                return SH_EXIT_USAGE;
-            }
-            cfgpath = argv[++i];
-        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+    struct args g, ca;
+    char err[512];
+    int rc;
+    enum args_parse r = args_parse(main_opts, argc, argv, true, &g, err, sizeof err);
+    if (r != ARGS_OK || args_has(&g, "--help")) {
+        if (r == ARGS_ERROR)
+            fprintf(stderr, "serfhand: %s (see serfhand --help)\n", err);
+        else
             usage(stdout);
-            return SH_EXIT_OK;
-        } else if (strcmp(argv[i], "--version") == 0) {
-            printf("serfhand %s (Lua %s.%s)\n", SERFHAND_VERSION, LUA_VERSION_MAJOR,
-                   LUA_VERSION_MINOR);
-            return SH_EXIT_OK;
-        } else {
-            fprintf(stderr, "serfhand: unknown option '%s' (see serfhand --help)\n", argv[i]);
-            return SH_EXIT_USAGE;
-        }
+        args_free(&g);
+        return r == ARGS_ERROR ? SH_EXIT_USAGE : SH_EXIT_OK;
+    }
+    const char *cfgpath = args_str(&g, "-c", NULL);
+    int i = g.next;
+    bool version = args_has(&g, "--version");
+    args_free(&g);
+    if (version) {
+        printf("serfhand %s (Lua %s.%s)\n", SERFHAND_VERSION, LUA_VERSION_MAJOR, LUA_VERSION_MINOR);
+        return SH_EXIT_OK;
     }
     if (i < argc && strcmp(argv[i], "help") == 0) {
         if (i + 1 < argc)
@@ -103,22 +158,29 @@ int main(int argc, char **argv)
         cargv = argv + i;
         cargc = argc - i;
     }
-    if (cargc > 1 && (strcmp(cargv[1], "-h") == 0 || strcmp(cargv[1], "--help") == 0))
-        return command_help(cmd->name);
+    rc = parse_command(cmd, cargc, cargv, &ca);
+    if (rc >= 0) {
+        args_free(&ca);
+        return rc;
+    }
     if (cfgpath)
         setenv("SERFHAND_CONFIG", cfgpath, 1); /* children (run, spawn) see it too */
-    if (!cmd->needs_config)
-        return cmd->exec(cargc, cargv, NULL);
+    if (!cmd->needs_config) {
+        rc = cmd->exec(&ca, NULL);
+        args_free(&ca);
+        return rc;
+    }
     struct config cfg;
-    char err[512];
     if (config_load(&cfg, cfgpath, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand: config: %s\n", err);
         config_free(&cfg);
+        args_free(&ca);
         return SH_EXIT_USAGE;
     }
     log_open(&cfg, false);
-    int rc = cmd->exec(cargc, cargv, &cfg);
+    rc = cmd->exec(&ca, &cfg);
     log_close();
     config_free(&cfg);
+    args_free(&ca);
     return rc;
 }

@@ -47,7 +47,7 @@ struct sandbox {
     int64_t deadline; /* CLOCK_MONOTONIC ms; 0 = none */
     volatile sig_atomic_t timed_out;
     volatile sig_atomic_t alarms;
-    bool query, in_handler;
+    bool in_handler;
     bool closing;      /* lua_close runs: the host's finalizers must run too */
     bool refused;      /* a bundle module failed verification: the run is over */
     char refusal[640]; /* why, for the host's "refused:" line */
@@ -94,24 +94,9 @@ const struct config *sandbox_config(lua_State *L)
     return sandbox_of(L)->cfg;
 }
 
-const struct bundle *sandbox_bundle(lua_State *L)
-{
-    return sandbox_of(L)->bundle;
-}
-
-bool sandbox_is_query(lua_State *L)
-{
-    return sandbox_of(L)->query;
-}
-
 bool sandbox_in_handler(lua_State *L)
 {
     return sandbox_of(L)->in_handler;
-}
-
-void sandbox_set_query(struct sandbox *sb, bool query)
-{
-    sb->query = query;
 }
 
 void sandbox_set_handler(struct sandbox *sb, bool in_handler)
@@ -132,11 +117,6 @@ bool sandbox_timed_out(const struct sandbox *sb)
 bool sandbox_out_of_memory(const struct sandbox *sb)
 {
     return sb->mem_hit;
-}
-
-size_t sandbox_memory_used(const struct sandbox *sb)
-{
-    return sb->used;
 }
 
 const char *sandbox_refusal(const struct sandbox *sb)
@@ -197,7 +177,7 @@ static void on_alarm(int sig)
         return;
     }
     log_signal_safe("deadline exceeded inside a C function; process ended");
-    _exit(SH_EXIT_TIMEOUT);
+    _exit(SH_EXIT_TIMEOUT); /* in a signal handler, nothing returns to a command */
 }
 
 void sandbox_start_clock(struct sandbox *sb)
@@ -217,7 +197,7 @@ void sandbox_start_clock(struct sandbox *sb)
     /* Last resort if even SIGALRM cannot help: the kernel ends a spinning
      * process. Soft limit only lowers; SIGXCPU's default action kills. */
     struct rlimit rl;
-    rlim_t secs = (rlim_t)((sb->lim.deadline_ms + sb->lim.grace_ms) / 1000 + 2);
+    rlim_t secs = (rlim_t)(sb->lim.deadline_ms + sb->lim.grace_ms) / 1000 + 2;
     if (getrlimit(RLIMIT_CPU, &rl) == 0 && (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > secs)) {
         rl.rlim_cur = secs;
         setrlimit(RLIMIT_CPU, &rl);
@@ -349,6 +329,9 @@ static int sb_cowrap(lua_State *L)
     return 1;
 }
 
+static enum sandbox_load sandbox_load_file(struct sandbox *sb, const char *rel, char *err,
+                                           size_t errlen);
+
 /* require(name): host modules by name, bundle modules from lua/<a>/<b>.lua
  * read through bundle_read, each loaded once. */
 static int sb_require(lua_State *L)
@@ -392,12 +375,12 @@ static int sb_require(lua_State *L)
         if (*p == '.' && strcmp(p, ".lua") != 0)
             *p = '/';
     char err[512];
-    int rc = sandbox_load_file(sb, rel, err, sizeof err);
-    if (rc == 1)
+    enum sandbox_load rc = sandbox_load_file(sb, rel, err, sizeof err);
+    if (rc == SANDBOX_LOAD_ABSENT)
         return luaL_error(L, "module '%s' not found in the bundle (%s)", name, rel);
-    if (rc == -2)
+    if (rc == SANDBOX_LOAD_REFUSED)
         return refuse_module(L, name, err);
-    if (rc < 0)
+    if (rc != SANDBOX_LOAD_OK)
         return luaL_error(L, "module '%s': %s", name, err);
     lua_pushlightuserdata(L, (void *)sb); /* loop sentinel while it runs */
     lua_setfield(L, 2, name);
@@ -550,48 +533,56 @@ int sandbox_load_buffer(struct sandbox *sb, const char *buf, size_t len, const c
     return 0;
 }
 
-int sandbox_load_file(struct sandbox *sb, const char *rel, char *err, size_t errlen)
+/* Read rel through the bundle and push the loaded chunk (a function with its
+ * own _ENV): SANDBOX_LOAD_OK, _ABSENT, _ERROR or _REFUSED. */
+static enum sandbox_load sandbox_load_file(struct sandbox *sb, const char *rel, char *err,
+                                           size_t errlen)
 {
     struct buf code = {0};
-    int rc = -1;
+    enum sandbox_load rc = SANDBOX_LOAD_ERROR;
     if (!sb->bundle) {
         util_errf(err, errlen, "%s: no bundle", rel);
-        return -1;
+        return SANDBOX_LOAD_ERROR;
     }
-    rc = bundle_read(sb->bundle, rel, &code, err, errlen);
-    if (rc < 0)
-        rc = -2; /* refused by verification: never loaded */
-    if (rc == 0) {
+    switch (bundle_read(sb->bundle, rel, &code, err, errlen)) {
+    case UTIL_OPEN_MISSING: rc = SANDBOX_LOAD_ABSENT; break;
+    case UTIL_OPEN_FAILED: rc = SANDBOX_LOAD_REFUSED; break; /* never loaded */
+    case UTIL_OPEN_OK: {
         char chunk[256];
         snprintf(chunk, sizeof chunk, "@%s", rel);
-        rc = sandbox_load_buffer(sb, code.data, code.len, chunk, err, errlen);
+        rc = sandbox_load_buffer(sb, code.data, code.len, chunk, err, errlen) == 0
+                 ? SANDBOX_LOAD_OK
+                 : SANDBOX_LOAD_ERROR;
+        break;
+    }
     }
     buf_free(&code);
     return rc;
 }
 
-int sandbox_load_handler(struct sandbox *sb, const char *rel, int *status, char *err, size_t errlen)
+enum sandbox_load sandbox_load_handler(struct sandbox *sb, const char *rel, int *status, char *err,
+                                       size_t errlen)
 {
     lua_State *L = sb->L;
-    int rc = sandbox_load_file(sb, rel, err, errlen);
-    if (rc != 0)
+    enum sandbox_load rc = sandbox_load_file(sb, rel, err, errlen);
+    if (rc != SANDBOX_LOAD_OK)
         return rc;
     *status = sandbox_pcall(sb, 0, 1); /* the top level returns the handler */
     if (*status != LUA_OK)
-        return -3;
+        return SANDBOX_LOAD_RAISED;
     if (lua_istable(L, -1)) {
         lua_getfield(L, -1, "handle");
         if (lua_isfunction(L, -1)) {
             lua_remove(L, -2);
-            return 0;
+            return SANDBOX_LOAD_OK;
         }
         lua_pop(L, 1);
     }
     if (lua_isfunction(L, -1))
-        return 0;
+        return SANDBOX_LOAD_OK;
     util_errf(err, errlen, "%s", luaL_typename(L, -1));
     lua_pop(L, 1);
-    return -4;
+    return SANDBOX_LOAD_NOT_HANDLER;
 }
 
 static int tostring_value(lua_State *L)

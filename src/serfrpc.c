@@ -1,7 +1,7 @@
 /*
  * serfrpc.c: a native client for the Serf agent's msgpack RPC over TCP
  * (handshake, auth, event, members, query with streamed acks and responses,
- * stop) and the small msgpack writer and reader it needs. Used by lserf.c.
+ * stop), over msgpack.c. Used by lserf.c, `status` and `announce`.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,371 +20,7 @@
 
 #include "serfhand.h"
 
-#define MP_MAX_DEPTH 32
-#define MP_MAX_NODES 200000       /* values in one message */
 #define RPC_MAX_MESSAGE (1 << 20) /* bytes buffered for one message */
-
-/* ------------------------------------------------------------ msgpack writer */
-
-static void put_be(struct buf *b, uint8_t tag, uint64_t v, int bytes)
-{
-    uint8_t out[9];
-    out[0] = tag;
-    for (int i = 0; i < bytes; i++)
-        out[1 + i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
-    buf_add(b, out, (size_t)bytes + 1);
-}
-
-void serfrpc_mp_map(struct buf *b, uint32_t n)
-{
-    if (n < 16) {
-        uint8_t t = (uint8_t)(0x80 | n);
-        buf_add(b, &t, 1);
-    } else if (n <= 0xffff) {
-        put_be(b, 0xde, n, 2);
-    } else {
-        put_be(b, 0xdf, n, 4);
-    }
-}
-
-void serfrpc_mp_array(struct buf *b, uint32_t n)
-{
-    if (n < 16) {
-        uint8_t t = (uint8_t)(0x90 | n);
-        buf_add(b, &t, 1);
-    } else if (n <= 0xffff) {
-        put_be(b, 0xdc, n, 2);
-    } else {
-        put_be(b, 0xdd, n, 4);
-    }
-}
-
-void serfrpc_mp_str(struct buf *b, const char *s, size_t n)
-{
-    if (n < 32) {
-        uint8_t t = (uint8_t)(0xa0 | n);
-        buf_add(b, &t, 1);
-    } else if (n <= 0xff) {
-        put_be(b, 0xd9, n, 1);
-    } else if (n <= 0xffff) {
-        put_be(b, 0xda, n, 2);
-    } else {
-        put_be(b, 0xdb, n, 4);
-    }
-    buf_add(b, s, n);
-}
-
-void serfrpc_mp_cstr(struct buf *b, const char *s)
-{
-    serfrpc_mp_str(b, s, strlen(s));
-}
-
-void serfrpc_mp_bin(struct buf *b, const void *p, size_t n)
-{
-    if (n <= 0xff)
-        put_be(b, 0xc4, n, 1);
-    else if (n <= 0xffff)
-        put_be(b, 0xc5, n, 2);
-    else
-        put_be(b, 0xc6, n, 4);
-    buf_add(b, p, n);
-}
-
-void serfrpc_mp_bool(struct buf *b, bool v)
-{
-    uint8_t t = v ? 0xc3 : 0xc2;
-    buf_add(b, &t, 1);
-}
-
-void serfrpc_mp_uint(struct buf *b, uint64_t v)
-{
-    if (v < 0x80) {
-        uint8_t t = (uint8_t)v;
-        buf_add(b, &t, 1);
-    } else if (v <= 0xff) {
-        put_be(b, 0xcc, v, 1);
-    } else if (v <= 0xffff) {
-        put_be(b, 0xcd, v, 2);
-    } else if (v <= 0xffffffffu) {
-        put_be(b, 0xce, v, 4);
-    } else {
-        put_be(b, 0xcf, v, 8);
-    }
-}
-
-void serfrpc_mp_int(struct buf *b, int64_t v)
-{
-    if (v >= 0) {
-        serfrpc_mp_uint(b, (uint64_t)v);
-    } else if (v >= -32) {
-        uint8_t t = (uint8_t)(int8_t)v;
-        buf_add(b, &t, 1);
-    } else if (v >= INT8_MIN) {
-        put_be(b, 0xd0, (uint64_t)v, 1);
-    } else if (v >= INT16_MIN) {
-        put_be(b, 0xd1, (uint64_t)v, 2);
-    } else if (v >= INT32_MIN) {
-        put_be(b, 0xd2, (uint64_t)v, 4);
-    } else {
-        put_be(b, 0xd3, (uint64_t)v, 8);
-    }
-}
-
-/* ------------------------------------------------------------ msgpack reader */
-
-struct dec {
-    const uint8_t *p, *end;
-    size_t nodes;
-    char *err;
-    size_t errlen;
-};
-
-/* 1 and *out if n bytes are there, 0 if the input ends first. */
-static int take(struct dec *d, size_t n, const uint8_t **out)
-{
-    if ((size_t)(d->end - d->p) < n)
-        return 0;
-    *out = d->p;
-    d->p += n;
-    return 1;
-}
-
-static int take_be(struct dec *d, int bytes, uint64_t *v)
-{
-    const uint8_t *q;
-    if (!take(d, (size_t)bytes, &q))
-        return 0;
-    *v = 0;
-    for (int i = 0; i < bytes; i++)
-        *v = (*v << 8) | q[i];
-    return 1;
-}
-
-static int decode_value(struct dec *d, struct mp_value *v, int depth);
-
-/* Decode n items (2n for a map) into a fresh array. */
-static int decode_items(struct dec *d, struct mp_value *v, enum mp_type t, uint64_t n, int depth)
-{
-    uint64_t count = t == MP_MAP ? 2 * n : n;
-    v->type = t;
-    v->v.a.items = NULL;
-    v->v.a.n = 0;
-    if (depth >= MP_MAX_DEPTH) {
-        util_errf(d->err, d->errlen, "msgpack: nested too deep");
-        return -1;
-    }
-    if (count > (uint64_t)(d->end - d->p))
-        return 0; /* each item takes at least one byte */
-    if (d->nodes + count > MP_MAX_NODES) {
-        util_errf(d->err, d->errlen, "msgpack: too many values");
-        return -1;
-    }
-    d->nodes += count;
-    if (count == 0)
-        return 1;
-    v->v.a.items = calloc(count, sizeof *v->v.a.items);
-    if (!v->v.a.items) {
-        util_errf(d->err, d->errlen, "msgpack: out of memory");
-        return -1;
-    }
-    for (uint64_t i = 0; i < count; i++) {
-        int r = decode_value(d, &v->v.a.items[i], depth + 1);
-        v->v.a.n = (size_t)(t == MP_MAP ? (i + 2) / 2 : i + 1); /* freeable so far */
-        if (r != 1)
-            return r;
-    }
-    v->v.a.n = (size_t)n;
-    return 1;
-}
-
-static int decode_bytes(struct dec *d, struct mp_value *v, enum mp_type t, uint64_t n)
-{
-    const uint8_t *q;
-    v->type = t;
-    if (n > (uint64_t)(d->end - d->p))
-        return 0;
-    take(d, (size_t)n, &q);
-    v->v.s.p = (const char *)q;
-    v->v.s.len = (size_t)n;
-    return 1;
-}
-
-static int decode_value(struct dec *d, struct mp_value *v, int depth)
-{
-    const uint8_t *q;
-    uint64_t n;
-    memset(v, 0, sizeof *v);
-    if (!take(d, 1, &q))
-        return 0;
-    uint8_t c = q[0];
-    if (c <= 0x7f) {
-        v->type = MP_UINT;
-        v->v.u = c;
-        return 1;
-    }
-    if (c >= 0xe0) {
-        v->type = MP_INT;
-        v->v.i = (int8_t)c;
-        return 1;
-    }
-    if (c <= 0x8f)
-        return decode_items(d, v, MP_MAP, c & 0x0f, depth);
-    if (c <= 0x9f)
-        return decode_items(d, v, MP_ARRAY, c & 0x0f, depth);
-    if (c <= 0xbf)
-        return decode_bytes(d, v, MP_STR, c & 0x1f);
-    switch (c) {
-    case 0xc0: v->type = MP_NIL; return 1;
-    case 0xc2:
-    case 0xc3:
-        v->type = MP_BOOL;
-        v->v.b = c == 0xc3;
-        return 1;
-    case 0xc4:
-    case 0xc5:
-    case 0xc6:
-        if (!take_be(d, 1 << (c - 0xc4), &n))
-            return 0;
-        return decode_bytes(d, v, MP_BIN, n);
-    case 0xc7:
-    case 0xc8:
-    case 0xc9: /* ext: length, type byte, data */
-        if (!take_be(d, 1 << (c - 0xc7), &n) || !take(d, 1, &q))
-            return 0;
-        return decode_bytes(d, v, MP_EXT, n);
-    case 0xca: {
-        uint32_t bits;
-        float f;
-        if (!take_be(d, 4, &n))
-            return 0;
-        bits = (uint32_t)n;
-        memcpy(&f, &bits, sizeof f);
-        v->type = MP_FLOAT;
-        v->v.f = f;
-        return 1;
-    }
-    case 0xcb:
-        if (!take_be(d, 8, &n))
-            return 0;
-        v->type = MP_FLOAT;
-        memcpy(&v->v.f, &n, sizeof v->v.f);
-        return 1;
-    case 0xcc:
-    case 0xcd:
-    case 0xce:
-    case 0xcf:
-        if (!take_be(d, 1 << (c - 0xcc), &n))
-            return 0;
-        v->type = MP_UINT;
-        v->v.u = n;
-        return 1;
-    case 0xd0:
-    case 0xd1:
-    case 0xd2:
-    case 0xd3: {
-        int bytes = 1 << (c - 0xd0);
-        if (!take_be(d, bytes, &n))
-            return 0;
-        if (bytes < 8 && (n >> (8 * bytes - 1)) & 1)
-            n |= ~(uint64_t)0 << (8 * bytes); /* sign-extend */
-        v->type = MP_INT;
-        v->v.i = (int64_t)n;
-        return 1;
-    }
-    case 0xd4:
-    case 0xd5:
-    case 0xd6:
-    case 0xd7:
-    case 0xd8: /* fixext */
-        if (!take(d, 1, &q))
-            return 0;
-        return decode_bytes(d, v, MP_EXT, (uint64_t)1 << (c - 0xd4));
-    case 0xd9:
-    case 0xda:
-    case 0xdb:
-        if (!take_be(d, 1 << (c - 0xd9), &n))
-            return 0;
-        return decode_bytes(d, v, MP_STR, n);
-    case 0xdc:
-    case 0xdd:
-        if (!take_be(d, c == 0xdc ? 2 : 4, &n))
-            return 0;
-        return decode_items(d, v, MP_ARRAY, n, depth);
-    case 0xde:
-    case 0xdf:
-        if (!take_be(d, c == 0xde ? 2 : 4, &n))
-            return 0;
-        return decode_items(d, v, MP_MAP, n, depth);
-    default: /* 0xc1 is never used */
-        util_errf(d->err, d->errlen, "msgpack: invalid byte 0x%02x", c);
-        return -1;
-    }
-}
-
-static void free_items(struct mp_value *v)
-{
-    if (v->type != MP_ARRAY && v->type != MP_MAP)
-        return;
-    size_t count = v->type == MP_MAP ? 2 * v->v.a.n : v->v.a.n;
-    for (size_t i = 0; i < count; i++)
-        free_items(&v->v.a.items[i]);
-    free(v->v.a.items);
-}
-
-void serfrpc_mp_free(struct mp_value *v)
-{
-    if (!v)
-        return;
-    free_items(v);
-    free(v);
-}
-
-int serfrpc_mp_decode(const char *p, size_t len, size_t *used, struct mp_value **out, char *err,
-                      size_t errlen)
-{
-    struct dec d = {(const uint8_t *)p, (const uint8_t *)p + len, 0, err, errlen};
-    struct mp_value *v = calloc(1, sizeof *v);
-    *out = NULL;
-    if (!v) {
-        util_errf(err, errlen, "msgpack: out of memory");
-        return -1;
-    }
-    int r = decode_value(&d, v, 0);
-    if (r != 1) {
-        serfrpc_mp_free(v);
-        return r;
-    }
-    *used = (size_t)(d.p - (const uint8_t *)p);
-    *out = v;
-    return 1;
-}
-
-const struct mp_value *serfrpc_mp_get(const struct mp_value *map, const char *key)
-{
-    if (!map || map->type != MP_MAP)
-        return NULL;
-    size_t kl = strlen(key);
-    for (size_t i = 0; i < map->v.a.n; i++) {
-        const struct mp_value *k = &map->v.a.items[2 * i];
-        if ((k->type == MP_STR || k->type == MP_BIN) && k->v.s.len == kl &&
-            memcmp(k->v.s.p, key, kl) == 0)
-            return &map->v.a.items[2 * i + 1];
-    }
-    return NULL;
-}
-
-bool serfrpc_mp_uint_of(const struct mp_value *v, uint64_t *out)
-{
-    if (v && v->type == MP_UINT) {
-        *out = v->v.u;
-        return true;
-    }
-    if (v && v->type == MP_INT && v->v.i >= 0) {
-        *out = (uint64_t)v->v.i;
-        return true;
-    }
-    return false;
-}
 
 /* A str or bin value as a fresh NUL-terminated string ("" if absent/nil). */
 static char *mp_dup(const struct mp_value *v)
@@ -463,7 +99,7 @@ static int send_all(struct serfrpc *c, const void *p, size_t n, char *err, size_
 }
 
 /* Read the next message. *out points into c->in and stays valid until the
- * next read_msg; free it with serfrpc_mp_free. */
+ * next read_msg; free it with msgpack_free. */
 static int read_msg(struct serfrpc *c, struct mp_value **out, char *err, size_t errlen)
 {
     char derr[128];
@@ -475,7 +111,7 @@ static int read_msg(struct serfrpc *c, struct mp_value **out, char *err, size_t 
     for (;;) {
         size_t used = 0;
         int r =
-            c->in.len ? serfrpc_mp_decode(c->in.data, c->in.len, &used, out, derr, sizeof derr) : 0;
+            c->in.len ? msgpack_decode(c->in.data, c->in.len, &used, out, derr, sizeof derr) : 0;
         if (r == 1) {
             c->off = used;
             return 0;
@@ -522,17 +158,17 @@ static int read_header(struct serfrpc *c, uint64_t *seq, char *errtext, size_t t
     struct mp_value *h;
     if (read_msg(c, &h, err, errlen) < 0)
         return -1;
-    const struct mp_value *e = serfrpc_mp_get(h, "Error");
-    if (!serfrpc_mp_uint_of(serfrpc_mp_get(h, "Seq"), seq) ||
+    const struct mp_value *e = msgpack_get(h, "Error");
+    if (!msgpack_uint_of(msgpack_get(h, "Seq"), seq) ||
         (e && e->type != MP_STR && e->type != MP_NIL)) {
-        serfrpc_mp_free(h);
+        msgpack_free(h);
         util_errf(err, errlen, "serf: bad reply header from %s", c->addr);
         return -1;
     }
     errtext[0] = '\0';
     if (e && e->type == MP_STR)
         snprintf(errtext, textlen, "%.*s", (int)(e->v.s.len > 400 ? 400 : e->v.s.len), e->v.s.p);
-    serfrpc_mp_free(h);
+    msgpack_free(h);
     return 0;
 }
 
@@ -540,11 +176,11 @@ static int read_header(struct serfrpc *c, uint64_t *seq, char *errtext, size_t t
 static uint64_t put_header(struct serfrpc *c, struct buf *b, const char *cmd)
 {
     uint64_t seq = c->seq++;
-    serfrpc_mp_map(b, 2);
-    serfrpc_mp_cstr(b, "Command");
-    serfrpc_mp_cstr(b, cmd);
-    serfrpc_mp_cstr(b, "Seq");
-    serfrpc_mp_uint(b, seq);
+    msgpack_map(b, 2);
+    msgpack_cstr(b, "Command");
+    msgpack_cstr(b, cmd);
+    msgpack_cstr(b, "Seq");
+    msgpack_uint(b, seq);
     return seq;
 }
 
@@ -669,18 +305,18 @@ int serfrpc_open(struct serfrpc **out, const char *addr, const char *token, int6
         goto out;
 
     uint64_t seq = put_header(c, &req, "handshake");
-    serfrpc_mp_map(&req, 1);
-    serfrpc_mp_cstr(&req, "Version");
-    serfrpc_mp_uint(&req, 1);
+    msgpack_map(&req, 1);
+    msgpack_cstr(&req, "Version");
+    msgpack_uint(&req, 1);
     if (simple_call(c, &req, seq, err, errlen) < 0)
         goto out;
 
     if (token && *token) {
         req.len = 0;
         seq = put_header(c, &req, "auth");
-        serfrpc_mp_map(&req, 1);
-        serfrpc_mp_cstr(&req, "AuthKey");
-        serfrpc_mp_cstr(&req, token);
+        msgpack_map(&req, 1);
+        msgpack_cstr(&req, "AuthKey");
+        msgpack_cstr(&req, token);
         int r = simple_call(c, &req, seq, err, errlen);
         sodium_memzero(req.data, req.cap); /* the token */
         if (r < 0)
@@ -700,13 +336,13 @@ int serfrpc_event(struct serfrpc *c, const char *name, const void *payload, size
 {
     struct buf req = {0};
     uint64_t seq = put_header(c, &req, "event");
-    serfrpc_mp_map(&req, 3);
-    serfrpc_mp_cstr(&req, "Name");
-    serfrpc_mp_cstr(&req, name);
-    serfrpc_mp_cstr(&req, "Payload");
-    serfrpc_mp_bin(&req, payload, len);
-    serfrpc_mp_cstr(&req, "Coalesce");
-    serfrpc_mp_bool(&req, coalesce);
+    msgpack_map(&req, 3);
+    msgpack_cstr(&req, "Name");
+    msgpack_cstr(&req, name);
+    msgpack_cstr(&req, "Payload");
+    msgpack_bin(&req, payload, len);
+    msgpack_cstr(&req, "Coalesce");
+    msgpack_bool(&req, coalesce);
     int rc = simple_call(c, &req, seq, err, errlen);
     buf_free(&req);
     return rc;
@@ -731,12 +367,12 @@ void serfrpc_members_free(struct serf_member *m, size_t n)
 
 static void fill_member(struct serf_member *m, const struct mp_value *v)
 {
-    const struct mp_value *a = serfrpc_mp_get(v, "Addr");
-    const struct mp_value *t = serfrpc_mp_get(v, "Tags");
+    const struct mp_value *a = msgpack_get(v, "Addr");
+    const struct mp_value *t = msgpack_get(v, "Tags");
     uint64_t port = 0;
-    m->name = mp_dup(serfrpc_mp_get(v, "Name"));
-    m->status = mp_dup(serfrpc_mp_get(v, "Status"));
-    serfrpc_mp_uint_of(serfrpc_mp_get(v, "Port"), &port);
+    m->name = mp_dup(msgpack_get(v, "Name"));
+    m->status = mp_dup(msgpack_get(v, "Status"));
+    msgpack_uint_of(msgpack_get(v, "Port"), &port);
     m->port = port <= 65535 ? (unsigned)port : 0;
     if (a && (a->type == MP_BIN || a->type == MP_STR) && a->v.s.len == 4)
         inet_ntop(AF_INET, a->v.s.p, m->addr, sizeof m->addr);
@@ -772,7 +408,7 @@ int serfrpc_members(struct serfrpc *c, struct serf_member **out, size_t *n, char
         goto out;
     if (read_msg(c, &body, err, errlen) < 0)
         goto out;
-    const struct mp_value *list = serfrpc_mp_get(body, "Members");
+    const struct mp_value *list = msgpack_get(body, "Members");
     if (!list || list->type != MP_ARRAY) {
         util_errf(err, errlen, "serf: bad members reply from %s", c->addr);
         goto out;
@@ -788,7 +424,7 @@ int serfrpc_members(struct serfrpc *c, struct serf_member **out, size_t *n, char
     *n = list->v.a.n;
     rc = 0;
 out:
-    serfrpc_mp_free(body);
+    msgpack_free(body);
     buf_free(&req);
     return rc;
 }
@@ -828,11 +464,11 @@ static bool seen_resp(const struct serf_query_result *r, const char *from)
  * (its stream loop reads the closed channels' zero values). */
 static int take_record(struct serf_query_result *r, const struct mp_value *rec)
 {
-    const struct mp_value *type = serfrpc_mp_get(rec, "Type");
-    const struct mp_value *pl = serfrpc_mp_get(rec, "Payload");
+    const struct mp_value *type = msgpack_get(rec, "Type");
+    const struct mp_value *pl = msgpack_get(rec, "Payload");
     if (mp_is_str(type, "done"))
         return 1;
-    char *from = mp_dup(serfrpc_mp_get(rec, "From"));
+    char *from = mp_dup(msgpack_get(rec, "From"));
     if (!*from) {
         free(from);
         return 0;
@@ -863,9 +499,9 @@ static void stop_stream(struct serfrpc *c, uint64_t qseq)
     struct buf req = {0};
     char err[256];
     uint64_t seq = put_header(c, &req, "stop");
-    serfrpc_mp_map(&req, 1);
-    serfrpc_mp_cstr(&req, "Stop");
-    serfrpc_mp_uint(&req, qseq);
+    msgpack_map(&req, 1);
+    msgpack_cstr(&req, "Stop");
+    msgpack_uint(&req, qseq);
     int64_t saved = c->deadline, soon = util_mono_ms() + 200;
     if (soon < c->deadline)
         c->deadline = soon;
@@ -881,7 +517,7 @@ static void stop_stream(struct serfrpc *c, uint64_t qseq)
             if (got == qseq) {
                 if (read_msg(c, &body, err, sizeof err) < 0)
                     break;
-                serfrpc_mp_free(body);
+                msgpack_free(body);
             }
         }
     }
@@ -899,25 +535,25 @@ int serfrpc_query(struct serfrpc *c, const struct serf_query *q, struct serf_que
     memset(res, 0, sizeof *res);
 
     uint64_t seq = put_header(c, &req, "query");
-    serfrpc_mp_map(&req, 6);
-    serfrpc_mp_cstr(&req, "FilterNodes");
-    serfrpc_mp_array(&req, (uint32_t)q->nnodes);
+    msgpack_map(&req, 6);
+    msgpack_cstr(&req, "FilterNodes");
+    msgpack_array(&req, (uint32_t)q->nnodes);
     for (size_t i = 0; i < q->nnodes; i++)
-        serfrpc_mp_cstr(&req, q->nodes[i]);
-    serfrpc_mp_cstr(&req, "FilterTags");
-    serfrpc_mp_map(&req, (uint32_t)q->ntags);
+        msgpack_cstr(&req, q->nodes[i]);
+    msgpack_cstr(&req, "FilterTags");
+    msgpack_map(&req, (uint32_t)q->ntags);
     for (size_t i = 0; i < q->ntags; i++) {
-        serfrpc_mp_cstr(&req, q->tagk[i]);
-        serfrpc_mp_cstr(&req, q->tagv[i]);
+        msgpack_cstr(&req, q->tagk[i]);
+        msgpack_cstr(&req, q->tagv[i]);
     }
-    serfrpc_mp_cstr(&req, "RequestAck");
-    serfrpc_mp_bool(&req, q->ack);
-    serfrpc_mp_cstr(&req, "Timeout");
-    serfrpc_mp_int(&req, q->timeout_ms * 1000000); /* nanoseconds */
-    serfrpc_mp_cstr(&req, "Name");
-    serfrpc_mp_cstr(&req, q->name);
-    serfrpc_mp_cstr(&req, "Payload");
-    serfrpc_mp_bin(&req, q->payload, q->len);
+    msgpack_cstr(&req, "RequestAck");
+    msgpack_bool(&req, q->ack);
+    msgpack_cstr(&req, "Timeout");
+    msgpack_int(&req, q->timeout_ms * 1000000); /* nanoseconds */
+    msgpack_cstr(&req, "Name");
+    msgpack_cstr(&req, q->name);
+    msgpack_cstr(&req, "Payload");
+    msgpack_bin(&req, q->payload, q->len);
     if (simple_call(c, &req, seq, err, errlen) < 0)
         goto out;
 
@@ -940,7 +576,7 @@ int serfrpc_query(struct serfrpc *c, const struct serf_query *q, struct serf_que
             goto out;
         size_t before = res->nresp;
         int done = take_record(res, rec);
-        serfrpc_mp_free(rec);
+        msgpack_free(rec);
         rec = NULL;
         if (done) {
             res->done = true;
@@ -954,7 +590,7 @@ int serfrpc_query(struct serfrpc *c, const struct serf_query *q, struct serf_que
     }
     rc = 0;
 out:
-    serfrpc_mp_free(rec);
+    msgpack_free(rec);
     buf_free(&req);
     return rc;
 }

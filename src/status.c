@@ -222,7 +222,7 @@ void status_row_json(struct buf *out, const struct status_answer *a, const char 
             return;
         }
         buf_addstr(out, "{\"error\":");
-        trust_json_str(out, problem);
+        util_json_str(out, problem);
         buf_addstr(out, "}");
         return;
     }
@@ -237,7 +237,7 @@ void status_row_json(struct buf *out, const struct status_answer *a, const char 
         buf_printf(out, "%s\"%s\":", sep, f->key);
         sep = ",";
         if (f->kind == F_WORD)
-            trust_json_str(out, p); /* a word: nothing to escape, but never spliced */
+            util_json_str(out, p); /* a word: nothing to escape, but never spliced */
         else if (f->kind == F_BOOL)
             buf_addstr(out, *(const int *)p ? "true" : "false");
         else

@@ -375,7 +375,7 @@ static void bind_range(sqlite3_stmt *st, const char *prefix, char *hi)
 {
     size_t n = strlen(prefix);
     sqlite3_bind_text(st, 1, prefix, (int)n, SQLITE_STATIC);
-    memcpy(hi, prefix, n);
+    memcpy(hi, prefix, n); // NOLINT(bugprone-not-null-terminated-result): bound with its length
     while (n > 0 && (unsigned char)hi[n - 1] == 0xff)
         n--;
     if (n == 0) {

@@ -8,9 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/openat2.h>
 
 #include "serfhand.h"
 
@@ -20,7 +24,8 @@ void *xmalloc(size_t n)
     if (!p) {
         static const char msg[] = "serfhand: out of memory\n";
         (void)!write(2, msg, sizeof msg - 1);
-        _exit(SH_EXIT_USAGE);
+        _exit(SH_EXIT_USAGE); /* no caller to return to: the one exception to exit
+                                 codes being decided in main.c and cmd_*.c */
     }
     return p;
 }
@@ -269,4 +274,183 @@ void util_wipe_on_fork(void *p, size_t n)
     (void)p;
     (void)n;
 #endif
+}
+
+/* ------------------------------------------------------------ text */
+
+void util_hex(const uint8_t *p, size_t n, char *out)
+{
+    static const char hx[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hx[p[i] >> 4];
+        out[2 * i + 1] = hx[p[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
+void util_json_str(struct buf *b, const char *s)
+{
+    buf_add(b, "\"", 1);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            buf_add(b, "\\", 1);
+            buf_add(b, s, 1);
+        } else if (c < 0x20 || c == 0x7f) {
+            buf_printf(b, "\\u%04x", c);
+        } else {
+            buf_add(b, s, 1);
+        }
+    }
+    buf_add(b, "\"", 1);
+}
+
+void util_line_add(struct util_lines *p, const char *fmt, ...)
+{
+    if (!p)
+        return; /* the caller keeps no list */
+    va_list ap;
+    va_start(ap, fmt);
+    char tmp[1024];
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    p->v = xrealloc(p->v, (p->n + 1) * sizeof *p->v);
+    p->v[p->n++] = xstrdup(tmp);
+}
+
+void util_lines_free(struct util_lines *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        free(p->v[i]);
+    free(p->v);
+    p->v = NULL;
+    p->n = 0;
+}
+
+int util_write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int util_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* ---------------------------------------------- reads below a directory */
+
+static int openat2_sys(int dirfd, const char *rel, int flags, uint64_t resolve)
+{
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (uint64_t)flags;
+    how.resolve = resolve;
+    return (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+}
+
+int util_open_beneath(int dirfd, const char *rel, char *err, size_t errlen)
+{
+    int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    int fd = openat2_sys(dirfd, rel, flags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+    if (fd < 0 && (errno == ENOSYS || errno == EPERM)) {
+        /* no openat2 (old kernel, seccomp): compare real paths */
+        char proc[64], root[PATH_MAX], real[PATH_MAX];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", dirfd);
+        if (!realpath(proc, root)) {
+            util_errf(err, errlen, "%s: %s", rel, strerror(errno));
+            return UTIL_OPEN_FAILED;
+        }
+        struct buf full = {0};
+        buf_printf(&full, "%s/%s", root, rel);
+        char *r = realpath(full.data, real);
+        buf_free(&full);
+        if (!r) {
+            util_errf(err, errlen, "%s: %s", rel, strerror(errno));
+            return errno == ENOENT ? UTIL_OPEN_MISSING : UTIL_OPEN_FAILED;
+        }
+        size_t rl = strlen(root);
+        if (strncmp(real, root, rl) != 0 || real[rl] != '/') {
+            util_errf(err, errlen, "%s: symlink leads out of the bundle", rel);
+            return UTIL_OPEN_FAILED;
+        }
+        fd = open(real, flags);
+    } else if (fd < 0 && errno == EXDEV) {
+        util_errf(err, errlen, "%s: symlink leads out of the bundle", rel);
+        return UTIL_OPEN_FAILED;
+    }
+    if (fd < 0) {
+        util_errf(err, errlen, "%s: %s", rel, strerror(errno));
+        return errno == ENOENT ? UTIL_OPEN_MISSING : UTIL_OPEN_FAILED;
+    }
+    return fd;
+}
+
+/* A path below dirfd that does not exist: a dangling symlink (its own name
+ * is there, its target is not) or nothing at all. */
+static bool is_dangling(int dirfd, const char *rel)
+{
+    struct stat st;
+    return fstatat(dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+}
+
+enum util_open util_read_limited(int dirfd, const char *rel, size_t max, const char *setting,
+                                 struct buf *out, char *err, size_t errlen)
+{
+    struct stat st;
+    int fd = util_open_beneath(dirfd, rel, err, errlen);
+    if (fd == UTIL_OPEN_MISSING && is_dangling(dirfd, rel)) {
+        util_errf(err, errlen, "%s: dangling symlink (its target does not exist)", rel);
+        return UTIL_OPEN_FAILED;
+    }
+    if (fd < 0)
+        return fd == UTIL_OPEN_MISSING ? UTIL_OPEN_MISSING : UTIL_OPEN_FAILED;
+    enum util_open rc = UTIL_OPEN_FAILED;
+    char sub[256];
+    /* name the setting that set max, or say that none did */
+    const char *why = !setting ? "a fixed limit: no setting changes it" : *setting ? setting : NULL;
+    if (fstat(fd, &st) < 0) {
+        util_errf(err, errlen, "%s: %s", rel, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        util_errf(err, errlen, "%s: is %s, not a regular file", rel, util_file_kind(st.st_mode));
+        goto out;
+    }
+    if ((uint64_t)st.st_size > max) {
+        if (why)
+            util_errf(err, errlen, "%s: %lld bytes, over the limit of %zu bytes (%s)", rel,
+                      (long long)st.st_size, max, why);
+        else
+            util_errf(err, errlen, "%s: %lld bytes, over the limit of %zu bytes", rel,
+                      (long long)st.st_size, max);
+        goto out;
+    }
+    fcntl(fd, F_SETFL, 0);
+    if (util_read_fd(fd, max, out, sub, sizeof sub) < 0) {
+        if (why)
+            util_errf(err, errlen, "%s: %s (%s)", rel, sub, why);
+        else
+            util_errf(err, errlen, "%s: %s", rel, sub);
+        goto out;
+    }
+    rc = UTIL_OPEN_OK;
+out:
+    close(fd);
+    return rc;
+}
+
+enum util_open util_read_beneath(int dirfd, const char *rel, size_t max, struct buf *out, char *err,
+                                 size_t errlen)
+{
+    return util_read_limited(dirfd, rel, max, "", out, err, errlen);
 }

@@ -137,7 +137,7 @@ trusted comment: handler=member-join version=7
 aQGkNYkxhxm+rL1qxENRG8QQkte2Lj6dPw714qi7ndSio04U5zCcMQJ8aAGSb1cdL2yIUw7HVECv5Ex0DuupDQ==
 SIG
 check "minisign -V -H verifies the known-answer vector" q minisign -V -H -p kat.pub -m kat.lua
-# serfhand's side of the vector is in tests/unit/test_trust.c (test_kat)
+# serfhand's side of the vector is in tests/unit/test_minisign.c (test_kat)
 printf 'print("hellO")\n' > kat.lua
 check "minisign rejects the tampered vector" test "$(minisign -V -p kat.pub -m kat.lua -x kat.lua.minisig > /dev/null 2>&1; echo $?)" = 1
 

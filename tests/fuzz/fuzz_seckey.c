@@ -6,10 +6,10 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct trust_seckey *sk = NULL;
+    struct minisign_seckey *sk = NULL;
     char err[256];
-    if (trust_seckey_encrypted((const char *)data, size) == 0 &&
-        trust_seckey_parse(&sk, (const char *)data, size, NULL, err, sizeof err) == 0)
-        trust_seckey_free(sk);
+    if (minisign_seckey_encrypted((const char *)data, size) == 0 &&
+        minisign_seckey_parse(&sk, (const char *)data, size, NULL, err, sizeof err) == 0)
+        minisign_seckey_free(sk);
     return 0;
 }

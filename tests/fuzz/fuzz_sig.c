@@ -8,13 +8,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char pub[] = "RWQaQkooasoSkfEGvHICib7/UsrAsQTNt8eN6Fk075YwuL9vSmImZvz4";
-    struct trust_pubkey pk;
-    struct trust_sig s;
+    struct minisign_pubkey pk;
+    struct minisign_sig s;
     char err[256];
-    trust_pubkey_parse(&pk, pub, strlen(pub), err, sizeof err);
-    if (trust_sig_parse(&s, (const char *)data, size, err, sizeof err) == 0) {
-        trust_sig_verify(&s, &pk, "print(\"hello\")\n", 15, false, err, sizeof err);
-        trust_sig_free(&s);
+    minisign_pubkey_parse(&pk, pub, strlen(pub), err, sizeof err);
+    if (minisign_sig_parse(&s, (const char *)data, size, err, sizeof err) == 0) {
+        minisign_sig_verify(&s, &pk, "print(\"hello\")\n", 15, false, err, sizeof err);
+        minisign_sig_free(&s);
     }
     return 0;
 }

@@ -20,15 +20,15 @@ static int load(struct config *c, const char *text, char *err, size_t errlen)
  * twice counts once toward the threshold. */
 static void test_trust_keys(struct config *c, char *err, size_t errlen)
 {
-    struct trust_pubkey pk;
-    struct trust_seckey *sk = NULL;
+    struct minisign_pubkey pk;
+    struct minisign_seckey *sk = NULL;
     char k1[57], k2[57], text[1024];
-    T_OK(trust_init() == 0 && trust_keygen(&pk, &sk) == 0, "keygen");
-    trust_pubkey_base64(&pk, k1);
-    trust_seckey_free(sk);
-    T_OK(trust_keygen(&pk, &sk) == 0, "keygen 2");
-    trust_pubkey_base64(&pk, k2);
-    trust_seckey_free(sk);
+    T_OK(minisign_init() == 0 && minisign_keygen(&pk, &sk) == 0, "keygen");
+    minisign_pubkey_base64(&pk, k1);
+    minisign_seckey_free(sk);
+    T_OK(minisign_keygen(&pk, &sk) == 0, "keygen 2");
+    minisign_pubkey_base64(&pk, k2);
+    minisign_seckey_free(sk);
 
     snprintf(text, sizeof text, "trust = {\n  keys = {\n    \"%s\",\n    '%s',\n  },\n", k1, k2);
     strcat(text, "  threshold = 2,\n}\n");

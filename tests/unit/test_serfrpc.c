@@ -24,14 +24,14 @@ static void test_writer_capture(void)
 {
     struct buf b = {0};
     /* C->S handshake */
-    serfrpc_mp_map(&b, 2);
-    serfrpc_mp_cstr(&b, "Command");
-    serfrpc_mp_cstr(&b, "handshake");
-    serfrpc_mp_cstr(&b, "Seq");
-    serfrpc_mp_uint(&b, 0);
-    serfrpc_mp_map(&b, 1);
-    serfrpc_mp_cstr(&b, "Version");
-    serfrpc_mp_uint(&b, 1);
+    msgpack_map(&b, 2);
+    msgpack_cstr(&b, "Command");
+    msgpack_cstr(&b, "handshake");
+    msgpack_cstr(&b, "Seq");
+    msgpack_uint(&b, 0);
+    msgpack_map(&b, 1);
+    msgpack_cstr(&b, "Version");
+    msgpack_uint(&b, 1);
     T_OK(same(&b, LIT("\x82\xa7"
                       "Command"
                       "\xa9"
@@ -45,16 +45,16 @@ static void test_writer_capture(void)
          "handshake bytes as captured");
     b.len = 0;
     /* C->S event */
-    serfrpc_mp_map(&b, 2);
-    serfrpc_mp_cstr(&b, "Command");
-    serfrpc_mp_cstr(&b, "event");
-    serfrpc_mp_cstr(&b, "Seq");
-    serfrpc_mp_uint(&b, 1);
-    serfrpc_mp_map(&b, 2);
-    serfrpc_mp_cstr(&b, "Name");
-    serfrpc_mp_cstr(&b, "deploy");
-    serfrpc_mp_cstr(&b, "Payload");
-    serfrpc_mp_bin(&b, "a\0b", 3);
+    msgpack_map(&b, 2);
+    msgpack_cstr(&b, "Command");
+    msgpack_cstr(&b, "event");
+    msgpack_cstr(&b, "Seq");
+    msgpack_uint(&b, 1);
+    msgpack_map(&b, 2);
+    msgpack_cstr(&b, "Name");
+    msgpack_cstr(&b, "deploy");
+    msgpack_cstr(&b, "Payload");
+    msgpack_bin(&b, "a\0b", 3);
     T_OK(same(&b, LIT("\x82\xa7"
                       "Command"
                       "\xa5"
@@ -85,15 +85,15 @@ static void test_reader_capture(void)
     size_t used = 0;
     char err[128];
     uint64_t seq = 99;
-    T_OK(serfrpc_mp_decode(reply, sizeof reply - 1, &used, &v, err, sizeof err) == 1,
+    T_OK(msgpack_decode(reply, sizeof reply - 1, &used, &v, err, sizeof err) == 1,
          "reply header decodes");
     T_OK(used == sizeof reply - 1, "reply header: all bytes used");
     T_OK(v && v->type == MP_MAP && v->v.a.n == 2, "reply header is a 2-map");
-    const struct mp_value *e = serfrpc_mp_get(v, "Error");
+    const struct mp_value *e = msgpack_get(v, "Error");
     T_OK(e && e->type == MP_STR && e->v.s.len == 0, "Error is empty str");
-    T_OK(serfrpc_mp_uint_of(serfrpc_mp_get(v, "Seq"), &seq) && seq == 1, "Seq is 1");
-    T_OK(serfrpc_mp_get(v, "Nope") == NULL, "missing key is NULL");
-    serfrpc_mp_free(v);
+    T_OK(msgpack_uint_of(msgpack_get(v, "Seq"), &seq) && seq == 1, "Seq is 1");
+    T_OK(msgpack_get(v, "Nope") == NULL, "missing key is NULL");
+    msgpack_free(v);
 
     /* Two messages back to back: the first decode stops at its end. */
     static const char two[] = "\x82\xa5"
@@ -106,10 +106,10 @@ static void test_reader_capture(void)
                               "\xa0\xa3"
                               "Seq"
                               "\x01";
-    T_OK(serfrpc_mp_decode(two, sizeof two - 1, &used, &v, err, sizeof err) == 1 &&
+    T_OK(msgpack_decode(two, sizeof two - 1, &used, &v, err, sizeof err) == 1 &&
              used == (sizeof two - 1) / 2,
          "back-to-back messages split");
-    serfrpc_mp_free(v);
+    msgpack_free(v);
 }
 
 /* Write every kind of value and read it back. */
@@ -128,61 +128,61 @@ static void test_round_trip(void)
     for (size_t i = 0; i < sizeof uints / sizeof *uints; i++) {
         uint64_t got = 0;
         b.len = 0;
-        serfrpc_mp_uint(&b, uints[i]);
-        T_OK(serfrpc_mp_decode(b.data, b.len, &used, &v, err, sizeof err) == 1 && used == b.len &&
-                 serfrpc_mp_uint_of(v, &got) && got == uints[i],
+        msgpack_uint(&b, uints[i]);
+        T_OK(msgpack_decode(b.data, b.len, &used, &v, err, sizeof err) == 1 && used == b.len &&
+                 msgpack_uint_of(v, &got) && got == uints[i],
              "uint round trip");
-        serfrpc_mp_free(v);
+        msgpack_free(v);
     }
     for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
         b.len = 0;
-        serfrpc_mp_int(&b, ints[i]);
-        int r = serfrpc_mp_decode(b.data, b.len, &used, &v, err, sizeof err);
+        msgpack_int(&b, ints[i]);
+        int r = msgpack_decode(b.data, b.len, &used, &v, err, sizeof err);
         bool ok = r == 1 && used == b.len &&
                   ((v->type == MP_INT && v->v.i == ints[i]) ||
                    (v->type == MP_UINT && ints[i] >= 0 && v->v.u == (uint64_t)ints[i]));
         T_OK(ok, "int round trip");
-        serfrpc_mp_free(v);
+        msgpack_free(v);
     }
     char *big = malloc(70000);
     for (size_t i = 0; i < 70000; i++)
         big[i] = (char)(i * 7);
     for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
         b.len = 0;
-        serfrpc_mp_str(&b, big, lens[i]);
-        serfrpc_mp_bin(&b, big, lens[i]);
-        T_OK(serfrpc_mp_decode(b.data, b.len, &used, &v, err, sizeof err) == 1 &&
-                 v->type == MP_STR && v->v.s.len == lens[i] && memcmp(v->v.s.p, big, lens[i]) == 0,
+        msgpack_str(&b, big, lens[i]);
+        msgpack_bin(&b, big, lens[i]);
+        T_OK(msgpack_decode(b.data, b.len, &used, &v, err, sizeof err) == 1 && v->type == MP_STR &&
+                 v->v.s.len == lens[i] && memcmp(v->v.s.p, big, lens[i]) == 0,
              "str round trip");
         size_t first = used;
-        serfrpc_mp_free(v);
-        T_OK(serfrpc_mp_decode(b.data + first, b.len - first, &used, &v, err, sizeof err) == 1 &&
+        msgpack_free(v);
+        T_OK(msgpack_decode(b.data + first, b.len - first, &used, &v, err, sizeof err) == 1 &&
                  v->type == MP_BIN && v->v.s.len == lens[i] &&
                  memcmp(v->v.s.p, big, lens[i]) == 0 && first + used == b.len,
              "bin round trip");
-        serfrpc_mp_free(v);
+        msgpack_free(v);
     }
     free(big);
 
     /* map16 of 20 pairs, array16 of 300 bools, nil, float skip */
     b.len = 0;
-    serfrpc_mp_map(&b, 20);
+    msgpack_map(&b, 20);
     for (int i = 0; i < 20; i++) {
         char k[8];
         snprintf(k, sizeof k, "k%d", i);
-        serfrpc_mp_cstr(&b, k);
-        serfrpc_mp_array(&b, 300);
+        msgpack_cstr(&b, k);
+        msgpack_array(&b, 300);
         for (int j = 0; j < 300; j++)
-            serfrpc_mp_bool(&b, (i + j) % 2);
+            msgpack_bool(&b, (i + j) % 2);
     }
     T_OK((uint8_t)b.data[0] == 0xde, "map16 written");
-    T_OK(serfrpc_mp_decode(b.data, b.len, &used, &v, err, sizeof err) == 1 && used == b.len,
+    T_OK(msgpack_decode(b.data, b.len, &used, &v, err, sizeof err) == 1 && used == b.len,
          "map16/array16 decode");
-    const struct mp_value *a = serfrpc_mp_get(v, "k19");
+    const struct mp_value *a = msgpack_get(v, "k19");
     T_OK(a && a->type == MP_ARRAY && a->v.a.n == 300 && a->v.a.items[0].type == MP_BOOL &&
              a->v.a.items[0].v.b == true && a->v.a.items[1].v.b == false,
          "array16 contents");
-    serfrpc_mp_free(v);
+    msgpack_free(v);
 
     static const char mixed[] = "\x84\xa1"
                                 "f"
@@ -196,23 +196,23 @@ static void test_round_trip(void)
                                 "\xa1"
                                 "x"
                                 "\xd4\x01\x02";
-    T_OK(serfrpc_mp_decode(mixed, sizeof mixed - 1, &used, &v, err, sizeof err) == 1 &&
+    T_OK(msgpack_decode(mixed, sizeof mixed - 1, &used, &v, err, sizeof err) == 1 &&
              used == sizeof mixed - 1,
          "float64, float32, nil, fixext decode");
-    T_OK(serfrpc_mp_get(v, "f")->type == MP_FLOAT && serfrpc_mp_get(v, "f")->v.f > 3.14 &&
-             serfrpc_mp_get(v, "g")->v.f == 1.0 && serfrpc_mp_get(v, "n")->type == MP_NIL &&
-             serfrpc_mp_get(v, "x")->type == MP_EXT,
+    T_OK(msgpack_get(v, "f")->type == MP_FLOAT && msgpack_get(v, "f")->v.f > 3.14 &&
+             msgpack_get(v, "g")->v.f == 1.0 && msgpack_get(v, "n")->type == MP_NIL &&
+             msgpack_get(v, "x")->type == MP_EXT,
          "float/nil/ext values");
-    serfrpc_mp_free(v);
+    msgpack_free(v);
 
     /* Signed widths with positive values as Go may send them. */
     static const char sints[] = "\x94\xd0\x05\xd1\xff\x00\xd2\x00\x01\x00\x00"
                                 "\xd3\xff\xff\xff\xff\xff\xff\xff\xfe";
-    T_OK(serfrpc_mp_decode(sints, sizeof sints - 1, &used, &v, err, sizeof err) == 1 &&
+    T_OK(msgpack_decode(sints, sizeof sints - 1, &used, &v, err, sizeof err) == 1 &&
              v->v.a.items[0].v.i == 5 && v->v.a.items[1].v.i == -256 &&
              v->v.a.items[2].v.i == 65536 && v->v.a.items[3].v.i == -2,
          "int8/16/32/64 sign extension");
-    serfrpc_mp_free(v);
+    msgpack_free(v);
     buf_free(&b);
 }
 
@@ -239,35 +239,34 @@ static void test_malformed(void)
                               "a\0b";
     int bad = 0;
     for (size_t n = 0; n < 20; n++) /* the header is 20 bytes */
-        if (serfrpc_mp_decode(msg, n, &used, &v, err, sizeof err) != 0 || v)
+        if (msgpack_decode(msg, n, &used, &v, err, sizeof err) != 0 || v)
             bad++;
     T_OK(bad == 0, "every truncation of the header is incomplete");
     bad = 0;
     for (size_t n = 20; n < sizeof msg - 1; n++)
-        if (serfrpc_mp_decode(msg + 20, n - 20, &used, &v, err, sizeof err) != 0 || v)
+        if (msgpack_decode(msg + 20, n - 20, &used, &v, err, sizeof err) != 0 || v)
             bad++;
     T_OK(bad == 0, "every truncation of the body is incomplete");
 
-    T_OK(serfrpc_mp_decode("\xc1", 1, &used, &v, err, sizeof err) == -1 && !v, "0xc1 refused");
+    T_OK(msgpack_decode("\xc1", 1, &used, &v, err, sizeof err) == -1 && !v, "0xc1 refused");
     T_OK(strstr(err, "0xc1") != NULL, "error names the byte");
-    T_OK(serfrpc_mp_decode("\x81\xa1k\xc1", 4, &used, &v, err, sizeof err) == -1 && !v,
+    T_OK(msgpack_decode("\x81\xa1k\xc1", 4, &used, &v, err, sizeof err) == -1 && !v,
          "0xc1 inside a map refused");
     /* A huge claimed length waits for bytes instead of allocating. */
-    T_OK(serfrpc_mp_decode("\xdd\xff\xff\xff\xff\x01", 6, &used, &v, err, sizeof err) == 0,
+    T_OK(msgpack_decode("\xdd\xff\xff\xff\xff\x01", 6, &used, &v, err, sizeof err) == 0,
          "array32 of 4G items: incomplete, no allocation");
-    T_OK(serfrpc_mp_decode("\xdb\xff\xff\xff\xff"
-                           "abc",
-                           8, &used, &v, err, sizeof err) == 0,
+    T_OK(msgpack_decode("\xdb\xff\xff\xff\xff"
+                        "abc",
+                        8, &used, &v, err, sizeof err) == 0,
          "str32 of 4 GiB: incomplete");
-    T_OK(serfrpc_mp_decode("\xdf\x80\x00\x00\x00", 5, &used, &v, err, sizeof err) == 0,
+    T_OK(msgpack_decode("\xdf\x80\x00\x00\x00", 5, &used, &v, err, sizeof err) == 0,
          "map32 of 2G pairs: incomplete");
 
     /* Deep nesting refused. */
     char deep[100];
     memset(deep, 0x91, sizeof deep);
     deep[99] = '\x01';
-    T_OK(serfrpc_mp_decode(deep, sizeof deep, &used, &v, err, sizeof err) == -1 &&
-             strstr(err, "deep"),
+    T_OK(msgpack_decode(deep, sizeof deep, &used, &v, err, sizeof err) == -1 && strstr(err, "deep"),
          "nesting over 32 refused");
 
     /* Too many values in one message refused. */
@@ -279,7 +278,7 @@ static void test_malformed(void)
     wide[3] = (char)(n >> 8);
     wide[4] = (char)n;
     memset(wide + 5, 0xc0, n);
-    T_OK(serfrpc_mp_decode(wide, n + 5, &used, &v, err, sizeof err) == -1, "300000 values refused");
+    T_OK(msgpack_decode(wide, n + 5, &used, &v, err, sizeof err) == -1, "300000 values refused");
     free(wide);
 
     /* Random bytes never crash and never claim more than they have. */
@@ -293,10 +292,10 @@ static void test_malformed(void)
         }
         size_t len = (x >> 8) % sizeof junk;
         used = 0;
-        if (serfrpc_mp_decode(junk, len, &used, &v, err, sizeof err) == 1) {
+        if (msgpack_decode(junk, len, &used, &v, err, sizeof err) == 1) {
             if (used > len)
                 overrun++;
-            serfrpc_mp_free(v);
+            msgpack_free(v);
         }
     }
     T_OK(overrun == 0, "random input: no overrun");
@@ -350,18 +349,18 @@ static void stop_fake(pid_t pid)
 /* Append one record of a query stream (seq 1), as the agent writes it. */
 static void stream_record(struct buf *b, const char *type, const char *from, const char *payload)
 {
-    serfrpc_mp_map(b, 2);
-    serfrpc_mp_cstr(b, "Error");
-    serfrpc_mp_cstr(b, "");
-    serfrpc_mp_cstr(b, "Seq");
-    serfrpc_mp_uint(b, 1);
-    serfrpc_mp_map(b, 3);
-    serfrpc_mp_cstr(b, "Type");
-    serfrpc_mp_cstr(b, type);
-    serfrpc_mp_cstr(b, "From");
-    serfrpc_mp_cstr(b, from);
-    serfrpc_mp_cstr(b, "Payload");
-    serfrpc_mp_bin(b, payload, strlen(payload));
+    msgpack_map(b, 2);
+    msgpack_cstr(b, "Error");
+    msgpack_cstr(b, "");
+    msgpack_cstr(b, "Seq");
+    msgpack_uint(b, 1);
+    msgpack_map(b, 3);
+    msgpack_cstr(b, "Type");
+    msgpack_cstr(b, type);
+    msgpack_cstr(b, "From");
+    msgpack_cstr(b, from);
+    msgpack_cstr(b, "Payload");
+    msgpack_bin(b, payload, strlen(payload));
 }
 
 static void test_client(void)
@@ -437,11 +436,11 @@ static void test_client(void)
      * sends when Serf closes the query's channels before its own timer ends
      * the stream: dropped; the real ack and response count once each. */
     struct buf script = {0};
-    serfrpc_mp_map(&script, 2); /* the query's own reply */
-    serfrpc_mp_cstr(&script, "Error");
-    serfrpc_mp_cstr(&script, "");
-    serfrpc_mp_cstr(&script, "Seq");
-    serfrpc_mp_uint(&script, 1);
+    msgpack_map(&script, 2); /* the query's own reply */
+    msgpack_cstr(&script, "Error");
+    msgpack_cstr(&script, "");
+    msgpack_cstr(&script, "Seq");
+    msgpack_uint(&script, 1);
     stream_record(&script, "ack", "n1", "");
     stream_record(&script, "ack", "", "");
     stream_record(&script, "response", "", "");

@@ -1,4 +1,4 @@
-/* test_install.c: the signed serfhand-update pointer of install.c: a round
+/* test_update.c: the signed serfhand-update pointer of update.c: a round
  * trip, the size budget, tampering, untrusted keys and every malformed body
  * (each signed properly, so only the parser can refuse it). */
 #include <stdlib.h>
@@ -12,22 +12,22 @@
 #define HASH "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 /* A payload carrying body, correctly signed by sk. */
-static void signed_payload(const struct trust_seckey *sk, const char *body, struct buf *out)
+static void signed_payload(const struct minisign_seckey *sk, const char *body, struct buf *out)
 {
     struct buf msg = {0}, text = {0};
-    struct trust_sig s;
+    struct minisign_sig s;
     char err[300], b64[200];
     unsigned char raw[136];
     buf_printf(&msg, "%s%s", UPDATE_SIG_CONTEXT, body);
-    trust_sign(sk, msg.data, msg.len, body, "t", &text, err, sizeof err);
-    trust_sig_parse(&s, text.data, text.len, err, sizeof err);
+    minisign_sign(sk, msg.data, msg.len, body, "t", &text, err, sizeof err);
+    minisign_sig_parse(&s, text.data, text.len, err, sizeof err);
     memcpy(raw, s.keyid, 8);
     memcpy(raw + 8, s.sig, 64);
     memcpy(raw + 72, s.global, 64);
     sodium_bin2base64(b64, sizeof b64, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     out->len = 0;
     buf_printf(out, "%s.%s", b64, body);
-    trust_sig_free(&s);
+    minisign_sig_free(&s);
     buf_free(&msg);
     buf_free(&text);
 }
@@ -41,14 +41,14 @@ static int decode(const struct buf *p, const struct trust_keyset *ks, struct upd
 
 int main(void)
 {
-    struct trust_pubkey pk, upk;
-    struct trust_seckey *sk, *usk;
+    struct minisign_pubkey pk, upk;
+    struct minisign_seckey *sk, *usk;
     struct update_pointer p = {0}, q;
     struct buf out = {0};
     char err[300];
-    trust_init();
-    trust_keygen(&pk, &sk);
-    trust_keygen(&upk, &usk);
+    minisign_init();
+    minisign_keygen(&pk, &sk);
+    minisign_keygen(&upk, &usk);
     struct trust_keyset ks = {&pk, 1, 1}, other = {&upk, 1, 1};
 
     snprintf(p.name, sizeof p.name, "factom");
@@ -124,7 +124,7 @@ int main(void)
 
     buf_free(&out);
     buf_free(&t);
-    trust_seckey_free(sk);
-    trust_seckey_free(usk);
+    minisign_seckey_free(sk);
+    minisign_seckey_free(usk);
     return t_done();
 }
