@@ -160,7 +160,7 @@ run_case tlsbadpin "factomd = { url = \"$(turl tlsbadpin)\", tls = { ca_file = \
 # ---- the Factom bundle against the real factomd's states (factom_real.lua):
 # 10 s blocks, so one factomd minute is 1 s and stall_minutes = 1 is 1 s
 T_FILE=$REAL
-rconf() { printf 'factomd = { url = "%s"%s }\nreboot = { stall_minutes = 1 }' "$(url "$1" "$2")" "${3:+, $3}"; }
+rconf() { printf 'factomd = { url = "%s"%s }\nreboot = { stall_minutes = 1%s }' "$(url "$1" "$2")" "${3:+, $3}" "${4:+, $4}"; }
 start_sim r 18007 --blocktime-seconds 10
 run_case offline 'factomd = { url = "http://127.0.0.1:18049/v2" }'
 run_case healthy "$(rconf 18007 healthy)"
@@ -200,7 +200,7 @@ printf '[{"chainid": "%s", "signingkey": "%s", "status": "federated"}, {"chainid
     "$(sed -n 3p "$T_TMP/authorities.json" | grep -o '888888[0-9a-f]*')" "$(sed -n 3p "$T_TMP/authorities.json" | grep -o '"signingkey": "[0-9a-f]*' | cut -c16-)" \
     >"$T_TMP/feds.json"
 start_sim n $PORT_N --authorities "$T_TMP/feds.json"
-run_case noaudits "$(rconf $PORT_N noaudits)"
+run_case noaudits "$(rconf $PORT_N noaudits "" "min_authorities = 1")" # two feds: a test network
 T_FILE=$LUATEST run_case noaudits "factomd = { url = \"$(url $PORT_N noaudits)\" }"
 
 # the identity factomd runs (diagnostics) against factomd.conf's
@@ -208,7 +208,8 @@ read -r _ ICHAIN ISEED IPUB < <(grep -v '^#' "$TOP/tests/fixtures/identities.txt
 printf '[app]\nIdentityChainID = %s\nLocalServerPrivKey = %s\n' "$ICHAIN" "$ISEED" >"$T_TMP/id-factomd.conf"
 chmod 600 "$T_TMP/id-factomd.conf"
 printf '[{"chainid": "%s", "signingkey": "%s", "status": "federated"}]\n' "$ICHAIN" "$IPUB" >"$T_TMP/id-auth.json"
-iconf() { rconf $PORT_I "$1" "conf = \"$T_TMP/id-factomd.conf\", network = \"t\""; }
+# a test network of one authority: below the default reboot.min_authorities
+iconf() { rconf $PORT_I "$1" "conf = \"$T_TMP/id-factomd.conf\", network = \"t\"" "min_authorities = 1"; }
 start_sim i $PORT_I --authorities "$T_TMP/id-auth.json" --identity "$ICHAIN" --pubkey "$IPUB"
 run_case idsame "$(iconf idsame)"
 kill "$PID_i"; wait "$PID_i" 2>/dev/null

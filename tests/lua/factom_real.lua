@@ -114,10 +114,10 @@ if case == "idsame" or case == "iddiff" or case == "keydiff" then
       T.eq(rec.ok, false)
       T.ok(rec.why:find(case == "iddiff" and "factomd runs identity" or "factomd signs with key"), rec.why)
       -- and no vote, however sick
-      local me = restart.me()
-      local prop = { iat = math.floor(time.now()), exp = math.floor(time.now()) + 600, h = 1 }
+      local now = math.floor(time.now())
+      local prop = { iat = now, exp = now + 600, at = now + 300, h = 1 }
       store.put("health", { state = "sick", reason = "stalled", t = time.now_ms(), h = 1 })
-      local v, why = restart.vote_if_sick(me .. ":00112233445566778899", prop, set)
+      local v, why = restart.vote_if_sick(string.rep("ab", 32), prop, set) -- protocol 2: by digest
       T.eq(v, nil)
       T.ok(why:find("another identity"), why)
       store.del("health")
