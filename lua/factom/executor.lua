@@ -53,6 +53,14 @@ local function report_done(ph, fields)
   if not ok then log.error("done not sent: " .. tostring(serr)) end
 end
 
+-- skip_withdrawn(ph) -> summary: the decision no longer stands (withdrawn,
+-- or its proposal conflicts with another): logged, reported, not run.
+local function skip_withdrawn(ph)
+  log.warn(string.format("restart %s skipped: %s", ph, stands(ph)))
+  report_done(ph, { ok = false, st = -1, note = "decision withdrawn" })
+  return string.format("restart %s: skipped (the decision no longer stands)", ph)
+end
+
 -- action(act, ph) -> summary | nil, err: the detached executor. Waits until
 -- the agreed time, checks the decision again, honours the cooldown, runs
 -- factomd.restart once, records the outcome and reports it signed.
@@ -61,7 +69,13 @@ function M.action(act, ph)
   local prop = store.get("proposal/" .. ph)
   if type(prop) ~= "table" then return nil, "action: unknown proposal " .. ph end
   if prop.act ~= act then return nil, "action: proposal " .. ph .. " is for " .. tostring(prop.act) end
-  if not store.get(tally.decided_key(ph)) then return nil, "action: " .. ph .. " is not decided" end
+  if not store.get(tally.decided_key(ph)) then
+    -- withdrawn before this executor started: the same skip as at `at`
+    if not (store.get("withdrawn/" .. ph) or store.get("conflict/" .. ph)) then
+      return nil, "action: " .. ph .. " is not decided"
+    end
+    return skip_withdrawn(ph)
+  end
   local first = store.add("ran/" .. ph, "1", restart.KEEP_S * 2)
   if not first then return nil, "action: " .. ph .. " already ran on this node" end
   -- Wake PREPARE_MS early for the checks, so that at `at` itself every node
@@ -75,12 +89,7 @@ function M.action(act, ph)
     report_done(ph, { ok = false, st = -1, note = "too late" })
     return string.format("restart %s: skipped (%s)", ph, note)
   end
-  local why = stands(ph)
-  if why then
-    log.warn(string.format("restart %s skipped: %s", ph, why))
-    report_done(ph, { ok = false, st = -1, note = "decision withdrawn" })
-    return string.format("restart %s: skipped (the decision no longer stands)", ph)
-  end
+  if stands(ph) then return skip_withdrawn(ph) end
   local cd = M.cooldown_s()
   if cd > 0 then
     local fresh = store.add("cooldown", ph, cd)

@@ -356,6 +356,24 @@ T.test("executor: re-checks just before `at` and does not run a withdrawn decisi
   T.eq(store.get("cooldown"), nil, "no cooldown taken")
 end)
 
+T.test("executor: a decision withdrawn before it started is skipped, not an error", function()
+  wipe()
+  local ph = ("d"):rep(64)
+  local at = now() + 60
+  store.put("proposal/" .. ph, { act = "restart", at = at, exp = now() + 500, iat = now() - 100 }, 600)
+  store.put("decided/" .. ph, { at = at }, 600)
+  restart.withdraw(ph, "test")
+  local out, err = executor.action("restart", ph)
+  T.ok(out and out:find("no longer stands", 1, true), tostring(out or err))
+  T.eq(store.get("cooldown"), nil, "no cooldown taken")
+  T.eq(store.get("ran/" .. ph), nil, "not marked as run")
+  local never = ("e"):rep(64)
+  store.put("proposal/" .. never, { act = "restart", at = at, exp = now() + 500, iat = now() - 100 }, 600)
+  local out2, err2 = executor.action("restart", never)
+  T.eq(out2, nil, "never decided: an error")
+  T.ok(tostring(err2):find("is not decided", 1, true), tostring(err2))
+end)
+
 T.test("cooldown: never shorter than the window of `at`", function()
   over["reboot.cooldown_minutes"] = 0
   T.eq(executor.cooldown_s(), 600)
