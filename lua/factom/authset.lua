@@ -2,7 +2,9 @@
 -- each identity's block-signing key: pinned in config factomd.authorities, or
 -- from factomd (`authorities` + `diagnostics.authset`; `authorities[].status`
 -- on releases without `diagnostics`) cached in the store and used from the
--- cache when factomd does not answer. Used by envelope.lua.
+-- cache when factomd does not answer (up to CACHE_MAX_S old). A set from
+-- factomd smaller than reboot.min_authorities is refused; a change of the
+-- set is logged with its diff. Used by envelope.lua and the tally.
 local M = {}
 
 M.CACHE_KEY = "authset"
@@ -11,6 +13,13 @@ M.CACHE_KEY = "authset"
 -- (never while the chain is stalled), and a handler that can use the cache
 -- neither loads libcurl nor waits for factomd.
 M.FRESH_S = 300
+-- When factomd does not answer, a cached set at most this old is used, and
+-- none older: the set changes only with blocks, so the cache is exact while
+-- the chain is stalled, but a node whose factomd has been unreachable for an
+-- hour may hold a set that elections or brainswaps have changed since. One
+-- hour is a proposal's longest life (envelope.MAX_LIFETIME): a set cached
+-- when a proposal was made still decides it.
+M.CACHE_MAX_S = 3600
 
 local function valid_chain(s)
   return type(s) == "string" and #s == 64 and s:match("^888888%x+$") ~= nil and not s:match("%u")
@@ -85,6 +94,36 @@ local function decode_cache(t)
   return finish(members, "cache", t.at)
 end
 
+-- diff(old, new) -> text | nil: "+added -removed ~key changed", nil when equal.
+function M.diff(old, new)
+  local parts = {}
+  for chain, m in pairs(new.members) do
+    local o = old.members[chain]
+    if not o then
+      parts[#parts + 1] = "+" .. chain
+    elseif o.key ~= m.key then
+      parts[#parts + 1] = "~" .. chain .. " (new key)"
+    end
+  end
+  for chain in pairs(old.members) do
+    if not new.members[chain] then parts[#parts + 1] = "-" .. chain end
+  end
+  if #parts == 0 then return nil end
+  table.sort(parts)
+  return table.concat(parts, " ")
+end
+
+-- too_small(set) -> err | nil: reboot.min_authorities (a pinned set is the
+-- operator's own and exempt): a factomd that reports a set of 1 must not
+-- make "1 of 1 votes" a decision.
+local function too_small(set, config)
+  local min = config.get("reboot.min_authorities")
+  if set.n < min then
+    return string.format("authset: %s names %d authorit%s, fewer than reboot.min_authorities (%d): refused",
+      set.source, set.n, set.n == 1 and "y" or "ies", min)
+  end
+end
+
 local memo
 
 -- The diagnostics result of the last ask in this process (nil: not asked,
@@ -124,9 +163,15 @@ function M.get(opts)
   local log = require "serfhand.log"
   local now = require("serfhand.time").now()
   local cached = decode_cache(store.get(M.CACHE_KEY))
+  if cached and not (cached.at and now - cached.at <= M.CACHE_MAX_S and now - cached.at >= -60) then
+    log.info(string.format("authset: the cached set from %s is older than %d s: not used", tostring(cached.at),
+      M.CACHE_MAX_S))
+    cached = nil
+  end
+  if cached and cached.n > 0 and too_small(cached, config) then cached = nil end
   if opts.cache_only then
     if cached and cached.n > 0 then return cached end
-    return nil, "authset: no cached set"
+    return nil, "authset: no cached set (or none younger than " .. M.CACHE_MAX_S .. " s)"
   end
   if cached and not opts.refresh and cached.at and now - cached.at < M.FRESH_S and cached.n > 0 then
     memo = cached
@@ -143,7 +188,16 @@ function M.get(opts)
   M.diagnostics = diag
   if auths and (diag or not_found(derr)) then
     local set = M.from_factomd(auths, diag, math.floor(now))
+    local small = set.n > 0 and too_small(set, config)
+    if small then -- and the cache, which the answer contradicts, goes too
+      log.error(small)
+      store.del(M.CACHE_KEY)
+      return nil, small
+    end
     if set.n > 0 then
+      local old = decode_cache(store.get(M.CACHE_KEY))
+      local d = old and old.n > 0 and M.diff(old, set)
+      if d then log.warn(string.format("authset: the authority set changed (%d -> %d): %s", old.n, set.n, d)) end
       local ok, serr = store.put(M.CACHE_KEY, encode_cache(set))
       if not ok then log.warn("authset: not cached: " .. tostring(serr)) end
       memo = set
@@ -164,9 +218,13 @@ function M.get(opts)
   return nil, "authset: " .. err .. " and no cached set"
 end
 
--- quorum(n): the votes that decide, a strict majority.
+-- quorum(n): the votes that decide: reboot.quorum, but never below a strict
+-- majority (two disjoint halves could otherwise decide conflicting
+-- proposals); 0 = the majority, floor(n/2) + 1.
 function M.quorum(n)
-  return n // 2 + 1
+  local majority = n // 2 + 1
+  local q = require("serfhand.config").get("reboot.quorum")
+  return math.max(q, majority)
 end
 
 -- Forget the per-process copy (tests).

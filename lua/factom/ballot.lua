@@ -1,17 +1,15 @@
--- lua/factom/ballot.lua: votes relayed in bundles (docs/protocol.md section
--- 4). The proposer collects the signed votes of the sick authorities as
--- answers to its proposal query and sends them on in one
--- factomd-restart-votes query (eleven votes fit one), or, for a node that
--- did not answer that, in factomd-restart-votes events (six each), instead
--- of every voter sending its own event to every node. A relayed vote is only
--- its signature and 2 bytes of the voter's chain id: its body is rebuilt
--- (envelope.vote_body) and checked against that authority's key, so the
--- relay can drop votes but never forge or alter one. When two authorities
--- share the 2 bytes, each is tried.
+-- lua/factom/ballot.lua: votes in transit (docs/protocol.md section 4b).
+-- Every vote travels with the signed proposal it approves, so whatever
+-- reaches a node teaches it the proposal too: a bundle is the proposal's
+-- envelope followed by votes, each only its signature and 2 bytes of the
+-- voter's chain id. The vote's body is rebuilt from the proposal's digest
+-- (envelope.vote_body) and checked against that authority's key, so a relay
+-- can drop votes but never forge or alter one, nor move one to another
+-- proposal. When two authorities share the 2 bytes, each is tried. The same
+-- format is the relay query, the relay events and a node's own vote event.
 --
--- payload = "FV1" | proposer chain id (32) | proposal id (1-byte length, 8..32)
---           | iat (int64, big-endian) | exp (int64) | n (1) | n x (voter
---           chain id bytes 4..5 (2) | Ed25519 signature (64)) | "."
+-- payload = "FV2" | proposal length (2, big-endian) | proposal envelope
+--           | n (1) | n x (voter chain id bytes 4..5 (2) | Ed25519 signature (64)) | "."
 -- The final "." keeps the payload from ending in a newline, which Serf's
 -- handler input would make ambiguous (reference/serf.md section 4).
 local crypto = require "serfhand.crypto"
@@ -21,38 +19,47 @@ local M = {}
 
 M.EVENT = "factomd-restart-votes"
 M.VOTE = "factomd-restart-vote"
-M.MAGIC = "FV1"
+M.MAGIC = "FV2"
 M.SHORT = 2 -- bytes of the voter's chain id carried, after its 888888 prefix
-local VOTE_BYTES = M.SHORT + 64
+M.VOTE_BYTES = M.SHORT + 64
+local HEAD = #M.MAGIC + 2 + 1 + 1 -- magic, length, n, final "."
+-- The longest proposal envelope: one that still travels with one vote in a
+-- 512-byte event (the votes event has the longer name of the two).
+M.PROPOSAL_MAX = envelope.budget(M.EVENT) - HEAD - M.VOTE_BYTES
 
 -- short(by): the bytes of chain id `by` (hex) that name it in a bundle.
 function M.short(by)
   return assert(crypto.unhex(by), "ballot: bad chain id"):sub(4, 3 + M.SHORT)
 end
 
-local function split_pid(pid)
-  local by, id = pid:match("^(888888%x+):(%x+)$")
-  if not by or #by ~= 64 or #id % 2 ~= 0 or #id < 16 or #id > 64 then
-    error("ballot: bad proposal id " .. tostring(pid), 3)
-  end
-  return crypto.unhex(by), crypto.unhex(id)
+-- compact(by, sig) -> 88 characters: one vote as a ballot answer carries it.
+function M.compact(by, sig)
+  return crypto.b64url(M.short(by) .. sig)
 end
 
--- per_payload(pid, how): how many votes on pid fit one "event" or one
--- "query" (Serf's limits, envelope.budget).
-function M.per_payload(pid, how)
-  local _, pidb = split_pid(pid)
+-- uncompact(s) -> {short, sig} | nil
+function M.uncompact(s)
+  local raw = type(s) == "string" and #s == 88 and crypto.unb64url(s)
+  if not raw or #raw ~= M.VOTE_BYTES then return nil end
+  return { short = raw:sub(1, M.SHORT), sig = raw:sub(M.SHORT + 1) }
+end
+
+-- per_payload(proposal, how): how many votes fit one "event" or one "query"
+-- (Serf's limits, envelope.budget) next to the proposal envelope.
+function M.per_payload(proposal, how)
   local budget = how == "query" and envelope.query_budget(M.EVENT) or envelope.budget(M.EVENT)
-  return (budget - #M.MAGIC - 32 - 1 - #pidb - 16 - 2) // VOTE_BYTES
+  return (budget - HEAD - #proposal) // M.VOTE_BYTES
 end
 
--- encode(pid, iat, exp, votes[, how]) -> {payload, ...}: votes = {{by =
--- chain id (hex), sig = 64 bytes}, ...}, as many per payload as fit Serf's
--- limit for how = "event" (the default) or "query".
-function M.encode(pid, iat, exp, votes, how)
-  local pby, pidb = split_pid(pid)
-  local head = M.MAGIC .. pby .. string.pack(">s1i8i8", pidb, iat, exp)
-  local per = M.per_payload(pid, how or "event")
+-- encode(proposal, votes[, how]) -> {payload, ...}: votes = {{by = chain id
+-- (hex), sig = 64 bytes}, ...}, as many per payload as fit Serf's limit for
+-- how = "event" (the default) or "query", each with the proposal.
+function M.encode(proposal, votes, how)
+  if type(proposal) ~= "string" or #proposal > M.PROPOSAL_MAX then
+    error("ballot: the proposal envelope must be a string of at most " .. M.PROPOSAL_MAX .. " bytes", 2)
+  end
+  local per = M.per_payload(proposal, how or "event")
+  local head = M.MAGIC .. string.pack(">s2", proposal)
   local out = {}
   for i = 1, #votes, per do
     local parts = {}
@@ -66,30 +73,31 @@ function M.encode(pid, iat, exp, votes, how)
   return out
 end
 
--- decode(payload) -> {pid, iat, exp, votes = {{short, sig}, ...}} | nil, why
+-- decode(payload) -> {proposal = envelope, votes = {{short, sig}, ...}} | nil, why
 function M.decode(p)
   if type(p) ~= "string" then return nil, "payload is not a string" end
   if #p > envelope.QUERY_LIMIT then return nil, "payload longer than " .. envelope.QUERY_LIMIT .. " bytes" end
-  if p:sub(1, #M.MAGIC) ~= M.MAGIC then return nil, "not a vote bundle (FV1)" end
-  local ok, pby, id, iat, exp, n, pos = pcall(string.unpack, ">c32s1i8i8B", p, #M.MAGIC + 1)
+  if p:sub(1, #M.MAGIC) ~= M.MAGIC then return nil, "not a vote bundle (" .. M.MAGIC .. ")" end
+  local ok, proposal, n, pos = pcall(string.unpack, ">s2B", p, #M.MAGIC + 1)
   if not ok then return nil, "truncated header" end
-  if pby:sub(1, 3) ~= "\x88\x88\x88" then return nil, "proposer is not an identity chain id" end
-  if #id < 8 or #id > 32 then return nil, "proposal id must be 8 to 32 bytes" end
+  if #proposal > M.PROPOSAL_MAX then return nil, "proposal envelope longer than " .. M.PROPOSAL_MAX .. " bytes" end
   if n < 1 then return nil, "no votes" end
-  if #p ~= pos + n * VOTE_BYTES or p:sub(-1) ~= "." then
+  if #p ~= pos + n * M.VOTE_BYTES or p:sub(-1) ~= "." then
     return nil, string.format("%d bytes do not hold %d votes and the final '.'", #p, n)
   end
   local votes = {}
   for i = 0, n - 1 do
-    local at = pos + i * VOTE_BYTES
-    votes[#votes + 1] = { short = p:sub(at, at + M.SHORT - 1), sig = p:sub(at + M.SHORT, at + VOTE_BYTES - 1) }
+    local at = pos + i * M.VOTE_BYTES
+    votes[#votes + 1] = { short = p:sub(at, at + M.SHORT - 1), sig = p:sub(at + M.SHORT, at + M.VOTE_BYTES - 1) }
   end
-  return { pid = crypto.hex(pby) .. ":" .. crypto.hex(id), iat = iat, exp = exp, votes = votes }
+  return { proposal = proposal, votes = votes }
 end
 
--- verify(b, set, net) -> voters, bad: the chain ids of the authorities in
--- set whose relayed vote verifies (each once), and how many votes did not.
-function M.verify(b, set, net)
+-- verify(votes, ph, prop, set, net) -> voters, bad: votes = {{short, sig},
+-- ...} on the proposal with digest ph (prop: its iat and exp); voters =
+-- {{by, sig}, ...}, the authorities in set whose vote verifies (each once,
+-- sorted), and how many votes did not.
+function M.verify(votes, ph, prop, set, net)
   local by_short = {}
   for by, m in pairs(set.members) do
     if m.key ~= envelope.DEFAULT_PUBKEY then
@@ -99,11 +107,12 @@ function M.verify(b, set, net)
     end
   end
   local voters, seen, bad = {}, {}, 0
-  for _, v in ipairs(b.votes) do
+  for _, v in ipairs(votes) do
     local hit
     for _, by in ipairs(by_short[v.short] or {}) do
-      local msg = envelope.message(M.VOTE, envelope.vote_body(b.pid, by, b.iat, b.exp, net))
-      if crypto.ed25519_verify(v.sig, msg, crypto.unhex(set.members[by].key)) then
+      local msg = envelope.message(M.VOTE, envelope.vote_body(ph, by, prop.iat, prop.exp, net))
+      local pk = crypto.unhex(set.members[by].key)
+      if pk and crypto.ed25519_verify(v.sig, msg, pk) then
         hit = by
         break
       end
@@ -112,10 +121,10 @@ function M.verify(b, set, net)
       bad = bad + 1
     elseif not seen[hit] then
       seen[hit] = true
-      voters[#voters + 1] = hit
+      voters[#voters + 1] = { by = hit, sig = v.sig }
     end
   end
-  table.sort(voters)
+  table.sort(voters, function(a, b) return a.by < b.by end)
   return voters, bad
 end
 

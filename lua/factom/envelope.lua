@@ -1,7 +1,9 @@
 -- lua/factom/envelope.lua: the signed payload of every Factom event that can
 -- cause an action (DESIGN section 6, docs/protocol.md). build() signs with
--- this node's factomd identity; verify() checks format, network, time,
--- authority, signature and replay. Used by every handler of the bundle.
+-- this node's factomd identity; verify() checks format (canonical bodies
+-- only), network, time, authority and signature. Replays are the caller's
+-- business: every record a message leaves is keyed so that a second copy
+-- changes nothing. Used by every handler of the bundle.
 local crypto = require "serfhand.crypto"
 local json = require "serfhand.json"
 
@@ -16,7 +18,7 @@ M.QUERY_LIMIT = 1024       -- Serf's default QuerySizeLimit (the encoded query)
 -- bytes with name "q" and node "n1", reference/serf.md section 6).
 M.QUERY_OVERHEAD = 120 + 64
 M.MAX_LIFETIME = 3600      -- exp - iat, seconds
-M.MAX_SKEW = 60            -- iat may be this far in the future
+M.MAX_SKEW = 60            -- clocks may differ this much from the true time, both ways
 M.DEFAULT_PUBKEY = "cc1985cdfae4e32b5a454dfda8ce5e1361558482684f3367649c3ad852c8e31a"
 M.SIG_CHARS = 86           -- base64url of 64 bytes, no padding
 
@@ -35,6 +37,13 @@ end
 -- The exact bytes that are signed.
 function M.message(name, body)
   return M.DOMAIN .. name .. "\n" .. body
+end
+
+-- digest(name, body) -> hex: BLAKE2b-256 of the signed message. A proposal
+-- is named by it (its `ph`) everywhere: votes sign it, so two versions of
+-- one proposal id can never share votes.
+function M.digest(name, body)
+  return crypto.hex(crypto.blake2b(M.message(name, body)))
 end
 
 -- Compact JSON with the keys sorted; values are strings, integers or booleans.
@@ -63,27 +72,27 @@ function M.encode_body(t)
   return "{" .. table.concat(parts, ",") .. "}"
 end
 
--- vote_id(pid): the id of every vote on pid. Votes are deterministic (id
--- from pid, iat and exp from the proposal), so that a vote's body can be
--- rebuilt from pid, voter, iat and exp (factom.ballot relays votes as
--- signatures only) and a second vote by one identity is a replay.
-function M.vote_id(pid)
-  return crypto.hex(crypto.blake2b("serfhand/vote-id\n" .. pid, 16))
+-- vote_id(ph): the id of every vote on proposal ph. Votes are deterministic
+-- (id from ph, iat and exp from the proposal), so that a vote's body can be
+-- rebuilt from ph, voter, iat and exp (factom.ballot carries votes as
+-- signatures only).
+function M.vote_id(ph)
+  return crypto.hex(crypto.blake2b("serfhand/vote-id\n" .. ph, 16))
 end
 
--- vote_body(pid, by, iat, exp, net): the exact body such a vote signs.
-function M.vote_body(pid, by, iat, exp, net)
-  return M.encode_body({ by = by, exp = exp, iat = iat, id = M.vote_id(pid), net = net, pid = pid })
+-- vote_body(ph, by, iat, exp, net): the exact body such a vote signs.
+function M.vote_body(ph, by, iat, exp, net)
+  return M.encode_body({ by = by, exp = exp, iat = iat, id = M.vote_id(ph), net = net, ph = ph })
 end
 
 local function now_s()
   return math.floor(require("serfhand.time").now())
 end
 
--- build(name, fields, [opts]) -> payload, body | nil, err
+-- build(name, fields, [opts]) -> payload, body, text | nil, err
 -- opts: now (unix s), ttl (s, 1..3600, default 900), net (default config
 -- factomd.network), id (hex), signer ({chain_id = fn, sign = fn}, default
--- serfhand.identity).
+-- serfhand.identity), max (bytes, default the event budget of name).
 function M.build(name, fields, opts)
   opts = opts or {}
   if type(name) ~= "string" or not name:match("^[A-Za-z0-9][A-Za-z0-9_.-]*$") then
@@ -113,14 +122,37 @@ function M.build(name, fields, opts)
   sig, err = signer.sign(M.message(name, text))
   if not sig then return nil, err end
   local payload = crypto.b64url(sig) .. "." .. text
-  if #payload > M.budget(name) then
+  local max = opts.max or M.budget(name)
+  if #payload > max then
     return nil, string.format("envelope: payload of %d bytes is over the budget of %d bytes for %s",
-      #payload, M.budget(name), name)
+      #payload, max, name)
   end
-  return payload, body
+  return payload, body, text
 end
 
 local function is_int(v) return math.type(v) == "integer" end
+
+-- canonical(text) -> body | nil, reason: text must be exactly what
+-- encode_body makes of what it decodes to: a flat object, keys sorted, no
+-- spaces, no duplicate keys, integers written as integers (no `1.0`, no
+-- `1e3`), no floats, null, arrays or nested objects, strings in lua-cjson's
+-- own escaping. Comparing the re-encoding byte for byte catches all of it,
+-- a duplicate key too (lua-cjson silently keeps the last one), so every
+-- signed body has exactly one meaning.
+function M.canonical(text)
+  local body = json.decode(text)
+  if type(body) ~= "table" then return nil, "body is not a JSON object" end
+  for k, v in pairs(body) do
+    if type(k) ~= "string" then return nil, "body is not a JSON object" end
+    if not (type(v) == "string" or type(v) == "boolean" or is_int(v)) then
+      return nil, "field " .. json.encode(k:sub(1, 32)) .. " is not a string, an integer or a boolean"
+    end
+  end
+  if M.encode_body(body) ~= text then
+    return nil, "body is not canonical (sorted keys, no spaces, no duplicate keys, plain integers)"
+  end
+  return body
+end
 
 -- parse(payload) -> sig, bodytext, body | nil, reason (format checks only)
 function M.parse(payload)
@@ -130,8 +162,8 @@ function M.parse(payload)
   if not sig64 or #sig64 ~= M.SIG_CHARS then return nil, "not <signature>.<json body>" end
   local sig = crypto.unb64url(sig64)
   if not sig or #sig ~= 64 then return nil, "signature is not base64url of 64 bytes" end
-  local body = json.decode(text)
-  if type(body) ~= "table" then return nil, "body is not a JSON object" end
+  local body, why = M.canonical(text)
+  if not body then return nil, why end
   if type(body.net) ~= "string" then return nil, "net missing" end
   if type(body.id) ~= "string" or not body.id:match("^%x+$") or #body.id < 16 or #body.id > 64
       or body.id:match("%u") then
@@ -146,7 +178,10 @@ function M.parse(payload)
 end
 
 -- check_times(iat, exp, now) -> nil | reason, kind: verification steps 3-5
--- (lifetime, not from the future, not expired), also for vote bundles.
+-- (lifetime, not from the future, not expired), also for vote bundles. The
+-- skew holds both ways: a receiver MAX_SKEW behind the signer still takes a
+-- fresh message, one MAX_SKEW ahead still takes a message that has not
+-- expired by the signer's clock.
 function M.check_times(iat, exp, now)
   if exp <= iat or exp - iat > M.MAX_LIFETIME then
     return string.format("lifetime exp-iat = %d s is not within 1..%d", exp - iat, M.MAX_LIFETIME),
@@ -155,17 +190,18 @@ function M.check_times(iat, exp, now)
   if iat > now + M.MAX_SKEW then
     return string.format("issued %d s in the future", math.floor(iat - now)), "future"
   end
-  if exp <= now then
+  if exp <= now - M.MAX_SKEW then
     return string.format("expired %d s ago", math.floor(now - exp)), "expired"
   end
   return nil
 end
 
--- verify(name, payload, [ctx]) -> body | nil, reason, kind
--- kind: "malformed", "network", "expired", "future", "lifetime", "unauthorized",
--- "forged", "replay" or "error". ctx (all optional): now, net, authset (a
--- function returning the set or nil, err), seen (function(key, ttl) -> true
--- if new, false if seen, nil, err).
+-- verify(name, payload, [ctx]) -> body, text | nil, reason, kind
+-- kind: "malformed", "network", "expired", "future", "lifetime",
+-- "unauthorized", "forged" or "error". ctx (all optional): now, net,
+-- authset (a function returning the set or nil, err). Nothing is written:
+-- a second copy verifies again, and each caller keys what it records so
+-- that the copy changes nothing (docs/protocol.md section 2).
 function M.verify(name, payload, ctx)
   ctx = ctx or {}
   local sig, text, body = M.parse(payload)
@@ -188,13 +224,7 @@ function M.verify(name, payload, ctx)
   if not pk or not crypto.ed25519_verify(sig, M.message(name, text), pk) then
     return nil, "bad signature by " .. body.by, "forged"
   end
-  local seen = ctx.seen or function(k, ttl) return require("serfhand.store").add(k, "1", ttl) end
-  local key = "seen/" .. name .. "/" .. body.by .. "/" .. body.id
-  local new
-  new, err = seen(key, math.max(1, math.ceil(body.exp - now)) + M.MAX_SKEW)
-  if new == nil then return nil, "store: " .. tostring(err), "error" end
-  if not new then return nil, "replay of " .. body.id .. " by " .. body.by, "replay" end
-  return body
+  return body, text
 end
 
 return M

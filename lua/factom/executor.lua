@@ -1,9 +1,10 @@
 -- lua/factom/executor.lua: the detached executor of a decided restart
 -- (docs/protocol.md section 5, "Execute"). `serfhand action` runs it on each
 -- node that decided (factom.restart spawns it): it waits until the agreed
--- time, checks the decision and the cooldown again, runs factomd.restart
--- once, records the outcome and reports it with a signed
--- factomd-restart-done event.
+-- time, checks the decision (not withdrawn) and the cooldown again, runs
+-- factomd.restart once, at `at` and never more than LATE_S after it,
+-- records the outcome and reports it with a signed factomd-restart-done
+-- event.
 local restart = require "factom.restart"
 local authset = require "factom.authset"
 local envelope = require "factom.envelope"
@@ -17,12 +18,32 @@ local M = {}
 
 M.RESTART_TIMEOUT_MS = 300000
 M.PREPARE_MS = 300 -- the checks run this long before `at`
+-- The restart never starts more than this after `at`: a node that comes to
+-- it later (a decision that reached it late, an executor that started
+-- late) would restart out of step with the others, after they recovered.
+M.LATE_S = 5
 
-local function report_done(pid, fields)
+-- cooldown_s(): reboot.cooldown_minutes, but never shorter than the window
+-- `at` may lie in (reboot.at_max_seconds): one vote round can never restart
+-- a node twice.
+function M.cooldown_s()
+  return math.max(config.get("reboot.cooldown_minutes") * 60, config.get("reboot.at_max_seconds"))
+end
+
+-- stands(ph) -> nil | why: the decision is still there (not withdrawn) and
+-- its proposal is not one of two with the same id.
+local function stands(ph)
+  if store.get("conflict/" .. ph) then return "its proposer signed another proposal with the same id" end
+  if not store.get(tally.decided_key(ph)) then
+    return "the decision was withdrawn: " .. tostring(store.get("withdrawn/" .. ph) or "not decided")
+  end
+end
+
+local function report_done(ph, fields)
   local me = restart.me()
   local set = me and authset.get({ cache_only = true })
   if not (set and set.members[me]) then return end -- only authorities report
-  fields.pid = pid
+  fields.ph = ph
   local payload, err = envelope.build(restart.DONE, fields, { ttl = 600 })
   if not payload then
     log.error("done not signed: " .. tostring(err))
@@ -32,62 +53,70 @@ local function report_done(pid, fields)
   if not ok then log.error("done not sent: " .. tostring(serr)) end
 end
 
--- action(act, pid) -> summary | nil, err: the detached executor. Waits until
+-- action(act, ph) -> summary | nil, err: the detached executor. Waits until
 -- the agreed time, checks the decision again, honours the cooldown, runs
 -- factomd.restart once, records the outcome and reports it signed.
-function M.action(act, pid)
-  if not restart.valid_pid(pid) then return nil, "action: bad proposal id" end
-  local prop = store.get("proposal/" .. pid)
-  if type(prop) ~= "table" then return nil, "action: unknown proposal " .. pid end
-  if prop.act ~= act then return nil, "action: proposal " .. pid .. " is for " .. tostring(prop.act) end
-  if not store.get(tally.decided_key(pid)) then return nil, "action: " .. pid .. " is not decided" end
-  local first = store.add("ran/" .. pid, "1", restart.KEEP_S * 2)
-  if not first then return nil, "action: " .. pid .. " already ran on this node" end
+function M.action(act, ph)
+  if not restart.valid_ph(ph) then return nil, "action: bad proposal digest" end
+  local prop = store.get("proposal/" .. ph)
+  if type(prop) ~= "table" then return nil, "action: unknown proposal " .. ph end
+  if prop.act ~= act then return nil, "action: proposal " .. ph .. " is for " .. tostring(prop.act) end
+  if not store.get(tally.decided_key(ph)) then return nil, "action: " .. ph .. " is not decided" end
+  local first = store.add("ran/" .. ph, "1", restart.KEEP_S * 2)
+  if not first then return nil, "action: " .. ph .. " already ran on this node" end
   -- Wake PREPARE_MS early for the checks, so that at `at` itself every node
   -- only has to start the command: the start times stay close even when all
   -- executors of a host wake at once.
   local wait = prop.at * 1000 - time.now_ms()
-  if wait > M.PREPARE_MS then
-    time.sleep(wait - M.PREPARE_MS)
-  elseif wait < -1000 then
-    log.warn(string.format("restart %s: decided %d ms after the agreed time", pid, -wait))
+  if wait > M.PREPARE_MS then time.sleep(wait - M.PREPARE_MS) end
+  if wait < -M.LATE_S * 1000 then
+    local note = string.format("too late: %d ms after the agreed time", -wait)
+    log.warn(string.format("restart %s skipped: %s", ph, note))
+    report_done(ph, { ok = false, st = -1, note = "too late" })
+    return string.format("restart %s: skipped (%s)", ph, note)
   end
-  if not store.get(tally.decided_key(pid)) then
-    report_done(pid, { ok = false, st = -1, note = "decision withdrawn" })
-    return string.format("restart %s: skipped (the decision no longer stands)", pid)
+  local why = stands(ph)
+  if why then
+    log.warn(string.format("restart %s skipped: %s", ph, why))
+    report_done(ph, { ok = false, st = -1, note = "decision withdrawn" })
+    return string.format("restart %s: skipped (the decision no longer stands)", ph)
   end
-  local cd = config.get("reboot.cooldown_minutes")
+  local cd = M.cooldown_s()
   if cd > 0 then
-    local fresh = store.add("cooldown", pid, cd * 60)
+    local fresh = store.add("cooldown", ph, cd)
     if not fresh then
       local note = "cooldown after " .. tostring(store.get("cooldown"))
-      log.warn(string.format("restart %s skipped: %s", pid, note))
-      report_done(pid, { ok = false, st = -1, note = "cooldown" })
-      return string.format("restart %s: skipped (%s)", pid, note)
+      log.warn(string.format("restart %s skipped: %s", ph, note))
+      report_done(ph, { ok = false, st = -1, note = "cooldown" })
+      return string.format("restart %s: skipped (%s)", ph, note)
     end
   end
   local argv = config.get("factomd.restart")
   if type(argv) ~= "table" or #argv == 0 then
-    report_done(pid, { ok = false, st = -1, note = "no restart command" })
+    report_done(ph, { ok = false, st = -1, note = "no restart command" })
     return nil, "action: factomd.restart is not configured"
   end
   wait = prop.at * 1000 - time.now_ms()
   if wait > 0 then time.sleep(wait) end
+  if wait < -M.LATE_S * 1000 then -- the checks themselves ran late
+    report_done(ph, { ok = false, st = -1, note = "too late" })
+    return string.format("restart %s: skipped (too late: %d ms after the agreed time)", ph, -wait)
+  end
   local t0 = time.now_ms()
-  log.info(string.format("restart %s: running %s at %.3f", pid, table.concat(argv, " "), t0 / 1000))
+  log.info(string.format("restart %s: running %s at %.3f", ph, table.concat(argv, " "), t0 / 1000))
   local r, err = require("serfhand.proc").run(argv, { timeout_ms = M.RESTART_TIMEOUT_MS })
   local ok = r ~= nil and r.status == 0
   local st = r and (r.status or -(r.signal or 1)) or -1
-  store.put("last_restart", { pid = pid, t = t0, ok = ok, st = st, took = time.now_ms() - t0 })
+  store.put("last_restart", { ph = ph, t = t0, ok = ok, st = st, took = time.now_ms() - t0 })
   if not r then
-    log.error(string.format("restart %s failed to start: %s", pid, err))
+    log.error(string.format("restart %s failed to start: %s", ph, err))
   elseif not ok then
-    log.error(string.format("restart %s: command ended with %s: %s", pid, tostring(st), r.stderr:sub(1, 200)))
+    log.error(string.format("restart %s: command ended with %s: %s", ph, tostring(st), r.stderr:sub(1, 200)))
   else
-    log.info(string.format("restart %s: command succeeded in %d ms", pid, time.now_ms() - t0))
+    log.info(string.format("restart %s: command succeeded in %d ms", ph, time.now_ms() - t0))
   end
-  report_done(pid, { ok = ok, st = st, t = t0 })
-  return string.format("restart %s: %s", pid, ok and "ok" or "failed")
+  report_done(ph, { ok = ok, st = st, t = t0 })
+  return string.format("restart %s: %s", ph, ok and "ok" or "failed")
 end
 
 return M

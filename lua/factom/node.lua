@@ -11,7 +11,10 @@ local time = require "serfhand.time"
 
 local M = {}
 
-M.RESEND_AFTER_S = 20 -- tick sends a vote no bundle carried after this
+-- tick sends this node's vote with its proposal, as its own event, once the
+-- ballot has had this long, and on every tick after that until the agreed
+-- time (docs/protocol.md 4a).
+M.RESEND_AFTER_S = 20
 M.IDCHECK_KEEP_S = 600 -- an identity check outlives a few missed ticks
 
 -- status(ev) -> table: this node's answer to query factomd-status.
@@ -34,29 +37,38 @@ function M.status(ev)
   }
 end
 
--- resend_votes(): this node's votes that no bundle has carried back yet
--- (the proposer's ballot missed them, or it stopped), sent as their own
--- events once the ballot has had RESEND_AFTER_S.
+-- resend_votes() -> n: this node's votes on proposals whose agreed time is
+-- still ahead, each sent again with its proposal as a vote event, on every
+-- tick once the ballot has had RESEND_AFTER_S. Nothing another member sends
+-- can stop it (a bundle that carries this vote proves nothing about the
+-- nodes that still lack it); only the agreed time, after which no node can
+-- decide, ends it. That is at most at_max_seconds / tick period sends per
+-- vote. The same re-send reaches a node that dropped the proposal as
+-- "future" (clocks apart), once its clock has caught up.
 function M.resend_votes()
+  local ballot = require "factom.ballot"
   local keys = store.keys("myvote/", 100) or {}
   local now = time.now()
+  local me = restart.me()
+  local n = 0
   for _, k in ipairs(keys) do
-    local pid = k:sub(#"myvote/" + 1)
-    local prop = store.get("proposal/" .. pid)
-    -- Also when this node has decided: without a bundle of a quorum (which
-    -- reaches every node), the others may lack votes it holds, and may need
-    -- this one for their quorum.
-    if type(prop) == "table" and prop.b == 1 and now < prop.exp and now - prop.iat >= M.RESEND_AFTER_S
-        and not store.get("relayed/" .. pid) then
-      local ok, err = require("serfhand.serf").event(restart.VOTE, store.get(k))
+    local ph = k:sub(#"myvote/" + 1)
+    local mine = store.get(k)
+    local prop = store.get("proposal/" .. ph)
+    local v = type(mine) == "table" and ballot.uncompact(mine.v)
+    if v and me and type(prop) == "table" and prop.payload and now < prop.at and now - prop.iat >= M.RESEND_AFTER_S then
+      local ok, err = require("serfhand.serf").event(restart.VOTE,
+        ballot.encode(prop.payload, { { by = me, sig = v.sig } })[1])
       if ok then
-        store.put("relayed/" .. pid, "tick", restart.ttl_until(prop.exp, now))
-        log.info(string.format("vote for %s sent on its own: no bundle carried it", pid))
+        n = n + 1
+        log.info(string.format("vote for %s sent with its proposal (agreed time in %d s)", ph,
+          math.floor(prop.at - now)))
       else
-        log.error(string.format("vote for %s not sent: %s", pid, tostring(err)))
+        log.error(string.format("vote for %s not sent: %s", ph, tostring(err)))
       end
     end
   end
+  return n
 end
 
 -- check_identity(diag, set): compare the identity factomd runs

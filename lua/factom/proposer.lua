@@ -1,6 +1,7 @@
 -- lua/factom/proposer.lua: the proposer's side of a restart vote
 -- (docs/protocol.md section 4): `serfhand propose` signs a proposal, asks
--- every node for its vote (the ballot) and relays a quorum of votes to all.
+-- every node for its vote (the ballot) and relays the votes, each bundle
+-- with the proposal itself, to all; the proposal also goes out as an event.
 local restart = require "factom.restart"
 local envelope = require "factom.envelope"
 local authset = require "factom.authset"
@@ -32,52 +33,57 @@ function M.propose(o)
   local delay = o.in_s or config.get("reboot.delay_seconds")
   if ttl < 1 or ttl > envelope.MAX_LIFETIME then return nil, "propose: --ttl must be 1 s to 1 h" end
   if delay < 0 or delay >= ttl then return nil, "propose: --in must be shorter than --ttl" end
+  local lo, hi = restart.window()
+  if delay < lo or delay > hi then
+    return nil, string.format("propose: --in must be from %d s to %d s (reboot.at_min_seconds, reboot.at_max_seconds)",
+      lo, hi)
+  end
   local open = store.get("open/" .. me)
   if open and not o.dry_run then
     return nil, "propose: proposal " .. tostring(open) .. " of this node is still open"
   end
   local h = restart.health().height -- the leader height, informational
   local now = math.floor(time.now())
-  local payload, body = envelope.build(restart.PROPOSE, { act = act, at = now + delay,
-    h = is_int(h) and h or 0, b = 1 }, { now = now, ttl = ttl })
-  if not payload then return nil, body end
-  local text = string.format("proposal %s: %s at %d (in %d s), expires at %d, leader height %d, authority set of %d, quorum %d",
-    restart.pid(body), act, body.at, delay, body.exp, body.h, set.n, authset.quorum(set.n))
+  local payload, body, btext = envelope.build(restart.PROPOSE, { act = act, at = now + delay,
+    h = is_int(h) and h or 0, b = 1 }, { now = now, ttl = ttl, max = ballot.PROPOSAL_MAX })
+  if not payload then return nil, "propose: " .. tostring(body) end
+  local ph = envelope.digest(restart.PROPOSE, btext)
+  local text = string.format("proposal %s: %s at %d (in %d s), expires at %d, leader height %d, "
+    .. "authority set of %d, quorum %d, id %s", ph, act, body.at, delay, body.exp, body.h, set.n, authset.quorum(set.n), body.id)
   if o.dry_run then
     return text .. "\n(dry run, not sent) payload " .. #payload .. " bytes:\n" .. payload
   end
-  local out, reached = M.collect(body, payload)
+  local out, reached = M.collect(body, payload, ph)
   if not reached then return nil, "propose: the proposal reached no node\n" .. out end
   return text .. "\n" .. out
 end
 
--- collect(body, payload) -> text, reached: the ballot (docs/protocol.md
+-- collect(body, payload, ph) -> text, reached: the ballot (docs/protocol.md
 -- section 4a). Ask every node for its vote (query factomd-restart-propose
 -- with the proposal itself) until a quorum of valid votes is in, then relay
 -- them (M.relay), or, without a quorum, the votes in when every alive node
--- has answered or the ballot timed out. Without votes, and unless every
--- alive node answered, the proposal also goes out as an event, which Serf
--- delivers reliably (push/pull) to a node that missed the query; the others
--- drop it as a replay. A vote that misses all this is sent by its node's
--- tick. reached is false when neither the query nor the event went out.
-function M.collect(body, payload)
+-- has answered or the ballot timed out. Then the proposal goes out as an
+-- event too, which Serf delivers (push/pull) to a node that missed both
+-- queries; the others know it by its digest and do nothing. A vote that
+-- misses all this is sent by its node's tick. reached is false when
+-- neither the query nor the event went out.
+function M.collect(body, payload, ph)
   local serf = require "serfhand.serf"
-  local crypto = require "serfhand.crypto"
-  local pid = restart.pid(body)
   local alive = M.alive_members()
-  local set = authset.get() or { n = 0 }
+  local set = authset.get() or { n = 0, members = {} }
+  local net = config.get("factomd.network")
   local need = math.max(1, authset.quorum(set.n))
   local votes, voters, others = {}, {}, {}
   local t0 = time.now_ms()
-  local function no_seen() return true end
   local function take(node, answer)
     local kind, rest = answer:match("^(%l+) (.*)$")
-    local vb = kind == "vote" and envelope.verify(restart.VOTE, rest, { seen = no_seen })
-    if vb and vb.pid == pid and vb.iat == body.iat and vb.exp == body.exp
-        and vb.id == envelope.vote_id(pid) then
-      if not voters[vb.by] then
-        voters[vb.by] = node
-        votes[#votes + 1] = { by = vb.by, sig = crypto.unb64url(rest:match("^([^.]+)%.")) }
+    local v = kind == "vote" and ballot.uncompact(rest)
+    local ok = v and ballot.verify({ v }, ph, body, set, net)
+    ok = ok and ok[1]
+    if ok then
+      if not voters[ok.by] then
+        voters[ok.by] = node
+        votes[#votes + 1] = ok
       end
     else
       others[#others + 1] = string.format("  %s: %s", node,
@@ -97,13 +103,11 @@ function M.collect(body, payload)
   table.sort(others)
   for _, o in ipairs(others) do lines[#lines + 1] = o end
   if #votes > 0 then -- below a quorum too: every node then holds them when tick sends the rest
-    lines[#lines + 1] = M.relay(body, payload, votes, voters, alive)
-  elseif not (r and r.n >= #alive) then
-    local ok, serr = serf.event(restart.PROPOSE, payload)
-    lines[#lines + 1] = ok and "the proposal went out as an event too (not every node answered)"
-      or "the proposal event: " .. tostring(serr)
-    reached = reached or ok
+    lines[#lines + 1] = M.relay(payload, votes, voters, alive)
   end
+  local ok, serr = serf.event(restart.PROPOSE, payload)
+  lines[#lines + 1] = ok and "the proposal went out as an event too" or "the proposal event: " .. tostring(serr)
+  reached = reached or ok
   if #votes < need and reached then
     lines[#lines + 1] = "no quorum yet: the other votes follow from each node's tick"
   end
@@ -119,20 +123,20 @@ function M.alive_members()
   return names
 end
 
--- relay(body, payload, votes, voters, alive) -> text: send the ballot's votes
--- on as the query factomd-restart-votes (one query holds eleven; each node
--- answers what became of them, on_votes). Serf does not repair a missed
--- query, so for the nodes that did not answer, the votes then go out as
--- events too; when a node has not seen the proposal, so does the proposal.
-function M.relay(body, payload, votes, voters, alive)
+-- relay(payload, votes, voters, alive) -> text: send the ballot's votes
+-- on as the query factomd-restart-votes, each bundle with the proposal (8
+-- votes per query with a 278-byte proposal on MAIN; each node answers what became
+-- of them, restart.on_votes). Serf does not repair a missed query, so for
+-- the nodes that did not answer, the votes then go out as events too (2
+-- per event).
+function M.relay(payload, votes, voters, alive)
   local serf = require "serfhand.serf"
-  local pid = restart.pid(body)
   local names = {}
   for _, v in ipairs(votes) do names[#names + 1] = voters[v.by] end
   table.sort(names)
   local t0 = time.now_ms()
   local answers, heard = {}, {} -- each node's last answer; how many queries it answered
-  local queries = ballot.encode(pid, body.iat, body.exp, votes, "query")
+  local queries = ballot.encode(payload, votes, "query")
   local failed
   for _, q in ipairs(queries) do
     local r, err = serf.query(ballot.EVENT, q, { expect = math.max(#alive, 1), timeout_ms = M.BALLOT_MS,
@@ -145,10 +149,10 @@ function M.relay(body, payload, votes, voters, alive)
       break
     end
   end
-  -- A node that missed a query, or kept no answer, gets the votes as events;
-  -- one that has not seen the proposal, the proposal. A node that dropped
-  -- the bundle as forged, expired or malformed would drop the events too.
-  local decided, missing, noprop, dropped = 0, {}, false, {}
+  -- A node that missed a query, or kept no answer, gets the votes as events.
+  -- One that dropped the bundle as forged, malformed or late would drop the
+  -- events too.
+  local decided, missing, dropped = 0, {}, {}
   for _, node in ipairs(alive) do
     local a = answers[node]
     local kind = a and a:match("^dropped (%l+)$")
@@ -156,8 +160,6 @@ function M.relay(body, payload, votes, voters, alive)
       missing[#missing + 1] = node
     elseif a == "decided" then
       decided = decided + 1
-    elseif a == "noproposal" then
-      noprop = true
     elseif kind == "error" then
       missing[#missing + 1] = node
     elseif kind then
@@ -168,13 +170,9 @@ function M.relay(body, payload, votes, voters, alive)
     #votes, #queries, #queries == 1 and "y" or "ies", table.concat(names, " "), decided, #alive, time.now_ms() - t0)
   if failed then text = text .. "\nrelay query: " .. failed end
   if #dropped > 0 then text = text .. "\nrelay: dropped by " .. table.concat(dropped, ", ") end
-  if #missing > 0 or noprop then
-    local ok, serr = serf.event(restart.PROPOSE, payload)
-    text = text .. (ok and "\nthe proposal went out as an event too" or "\nthe proposal event: " .. tostring(serr))
-  end
   if #missing > 0 then
     local sent = 0
-    for _, p in ipairs(ballot.encode(pid, body.iat, body.exp, votes)) do
+    for _, p in ipairs(ballot.encode(payload, votes)) do
       local ok, serr = serf.event(ballot.EVENT, p)
       if not ok then
         text = text .. "\nvote events: " .. tostring(serr)

@@ -44,12 +44,16 @@ expect_eq "status with no agent: exit 2" "$rc" 2
 expect_match "status says why" "$out" "cannot connect"
 out=$("$SERFHAND" "${C[@]}" action restart 2>&1); rc=$?
 expect_eq "action needs ACT and PID" "$rc" 2
-out=$("$SERFHAND" "${C[@]}" action '../x' "$CHAIN:0011223344556677" 2>&1); rc=$?
+out=$("$SERFHAND" "${C[@]}" action '../x' "$(printf '%064d' 7)" 2>&1); rc=$?
 expect_eq "action refuses a bad act name" "$rc" 2
+PH=$(printf '%064d' 7)
 out=$("$SERFHAND" "${C[@]}" action restart "$CHAIN:0011223344556677" 2>&1); rc=$?
+expect_eq "action on a proposal id instead of its digest fails" "$rc" 1
+expect_match "and says so" "$out" "bad proposal digest"
+out=$("$SERFHAND" "${C[@]}" action restart "$PH" 2>&1); rc=$?
 expect_eq "action on an unknown proposal fails" "$rc" 1
 expect_match "and says so" "$out" "unknown proposal"
-out=$("$SERFHAND" "${C[@]}" action nosuch "$CHAIN:0011223344556677" 2>&1); rc=$?
+out=$("$SERFHAND" "${C[@]}" action nosuch "$PH" 2>&1); rc=$?
 expect_eq "action without its handler fails" "$rc" 1
 
 # tick and the status query: factomd down = unknown, then a simulator.
@@ -99,40 +103,45 @@ local crypto = require "serfhand.crypto"
 local store = require "serfhand.store"
 local time = require "serfhand.time"
 local now = math.floor(time.now())
-local pid = ID[2].chain .. ":00000000000000c1"
-local function vote(i, iat, exp)
+local function signer(i)
   local sk = crypto.ed25519_keypair(crypto.unhex(ID[i].seed))
-  local body = envelope.vote_body(pid, ID[i].chain, iat or now, exp or now + 60, "t")
+  return { chain_id = function() return ID[i].chain end, sign = function(m) return sk:sign(m) end }, sk
+end
+-- identity 2's proposal, and its digest
+local P, _, PT = envelope.build(restart.PROPOSE, { act = "restart", at = now + 30, h = 1, b = 1 },
+  { signer = signer(2), ttl = 60, net = "t", id = "00000000000000c1" })
+local ph = envelope.digest(restart.PROPOSE, PT)
+local function vote(i, over)
+  local _, sk = signer(i)
+  local body = envelope.vote_body(over or ph, ID[i].chain, now, now + 60, "t")
   return { by = ID[i].chain, sig = sk:sign(envelope.message(ballot.VOTE, body)) }
 end
-local function relay(votes, iat, exp)
-  local qs = ballot.encode(pid, iat or now, exp or now + 60, votes, "query")
+local function relay(votes, prop)
+  local qs = ballot.encode(prop or P, votes, "query")
   T.eq(#qs, 1)
   return restart.on_votes({ payload = qs[1] })
 end
-local function kept() return #store.keys("vote/" .. pid .. "/", 10) end
+local function kept() return #store.keys("vote/" .. ph .. "/", 10) end
 
 T.test("bad bundles: dropped with their kind, nothing kept", function()
-  T.eq(restart.on_votes({ payload = "FV1 not a bundle." }), "dropped malformed")
+  T.eq(restart.on_votes({ payload = "FV2 not a bundle." }), "dropped malformed")
   local forged = vote(3)
   forged.sig = string.rep("\1", 64)
   T.eq(relay({ forged }), "dropped forged")
   T.eq(relay({ vote(1) }), "dropped forged", "a voter outside the set")
-  T.eq(relay({ vote(3, now - 4000, now - 3500) }, now - 4000, now - 3500), "dropped expired")
+  T.eq(relay({ vote(3, ("0"):rep(64)) }), "dropped forged", "a vote for another digest")
+  local old = envelope.build(restart.PROPOSE, { act = "restart", at = now - 3970, h = 1, b = 1 },
+    { signer = signer(2), ttl = 600, net = "t", now = now - 4000 })
+  T.eq(relay({ vote(3) }, old), "dropped expired")
   T.eq(kept(), 0)
 end)
 
-T.test("noproposal, counted, decided, decided again", function()
-  T.eq(relay({ vote(3) }), "noproposal")
-  T.eq(kept(), 1, "the vote is kept for the proposal")
-  assert(store.put("proposal/" .. pid, { act = "restart", at = now + 30, exp = now + 60, iat = now,
-    by = ID[2].chain }))
+T.test("counted, decided, decided again", function()
   T.eq(relay({ vote(3) }), "counted 1")
-  T.eq(store.get("relayed/" .. pid), nil, "below a quorum: tick would still send this node's vote")
+  T.ok(store.get("proposal/" .. ph), "the proposal came with the votes")
   T.eq(relay({ vote(3), vote(4) }), "decided")
-  T.eq(store.get("relayed/" .. pid), "1", "a bundle of a quorum reaches every node: tick sends nothing")
   T.eq(relay({ vote(4) }), "decided", "a later bundle finds it decided")
-  T.ok(store.get("decided/" .. pid))
+  T.ok(store.get("decided/" .. ph))
 end)
 LUA
 out=$("$SERFHAND" -c "$T_TMP/c2.conf" test --bundle "$T_TMP/bundle" "$T_TMP/relay.lua" 2>&1)
@@ -167,9 +176,11 @@ T.test("refused ballots: novote dropped with the kind, or refused", function()
   T.eq(restart.on_ballot({ payload = proposal(1) }), "novote dropped: unauthorized",
     "a proposer outside the set")
   T.eq(restart.on_ballot({ payload = proposal(2, { act = "restart", at = now + 31, h = 1000, b = 1 }) }),
-    "novote refused", "a second open proposal from the same proposer")
+    "novote dropped: abuse", "a second open proposal from the same proposer")
   T.eq(restart.on_ballot({ payload = proposal(4, { act = "Restart!", at = now + 30, b = 1 }) }),
-    "novote refused", "a malformed act")
+    "novote dropped: malformed", "a malformed act")
+  T.eq(restart.on_ballot({ payload = proposal(4, { act = "restart", at = now + 5, b = 1 }) }),
+    "novote dropped: malformed", "at before the window (reboot.at_min_seconds = 20)")
 end)
 LUA
 out=$("$SERFHAND" -c "$T_TMP/c2.conf" test --bundle "$T_TMP/bundle" "$T_TMP/ballot.lua" 2>&1)

@@ -41,16 +41,17 @@ fnet_authorities() {
 }
 
 # fnet_conf I [key=value ...]: the serfhand config of node I; extra settings
-# override the reboot table (stall_minutes, cooldown_minutes, followers ...)
+# override the reboot table (stall_minutes, cooldown_minutes, followers,
+# at_max_seconds (atmax=, default 5: the cooldown is never shorter) ...)
 # or the bundle directory (bundle=DIR).
 fnet_conf() {
     local i=$1; shift
-    local stall=2 cooldown=0 followers=false auto=false bundle=$T_TMP/bundle kv
+    local stall=2 cooldown=0 followers=false auto=false bundle=$T_TMP/bundle atmax=5 kv
     for kv in "$@"; do
         case $kv in
         stall=*) stall=${kv#*=} ;; cooldown=*) cooldown=${kv#*=} ;;
         followers=*) followers=${kv#*=} ;; auto=*) auto=${kv#*=} ;;
-        bundle=*) bundle=${kv#*=} ;;
+        bundle=*) bundle=${kv#*=} ;; atmax=*) atmax=${kv#*=} ;;
         esac
     done
     cat > "$T_TMP/n$i.conf.tmp" <<CONF
@@ -66,7 +67,8 @@ factomd = {
   restart = { "$T_TMP/restart.sh", "n$i" },
 }
 reboot = { stall_minutes = $stall, cooldown_minutes = $cooldown, followers = $followers,
-  auto_propose = $auto, delay_seconds = 3, ttl_minutes = 1, log = "$T_TMP/action-n$i.log" }
+  auto_propose = $auto, delay_seconds = 3, ttl_minutes = 1, log = "$T_TMP/action-n$i.log",
+  at_min_seconds = 2, at_max_seconds = $atmax }
 CONF
     mv "$T_TMP/n$i.conf.tmp" "$T_TMP/n$i.conf"
 }

@@ -1,5 +1,7 @@
 -- tests/lua/factom_authset.lua: lua/factom/authset.lua: pinned sets, the set
--- from factomd's authorities + diagnostics.authset, and the quorum.
+-- from factomd's authorities + diagnostics.authset, the quorum
+-- (reboot.quorum), reboot.min_authorities, the logged diff and the bounded
+-- age of the cache.
 local authset = require "factom.authset"
 
 local A = "8888881b8925b8d9f10c0bcbf214cf83acfc16a48bacedc902d6180d1f0b84c4"
@@ -63,4 +65,110 @@ end)
 T.test("quorum is a strict majority", function()
   local want = { [1] = 1, [2] = 2, [3] = 2, [4] = 3, [5] = 3, [6] = 4, [20] = 11, [25] = 13 }
   for n, q in pairs(want) do T.eq(authset.quorum(n), q, "n=" .. n) end
+end)
+
+-- get() against a stubbed factomd, with the real store and config stubs.
+local config = require "serfhand.config"
+local factomd = require "serfhand.factomd"
+local store = require "serfhand.store"
+local time = require "serfhand.time"
+local real_get = config.get
+local over = {}
+config.get = function(k) if over[k] ~= nil then return over[k] end return real_get(k) end
+local D = "8888880a" .. ("d"):rep(56)
+local KD = ("0d"):rep(32)
+local answer -- what the stubbed factomd says: a list of authorities, or nil (down)
+factomd.authorities = function() if answer then return answer end return nil, "factomd: down" end
+factomd.diagnostics = function() if answer then return { authset = { leaders = answer.leaders } } end return nil, "down" end
+local function fed(...)
+  local list, leaders = {}, {}
+  for _, c in ipairs({ ... }) do
+    list[#list + 1] = { chainid = c[1], signingkey = c[2], status = "federated" }
+    leaders[#leaders + 1] = { id = c[1] }
+  end
+  list.leaders = leaders
+  return list
+end
+local function fresh_get(opts)
+  authset.reset()
+  return authset.get(opts)
+end
+
+T.test("quorum: reboot.quorum raises it, never below a majority", function()
+  over["reboot.quorum"] = 4
+  T.eq(authset.quorum(5), 4)
+  over["reboot.quorum"] = 1
+  T.eq(authset.quorum(5), 3, "a majority at least")
+  over["reboot.quorum"] = 9
+  T.eq(authset.quorum(5), 9, "more than n: nothing decides (documented)")
+  over["reboot.quorum"] = nil
+  T.eq(authset.quorum(5), 3)
+end)
+
+T.test("min_authorities: a set of 1 from factomd is refused, and the cache with it", function()
+  store.del(authset.CACHE_KEY)
+  answer = fed({ A, KA }, { B, KB }, { C, KC })
+  local s = fresh_get({ refresh = true })
+  T.eq(s and s.n, 3)
+  T.ok(store.get(authset.CACHE_KEY), "cached")
+  answer = fed({ A, KA })
+  local s2, err = fresh_get({ refresh = true })
+  T.eq(s2, nil)
+  T.ok(err:find("fewer than reboot.min_authorities (3)", 1, true), err)
+  T.eq(store.get(authset.CACHE_KEY), nil, "the cache the answer contradicts is gone")
+  answer = nil
+  T.eq(fresh_get(), nil, "and nothing is left to decide with")
+end)
+
+T.test("min_authorities is configurable; a pinned set is exempt", function()
+  over["reboot.min_authorities"] = 1
+  answer = fed({ A, KA })
+  T.eq(fresh_get({ refresh = true }).n, 1)
+  over["reboot.min_authorities"] = nil
+  over["factomd.authorities"] = { A .. ":" .. KA }
+  local s = fresh_get()
+  T.eq(s.n, 1)
+  T.eq(s.source, "pinned")
+  over["factomd.authorities"] = nil
+end)
+
+T.test("diff: added, removed, new key", function()
+  local a = { members = { [A] = { key = KA }, [B] = { key = KB } } }
+  local b = { members = { [A] = { key = KC }, [C] = { key = KC } } }
+  T.eq(authset.diff(a, b), "+" .. C .. " -" .. B .. " ~" .. A .. " (new key)")
+  T.eq(authset.diff(a, a), nil)
+end)
+
+T.test("a change of the set is logged with its diff", function()
+  local log = require "serfhand.log"
+  local warned = {}
+  local real_warn = log.warn
+  log.warn = function(m) warned[#warned + 1] = m end
+  store.del(authset.CACHE_KEY)
+  answer = fed({ A, KA }, { B, KB }, { C, KC })
+  fresh_get({ refresh = true })
+  answer = fed({ A, KA }, { B, KB }, { D, KD })
+  fresh_get({ refresh = true })
+  log.warn = real_warn
+  T.eq(#warned, 1)
+  T.ok(warned[1]:find("the authority set changed (3 -> 3): +" .. D .. " -" .. C, 1, true), warned[1])
+end)
+
+T.test("factomd down: a cache up to CACHE_MAX_S old is used, an older one never", function()
+  answer = fed({ A, KA }, { B, KB }, { C, KC })
+  fresh_get({ refresh = true })
+  answer = nil
+  local now = math.floor(time.now())
+  local c = store.get(authset.CACHE_KEY)
+  c.at = now - authset.CACHE_MAX_S + 30
+  store.put(authset.CACHE_KEY, c)
+  local s = fresh_get()
+  T.eq(s and s.source, "cache")
+  c.at = now - authset.CACHE_MAX_S - 1
+  store.put(authset.CACHE_KEY, c)
+  local s2, err = fresh_get()
+  T.eq(s2, nil, "too old")
+  T.ok(err:find("no cached set", 1, true), err)
+  T.eq(fresh_get({ cache_only = true }), nil, "not for cache_only either")
+  T.eq(authset.CACHE_MAX_S, 3600)
 end)
