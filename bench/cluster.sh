@@ -39,7 +39,7 @@ LEAD=$("$SERFHAND" -c "$T_TMP/lead.conf" config 2>/dev/null | sed -n 's/^ *delay
 fnet_authorities "$N"
 for i in $(seq 1 "$N"); do
     fnet_node "$i" authority
-    fnet_conf "$i" stall=3 cooldown=30
+    fnet_conf "$i" stall=3 cooldown=30 atmax=600 # the product's `at` window
     echo "log = { target = \"$T_TMP/n$i.log\", level = \"debug\" }" >> "$T_TMP/n$i.conf"
 done
 fnet_wait_sims || die "a simulator did not start"
@@ -67,9 +67,13 @@ wait_logs() { # SECONDS COUNT TEXT
 # about a minute on 2 cores); the ratios are median against median.
 ROUNDS=${DECIDE_ROUNDS:-$([ "$N" -ge 40 ] && echo 5 || echo 9)}
 RROUNDS=${RESTART_ROUNDS:-1}
-# The rounds' agreed time lies past the end of the run (the restart spread
-# is measured at the end, by a proposal of its own).
-IN=3000
+# The rounds' agreed time lies 10 min ahead (at_max_seconds): their
+# executors are stopped at the end of each round, and the restart spread is
+# measured at the end, by a proposal of its own. Each round starts from
+# empty stores (fresh_state): a node's vote stays live until `at` + 120 s, and
+# an honest node does not vote again while it has a live vote (protocol 2).
+IN=590
+fresh_state() { local i; for i in $(seq 1 "$N"); do rm -rf "$T_TMP/state-n$i"; done; }
 # cpu_ticks: clock ticks spent so far by every agent itself (utime+stime) and
 # by its finished handlers (cutime+cstime: Serf waits for each handler, so
 # they add up in the agent's row); printed "agents handlers".
@@ -99,6 +103,8 @@ sleep 2 # let the status query's handler runs drain
 plain="" floor="" decide="" before=0 cpu_a=0 cpu_h=0
 t_start=$SECONDS
 for r in $(seq 1 "$ROUNDS"); do
+    fnet_stop_executors
+    fresh_state
     # What the every-minute tick timer does on each node: record its health
     # (the nodes vote on that record, docs/protocol.md section 5).
     for i in $(seq 1 "$N"); do "$SERFHAND" -c "$T_TMP/n$i.conf" tick --name "n$i" > /dev/null 2>&1; done
@@ -150,6 +156,8 @@ t_rounds=$((SECONDS - t_start))
 # within the default lead time; tick runs on every node every 20 s meanwhile.
 rbefore=0 rlate=""
 for r in $(seq 1 "$RROUNDS"); do
+    fnet_stop_executors
+    fresh_state
     k=$N
     for i in $(seq 1 "$N"); do "$SERFHAND" -c "$T_TMP/n$i.conf" tick --name "n$i" > /dev/null 2>&1; done
     sleep 1
@@ -196,6 +204,7 @@ floor_med=$(median $floor)
 # before exec); the test double's own first line also waits for the CPU,
 # shared here by N agents and N simulators.
 fnet_stop_executors
+fresh_state
 for i in $(seq 1 "$N"); do "$SERFHAND" -c "$T_TMP/n$i.conf" tick --name "n$i" > /dev/null 2>&1; done
 n0=$(wc -l < "$T_TMP/restarts")
 out=$("$SERFHAND" -c "$T_TMP/n$N.conf" propose restart --in 25s --ttl 120s 2>&1) || die "propose failed: $out"

@@ -18,10 +18,13 @@ cp "$SERFHAND" "$T_TMP/serfhand" && SERFHAND=$T_TMP/serfhand
 fnet_init 8000 8400 18100
 fnet_authorities 5
 check "namespaces and bridges" ns_init
-for i in $NODES; do ns_node "$i" authority || fail "node n$i"; done
+# `at` may lie 2..120 s after iat (the cases use 25 s, and 100 s in (b2));
+# the cooldown, never shorter than that window, is 120 s: each case starts
+# from empty stores (ns_fresh_state).
+for i in $NODES; do ns_node "$i" authority && fnet_conf "$i" atmax=120 || fail "node n$i"; done
 check "five simulators are up" fnet_wait_sims
 for i in $NODES; do ns_start "$i"; done
-check "five members are alive" wait_for 30 ns_alive 1 5
+check "five members are alive" wait_for 60 ns_alive 1 5
 
 nodes_logging() { # N REGEX: N node logs match REGEX
     local n=0 i
@@ -58,8 +61,8 @@ check "(a) the minority sees 2 alive" wait_for 40 ns_alive 4 2
 pid_a=$(propose 1 --in 25s --ttl 120s)
 pid_m=$(propose 4 --in 25s --ttl 120s)
 at_a=$(agreed_at "$pid_a")
-expect_match "(a) majority proposal sent" "$pid_a" '^888888[0-9a-f]{58}:[0-9a-f]{16}$'
-expect_match "(a) minority proposal sent" "$pid_m" '^888888[0-9a-f]{58}:[0-9a-f]{16}$'
+expect_match "(a) majority proposal sent" "$pid_a" '^[0-9a-f]{64}$'
+expect_match "(a) minority proposal sent" "$pid_m" '^[0-9a-f]{64}$'
 check "(a) the majority decided" await_nodes 20 3 "decided $pid_a"
 while [ "$(date +%s)" -lt $((at_a + 5)) ]; do sleep 0.5; done
 ns_heal
@@ -91,6 +94,7 @@ fnet_stop_executors
 # without replay (as after a crash), so it ignores the events sent before. A sick majority restarts: n3 too
 # (protocol 2: the proposal travels with the votes and as an event, and tick
 # re-sends votes until a decision), once, with the others.
+ns_fresh_state a
 stall 1 2 3 4 5; sleep 2.5
 n0=$(fnet_restarts)
 ns_stop_agent 3
@@ -102,7 +106,7 @@ wait "$p" 2> /dev/null
 pid_c=$(cat "$T_TMP/pid_c")
 at_c=$(agreed_at "$pid_c")
 check "(c) n3's agent is back" wait_for 30 ns_alive 1 5
-expect_match "(c) proposal sent" "$pid_c" '^888888[0-9a-f]{58}:[0-9a-f]{16}$'
+expect_match "(c) proposal sent" "$pid_c" '^[0-9a-f]{64}$'
 check "(c) at least n1 n2 n4 n5 decided" await_nodes 20 4 "decided $pid_c"
 check "(c) n3 decided too, before the agreed time" wait_for $((at_c - $(date +%s) > 0 ? at_c - $(date +%s) : 1)) \
     logged 3 "decided $pid_c"
@@ -121,9 +125,14 @@ fnet_stop_executors
 # together at `at`; n4 reads `at` as 35 s past when it decides, and protocol
 # 2 forbids a late start (DESIGN section 7): n4 must not restart more than a
 # few seconds after `at` by its own clock (protocol 1 restarts it at once,
-# 25 s before the others). (b2) A proposal by n4: n5 reads its iat as 120 s
-# ahead and drops it as `future`; protocol 2 has it sent again (proposer or
-# tick), and n5 decides.
+# 25 s before the others). (b2) A proposal by n4, `at` 100 s ahead: n5 reads
+# its iat as 120 s ahead and drops it as `future`; protocol 2 has it sent
+# again (tick re-sends each vote with its proposal until `at`), and n5
+# decides once its clock has caught up. (Only the nodes with the right clock
+# can bring it: n4's own re-sends end before n5 can take them. They re-send
+# from iat + 20 s, which is 80 s after n4 sent it by the true clock, so `at`
+# must lie more than 80 s after iat plus a tick period for n5 to decide.)
+ns_fresh_state c
 ns_skew 4 60
 ns_skew 5 -60
 stall 1 2 3 4 5; sleep 2.5
@@ -146,11 +155,12 @@ expect_eq "(b1) the right clocks n1..n3 restarted within 100 ms" \
 expect_eq "(b1) n4 (60 s fast) did not restart more than 5 s after \`at\` by its clock" \
     "$(echo "$got" | awk -v at="$at_b1" '$2 == "n4" && $1 + 60 > at + 5' | wc -l)" 0
 fnet_stop_executors
+ns_fresh_state b1
 stall 1 2 3 4 5; sleep 2.5
-pid_b2=$(propose 4 --in 25s --ttl 300s)
-check "(b2) n5 (60 s slow) dropped it as future" await_nodes 20 1 "dropped factomd-restart-propose: future"
+pid_b2=$(propose 4 --in 100s --ttl 300s)
+check "(b2) n5 (60 s slow) dropped it as future" await_nodes 20 1 "dropped factomd-restart-[a-z]+: future"
 check "(b2) n1..n4 decided" await_nodes 30 4 "decided $pid_b2"
-check "(b2) n5 got it again and decided" wait_for 90 logged 5 "decided $pid_b2"
+check "(b2) n5 got it again and decided" wait_for 150 logged 5 "decided $pid_b2"
 echo "(b2) proposal $pid_b2 by n4 (60 s fast):"
 ns_report "$pid_b2"
 fnet_stop_executors

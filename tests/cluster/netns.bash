@@ -129,6 +129,9 @@ ns_start() {
     local pid=$!
     track "$pid"
     eval "AGENT_PID_$i=$pid"
+    # an agent whose -join finds nobody listening exits: the first one must answer first
+    [ "$join" = "$i" ] && wait_for 10 ns_alive "$i" 1
+    return 0
 }
 
 ns_stop_agent() {
@@ -164,8 +167,8 @@ ns_report() {
     for i in $(seq 1 "$FNET_N"); do
         f=$T_TMP/n$i.log
         line=""
-        grep -qF "proposal $1:" "$f" 2>/dev/null && line="$line proposal-seen"
-        grep -qE "dropped factomd-restart-propose: future" "$f" 2>/dev/null && line="$line (a proposal dropped as future)"
+        grep -qE "proposal $1[: ]" "$f" 2>/dev/null && line="$line proposal-seen"
+        grep -qE "dropped factomd-restart-[a-z]+: future" "$f" 2>/dev/null && line="$line (a proposal dropped as future)"
         grep -qF "voted for $1" "$f" 2>/dev/null && line="$line voted"
         grep -qF "abstain on $1" "$f" 2>/dev/null && line="$line abstained"
         line="$line $(grep -oE "tally $1: [0-9]+ of [0-9]+ votes" "$f" 2>/dev/null | tail -n 1 | sed 's/.*: /last-tally /;s/ votes//;s/ /-/g')"
@@ -173,7 +176,17 @@ ns_report() {
         grep -qF "executor for $1 started" "$f" 2>/dev/null && line="$line executor-started"
         grep -qE "restart $1: running" "$f" 2>/dev/null && line="$line RAN-AT-$(grep -oE "restart $1: running .* at [0-9.]+" "$f" | tail -n 1 | sed 's/.* at //')"
         grep -qE "restart $1 skipped|restart $1: skipped" "$f" 2>/dev/null && line="$line skipped"
-        grep -qE "restart $1: decided [0-9]+ ms after" "$f" 2>/dev/null && line="$line LATE"
+        grep -qE "restart $1: decided [0-9]+ ms after|restart $1 skipped: .*late|dropped [a-z-]+: late: .*$1" "$f" 2>/dev/null && line="$line LATE"
+        grep -qE "ALERT: decision on $1 withdrawn" "$f" 2>/dev/null && line="$line WITHDRAWN"
         eval "echo \"  n$i (clock \${NS_SKEW_$i:-0} s):\$line\""
     done
+}
+
+# ns_fresh_state TAG: every node starts the next case with an empty store
+# (the last one is kept as state-nI.TAG): a vote stays live until its `at`
+# + 120 s (protocol 2), and one case's votes, open proposals, evidence and
+# cooldown must not decide the next case's outcome.
+ns_fresh_state() {
+    local i
+    for i in $(seq 1 "$FNET_N"); do mv "$T_TMP/state-n$i" "$T_TMP/state-n$i.$1" 2>/dev/null; done
 }
