@@ -176,7 +176,8 @@ ns_report() {
         grep -qF "executor for $1 started" "$f" 2>/dev/null && line="$line executor-started"
         grep -qE "restart $1: running" "$f" 2>/dev/null && line="$line RAN-AT-$(grep -oE "restart $1: running .* at [0-9.]+" "$f" | tail -n 1 | sed 's/.* at //')"
         grep -qE "restart $1 skipped|restart $1: skipped" "$f" 2>/dev/null && line="$line skipped"
-        grep -qE "restart $1: decided [0-9]+ ms after|restart $1 skipped: .*late|dropped [a-z-]+: late: .*$1" "$f" 2>/dev/null && line="$line LATE"
+        grep -qE "restart $1: decided [0-9]+ ms after|restart $1 skipped: .*late" "$f" 2>/dev/null && line="$line LATE-START"
+        grep -qE "dropped [a-z-]+: late: .*$1" "$f" 2>/dev/null && line="$line (late copies dropped)"
         grep -qE "ALERT: decision on $1 withdrawn" "$f" 2>/dev/null && line="$line WITHDRAWN"
         eval "echo \"  n$i (clock \${NS_SKEW_$i:-0} s):\$line\""
     done
