@@ -93,7 +93,7 @@ sleep 5
 # it (the nodes vote on that record). Under the start-up load a factomd call
 # can time out (unknown): ask that node again. (Not `serfhand status`: at 65
 # agents on 2 cores, 65 status handlers at once overrun their 1 s deadline.)
-sick_now() { grep 'tick: ' "$T_TMP/n$1.log" 2>/dev/null | tail -n 1 | grep -q 'tick: sick: '; }
+sick_now() { grep -E 'tick: returned [a-z]+$' "$T_TMP/n$1.log" 2>/dev/null | tail -n 1 | grep -q 'returned sick$'; }
 for try in 1 2 3 4; do
     sick=0
     for i in $(seq 1 "$N"); do
