@@ -8,9 +8,10 @@ set -eu
 #   curl (bundle server checks) openssl (an independent Ed25519 check)
 # fuzz: clang libclang-rt-14-dev (libFuzzer)   lint: lua-check cppcheck
 # format-check: clang-format   the restart protocol's model: spin
+# cluster fault tests: faketime (libfaketime: clock skew per node)
 pkgs="build-essential pkg-config liblua5.4-dev lua5.4 libsodium-dev libcurl4-openssl-dev \
 libsqlite3-dev lua-cjson-dev lua-cjson serf minisign python3 curl openssl \
-clang libclang-rt-14-dev lua-check cppcheck clang-format spin"
+clang libclang-rt-14-dev lua-check cppcheck clang-format spin faketime"
 if [ "${1:-}" = --list ]; then
     echo "$pkgs"
     exit 0
