@@ -9,6 +9,11 @@
  *                     must violate P1
  *   -DVOTE_OPEN_RULE  an honest node may vote again once its open vote is
  *                     decided (DESIGN's literal rule): must violate P5
+ *   -DIGNORE_EVIDENCE a node that sees equivocation does nothing about it:
+ *                     must violate P3
+ *   -DNO_COOLDOWN     the executor forgets the cooldown: must violate P2
+ * and, to size the searches (model/run): -DSKEW1, -DNOSKEW, -DMPMAX=n,
+ * -DMOWN, -DTSTEPS=n, -DHPMAX=n, -DGSTMAX=t.
  */
 
 #define N       3               /* authorities */
@@ -138,9 +143,13 @@ inline raise(i, a)
 	:: !has(evid[i], a) ->
 		ok_p5 = (a == M);                  /* P5: no honest authority is ever framed */
 		assert(ok_p5);
+#ifndef IGNORE_EVIDENCE
 		evid[i] = evid[i] | bit(a);
 		evpool = evpool | bit(a);
 		withdraw(i)
+#else
+		skip                    /* the variant: evidence changes nothing */
+#endif
 	:: else
 	fi
 }
@@ -263,6 +272,11 @@ inline recvevid(i, a)
 	raise(i, a)
 }
 
+#ifndef NO_COOLDOWN
+#define COOLED(i) (lastr[i] == 0 || L(i) >= lastr[i] + COOL)
+#else
+#define COOLED(i) true          /* the variant: no cooldown */
+#endif
 /* The executor, at the end of each step: restart for every decision whose
  * at is now on this node's clock, after re-checking it; at most once per
  * proposal and not within the cooldown. */
@@ -276,7 +290,7 @@ inline execute(i)
 			ran[i] = ran[i] | bit(xp);
 			count(i, xp, xc);
 			if
-			:: xc >= Q && !has(evid[i], p_by[xp]) && (lastr[i] == 0 || L(i) >= lastr[i] + COOL) ->
+			:: xc >= Q && !has(evid[i], p_by[xp]) && COOLED(i) ->
 				/* P2: at most one restart per cooldown (true time) */
 				ok_p2 = (lastr[i] == 0 || now >= lastr[i] - off[i] + SK + COOL);
 				assert(ok_p2);
