@@ -12,6 +12,8 @@
  *   -DIGNORE_EVIDENCE a node that sees equivocation does nothing about it:
  *                     must violate P3
  *   -DNO_COOLDOWN     the executor forgets the cooldown: must violate P2
+ *   -DP3_UNCONDITIONAL P3 without "unless the evidence could not reach
+ *                     them": must be violated (a lossy network allows it)
  * and, to size the searches (model/run): -DSKEW1, -DNOSKEW, -DMPMAX=n,
  * -DMOWN, -DTSTEPS=n, -DHPMAX=n, -DGSTMAX=t.
  */
@@ -36,9 +38,8 @@
 #define NP      4               /* proposal slots (digests ph = 0..NP-1), >= HPMAX + MPMAX */
 #define NONE    255
 
-/* Time: one step stands for the protocol's smallest time unit here (~1 min).
- * Times are bytes; true time starts at T0 so that clocks behind it and
- * back-dated iat stay >= 0. */
+/* Time: discrete steps (model/README.md, "Clocks"). Times are bytes; true
+ * time starts at T0 so that a clock behind it stays >= 0. */
 #define SK      1               /* clock skew: each honest clock is true time +-SK */
 #define T0      2
 #define ATMIN   1               /* at - iat in [ATMIN, ATMAX] (the "at window") */
@@ -71,6 +72,7 @@ byte p_by[NP], p_id[NP], p_iat[NP], p_at[NP], p_exp[NP];
 byte signedv[NP];               /* authorities that signed a vote for ph p */
 byte evpool;                    /* authorities against whom evidence was gossiped */
 byte hprops;                    /* honest proposals made by node 0 */
+byte hlast;                     /* slot of node 0's last proposal */
 
 /* ---- honest node state (index 0..HON-1): what its store holds ---- */
 byte off[HON];                  /* clock offset + SK, fixed at start */
@@ -87,8 +89,7 @@ bool sick[HON];
 /* scratch for the inlines below: hidden, so not part of the state */
 hidden byte cq, cm, wp, wc, tc, lq, rq, bv, xp, xc, xj, xq, fi_, fp, fv;
 hidden byte snp, s0, s1, s2, s3, sev;
-hidden byte ok_p1, ok_p2, ok_p3, ok_p4, ok_p5;       /* named so that pan's report names the property */
-byte hlast;                     /* slot of node 0's last proposal */
+hidden byte ok_p1, ok_p2, ok_p3, ok_p4, ok_p5; /* so that pan's report names the property */
 
 /* ---- ghosts: only for the properties, never read by the protocol ---- */
 byte reach[HON];                /* P3: evidence against a was delivered to node i */
@@ -303,7 +304,11 @@ inline execute(i)
 					:: xq < np ->
 						if
 						:: xj != i && has(restarts[xj], xq) && xq != xp && samekey(xp, xq) ->
+#ifndef P3_UNCONDITIONAL
 							ok_p3 = (!has(reach[i], p_by[xp]) || !has(xreach[xj], xq));
+#else
+							ok_p3 = false;  /* the variant: no conflicting restarts at all */
+#endif
 							assert(ok_p3)
 						:: else
 						fi;
