@@ -541,6 +541,22 @@ int identity_rpc_auth(const char *path, char *user, size_t ulen, char *pass, siz
                       size_t errlen);
 /* Wipe and free the secret and zero k; safe to call twice. */
 void identity_keys_wipe(struct identity_keys *k);
+/* The only message the identity key ever signs (DESIGN 4b, no signing
+ * oracle): "serfhand/1\n" context "\n" msg. */
+#define IDENTITY_DOMAIN "serfhand/1\n"
+#define IDENTITY_CONTEXT_MAX 64
+/* Is context a valid framing name, [a-z0-9][a-z0-9._-]{0,63}? */
+int identity_context_ok(const char *context, size_t len);
+/* Bytes of the framed message for a context of clen and a message of mlen;
+ * 0 on overflow. */
+size_t identity_frame_len(size_t clen, size_t mlen);
+/* Sign the framed message with k into sig (64 bytes). The frame is built in
+ * the caller's scratch of identity_frame_len(clen, mlen) bytes (so a Lua
+ * caller can charge it to the state's memory cap). -1 with err when the
+ * context is invalid or the key is closed. */
+int identity_sign_framed(const struct identity_keys *k, const char *context, size_t clen,
+                         const unsigned char *msg, size_t mlen, unsigned char *scratch,
+                         unsigned char *sig, char *err, size_t errlen);
 
 /* ---- proc.c */
 /* Run a command without a shell, or start it detached; used by lproc.c.
