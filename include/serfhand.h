@@ -172,6 +172,12 @@ const char *config_str(const struct config *c, const char *path);
 long long config_int(const struct config *c, const char *path);
 bool config_bool(const struct config *c, const char *path);
 char *const *config_list(const struct config *c, const char *path, size_t *n);
+/* Is the setting at path a secret (a password, a token)? Every view of the
+ * settings (`serfhand config`, serfhand.config) shows it only as "(set)". */
+bool config_secret(const char *path);
+/* Log a warning when the config file holds a secret but is readable by group
+ * or others; call once the log is open (stderr may be a query response). */
+void config_warn_exposed(const struct config *c);
 /* The schema, for `serfhand config` and the Lua view; ends with path NULL. */
 const struct cfg_item *config_schema(void);
 const struct cfg_value *config_value(const struct config *c, size_t i);
@@ -564,6 +570,7 @@ int identity_sign_framed(const struct identity_keys *k, const char *context, siz
  * signal dispositions and resource limits, and no other descriptors. */
 struct proc_cmd {
     char *const *argv;
+    const char *path; /* the file to exec (proc_allowed's answer); NULL: search argv[0] */
     char *const *envp;
     const char *cwd; /* NULL: stay */
     int64_t exec_at; /* proc_spawn: CLOCK_MONOTONIC ms to exec at; 0 = at once */
@@ -587,6 +594,24 @@ int proc_run(const struct proc_cmd *c, const struct proc_run_opts *o, struct buf
 /* Start c fully detached (setsid, stdin /dev/null, output to log or
  * /dev/null): its pid, or -1 with err (cannot fork, exec or chdir). */
 pid_t proc_spawn(const struct proc_cmd *c, const char *log, char *err, size_t errlen);
+/* What proc_allowed says of an argv (DESIGN 4b: operator-approved only). */
+enum proc_allow {
+    PROC_ALLOWED,     /* path filled */
+    PROC_NOT_ALLOWED, /* resolved, but not in proc.allow */
+    PROC_NOT_FOUND,   /* a bare name not found in PROC_SAFE_PATH */
+    PROC_SELF,        /* this serfhand binary as `action` (restart executor): path filled */
+};
+/* Where a bare command name is looked up; never the caller's PATH. */
+#define PROC_SAFE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+/* May argv run? A bare argv[0] is resolved through PROC_SAFE_PATH. Allowed
+ * are: a file listed in allow (absolute paths; the same path, or the same
+ * real file under the same base name, so a multi-call binary cannot be
+ * reached under another name); argv[0] equal to restart0 (the configured
+ * factomd.restart command, may be NULL); and "/proc/self/exe action ...".
+ * Fills path (the file to exec, pathlen >= PATH_MAX) or err. */
+enum proc_allow proc_allowed(char *const *argv, char *const *allow, size_t nallow,
+                             const char *restart0, char *path, size_t pathlen, char *err,
+                             size_t errlen);
 /* True while pid is a live process (not a zombie); reaps our own child. */
 bool proc_alive(pid_t pid);
 /* True once proc_spawn has started a child that waits (exec_at) before it
