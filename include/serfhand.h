@@ -114,11 +114,12 @@ enum util_open util_read_beneath(int dirfd, const char *rel, size_t max, struct 
 /* ---- files.c */
 /* fsync a directory (EINVAL, a file system that cannot, is no error). */
 int files_fsync_dir(int dfd);
-/* mkdir -p path (mode 0755). 0 or -1 with err. */
+/* mkdir -p path (mode 0700: it makes the state directory). 0 or -1 with err. */
 int files_mkdir_p(const char *path, char *err, size_t errlen);
 /* Remove name below dfd and everything in it (symlinks are not followed). */
 int files_rm_tree(int dfd, const char *name);
-/* Write rel (with its parent directories) below rootfd, O_EXCL, and fsync
+/* Write rel (with its parent directories) below rootfd, O_EXCL, mode 0600
+ * (directories 0700: it writes below the state directory), and fsync
  * it; the directories made are added to dirs (one NUL-terminated path
  * each) for files_fsync_dirs. 0 or -1 with err. */
 int files_write_at(int rootfd, const char *rel, const struct buf *b, struct buf *dirs, char *err,

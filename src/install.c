@@ -161,7 +161,7 @@ static enum install_result state_open(struct state *st, const struct config *cfg
         util_errf(err, errlen, "%s: %s", st->dir, strerror(errno));
         return INSTALL_ERROR;
     }
-    if (mkdirat(st->fd, "bundles", 0755) < 0 && errno != EEXIST) {
+    if (mkdirat(st->fd, "bundles", 0700) < 0 && errno != EEXIST) {
         util_errf(err, errlen, "%s/bundles: %s", st->dir, strerror(errno));
         return INSTALL_ERROR;
     }
@@ -355,7 +355,7 @@ enum install_result install_bundle(const struct config *cfg, const struct instal
         goto out;
     }
     snprintf(tmpname, sizeof tmpname, ".tmp-%ld", (long)getpid());
-    if (mkdirat(st.bfd, tmpname, 0755) < 0 ||
+    if (mkdirat(st.bfd, tmpname, 0700) < 0 ||
         (tfd = openat(st.bfd, tmpname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
         rc =
             say(msg, msglen, INSTALL_FAILED, "%s/bundles/%s: %s", st.dir, tmpname, strerror(errno));

@@ -116,4 +116,39 @@ chmod 600 "$W/s.conf"
 "$SERFHAND" -c "$W/s.conf" test "$W/s.lua" > /dev/null 2>&1
 check "0600 config: no warning" sh -c "! grep -q 'holds a secret' '$LOG'"
 
+
+# --- state directory 0700, its files 0600, whoever creates them --------------
+mode() { stat -c %a "$1"; }
+umask 022
+"$SERFHAND" keygen -W -p "$W/b.pub" -s "$W/b.sec" > /dev/null
+mkdir -p "$W/b/handlers/user"
+printf 'return function(ev) end\n' > "$W/b/handlers/user/ping.lua"
+"$SERFHAND" sign -s "$W/b.sec" --name m --version 1 "$W/b" > /dev/null
+printf 'state_dir = "%s/st1/state"\ntrust = { keys = { "%s/b.pub" } }\nlog = { target = "%s" }\n' \
+    "$W" "$W" "$LOG" > "$W/st1.conf"
+# a bundle signed by a key the node does not trust: refused after state/ exists
+"$SERFHAND" keygen -W -p "$W/u.pub" -s "$W/u.sec" > /dev/null
+cp -r "$W/b" "$W/bu" && rm -f "$W"/bu/*.minisig
+"$SERFHAND" sign -s "$W/u.sec" --name m --version 1 "$W/bu" > /dev/null
+"$SERFHAND" -c "$W/st1.conf" install "$W/bu" > /dev/null 2>&1
+expect_eq "refused install: exit 3" "$?" 3
+expect_eq "a failed install makes state/ 0700" "$(mode "$W/st1/state")" 700
+"$SERFHAND" -c "$W/st1.conf" install "$W/b" > /dev/null 2>&1
+expect_eq "install: bundles/ 0700" "$(mode "$W/st1/state/bundles")" 700
+f=$(find "$W/st1/state/bundles" -name ping.lua | head -n 1)
+expect_eq "install: a bundle file 0600" "$([ -n "$f" ] && mode "$f")" 600
+expect_eq "install: a bundle directory 0700" "$([ -n "$f" ] && mode "$(dirname "$f")")" 700
+bad=$(find "$W/st1/state" -perm /077 ! -type l | head -n 3)
+expect_eq "install: nothing in state/ readable by others" "$bad" ""
+printf 'T.test("put", function() assert(require("serfhand.store").put("k", "v")) end)\n' > "$W/st.lua"
+printf 'state_dir = "%s/st2"\nlog = { target = "%s" }\n' "$W" "$LOG" > "$W/st2.conf"
+"$SERFHAND" -c "$W/st2.conf" test "$W/st.lua" > /dev/null 2>&1
+expect_eq "store: state/ 0700" "$(mode "$W/st2")" 700
+expect_eq "store: serfhand.db 0600" "$(mode "$W/st2/serfhand.db")" 600
+chmod 644 "$W/st2/serfhand.db"
+"$SERFHAND" -c "$W/st2.conf" test "$W/st.lua" > /dev/null 2>&1
+expect_eq "store: an older 0644 serfhand.db is tightened" "$(mode "$W/st2/serfhand.db")" 600
+bad=$(find "$W/st2" -perm /077 ! -type l | head -n 3)
+expect_eq "store: nothing in state/ readable by others" "$bad" ""
+
 finish
