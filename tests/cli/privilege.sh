@@ -151,4 +151,15 @@ expect_eq "store: an older 0644 serfhand.db is tightened" "$(mode "$W/st2/serfha
 bad=$(find "$W/st2" -perm /077 ! -type l | head -n 3)
 expect_eq "store: nothing in state/ readable by others" "$bad" ""
 
+
+# --- test hooks only in the test build ----------------------------------------
+printf 'state_dir = "%s/st3"\ntrust = { keys = { "%s/b.pub" } }\nlog = { target = "%s" }\n' \
+    "$W" "$W" "$LOG" > "$W/st3.conf"
+rc=$(SERFHAND_TEST_CRASH_AT=locked "$SERFHAND" -c "$W/st3.conf" install "$W/b" > /dev/null 2>&1; echo $?) 2>/dev/null
+expect_eq "the production binary ignores SERFHAND_TEST_CRASH_AT" "$rc" 0
+check "the production binary does not contain the hook" sh -c "! grep -q SERFHAND_TEST_CRASH_AT '$SERFHAND'"
+rm -rf "$W/st3"
+rc=$(SERFHAND_TEST_CRASH_AT=locked "$SERFHAND-test-hooks" -c "$W/st3.conf" install "$W/b" > /dev/null 2>&1; echo $?) 2>/dev/null
+expect_eq "the test build honours it" "$rc" 137
+
 finish
