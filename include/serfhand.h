@@ -285,6 +285,10 @@ int minisign_pubkey_parse(struct minisign_pubkey *pk, const char *text, size_t l
 void minisign_pubkey_base64(const struct minisign_pubkey *pk, char out[57]);
 void minisign_pubkey_write(const struct minisign_pubkey *pk, struct buf *out);
 /* 1 encrypted (scrypt), 0 not, -1 not a valid secret key file. */
+/* Read a secret key file (a regular file, at most 4 KiB) straight into
+ * sodium_malloc memory: no copy of its bytes on the stack or in freed heap.
+ * 0 with *text, *len (the caller sodium_free()s *text), or -1 with err. */
+int minisign_seckey_read(const char *path, char **text, size_t *len, char *err, size_t errlen);
 int minisign_seckey_encrypted(const char *text, size_t len);
 /* Decrypt (password may be NULL for -W keys) and check the checksum and that
  * the public half matches the seed. *out is freed with minisign_seckey_free. */
