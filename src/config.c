@@ -556,6 +556,25 @@ static int trust_entry(const char *e, struct minisign_pubkey *pk, char *why, siz
 /* trust.keys and trust.threshold, checked at load so that a typo fails as a
  * configuration error (exit 2) naming the entry, instead of every event being
  * refused at run time. An empty list is no trust root: nothing signed runs. */
+/* proc.allow holds absolute paths only: a bare name would be a PATH search
+ * the operator did not see (DESIGN 4b), so an operator's "systemctl" is an
+ * error here, not a silent refusal at restart time. */
+static int check_proc(const struct config *c, char *err, size_t errlen)
+{
+    const struct cfg_value *v = get(c, "proc.allow", CFG_STRLIST);
+
+    for (size_t k = 0; k < v->nlist; k++) {
+        if (v->list[k][0] != '/') {
+            char label[ENTRY_LABEL_MAX];
+            entry_label(v->list[k], label);
+            util_errf(err, errlen, "%s:%d: proc.allow[%zu] \"%s\" is not an absolute path", c->file,
+                      v->lines ? v->lines[k] : v->line, k + 1, label);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int check_trust(const struct config *c, char *err, size_t errlen)
 {
     const struct cfg_value *keys = &c->v[schema_find("trust.keys")];
@@ -613,7 +632,8 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
     if (!explicit && access(p, F_OK) != 0 && errno == ENOENT)
         goto derived;
     c->file = xstrdup(p);
-    if (read_file(c, p, err, errlen) < 0 || check_trust(c, err, errlen) < 0)
+    if (read_file(c, p, err, errlen) < 0 || check_trust(c, err, errlen) < 0 ||
+        check_proc(c, err, errlen) < 0)
         return -1;
 derived:
     if (!*config_str(c, "bundle")) {

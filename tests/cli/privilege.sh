@@ -19,6 +19,11 @@ printf 'return { factomd = { url = "http://a" }, ["factomd.url"] = "http://b" }\
 OUT=$("$SERFHAND" -c dup2.conf config 2>&1); RC=$?
 expect_eq "string set twice: exit 2" "$RC" 2
 expect_match "string set twice: names it" "$OUT" 'factomd\.url is set twice'
+printf 'proc = {\n  allow = {\n    "/usr/bin/true",\n    "systemctl",\n  },\n}\n' > rel.conf
+OUT=$("$SERFHAND" -c rel.conf config 2>&1); RC=$?
+expect_eq "proc.allow with a bare name: exit 2" "$RC" 2
+expect_match "proc.allow with a bare name: names entry and line" "$OUT" \
+    'rel\.conf:4: proc\.allow\[2\] "systemctl" is not an absolute path'
 
 # --- no secret in reach (DESIGN 4b): every route a handler has ---------------
 SEED=9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60
