@@ -44,7 +44,12 @@ BIN     := $(BUILD)/serfhand
 
 .PHONY: all deps have-libs test unit bench demo fuzz install lint format format-check clean
 
-all: $(BIN)
+# The test hooks (SERFHAND_TEST_CRASH_AT) exist only in a second binary built
+# with -DSERFHAND_TEST_HOOKS, used by the tests that need them; the binary
+# `make install` installs ignores them (DESIGN 4b).
+HOOKS   := $(BUILD)/serfhand-test-hooks
+
+all: $(BIN) $(HOOKS)
 
 # Every compile waits for this check, so a missing package is one clear
 # message instead of "lua.h: No such file or directory".
@@ -72,13 +77,19 @@ $(BIN): $(OBJ)
 	$(CC) $(LDFLAGS) -o $@ $(OBJ) $(LIBS)
 	@[ "$(BUILD)" != build ] || ln -sf build/serfhand serfhand
 
+$(BUILD)/%-hooks.o: src/%.c | $(BUILD) have-libs
+	$(CC) $(ALL_CFLAGS) -DSERFHAND_TEST_HOOKS -c -o $@ $<
+
+$(HOOKS): $(filter-out $(BUILD)/install.o,$(OBJ)) $(BUILD)/install-hooks.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/test_%: tests/unit/test_%.c $(LIBOBJ) tests/unit/t.h | have-libs
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBOBJ) $(LIBS)
 
 $(BUILD):
 	mkdir -p $@
 
--include $(OBJ:.o=.d)
+-include $(OBJ:.o=.d) $(BUILD)/install-hooks.d
 
 # Install the Debian packages the build and the tests need (only the missing ones).
 deps:

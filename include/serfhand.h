@@ -114,11 +114,12 @@ enum util_open util_read_beneath(int dirfd, const char *rel, size_t max, struct 
 /* ---- files.c */
 /* fsync a directory (EINVAL, a file system that cannot, is no error). */
 int files_fsync_dir(int dfd);
-/* mkdir -p path (mode 0755). 0 or -1 with err. */
+/* mkdir -p path (mode 0700: it makes the state directory). 0 or -1 with err. */
 int files_mkdir_p(const char *path, char *err, size_t errlen);
 /* Remove name below dfd and everything in it (symlinks are not followed). */
 int files_rm_tree(int dfd, const char *name);
-/* Write rel (with its parent directories) below rootfd, O_EXCL, and fsync
+/* Write rel (with its parent directories) below rootfd, O_EXCL, mode 0600
+ * (directories 0700: it writes below the state directory), and fsync
  * it; the directories made are added to dirs (one NUL-terminated path
  * each) for files_fsync_dirs. 0 or -1 with err. */
 int files_write_at(int rootfd, const char *rel, const struct buf *b, struct buf *dirs, char *err,
@@ -172,6 +173,12 @@ const char *config_str(const struct config *c, const char *path);
 long long config_int(const struct config *c, const char *path);
 bool config_bool(const struct config *c, const char *path);
 char *const *config_list(const struct config *c, const char *path, size_t *n);
+/* Is the setting at path a secret (a password, a token)? Every view of the
+ * settings (`serfhand config`, serfhand.config) shows it only as "(set)". */
+bool config_secret(const char *path);
+/* Log a warning when the config file holds a secret but is readable by group
+ * or others; call once the log is open (stderr may be a query response). */
+void config_warn_exposed(const struct config *c);
 /* The schema, for `serfhand config` and the Lua view; ends with path NULL. */
 const struct cfg_item *config_schema(void);
 const struct cfg_value *config_value(const struct config *c, size_t i);
@@ -278,6 +285,10 @@ int minisign_pubkey_parse(struct minisign_pubkey *pk, const char *text, size_t l
 void minisign_pubkey_base64(const struct minisign_pubkey *pk, char out[57]);
 void minisign_pubkey_write(const struct minisign_pubkey *pk, struct buf *out);
 /* 1 encrypted (scrypt), 0 not, -1 not a valid secret key file. */
+/* Read a secret key file (a regular file, at most 4 KiB) straight into
+ * sodium_malloc memory: no copy of its bytes on the stack or in freed heap.
+ * 0 with *text, *len (the caller sodium_free()s *text), or -1 with err. */
+int minisign_seckey_read(const char *path, char **text, size_t *len, char *err, size_t errlen);
 int minisign_seckey_encrypted(const char *text, size_t len);
 /* Decrypt (password may be NULL for -W keys) and check the checksum and that
  * the public half matches the seed. *out is freed with minisign_seckey_free. */
@@ -541,6 +552,22 @@ int identity_rpc_auth(const char *path, char *user, size_t ulen, char *pass, siz
                       size_t errlen);
 /* Wipe and free the secret and zero k; safe to call twice. */
 void identity_keys_wipe(struct identity_keys *k);
+/* The only message the identity key ever signs (DESIGN 4b, no signing
+ * oracle): "serfhand/1\n" context "\n" msg. */
+#define IDENTITY_DOMAIN "serfhand/1\n"
+#define IDENTITY_CONTEXT_MAX 64
+/* Is context a valid framing name, [a-z0-9][a-z0-9._-]{0,63}? */
+int identity_context_ok(const char *context, size_t len);
+/* Bytes of the framed message for a context of clen and a message of mlen;
+ * 0 on overflow. */
+size_t identity_frame_len(size_t clen, size_t mlen);
+/* Sign the framed message with k into sig (64 bytes). The frame is built in
+ * the caller's scratch of identity_frame_len(clen, mlen) bytes (so a Lua
+ * caller can charge it to the state's memory cap). -1 with err when the
+ * context is invalid or the key is closed. */
+int identity_sign_framed(const struct identity_keys *k, const char *context, size_t clen,
+                         const unsigned char *msg, size_t mlen, unsigned char *scratch,
+                         unsigned char *sig, char *err, size_t errlen);
 
 /* ---- proc.c */
 /* Run a command without a shell, or start it detached; used by lproc.c.
@@ -548,6 +575,7 @@ void identity_keys_wipe(struct identity_keys *k);
  * signal dispositions and resource limits, and no other descriptors. */
 struct proc_cmd {
     char *const *argv;
+    const char *path; /* the file to exec (proc_allowed's answer); NULL: search argv[0] */
     char *const *envp;
     const char *cwd; /* NULL: stay */
     int64_t exec_at; /* proc_spawn: CLOCK_MONOTONIC ms to exec at; 0 = at once */
@@ -571,6 +599,24 @@ int proc_run(const struct proc_cmd *c, const struct proc_run_opts *o, struct buf
 /* Start c fully detached (setsid, stdin /dev/null, output to log or
  * /dev/null): its pid, or -1 with err (cannot fork, exec or chdir). */
 pid_t proc_spawn(const struct proc_cmd *c, const char *log, char *err, size_t errlen);
+/* What proc_allowed says of an argv (DESIGN 4b: operator-approved only). */
+enum proc_allow {
+    PROC_ALLOWED,     /* path filled */
+    PROC_NOT_ALLOWED, /* resolved, but not in proc.allow */
+    PROC_NOT_FOUND,   /* a bare name not found in PROC_SAFE_PATH */
+    PROC_SELF,        /* this serfhand binary as `action` (restart executor): path filled */
+};
+/* Where a bare command name is looked up; never the caller's PATH. */
+#define PROC_SAFE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+/* May argv run? A bare argv[0] is resolved through PROC_SAFE_PATH. Allowed
+ * are: a file listed in allow (absolute paths; the same path, or the same
+ * real file under the same base name, so a multi-call binary cannot be
+ * reached under another name); argv[0] equal to restart0 (the configured
+ * factomd.restart command, may be NULL); and "/proc/self/exe action ...".
+ * Fills path (the file to exec, pathlen >= PATH_MAX) or err. */
+enum proc_allow proc_allowed(char *const *argv, char *const *allow, size_t nallow,
+                             const char *restart0, char *path, size_t pathlen, char *err,
+                             size_t errlen);
 /* True while pid is a live process (not a zombie); reaps our own child. */
 bool proc_alive(pid_t pid);
 /* True once proc_spawn has started a child that waits (exec_at) before it

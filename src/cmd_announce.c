@@ -88,7 +88,9 @@ static int exec_announce(const struct args *a, const struct config *cfg)
     struct trust_keyset ks = {0};
     struct trust_report rep = {0};
     struct minisign_seckey *sk = NULL;
-    struct buf kb = {0}, payload = {0};
+    char *kb = NULL;
+    size_t kblen = 0;
+    struct buf payload = {0};
     struct serfrpc *rpc = NULL;
     char err[1024] = "", *pw = NULL;
     int rc = SH_EXIT_USAGE;
@@ -103,17 +105,18 @@ static int exec_announce(const struct args *a, const struct config *cfg)
     }
 
     /* The key: it must be one the nodes trust, or every node refuses. */
-    if (util_read_file(keyfile, 4096, &kb, err, sizeof err) < 0) {
+    /* sodium memory: the key file's bytes never sit on the stack */
+    if (minisign_seckey_read(keyfile, &kb, &kblen, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand announce: %s\n", err);
         goto out;
     }
-    int enc = minisign_seckey_encrypted(kb.data, kb.len);
+    int enc = minisign_seckey_encrypted(kb, kblen);
     if (enc > 0 &&
         password_read("Password for the secret key: ", false, &pw, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand announce: %s\n", err);
         goto out;
     }
-    if (minisign_seckey_parse(&sk, kb.data, kb.len, pw, err, sizeof err) < 0) {
+    if (minisign_seckey_parse(&sk, kb, kblen, pw, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand announce: %s: %s\n", keyfile, err);
         rc = SH_EXIT_FAIL;
         goto out;
@@ -212,9 +215,7 @@ static int exec_announce(const struct args *a, const struct config *cfg)
 out:
     if (rpc)
         serfrpc_close(rpc);
-    if (kb.data)
-        sodium_memzero(kb.data, kb.len);
-    buf_free(&kb);
+    sodium_free(kb); /* wipes */
     buf_free(&payload);
     minisign_seckey_free(sk);
     password_free(pw);

@@ -44,7 +44,13 @@ static int exec_config(const struct args *a, const struct config *cfg)
         }
         printf("%s%s = ", *section ? "  " : "", key);
         switch (s[i].type) {
-        case CFG_STR: print_str(v->str); break;
+        case CFG_STR:
+            /* secrets masked: this output gets pasted into tickets */
+            if (config_secret(s[i].path) && *v->str)
+                printf("\"(set)\"");
+            else
+                print_str(v->str);
+            break;
         case CFG_INT: printf("%lld", v->num); break;
         case CFG_BOOL: printf("%s", v->num ? "true" : "false"); break;
         case CFG_STRLIST:

@@ -67,7 +67,9 @@ static int exec_sign(const struct args *a, const struct config *cfg)
     struct minisign_seckey *sk = NULL;
     struct manifest old = {0}, cur = {0};
     struct util_lines probs = {0};
-    struct buf kb = {0}, man = {0}, sig = {0};
+    char *kb = NULL;
+    size_t kblen = 0;
+    struct buf man = {0}, sig = {0};
     bool have_old = false, new_manifest = false;
     int dirfd = -1, rc = SH_EXIT_USAGE;
     size_t max_file = (size_t)config_int(cfg, "limits.file_bytes");
@@ -83,13 +85,14 @@ static int exec_sign(const struct args *a, const struct config *cfg)
     }
 
     /* the key first: a wrong password must not leave a half-written bundle */
-    if (util_read_file(keyfile, 4096, &kb, err, sizeof err) < 0) {
+    /* sodium memory: the key file's bytes never sit on the stack */
+    if (minisign_seckey_read(keyfile, &kb, &kblen, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand sign: %s\n", err);
         goto out;
     }
-    int enc = minisign_seckey_encrypted(kb.data, kb.len);
+    int enc = minisign_seckey_encrypted(kb, kblen);
     if (enc < 0) {
-        minisign_seckey_parse(&sk, kb.data, kb.len, NULL, err, sizeof err);
+        minisign_seckey_parse(&sk, kb, kblen, NULL, err, sizeof err);
         fprintf(stderr, "serfhand sign: %s: %s\n", keyfile, err);
         goto out;
     }
@@ -97,7 +100,7 @@ static int exec_sign(const struct args *a, const struct config *cfg)
         fprintf(stderr, "serfhand sign: %s\n", err);
         goto out;
     }
-    if (minisign_seckey_parse(&sk, kb.data, kb.len, pw, err, sizeof err) < 0) {
+    if (minisign_seckey_parse(&sk, kb, kblen, pw, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand sign: %s: %s\n", keyfile, err);
         rc = SH_EXIT_FAIL;
         goto out;
@@ -234,9 +237,7 @@ static int exec_sign(const struct args *a, const struct config *cfg)
            m->version, hex, id, signame);
     rc = SH_EXIT_OK;
 out:
-    if (kb.data)
-        sodium_memzero(kb.data, kb.len);
-    buf_free(&kb);
+    sodium_free(kb); /* wipes */
     buf_free(&man);
     buf_free(&sig);
     manifest_free(&old);

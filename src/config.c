@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
@@ -85,6 +86,12 @@ static const struct cfg_item schema[] = {
     {"reboot.at_max_seconds", CFG_INT, NULL, 600, 1, 3600,
      "a proposal's at: at most this after its iat; also the shortest cooldown"},
 
+    {"proc.allow", CFG_STRLIST, NULL, 0, 0, 0,
+     "absolute paths of the executables proc.run/proc.spawn may start (factomd.restart: implied)"},
+    {"proc.env", CFG_STRLIST, NULL, 0, 0, 0,
+     "variables passed from serfhand's environment to children (empty: PATH HOME LANG LC_ALL TZ "
+     "SERF_RPC_ADDR)"},
+
     {"update.auto", CFG_BOOL, NULL, 0, 0, 0, "install announced bundles automatically"},
     {"update.keep", CFG_INT, NULL, 3, 2, 100, "bundles kept in <state_dir>/bundles"},
     {"update.max_bytes", CFG_INT, NULL, 16 * MB, 1024, 1024 * MB, "largest download"},
@@ -95,6 +102,33 @@ static const struct cfg_item schema[] = {
 const struct cfg_item *config_schema(void)
 {
     return schema;
+}
+
+bool config_secret(const char *path)
+{
+    static const char *const secrets[] = {"factomd.password", "serf.rpc_auth", NULL};
+
+    for (int i = 0; secrets[i]; i++)
+        if (strcmp(path, secrets[i]) == 0)
+            return true;
+    return false;
+}
+
+void config_warn_exposed(const struct config *c)
+{
+    struct stat st;
+    const char *held = NULL;
+
+    if (c->file == NULL || stat(c->file, &st) < 0 || !(st.st_mode & (S_IRGRP | S_IROTH)))
+        return;
+    for (int i = 0; schema[i].path && !held; i++)
+        if (config_secret(schema[i].path) && c->v[i].set && c->v[i].str && *c->v[i].str)
+            held = schema[i].path;
+    if (held)
+        log_msg(LOG_LVL_WARN,
+                "config: %s holds a secret (%s) but is readable by group or others "
+                "(mode %04o); run chmod 600 on it",
+                c->file, held, (unsigned)(st.st_mode & 07777));
 }
 
 static int schema_find(const char *path)
@@ -245,6 +279,14 @@ static int take_value(struct config *c, lua_State *L, int i, const struct reader
     struct cfg_value *v = &c->v[i];
     int t = lua_type(L, -1);
     bool ok = false;
+    /* ["trust.keys"] = ... and trust = {keys = ...} in one file name one
+     * setting twice; which wins would depend on table order, and a list
+     * taken twice would overrun the first allocation: refuse. */
+    if (v->set) {
+        util_errf(r->err, r->errlen, "%s:%d: %s is set twice (also line %d)", r->file, line,
+                  it->path, v->line);
+        return -1;
+    }
     switch (it->type) {
     case CFG_STR:
         if (t == LUA_TSTRING) {
@@ -514,6 +556,25 @@ static int trust_entry(const char *e, struct minisign_pubkey *pk, char *why, siz
 /* trust.keys and trust.threshold, checked at load so that a typo fails as a
  * configuration error (exit 2) naming the entry, instead of every event being
  * refused at run time. An empty list is no trust root: nothing signed runs. */
+/* proc.allow holds absolute paths only: a bare name would be a PATH search
+ * the operator did not see (DESIGN 4b), so an operator's "systemctl" is an
+ * error here, not a silent refusal at restart time. */
+static int check_proc(const struct config *c, char *err, size_t errlen)
+{
+    const struct cfg_value *v = get(c, "proc.allow", CFG_STRLIST);
+
+    for (size_t k = 0; k < v->nlist; k++) {
+        if (v->list[k][0] != '/') {
+            char label[ENTRY_LABEL_MAX];
+            entry_label(v->list[k], label);
+            util_errf(err, errlen, "%s:%d: proc.allow[%zu] \"%s\" is not an absolute path", c->file,
+                      v->lines ? v->lines[k] : v->line, k + 1, label);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int check_trust(const struct config *c, char *err, size_t errlen)
 {
     const struct cfg_value *keys = &c->v[schema_find("trust.keys")];
@@ -571,7 +632,8 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
     if (!explicit && access(p, F_OK) != 0 && errno == ENOENT)
         goto derived;
     c->file = xstrdup(p);
-    if (read_file(c, p, err, errlen) < 0 || check_trust(c, err, errlen) < 0)
+    if (read_file(c, p, err, errlen) < 0 || check_trust(c, err, errlen) < 0 ||
+        check_proc(c, err, errlen) < 0)
         return -1;
 derived:
     if (!*config_str(c, "bundle")) {

@@ -27,7 +27,8 @@ int files_mkdir_p(const char *path, char *err, size_t errlen)
         if (*s == '/' || *s == 0) {
             char c = *s;
             *s = 0;
-            if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+            /* the state directory's parts: 0700 whoever makes them (DESIGN 4b) */
+            if (mkdir(p, 0700) < 0 && errno != EEXIST) {
                 util_errf(err, errlen, "%s: %s", p, strerror(errno));
                 free(p);
                 return -1;
@@ -69,7 +70,7 @@ int files_write_at(int rootfd, const char *rel, const struct buf *b, struct buf 
     int rc = -1;
     for (char *s = strchr(p, '/'); s; s = strchr(s + 1, '/')) {
         *s = 0;
-        if (mkdirat(rootfd, p, 0755) == 0)
+        if (mkdirat(rootfd, p, 0700) == 0) /* below the state dir: private */
             buf_add(dirs, p, strlen(p) + 1);
         else if (errno != EEXIST) {
             util_errf(err, errlen, "%s: %s", p, strerror(errno));
@@ -77,7 +78,7 @@ int files_write_at(int rootfd, const char *rel, const struct buf *b, struct buf 
         }
         *s = '/';
     }
-    int fd = openat(rootfd, rel, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int fd = openat(rootfd, rel, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         util_errf(err, errlen, "%s: %s", rel, strerror(errno));
         goto out;

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -432,4 +433,49 @@ int identity_rpc_auth(const char *path, char *user, size_t ulen, char *pass, siz
         return -1;
     }
     return user[0] != '\0';
+}
+
+int identity_context_ok(const char *context, size_t len)
+{
+    if (len == 0 || len > IDENTITY_CONTEXT_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)context[i];
+        int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+
+        if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
+            return 0;
+    }
+    return 1;
+}
+
+size_t identity_frame_len(size_t clen, size_t mlen)
+{
+    size_t head = sizeof IDENTITY_DOMAIN - 1 + clen + 1;
+
+    return mlen > SIZE_MAX - head ? 0 : head + mlen;
+}
+
+int identity_sign_framed(const struct identity_keys *k, const char *context, size_t clen,
+                         const unsigned char *msg, size_t mlen, unsigned char *scratch,
+                         unsigned char *sig, char *err, size_t errlen)
+{
+    size_t dlen = sizeof IDENTITY_DOMAIN - 1;
+
+    if (!identity_context_ok(context, clen)) {
+        util_errf(err, errlen, "context must match [a-z0-9][a-z0-9._-]{0,63}");
+        return -1;
+    }
+    if (k->sk == NULL) {
+        util_errf(err, errlen, "key is closed");
+        return -1;
+    }
+    /* Ed25519 signs one contiguous message: build the whole frame first. */
+    memcpy(scratch, IDENTITY_DOMAIN, dlen);
+    memcpy(scratch + dlen, context, clen);
+    scratch[dlen + clen] = '\n';
+    if (mlen > 0)
+        memcpy(scratch + dlen + clen + 1, msg, mlen);
+    crypto_sign_detached(sig, NULL, scratch, dlen + clen + 1 + mlen, k->sk);
+    return 0;
 }

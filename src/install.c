@@ -25,13 +25,19 @@
 #define SIG_MAX 16384
 #define LINK_MAX_LEN 4096
 
+/* Only in the test binary (make builds serfhand-test-hooks with
+ * -DSERFHAND_TEST_HOOKS): the installed serfhand has no such hook. */
 static void install_test_crash(const char *step)
 {
+#ifdef SERFHAND_TEST_HOOKS
     const char *at = getenv("SERFHAND_TEST_CRASH_AT");
     if (at && strcmp(at, step) == 0) {
         log_msg(LOG_LVL_WARN, "install: test hook: killed at step %s", step);
         kill(getpid(), SIGKILL);
     }
+#else
+    (void)step;
+#endif
 }
 
 /* ------------------------------------------------------------ links */
@@ -161,7 +167,7 @@ static enum install_result state_open(struct state *st, const struct config *cfg
         util_errf(err, errlen, "%s: %s", st->dir, strerror(errno));
         return INSTALL_ERROR;
     }
-    if (mkdirat(st->fd, "bundles", 0755) < 0 && errno != EEXIST) {
+    if (mkdirat(st->fd, "bundles", 0700) < 0 && errno != EEXIST) {
         util_errf(err, errlen, "%s/bundles: %s", st->dir, strerror(errno));
         return INSTALL_ERROR;
     }
@@ -355,7 +361,7 @@ enum install_result install_bundle(const struct config *cfg, const struct instal
         goto out;
     }
     snprintf(tmpname, sizeof tmpname, ".tmp-%ld", (long)getpid());
-    if (mkdirat(st.bfd, tmpname, 0755) < 0 ||
+    if (mkdirat(st.bfd, tmpname, 0700) < 0 ||
         (tfd = openat(st.bfd, tmpname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
         rc =
             say(msg, msglen, INSTALL_FAILED, "%s/bundles/%s: %s", st.dir, tmpname, strerror(errno));

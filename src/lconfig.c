@@ -1,7 +1,8 @@
 /*
  * lconfig.c: require "serfhand.config", a read-only view of the settings the
  * host loaded (defaults included): config.get("reboot.stall_minutes") and
- * config.table() for a nested copy. Passwords and tokens read as "(set)".
+ * config.table() for a nested copy. Passwords and tokens read as "(set)"
+ * (config_secret); the file's path is not exposed.
  */
 #include <string.h>
 
@@ -9,16 +10,11 @@
 
 #include "serfhand.h"
 
-/* Secrets stay with the C modules that use them; Lua sees only whether
- * they are set. */
-static bool is_secret(const char *path)
-{
-    return strcmp(path, "factomd.password") == 0 || strcmp(path, "serf.rpc_auth") == 0;
-}
-
 static void push_value(lua_State *L, const struct cfg_item *it, const struct cfg_value *v)
 {
-    if (is_secret(it->path)) {
+    /* Secrets stay with the C modules that use them; Lua sees only whether
+     * they are set. */
+    if (config_secret(it->path)) {
         lua_pushstring(L, *v->str ? "(set)" : "");
         return;
     }
@@ -87,9 +83,8 @@ static const luaL_Reg funcs[] = {
 
 int luaopen_serfhand_config(lua_State *L)
 {
+    /* No config.file: the path to the file that holds the secrets is none
+     * of a handler's business (DESIGN 4b). */
     luaL_newlib(L, funcs);
-    const struct config *c = sandbox_config(L);
-    lua_pushstring(L, c->file ? c->file : "");
-    lua_setfield(L, -2, "file");
     return 1;
 }

@@ -1,7 +1,8 @@
 /*
  * lidentity.c: require "serfhand.identity": this node's Factom identity
- * (identity.c reads it from factomd.conf). Envelope code signs with it; the
- * secret stays in sodium_malloc memory inside a userdata and never reaches Lua.
+ * (identity.c reads it from factomd.conf). Envelope code signs host-framed
+ * messages with it (never raw bytes); the secret stays in sodium_malloc memory inside a userdata
+ * and never reaches Lua.
  */
 #include <string.h>
 
@@ -79,18 +80,33 @@ static struct identity *cached(lua_State *L)
     return lua_touserdata(L, -1);
 }
 
-static int sign_with(lua_State *L, struct identity *id, int msgarg)
+/* Sign "serfhand/1\n" .. context .. "\n" .. msg (args ctxarg, ctxarg+1).
+ * There is deliberately no way to sign raw bytes: a raw Ed25519 signature
+ * by the authority key could be replayed into factomd's own protocol. */
+static int sign_framed(lua_State *L, struct identity *id, int ctxarg)
 {
-    size_t len;
+    size_t clen, mlen, flen;
+    const char *ctx = luaL_checklstring(L, ctxarg, &clen);
     const char *msg;
-    unsigned char sig[crypto_sign_BYTES];
+    unsigned char sig[crypto_sign_BYTES], *scratch;
+    char err[128];
 
-    if (lua_type(L, msgarg) != LUA_TSTRING)
-        return luaL_typeerror(L, msgarg, "string");
-    msg = lua_tolstring(L, msgarg, &len);
+    if (lua_type(L, ctxarg + 1) != LUA_TSTRING)
+        return luaL_typeerror(L, ctxarg + 1, "string");
+    msg = lua_tolstring(L, ctxarg + 1, &mlen);
+    luaL_argcheck(L, identity_context_ok(ctx, clen), ctxarg,
+                  "context must match [a-z0-9][a-z0-9._-]{0,63}");
     if (id->k.sk == NULL)
         return luaL_error(L, "identity: key is closed");
-    crypto_sign_detached(sig, NULL, (const unsigned char *)msg, len, id->k.sk);
+    flen = identity_frame_len(clen, mlen);
+    if (flen == 0)
+        return luaL_error(L, "identity: message too long");
+    /* scratch is Lua memory: it counts against the cap and is collected */
+    scratch = lua_newuserdatauv(L, flen, 0);
+    if (identity_sign_framed(&id->k, ctx, clen, (const unsigned char *)msg, mlen, scratch, sig, err,
+                             sizeof err) < 0)
+        return luaL_error(L, "identity: %s", err);
+    lua_pop(L, 1); /* scratch */
     lua_pushlstring(L, (const char *)sig, sizeof sig);
     return 1;
 }
@@ -111,10 +127,10 @@ static int id_public_key(lua_State *L)
     return 1;
 }
 
-/* id:sign(msg) -> raw 64-byte Ed25519 signature */
-static int id_sign(lua_State *L)
+/* id:sign_framed(context, msg) -> 64-byte Ed25519 signature over the frame */
+static int id_sign_framed(lua_State *L)
 {
-    return sign_with(L, checkid(L), 2);
+    return sign_framed(L, checkid(L), 2);
 }
 
 /* __gc and __close: wipe the secret, once. The public parts stay. */
@@ -159,21 +175,23 @@ static int l_public_key(lua_State *L)
     return 1;
 }
 
-/* identity.sign(msg) -> raw signature, or nil, err */
-static int l_sign(lua_State *L)
+/* identity.sign_framed(context, msg) -> signature, or nil, err */
+static int l_sign_framed(lua_State *L)
 {
-    if (lua_type(L, 1) != LUA_TSTRING)
-        return luaL_typeerror(L, 1, "string");
+    luaL_checkstring(L, 1);
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return luaL_typeerror(L, 2, "string");
     struct identity *id = cached(L);
     if (id == NULL)
         return 2;
-    return sign_with(L, id, 1);
+    lua_pop(L, 1); /* the cached userdata: the registry keeps it */
+    return sign_framed(L, id, 1);
 }
 
 static const luaL_Reg id_methods[] = {
     {"chain_id", id_chain_id},
     {"public_key", id_public_key},
-    {"sign", id_sign},
+    {"sign_framed", id_sign_framed},
     {NULL, NULL},
 };
 
@@ -185,8 +203,8 @@ static const luaL_Reg id_meta[] = {
 };
 
 static const luaL_Reg identity_funcs[] = {
-    {"chain_id", l_chain_id}, {"load", l_load}, {"public_key", l_public_key},
-    {"sign", l_sign},         {NULL, NULL},
+    {"chain_id", l_chain_id},       {"load", l_load}, {"public_key", l_public_key},
+    {"sign_framed", l_sign_framed}, {NULL, NULL},
 };
 
 int luaopen_serfhand_identity(lua_State *L)

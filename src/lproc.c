@@ -23,10 +23,40 @@
 #define PROC_JOB_MT "serfhand.proc.job"
 #define PROC_MAX_DELAY_MS ((lua_Integer)24 * 3600 * 1000) /* spawn's delay_ms */
 
-/* The environment a child gets when the caller passes no env. */
-static const char *const env_allow[] = {
-    "PATH", "HOME", "LANG", "LC_ALL", "TZ", "SERF_RPC_ADDR", "SERF_RPC_AUTH", NULL,
+/* The variables a child gets from serfhand's environment when the caller
+ * passes no env and proc.env is empty. No credentials (SERF_RPC_AUTH): a
+ * child is not host code. */
+static const char *const env_default[] = {
+    "PATH", "HOME", "LANG", "LC_ALL", "TZ", "SERF_RPC_ADDR", NULL,
 };
+
+/* What serfhand itself (the restart executor, PROC_SELF) gets on top: it is
+ * host code and needs its config and the agent's token. */
+static const char *const env_self[] = {"SERFHAND_CONFIG", "SERF_RPC_AUTH", NULL};
+
+/* Variables a handler may not set for a child: they make an allowed binary
+ * load or run other code. */
+static bool env_name_refused(const char *k, size_t klen)
+{
+    static const char *const names[] = {
+        "BASH_ENV",      "ENV",      "IFS",      "GCONV_PATH",   "PYTHONPATH",
+        "PYTHONSTARTUP", "PERL5LIB", "PERL5OPT", "NODE_OPTIONS", NULL};
+    if (klen >= 3 && strncmp(k, "LD_", 3) == 0)
+        return true;
+    for (int i = 0; names[i]; i++)
+        if (strlen(names[i]) == klen && strncmp(k, names[i], klen) == 0)
+            return true;
+    return false;
+}
+
+static void env_add(lua_State *L, int t, int *n, const char *k)
+{
+    const char *v = getenv(k);
+    if (v) {
+        lua_pushfstring(L, "%s=%s", k, v);
+        lua_rawseti(L, t, ++*n);
+    }
+}
 
 /* The output buffers of a run, owned by a userdata so that pushing the
  * results (which may raise on memory) cannot leak them. */
@@ -78,19 +108,24 @@ static bool valid_env_name(const char *s, size_t len)
 }
 
 /* Push a table of "K=V" strings followed by a userdata char *[] over them.
- * idx is the caller's env option (a table) or 0 for the allow-list. */
-static char **build_env(lua_State *L, int idx, const char *fn)
+ * idx is the caller's env option (a table) or 0 for proc.env; self adds
+ * env_self (the child is serfhand itself). */
+static char **build_env(lua_State *L, int idx, const char *fn, bool self)
 {
     lua_newtable(L); /* the strings */
     int t = lua_gettop(L);
     int n = 0;
     if (idx == 0) {
-        for (const char *const *k = env_allow; *k; k++) {
-            const char *v = getenv(*k);
-            if (v) {
-                lua_pushfstring(L, "%s=%s", *k, v);
-                lua_rawseti(L, t, ++n);
-            }
+        const struct config *cfg = sandbox_config(L);
+        size_t nlist = 0;
+        char *const *list = cfg ? config_list(cfg, "proc.env", &nlist) : NULL;
+        if (nlist > 0) {
+            for (size_t i = 0; i < nlist; i++)
+                if (strcmp(list[i], "SERF_RPC_AUTH") != 0) /* a credential: never */
+                    env_add(L, t, &n, list[i]);
+        } else {
+            for (const char *const *k = env_default; *k; k++)
+                env_add(L, t, &n, *k);
         }
     } else {
         lua_pushnil(L);
@@ -105,11 +140,15 @@ static char **build_env(lua_State *L, int idx, const char *fn)
                 const char *eq = strchr(v, '=');
                 if (!eq || eq == v)
                     luaL_error(L, "bad option 'env' to '%s' ('%s' is not K=V)", fn, v);
+                if (env_name_refused(v, (size_t)(eq - v)))
+                    luaL_error(L, "bad option 'env' to '%s' (%s may not be set)", fn, v);
                 lua_pushvalue(L, -1);
             } else if (lua_type(L, -2) == LUA_TSTRING) { /* K = V */
                 const char *k = lua_tolstring(L, -2, &klen);
                 if (!valid_env_name(k, klen))
                     luaL_error(L, "bad option 'env' to '%s' (bad variable name)", fn);
+                if (env_name_refused(k, klen))
+                    luaL_error(L, "bad option 'env' to '%s' (%s may not be set)", fn, k);
                 lua_pushfstring(L, "%s=%s", k, v);
             } else {
                 luaL_error(L, "bad option 'env' to '%s' (keys must be names or indexes)", fn);
@@ -118,6 +157,9 @@ static char **build_env(lua_State *L, int idx, const char *fn)
             lua_pop(L, 1); /* the value; the key stays for lua_next */
         }
     }
+    if (self)
+        for (const char *const *k = env_self; *k; k++)
+            env_add(L, t, &n, *k);
     char **v = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *v, 0);
     for (int i = 1; i <= n; i++) {
         lua_rawgeti(L, t, i);
@@ -196,6 +238,30 @@ static int job_gc(lua_State *L)
     return 0;
 }
 
+/* Check argv against proc.allow (proc_allowed) and set c->path to the
+ * userdata-anchored file to exec: pushes that userdata. Returns false with
+ * nil, err pushed when refused; true for PROC_SELF in *self. */
+static bool check_allowed(lua_State *L, struct proc_cmd *c, bool *self)
+{
+    const struct config *cfg = sandbox_config(L);
+    size_t nallow = 0, nrestart = 0;
+    char *const *allow = cfg ? config_list(cfg, "proc.allow", &nallow) : NULL;
+    char *const *restart = cfg ? config_list(cfg, "factomd.restart", &nrestart) : NULL;
+    char *path = lua_newuserdatauv(L, PATH_MAX, 0); /* anchored on the stack */
+    char err[PATH_MAX + 128];
+
+    enum proc_allow a = proc_allowed(c->argv, allow, nallow, nrestart ? restart[0] : NULL, path,
+                                     PATH_MAX, err, sizeof err);
+    *self = a == PROC_SELF;
+    if (a == PROC_ALLOWED || a == PROC_SELF) {
+        c->path = path;
+        return true;
+    }
+    luaL_pushfail(L);
+    lua_pushfstring(L, "proc: %s", err);
+    return false;
+}
+
 static const char *const run_opts[] = {"cwd", "env", "max_output", "stdin", "timeout_ms", NULL};
 static const char *const spawn_opts[] = {"cwd", "delay_ms", "env", "log", NULL};
 
@@ -225,10 +291,13 @@ static int l_run(lua_State *L)
     cs.cwd = opt_str(L, 2, "cwd", fn, &len);
     if (cs.cwd && strlen(cs.cwd) != len)
         luaL_error(L, "bad option 'cwd' to '%s' (contains NUL)", fn);
+    bool self;
+    if (!check_allowed(L, &cs, &self))
+        return 2;
     if (opt_field(L, 2, "env", LUA_TTABLE, fn) == LUA_TTABLE)
-        cs.envp = build_env(L, lua_gettop(L), fn);
+        cs.envp = build_env(L, lua_gettop(L), fn, self);
     else
-        cs.envp = build_env(L, 0, fn);
+        cs.envp = build_env(L, 0, fn, self);
     struct job *j = lua_newuserdatauv(L, sizeof *j, 0);
     memset(j, 0, sizeof *j);
     luaL_setmetatable(L, PROC_JOB_MT);
@@ -296,10 +365,13 @@ static int l_spawn(lua_State *L)
     if (cs.cwd && strlen(cs.cwd) != len)
         luaL_error(L, "bad option 'cwd' to '%s' (contains NUL)", fn);
     lua_Integer delay = opt_int(L, 2, "delay_ms", 0, 0, PROC_MAX_DELAY_MS, fn);
+    bool self;
+    if (!check_allowed(L, &cs, &self))
+        return 2;
     if (opt_field(L, 2, "env", LUA_TTABLE, fn) == LUA_TTABLE)
-        cs.envp = build_env(L, lua_gettop(L), fn);
+        cs.envp = build_env(L, lua_gettop(L), fn, self);
     else
-        cs.envp = build_env(L, 0, fn);
+        cs.envp = build_env(L, 0, fn, self);
     cs.exec_at = delay > 0 ? util_mono_ms() + delay : 0;
 
     char err[512];

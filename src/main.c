@@ -178,6 +178,7 @@ int main(int argc, char **argv)
         return SH_EXIT_USAGE;
     }
     log_open(&cfg, false);
+    config_warn_exposed(&cfg);
     rc = cmd->exec(&ca, &cfg);
     log_close();
     config_free(&cfg);

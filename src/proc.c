@@ -37,6 +37,7 @@ struct rec {
 /* Everything a child needs, prepared by the parent before fork(). */
 struct childspec {
     char *const *argv;
+    const char *path; /* exec this file; NULL: search argv[0] */
     char *const *envp;
     const char *cwd;   /* NULL: stay */
     int fd0, fd1, fd2; /* become stdin, stdout, stderr; all >= 3 */
@@ -208,12 +209,12 @@ static void child_exec(const struct childspec *cs, pid_t parent)
         sigaction(s, &sa, NULL);
     }
     sigprocmask(SIG_SETMASK, &none, NULL);
+    struct rlimit rl; /* the handler's lowered CPU cap must not follow the child */
+    if (getrlimit(RLIMIT_CPU, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_CPU, &rl);
+    }
     if (cs->detached) {
-        struct rlimit rl; /* the handler's CPU cap must not follow it */
-        if (getrlimit(RLIMIT_CPU, &rl) == 0) {
-            rl.rlim_cur = rl.rlim_max;
-            setrlimit(RLIMIT_CPU, &rl);
-        }
         umask(022);
     } else {
         setpgid(0, 0);
@@ -234,18 +235,24 @@ static void child_exec(const struct childspec *cs, pid_t parent)
     if (cs->exec_at > 0) {
         /* A delayed start: report now whether the command can be found, let
          * the parent go, and wait. A failure at exec time goes to stderr. */
-        int e = find_exec(cs->argv[0]);
+        int e = find_exec(cs->path ? cs->path : cs->argv[0]);
         if (e) {
             child_report(cs->status_fd, ST_EXEC, e);
             _exit(127);
         }
         close(cs->status_fd);
         sleep_until(cs->exec_at);
-        execvp(cs->argv[0], cs->argv);
+        if (cs->path)
+            execv(cs->path, cs->argv);
+        else
+            execvp(cs->argv[0], cs->argv);
         report_late_exec(cs->argv[0], errno);
         _exit(127);
     }
-    execvp(cs->argv[0], cs->argv);
+    if (cs->path)
+        execv(cs->path, cs->argv);
+    else
+        execvp(cs->argv[0], cs->argv);
     child_report(cs->status_fd, ST_EXEC, errno);
     _exit(127);
 }
@@ -319,7 +326,7 @@ int proc_run(const struct proc_cmd *c, const struct proc_run_opts *o, struct buf
     pid_t pid = -1;
     sigset_t pipeset, oldmask, pend;
     bool pipe_was_pending = false;
-    struct childspec cs = {.argv = c->argv, .envp = c->envp, .cwd = c->cwd};
+    struct childspec cs = {.argv = c->argv, .path = c->path, .envp = c->envp, .cwd = c->cwd};
 
     memset(r, 0, sizeof *r);
     sigemptyset(&pipeset);
@@ -510,7 +517,8 @@ pid_t proc_spawn(const struct proc_cmd *c, const char *log, char *err, size_t er
 {
     int st[2] = {-1, -1}, devnull = -1, logfd = -1;
     pid_t pid = -1, result = -1;
-    struct childspec cs = {.argv = c->argv, .envp = c->envp, .cwd = c->cwd, .exec_at = c->exec_at};
+    struct childspec cs = {
+        .argv = c->argv, .path = c->path, .envp = c->envp, .cwd = c->cwd, .exec_at = c->exec_at};
 
     if (pipe_high(st) < 0) {
         util_errf(err, errlen, "proc: cannot make a pipe: %s", strerror(errno));
@@ -588,4 +596,69 @@ bool proc_alive(pid_t pid)
     if (p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
         return false;
     return true;
+}
+
+/* The first executable regular file named name in PROC_SAFE_PATH, into out. */
+static bool safe_path_lookup(const char *name, char *out, size_t outlen)
+{
+    const char *p = PROC_SAFE_PATH;
+
+    for (;;) {
+        const char *end = strchr(p, ':');
+        size_t dlen = end ? (size_t)(end - p) : strlen(p);
+        struct stat st;
+        int n = snprintf(out, outlen, "%.*s/%s", (int)dlen, p, name);
+
+        if (n > 0 && (size_t)n < outlen && stat(out, &st) == 0 && S_ISREG(st.st_mode) &&
+            access(out, X_OK) == 0)
+            return true;
+        if (!end)
+            return false;
+        p = end + 1;
+    }
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+enum proc_allow proc_allowed(char *const *argv, char *const *allow, size_t nallow,
+                             const char *restart0, char *path, size_t pathlen, char *err,
+                             size_t errlen)
+{
+    const char *cmd = argv[0];
+    char real[PATH_MAX], areal[PATH_MAX];
+
+    /* The restart executor: this very binary, and only as `action`. */
+    if (strcmp(cmd, "/proc/self/exe") == 0 && argv[1] && strcmp(argv[1], "action") == 0) {
+        snprintf(path, pathlen, "%s", cmd);
+        return PROC_SELF;
+    }
+    if (strchr(cmd, '/') == NULL) {
+        if (!safe_path_lookup(cmd, path, pathlen)) {
+            util_errf(err, errlen, "'%s' is not in %s", cmd, PROC_SAFE_PATH);
+            return PROC_NOT_FOUND;
+        }
+    } else {
+        snprintf(path, pathlen, "%s", cmd);
+    }
+    /* The operator's own restart command, as configured. */
+    if (restart0 && *restart0 && strcmp(cmd, restart0) == 0)
+        return PROC_ALLOWED;
+    if (path[0] == '/') {
+        bool have_real = realpath(path, real) != NULL;
+        for (size_t i = 0; i < nallow; i++) {
+            if (allow[i][0] != '/')
+                continue; /* refused when the config loads; never a PATH search */
+            if (strcmp(allow[i], path) == 0)
+                return PROC_ALLOWED;
+            if (have_real && realpath(allow[i], areal) && strcmp(real, areal) == 0 &&
+                strcmp(base_name(allow[i]), base_name(path)) == 0)
+                return PROC_ALLOWED;
+        }
+    }
+    util_errf(err, errlen, "'%s' is not allowed (add its absolute path to proc.allow)", path);
+    return PROC_NOT_ALLOWED;
 }

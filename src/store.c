@@ -5,10 +5,12 @@
  * subcommands may call it directly.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -219,6 +221,15 @@ int store_open_ms(struct store **out, const char *state_dir, int busy_ms, char *
     buf_printf(&path, "%s/serfhand.db", state_dir);
     s->path = path.data;
     configure_sqlite();
+    /* SQLite creates the file with 0644 & ~umask and gives its -wal and -shm
+     * the file's mode: make it 0600 first (and tighten an older one). */
+    int dbfd = open(s->path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
+    if (dbfd >= 0) {
+        struct stat dst;
+        if (fstat(dbfd, &dst) == 0 && S_ISREG(dst.st_mode) && (dst.st_mode & 077))
+            (void)fchmod(dbfd, dst.st_mode & 0700);
+        close(dbfd);
+    }
     int rc = sqlite3_open_v2(s->path, &s->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
                                  SQLITE_OPEN_NOFOLLOW,

@@ -2,7 +2,6 @@
 -- LuaLS annotations for require "serfhand.config" (see docs/lua-api.md).
 
 ---@class serfhand.config
----@field file string the configuration file read, "" for built-in defaults
 local config = {}
 
 ---The value of a key such as "reboot.stall_minutes"; raises for an unknown key.

@@ -16,10 +16,13 @@ function Identity:chain_id() end
 ---@return string
 function Identity:public_key() end
 
----Ed25519 signature of msg. Raises "identity: key is closed" after close.
+---Ed25519 signature of "serfhand/1\n" .. context .. "\n" .. msg (never of
+---raw bytes). context matches [a-z0-9][a-z0-9._-]{0,63}. Raises on a bad
+---context and "identity: key is closed" after close.
+---@param context string
 ---@param msg string
 ---@return string sig 64 raw bytes
-function Identity:sign(msg) end
+function Identity:sign_framed(context, msg) end
 
 ---Read and check factomd.conf (config key factomd.conf) now.
 ---@return serfhand.identity.Identity|nil id
@@ -36,10 +39,11 @@ function identity.chain_id() end
 ---@return string? err
 function identity.public_key() end
 
----Sign msg with the identity loaded once per process.
+---Sign the host-framed message with the identity loaded once per process.
+---@param context string
 ---@param msg string
 ---@return string|nil sig 64 raw bytes
 ---@return string? err
-function identity.sign(msg) end
+function identity.sign_framed(context, msg) end
 
 return identity

@@ -9,7 +9,7 @@ local proc = {}
 ---@class serfhand.proc.RunOpts
 ---@field timeout_ms? integer ms; 0/nil = none of its own; always bounded by the handler's deadline
 ---@field stdin? string bytes for the child's stdin (default /dev/null)
----@field env? table<integer|string, string> the whole environment: "K=V" strings and/or K = "V" (default: allow-list)
+---@field env? table<integer|string, string> the whole environment: "K=V" strings and/or K = "V" (default: the variables config proc.env names; LD_* and the like raise)
 ---@field max_output? integer cap per stream in bytes, 1..64 MiB, default 1 MiB; exceeding it cuts and kills
 ---@field cwd? string directory to run in
 
@@ -25,15 +25,15 @@ local proc = {}
 ---Options of proc.spawn.
 ---@class serfhand.proc.SpawnOpts
 ---@field log? string append stdout and stderr to this file (default /dev/null)
----@field env? table<integer|string, string> the whole environment (default: allow-list)
+---@field env? table<integer|string, string> the whole environment (default: the variables config proc.env names; LD_* and the like raise)
 ---@field cwd? string directory to run in
 ---@field delay_ms? integer exec this much later (0..86400000); the pid is returned at once
 
 ---Run argv (no shell) and wait for it, with a timeout and an output cap.
----@param argv string[] program (searched in the child's PATH) and arguments
+---@param argv string[] program (an absolute path in proc.allow, or a bare name found in the host's fixed path and allowed) and arguments
 ---@param opts? serfhand.proc.RunOpts
 ---@return serfhand.proc.Result|nil result
----@return string? err "proc: cannot run 'x': No such file or directory", ...
+---@return string? err "proc: '/usr/bin/x' is not allowed (add its absolute path to proc.allow)", "proc: cannot run ...", ...
 function proc.run(argv, opts) end
 
 ---Start argv fully detached (fork, setsid, stdio on /dev/null or log,

@@ -91,8 +91,9 @@ end
 
 -- build(name, fields, [opts]) -> payload, body, text | nil, err
 -- opts: now (unix s), ttl (s, 1..3600, default 900), net (default config
--- factomd.network), id (hex), signer ({chain_id = fn, sign = fn}, default
--- serfhand.identity), max (bytes, default the event budget of name).
+-- factomd.network), id (hex), signer ({chain_id = fn, sign_framed = fn(name,
+-- body)} or {chain_id = fn, sign = fn(message)}, default serfhand.identity),
+-- max (bytes, default the event budget of name).
 function M.build(name, fields, opts)
   opts = opts or {}
   if type(name) ~= "string" or not name:match("^[A-Za-z0-9][A-Za-z0-9_.-]*$") then
@@ -119,7 +120,13 @@ function M.build(name, fields, opts)
   body.exp = now + ttl
   local text = M.encode_body(body)
   local sig
-  sig, err = signer.sign(M.message(name, text))
+  -- serfhand.identity signs only host-framed messages (DESIGN 4b): it adds
+  -- DOMAIN .. name .. "\n" itself. A test signer may sign the whole message.
+  if signer.sign_framed then
+    sig, err = signer.sign_framed(name, text)
+  else
+    sig, err = signer.sign(M.message(name, text))
+  end
   if not sig then return nil, err end
   local payload = crypto.b64url(sig) .. "." .. text
   local max = opts.max or M.budget(name)

@@ -267,11 +267,9 @@ function M.execute(ph, prop, set)
     log.info(string.format("decided %s: this node is not an authority, not restarting", ph))
     return
   end
-  local argv = { "/proc/self/exe" } -- this very serfhand binary
-  if config.file ~= "" then
-    argv[#argv + 1] = "-c"
-    argv[#argv + 1] = config.file
-  end
+  -- this very serfhand binary; it finds the config through SERFHAND_CONFIG,
+  -- which serfhand.proc passes to every child (config.file is not exposed)
+  local argv = { "/proc/self/exe" }
   argv[#argv + 1] = "action"
   argv[#argv + 1] = prop.act
   argv[#argv + 1] = ph

@@ -13,6 +13,7 @@ state_dir = "$T_TMP/state"
 trust = { keys = { "$T_TMP/k.pub" } }
 log = { target = "$LOG", level = "debug" }
 limits = { event_ms = 400, query_ms = 400, grace_ms = 300, memory_mb = 16, response_bytes = 100 }
+proc = { allow = { "/bin/sleep" } } -- query/later spawns it (DESIGN 4b: operator-approved only)
 CONF
 # h NAME: write handlers/NAME.lua from stdin and sign the bundle anew.
 VERSION=0

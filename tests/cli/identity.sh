@@ -63,46 +63,67 @@ T.test("load", function()
     T.ok(id, err)
     T.eq(id:chain_id(), "$CHAIN")
     T.eq(id:public_key(), "$PUB")
-    local msg = "serfhand/1\nfactomd-restart-vote\n{\"net\":\"LOCAL\"}"
-    local sig = id:sign(msg)
+    local body = "{\"net\":\"LOCAL\"}"
+    local msg = "serfhand/1\nfactomd-restart-vote\n" .. body
+    local sig = id:sign_framed("factomd-restart-vote", body)
     T.eq(#sig, 64)
-    T.ok(crypto.ed25519_verify(sig, msg, crypto.unhex(id:public_key())), "verifies")
+    T.ok(crypto.ed25519_verify(sig, msg, crypto.unhex(id:public_key())), "verifies over the frame")
+    T.ok(not crypto.ed25519_verify(sig, body, crypto.unhex(id:public_key())), "never over the bare bytes")
     T.ok(not crypto.ed25519_verify(sig, msg .. " ", crypto.unhex(id:public_key())), "not tampered")
-    T.eq(crypto.hex(id:sign("")), "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b", "RFC 8032 vector 1")
     log.info("sigcheck msg=" .. crypto.hex(msg) .. " sig=" .. crypto.hex(sig))
 end)
 T.test("conveniences load once and agree", function()
     T.eq(identity.chain_id(), "$CHAIN")
     T.eq(identity.public_key(), "$PUB")
-    T.eq(identity.sign("abc"), identity.load():sign("abc"))
-    T.ok(crypto.ed25519_verify(identity.sign("abc"), "abc", crypto.unhex("$PUB")))
+    T.eq(identity.sign_framed("c", "abc"), identity.load():sign_framed("c", "abc"))
+    T.ok(crypto.ed25519_verify(identity.sign_framed("c", "abc"), "serfhand/1\nc\nabc", crypto.unhex("$PUB")))
 end)
 T.test("close wipes the key; public parts stay", function()
     local id = assert(identity.load())
     do local k <close> = id end
-    T.raises(function() id:sign("x") end, "identity: key is closed")
+    T.raises(function() id:sign_framed("c", "x") end, "identity: key is closed")
     do local k <close> = id end -- idempotent
     T.eq(id:chain_id(), "$CHAIN")
     T.eq(id:public_key(), "$PUB")
     T.ok(tostring(id):find("closed"))
-    T.eq(#identity.sign("x"), 64, "the cached identity is a different object")
+    T.eq(#identity.sign_framed("c", "x"), 64, "the cached identity is a different object")
 end)
 T.test("no secret reachable from Lua", function()
     local id = assert(identity.load())
     T.eq(getmetatable(id), "serfhand.identity")
     T.ok(not tostring(id):find("9d61b19d"), "tostring")
-    for k in pairs({chain_id = 1, public_key = 1, sign = 1}) do T.ok(id[k], k) end
+    for k in pairs({chain_id = 1, public_key = 1, sign_framed = 1}) do T.ok(id[k], k) end
     T.eq(id.secret, nil)
     T.eq(id.private_key, nil)
 end)
 T.test("misuse raises", function()
     local id = assert(identity.load())
-    T.raises(function() id:sign() end, "bad argument #1")
-    T.raises(function() id:sign(12) end, "string expected")
-    T.raises(function() id.sign({}, "x") end, "bad argument #1")
+    T.raises(function() id:sign_framed() end, "bad argument #1")
+    T.raises(function() id:sign_framed("c", 12) end, "string expected")
+    T.raises(function() id.sign_framed({}, "c", "x") end, "bad argument #1")
     T.raises(function() id.chain_id("x") end, "bad argument #1")
-    T.raises(function() identity.sign() end, "bad argument #1")
-    T.raises(function() identity.sign({}) end, "bad argument #1")
+    T.raises(function() identity.sign_framed() end, "bad argument #1")
+    T.raises(function() identity.sign_framed("c", {}) end, "bad argument #2")
+end)
+T.test("no signing oracle: raw signing is gone, contexts are validated", function()
+    local id = assert(identity.load())
+    T.eq(identity.sign, nil, "identity.sign")
+    T.eq(id.sign, nil, "id:sign")
+    for _, bad in ipairs({"", "Vote", "-x", ".x", "a b", "a\nb", "a/b", string.rep("a", 65), "a\0"}) do
+        T.raises(function() id:sign_framed(bad, "x") end, "context must match")
+        T.raises(function() identity.sign_framed(bad, "x") end, "context must match")
+    end
+    T.eq(#id:sign_framed(string.rep("a", 64), "x"), 64, "64 characters")
+    T.eq(#id:sign_framed("0a._-", ""), 64)
+    -- The frame a hostile handler chooses still starts with the host's domain:
+    -- no context/bytes pair yields a signature over bytes of its choosing.
+    local raw = crypto.unhex("00010203deadbeef")
+    local pk = crypto.unhex(id:public_key())
+    for _, ctx in ipairs({"a", "serfhand", "x"}) do
+        local s = id:sign_framed(ctx, raw)
+        T.ok(not crypto.ed25519_verify(s, raw, pk), "raw bytes never verify")
+        T.ok(crypto.ed25519_verify(s, "serfhand/1\n" .. ctx .. "\n" .. raw, pk))
+    end
 end)
 LUA
 expect_eq "no permission warning at 0600" "$(grep -c 'readable by group' "$LOG")" 0
@@ -142,7 +163,7 @@ local crypto = require "serfhand.crypto"
 T.test("load", function()
     local id = assert(identity.load())
     T.eq(id:public_key(), "$PUB")
-    T.ok(crypto.ed25519_verify(id:sign("m"), "m", crypto.unhex("$PUB")))
+    T.ok(crypto.ed25519_verify(id:sign_framed("x", "m"), "serfhand/1\nx\nm", crypto.unhex("$PUB")))
 end)
 LUA
 expect_match "world-readable file warned about" "$(cat "$LOG")" \
@@ -150,8 +171,8 @@ expect_match "world-readable file warned about" "$(cat "$LOG")" \
 run_lua "conveniences read the file once" <<'LUA'
 local identity = require "serfhand.identity"
 T.test("three calls", function()
-    assert(identity.chain_id()); assert(identity.public_key()); assert(identity.sign("x"))
-    assert(identity.sign("y"))
+    assert(identity.chain_id()); assert(identity.public_key()); assert(identity.sign_framed("c", "x"))
+    assert(identity.sign_framed("c", "y"))
 end)
 LUA
 expect_eq "one read, one warning" "$(grep -c 'readable by group' "$LOG")" 1
@@ -179,7 +200,7 @@ T.test("conveniences", function()
         T.eq(v, nil)
         T.ok(err:find([==[$2]==]), err)
     end
-    local v, err = identity.sign("x")
+    local v, err = identity.sign_framed("c", "x")
     T.eq(v, nil)
     T.ok(err:find([==[$2]==]), err)
 end)

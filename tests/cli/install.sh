@@ -172,9 +172,10 @@ for step in locked staged verified copy copied verified-copy renamed previous li
     St=$T_TMP/crash-$step
     conf "crash-$step" "$St"
     Cc="$SERFHAND -c $T_TMP/crash-$step.conf"
+    Ch="$SERFHAND-test-hooks -c $T_TMP/crash-$step.conf" # the hook is only in this build
     $Cc install "$PUB/b1" > /dev/null 2>&1
     old=$(cur "$St")
-    rc=$(SERFHAND_TEST_CRASH_AT=$step $Cc install "$PUB/b2" > /dev/null 2>&1; echo $?) 2>/dev/null
+    rc=$(SERFHAND_TEST_CRASH_AT=$step $Ch install "$PUB/b2" > /dev/null 2>&1; echo $?) 2>/dev/null
     expect_eq "crash at $step: the installer was killed" "$rc" 137
     case $step in
     switched|recorded|pruned)
@@ -195,7 +196,7 @@ St=$T_TMP/crash-rollback
 conf crash-rollback "$St"
 Cc="$SERFHAND -c $T_TMP/crash-rollback.conf"
 $Cc install "$PUB/b1" > /dev/null 2>&1; $Cc install "$PUB/b2" > /dev/null 2>&1
-rc=$(SERFHAND_TEST_CRASH_AT=rollback-link $Cc rollback --allow-downgrade > /dev/null 2>&1; echo $?) 2>/dev/null
+rc=$(SERFHAND_TEST_CRASH_AT=rollback-link $SERFHAND-test-hooks -c $T_TMP/crash-rollback.conf rollback --allow-downgrade > /dev/null 2>&1; echo $?) 2>/dev/null
 expect_eq "crash in rollback: the rollback was killed" "$rc" 137
 expect_eq "crash in rollback before the switch: version 2 still runs" "$(ver "$T_TMP/crash-rollback.conf")" "demo v2"
 check "crash in rollback: check passes" sh -c "$Cc check > /dev/null"

@@ -17,6 +17,7 @@ bundle = "$B"
 state_dir = "$T_TMP/state"
 log = { target = "$LOG", level = "debug" }
 limits = { event_ms = 500, grace_ms = 300 }
+proc = { allow = { "/bin/sleep", "/bin/sh" } }
 CONF
 mkdir -p "$T_TMP/state"
 

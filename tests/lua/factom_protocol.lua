@@ -95,12 +95,13 @@ T.test("a sick authority that first meets a proposal in a bundle votes, and send
   local real_health = restart.health
   restart.health = function() return { state = "sick", reason = "stalled (test)", height = 1000 } end
   local hostid = require "serfhand.identity"
-  local real_id = { chain_id = hostid.chain_id, sign = hostid.sign }
-  hostid.chain_id, hostid.sign = ID[5].signer.chain_id, ID[5].signer.sign
+  local real_id = { chain_id = hostid.chain_id, sign_framed = hostid.sign_framed }
+  hostid.chain_id = ID[5].signer.chain_id
+  hostid.sign_framed = function(ctx, m) return ID[5].sk:sign(envelope.message(ctx, m)) end
   local p, ph, body = proposal(1)
   T.eq(restart.on_votes({ payload = bundle(p, ph, body, { 2 }) }), "counted 2", "its own vote and 2's")
   restart.health, restart.me = real_health, real_me
-  hostid.chain_id, hostid.sign = real_id.chain_id, real_id.sign
+  hostid.chain_id, hostid.sign_framed = real_id.chain_id, real_id.sign_framed
   T.eq(sent_names(), restart.VOTE)
   local b = assert(ballot.decode(sent[1].payload))
   T.eq(b.proposal, p)

@@ -3,10 +3,11 @@
 -- Run: build/serfhand test tests/lua/proc.lua
 local proc = require "serfhand.proc"
 local time = require "serfhand.time"
+local config = require "serfhand.config"
 
+-- proc.env's default: no credentials (SERF_RPC_AUTH is never passed on).
 local ALLOWED = {
-    PATH = true, HOME = true, LANG = true, LC_ALL = true, TZ = true,
-    SERF_RPC_ADDR = true, SERF_RPC_AUTH = true,
+    PATH = true, HOME = true, LANG = true, LC_ALL = true, TZ = true, SERF_RPC_ADDR = true,
 }
 
 -- Seconds taken by fn(), and its results.
@@ -101,16 +102,26 @@ end)
 
 local failures = {
     { name = "missing command", argv = { "no-such-command-serfhand" },
-      err = "^proc: cannot run 'no%-such%-command%-serfhand': No such file or directory$" },
+      err = "^proc: 'no%-such%-command%-serfhand' is not in /usr/local/sbin:" },
     { name = "missing path", argv = { "/nonexistent/x" },
       err = "^proc: cannot run '/nonexistent/x': No such file or directory$" },
     { name = "not executable", argv = { "/etc/passwd" },
       err = "^proc: cannot run '/etc/passwd': Permission denied$" },
     { name = "bad cwd", argv = { "true" }, opts = { cwd = "/nonexistent" },
       err = "^proc: cannot change to directory '/nonexistent': No such file or directory$" },
-    { name = "PATH comes from the child's env", argv = { "true" }, opts = { env = { PATH = "/nonexistent" } },
-      err = "^proc: cannot run 'true': No such file or directory$" },
+    { name = "not in proc.allow", argv = { "/usr/bin/id" }, err = "^proc: '/usr/bin/id' is not allowed" },
+    { name = "a bare name resolves to a path not in proc.allow", argv = { "id" },
+      err = "^proc: '/usr/bin/id' is not allowed" },
+    { name = "relative path", argv = { "./true" }, err = "^proc: '%./true' is not allowed" },
+    { name = "serfhand itself, other than as action", argv = { "/proc/self/exe", "run" },
+      err = "is not allowed" },
 }
+
+T.test("run: the child's PATH does not choose the executable", function()
+    -- resolved through the host's fixed path, never the caller's PATH
+    local r = assert(proc.run({ "true" }, { env = { PATH = "/nonexistent" } }))
+    T.eq(r.status, 0)
+end)
 
 for _, c in ipairs(failures) do
     T.test("run fails: " .. c.name, function()
@@ -284,7 +295,10 @@ T.test("spawn fails: missing command, bad log, bad cwd", function()
     local z0 = zombies()
     local pid, err = proc.spawn { "no-such-command-serfhand" }
     T.eq(pid, nil)
-    T.eq(err, "proc: cannot run 'no-such-command-serfhand': No such file or directory")
+    T.ok(err:find("^proc: 'no%-such%-command%-serfhand' is not in /usr/local/sbin:"), err)
+    pid, err = proc.spawn { "/usr/bin/id" }
+    T.eq(pid, nil)
+    T.ok(err:find("^proc: '/usr/bin/id' is not allowed"), err)
     pid, err = proc.spawn({ "true" }, { log = "/nonexistent/dir/x.log" })
     T.eq(pid, nil)
     T.eq(err, "proc: cannot open log '/nonexistent/dir/x.log': No such file or directory")
@@ -318,7 +332,9 @@ end)
 
 T.test("spawn with delay_ms: an exec that fails after the wait says so in the log", function()
     local dir = tmpdir()
-    local script, log = dir .. "/gone.sh", dir .. "/g.log"
+    -- a path proc.allow lists (tests/run's config)
+    local script, log = config.get("state_dir") .. "/gone.sh", dir .. "/g.log"
+    assert(sh("mkdir -p " .. config.get("state_dir")))
     assert(sh("printf '#!/bin/sh\\necho ran\\n' > " .. script .. " && chmod 755 " .. script))
     local pid = assert(proc.spawn({ script }, { log = log, delay_ms = 300 }))
     assert(proc.run { "rm", script })
@@ -332,18 +348,19 @@ T.test("spawn with delay_ms: a command that cannot run fails at once", function(
         return proc.spawn({ "no-such-command-serfhand" }, { delay_ms = 5000 })
     end)
     T.eq(pid, nil)
-    T.eq(err, "proc: cannot run 'no-such-command-serfhand': No such file or directory")
+    T.ok(err:find("is not in /usr/local/sbin"), err)
     T.ok(secs < 0.3, "failed after " .. secs .. " s")
     local dir = tmpdir()
-    local f = dir .. "/not-executable"
+    local f = config.get("state_dir") .. "/not-executable"
+    assert(sh("mkdir -p " .. config.get("state_dir")))
     assert(sh("printf 'echo x' > " .. f .. " && chmod 644 " .. f))
     pid, err = proc.spawn({ f }, { delay_ms = 5000 })
     T.eq(pid, nil)
     T.eq(err, "proc: cannot run '" .. f .. "': Permission denied")
-    proc.run { "rm", "-rf", dir }
-    pid, err = proc.spawn({ "true" }, { delay_ms = 5000, env = { "PATH=/nonexistent" } })
-    T.eq(pid, nil, "PATH of the child's environment")
-    T.ok(err and err:find("No such file or directory", 1, true), err)
+    proc.run { "rm", "-rf", dir, f }
+    pid, err = proc.spawn({ "/usr/bin/id" }, { delay_ms = 5000 })
+    T.eq(pid, nil, "not in proc.allow")
+    T.ok(err and err:find("is not allowed", 1, true), err)
 end)
 
 T.test("alive: finished and init", function()

@@ -1,6 +1,7 @@
 /* test_minisign.c: the minisign formats of minisign.c (keys, signatures,
  * the known-answer vector and the strict parsers), without the binary. */
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -193,10 +194,57 @@ static void test_keys_and_sign(void)
     minisign_seckey_free(sk);
 }
 
+/* minisign_seckey_read: the key file goes straight into sodium memory;
+ * only a regular file of at most 4 KiB. */
+static void test_seckey_read(void)
+{
+    struct minisign_pubkey pk;
+    struct minisign_seckey *sk = NULL, *sk2 = NULL;
+    struct buf text = {0};
+    char err[300], dir[] = "/tmp/serfhand-unit-XXXXXX", path[64], fifo[64], big[64];
+    char *kb = NULL;
+    size_t kblen = 0;
+
+    T_OK(mkdtemp(dir) != NULL, "temp dir");
+    snprintf(path, sizeof path, "%s/k.sec", dir);
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    snprintf(big, sizeof big, "%s/big", dir);
+    T_OK(minisign_keygen(&pk, &sk) == 0, "keygen");
+    T_OK(minisign_seckey_write(sk, NULL, 0, 0, &text, err, sizeof err) == 0, "write key");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    T_OK(fd >= 0 && write(fd, text.data, text.len) == (ssize_t)text.len, "key file");
+    close(fd);
+    T_OK(minisign_seckey_read(path, &kb, &kblen, err, sizeof err) == 0, "read key file");
+    T_OK(kblen == text.len && memcmp(kb, text.data, kblen) == 0, "same bytes");
+    T_OK(minisign_seckey_parse(&sk2, kb, kblen, NULL, err, sizeof err) == 0, "parses");
+    sodium_free(kb);
+    minisign_seckey_free(sk2);
+    char pad[1000];
+    memset(pad, 'x', sizeof pad);
+    fd = open(big, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    for (int i = 0; i < 5; i++)
+        T_OK(write(fd, pad, sizeof pad) == (ssize_t)sizeof pad, "big file");
+    close(fd);
+    T_OK(minisign_seckey_read(big, &kb, &kblen, err, sizeof err) < 0 && kb == NULL,
+         "over 4 KiB refused");
+    T_OK(strstr(err, "4096") != NULL, err);
+    T_OK(mkfifo(fifo, 0600) == 0, "fifo");
+    T_OK(minisign_seckey_read(fifo, &kb, &kblen, err, sizeof err) < 0 && kb == NULL,
+         "a FIFO refused, not waited on");
+    T_OK(minisign_seckey_read("/nonexistent/k", &kb, &kblen, err, sizeof err) < 0, "missing");
+    unlink(path);
+    unlink(big);
+    unlink(fifo);
+    rmdir(dir);
+    buf_free(&text);
+    minisign_seckey_free(sk);
+}
+
 int main(void)
 {
     test_kat();
     test_strict();
     test_keys_and_sign();
+    test_seckey_read();
     return t_done();
 }
