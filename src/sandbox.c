@@ -48,9 +48,10 @@ struct sandbox {
     volatile sig_atomic_t timed_out;
     volatile sig_atomic_t alarms;
     bool in_handler;
-    bool closing;      /* lua_close runs: the host's finalizers must run too */
-    bool refused;      /* a bundle module failed verification: the run is over */
-    char refusal[640]; /* why, for the host's "refused:" line */
+    bool closing;        /* lua_close runs: the host's finalizers must run too */
+    bool refused;        /* a bundle module failed verification: the run is over */
+    char refusal[640];   /* why, for the host's "refused:" line */
+    char alarm_msg[160]; /* the backstop's log line, written before any signal */
 };
 
 /* The SIGALRM backstop needs the state; lua.c keeps `globalL` for the same
@@ -109,14 +110,37 @@ int64_t sandbox_deadline_ms(const struct sandbox *sb)
     return sb ? sb->deadline : 0;
 }
 
+/* Past the deadline counts even when no hook noticed (a long C call, code
+ * the host ran after the handler returned). */
 bool sandbox_timed_out(const struct sandbox *sb)
 {
-    return sb->timed_out != 0;
+    return sb->timed_out != 0 || (sb->deadline && util_mono_ms() >= sb->deadline);
 }
 
 bool sandbox_out_of_memory(const struct sandbox *sb)
 {
     return sb->mem_hit;
+}
+
+const char *sandbox_deadline_name(const struct sandbox *sb)
+{
+    return sb->lim.deadline_name ? sb->lim.deadline_name : "the run's deadline";
+}
+
+size_t sandbox_mem_left(lua_State *L)
+{
+    struct sandbox *sb = sandbox_of(L);
+    return sb->used < sb->limit ? sb->limit - sb->used : 0;
+}
+
+int sandbox_reserve(lua_State *L, size_t n)
+{
+    struct sandbox *sb = sandbox_of(L);
+    if (n > sb->limit || sb->used > sb->limit - n) {
+        sb->mem_hit = true;
+        return -1;
+    }
+    return 0;
 }
 
 const char *sandbox_refusal(const struct sandbox *sb)
@@ -141,7 +165,8 @@ static int raise_stop(lua_State *L)
         lua_sethook(sb->L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
     if (sb->refused)
         return luaL_error(L, "refused: %s", sb->refusal);
-    return luaL_error(L, "deadline of %d ms exceeded", sb->lim.deadline_ms);
+    return luaL_error(L, "deadline of %d ms exceeded (%s)", sb->lim.deadline_ms,
+                      sandbox_deadline_name(sb));
 }
 
 static void stop_hook(lua_State *L, lua_Debug *ar)
@@ -176,8 +201,28 @@ static void on_alarm(int sig)
         setitimer(ITIMER_REAL, &it, NULL);
         return;
     }
-    log_signal_safe("deadline exceeded inside a C function; process ended");
+    /* Code that no hook reaches (a finalizer, which Lua runs with hooks off;
+     * a message handler called from the hook; a long pattern match) or a
+     * wait that ignored the deadline: the process ends here, grace_ms after
+     * the deadline. A crash to SQLite: the store keeps every committed
+     * transaction; the log line is one write(2). */
+    log_signal_safe(sb->alarm_msg);
     _exit(SH_EXIT_TIMEOUT); /* in a signal handler, nothing returns to a command */
+}
+
+/* The backstop fires ms from now. */
+static void arm_alarm(struct sandbox *sb, int64_t ms)
+{
+    if (ms < 1)
+        ms = 1;
+    alarm_sb = sb;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, 0}, {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000}};
+    setitimer(ITIMER_REAL, &it, NULL);
 }
 
 void sandbox_start_clock(struct sandbox *sb)
@@ -185,15 +230,11 @@ void sandbox_start_clock(struct sandbox *sb)
     if (sb->lim.deadline_ms <= 0)
         return;
     sb->deadline = util_mono_ms() + sb->lim.deadline_ms;
-    alarm_sb = sb;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, NULL);
-    struct itimerval it = {{0, 0},
-                           {sb->lim.deadline_ms / 1000, (sb->lim.deadline_ms % 1000) * 1000}};
-    setitimer(ITIMER_REAL, &it, NULL);
+    snprintf(sb->alarm_msg, sizeof sb->alarm_msg,
+             "deadline of %d ms exceeded (%s) where no hook runs (a finalizer, a message "
+             "handler or one long C call); process ended",
+             sb->lim.deadline_ms, sandbox_deadline_name(sb));
+    arm_alarm(sb, sb->lim.deadline_ms);
     /* Last resort if even SIGALRM cannot help: the kernel ends a spinning
      * process. Soft limit only lowers; SIGXCPU's default action kills. */
     struct rlimit rl;
@@ -459,6 +500,31 @@ static int setup(lua_State *L)
     return 0;
 }
 
+/* Nothing should reach here: every host call into Lua is protected. If
+ * something does, log it and end with the code of what the run hit (4 for
+ * the deadline, 5 for the memory cap, else 2: a host error), never abort(). */
+static int sb_panic(lua_State *L)
+{
+    struct sandbox *sb = sandbox_of(L);
+    const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(no message)";
+    if (sb->mem_hit) {
+        log_msg(LOG_LVL_ERROR,
+                "memory cap reached (limits.memory_mb = %zu) outside a protected "
+                "call: %s; process ended",
+                sb->limit >> 20, msg);
+        _exit(SH_EXIT_MEMORY);
+    }
+    if (sandbox_timed_out(sb)) {
+        log_msg(LOG_LVL_ERROR,
+                "deadline of %d ms exceeded (%s) outside a protected call: %s; "
+                "process ended",
+                sb->lim.deadline_ms, sandbox_deadline_name(sb), msg);
+        _exit(SH_EXIT_TIMEOUT);
+    }
+    log_msg(LOG_LVL_ERROR, "unprotected Lua error (a host bug): %s; process ended", msg);
+    _exit(SH_EXIT_USAGE);
+}
+
 static void warnf_to_log(void *ud, const char *msg, int tocont)
 {
     (void)ud;
@@ -486,6 +552,7 @@ struct sandbox *sandbox_new(const struct sandbox_limits *lim, struct bundle *b,
         return NULL;
     }
     *(struct sandbox **)lua_getextraspace(sb->L) = sb;
+    lua_atpanic(sb->L, sb_panic);
     lua_setwarnf(sb->L, warnf_to_log, NULL);
     lua_sethook(sb->L, stop_hook, LUA_MASKCOUNT, HOOK_COUNT);
     lua_pushcfunction(sb->L, setup);
@@ -497,17 +564,35 @@ struct sandbox *sandbox_new(const struct sandbox_limits *lim, struct bundle *b,
     return sb;
 }
 
+/* The finalizers lua_close runs are the handler's code too: they run under
+ * the same deadline, hook and backstop (a run without a deadline gets
+ * grace_ms for its teardown). Past the deadline no more Lua runs: the state
+ * is abandoned, not closed, and its memory goes back with the process. The
+ * store loses nothing by it (every transaction commits before it returns;
+ * SQLite treats an unclosed handle like a crash) and the log is written line
+ * by line; the identity key's pages are locked and leave with the process. */
 void sandbox_close(struct sandbox *sb)
 {
     if (!sb || !sb->L)
         return;
-    sandbox_stop_clock(sb);
-    lua_sethook(sb->L, NULL, 0, 0);
-    sb->deadline = 0;
-    sb->timed_out = 0;
     sb->closing = true;
+    if (sb->deadline == 0) {
+        sb->lim.deadline_ms = sb->lim.grace_ms > 0 ? sb->lim.grace_ms : 1;
+        if (!sb->lim.deadline_name)
+            sb->lim.deadline_name = "limits.grace_ms, for the teardown";
+        sandbox_start_clock(sb);
+    }
+    int64_t left = sb->deadline - util_mono_ms();
+    if (sb->timed_out || left <= 0) {
+        sb->timed_out = 1;
+        sandbox_stop_clock(sb);
+        sb->L = NULL; /* abandoned */
+        return;
+    }
+    arm_alarm(sb, left);
     lua_close(sb->L);
     sb->L = NULL;
+    sandbox_stop_clock(sb);
 }
 
 void sandbox_free(struct sandbox *sb)
@@ -560,6 +645,15 @@ static enum sandbox_load sandbox_load_file(struct sandbox *sb, const char *rel, 
     return rc;
 }
 
+/* Protected: t -> t.handle, or t itself when that is not a function. */
+static int get_handle(lua_State *L)
+{
+    lua_getfield(L, 1, "handle");
+    if (!lua_isfunction(L, -1))
+        lua_pushvalue(L, 1);
+    return 1;
+}
+
 enum sandbox_load sandbox_load_handler(struct sandbox *sb, const char *rel, int *status, char *err,
                                        size_t errlen)
 {
@@ -571,16 +665,21 @@ enum sandbox_load sandbox_load_handler(struct sandbox *sb, const char *rel, int 
     if (*status != LUA_OK)
         return SANDBOX_LOAD_RAISED;
     if (lua_istable(L, -1)) {
-        lua_getfield(L, -1, "handle");
-        if (lua_isfunction(L, -1)) {
-            lua_remove(L, -2);
+        /* t.handle may run the table's __index: the handler's code. */
+        lua_pushcfunction(L, get_handle);
+        lua_insert(L, -2);
+        *status = sandbox_pcall(sb, 1, 1);
+        if (*status != LUA_OK)
+            return SANDBOX_LOAD_RAISED;
+        if (lua_isfunction(L, -1))
             return SANDBOX_LOAD_OK;
-        }
-        lua_pop(L, 1);
+        lua_pushliteral(L, "table without a handle function");
+        lua_remove(L, -2);
     }
     if (lua_isfunction(L, -1))
         return SANDBOX_LOAD_OK;
-    util_errf(err, errlen, "%s", luaL_typename(L, -1));
+    util_errf(err, errlen, "%s",
+              lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1));
     lua_pop(L, 1);
     return SANDBOX_LOAD_NOT_HANDLER;
 }
@@ -620,6 +719,16 @@ static int msghandler(lua_State *L)
         msg = lua_pushfstring(L, "%s [bundle %s version %s]", msg, b->name, b->version);
     luaL_traceback(L, L, msg, 1);
     return 1;
+}
+
+int sandbox_cpcall(struct sandbox *sb, lua_CFunction f, void *ud, int nresults)
+{
+    lua_State *L = sb->L;
+    if (!lua_checkstack(L, 3))
+        return LUA_ERRMEM;
+    lua_pushcfunction(L, f);
+    lua_pushlightuserdata(L, ud);
+    return sandbox_pcall(sb, 1, nresults);
 }
 
 int sandbox_pcall(struct sandbox *sb, int nargs, int nresults)
