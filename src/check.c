@@ -80,6 +80,7 @@ static bool load_handlers(const struct config *cfg, const char *dir, const struc
         .memory = (size_t)config_int(cfg, "limits.memory_mb") * 1024 * 1024,
         .deadline_ms = (int)config_int(cfg, "limits.query_ms"),
         .grace_ms = (int)config_int(cfg, "limits.grace_ms"),
+        .deadline_name = "limits.query_ms",
     };
     struct sandbox *sb = sandbox_new(&lim, &b, cfg, err, sizeof err);
     if (!sb) {

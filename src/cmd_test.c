@@ -72,6 +72,7 @@ static void run_file(const struct config *cfg, struct bundle *b, const char *fil
         .memory = (size_t)config_int(cfg, "limits.memory_mb") * 1024 * 1024,
         .deadline_ms = timeout_ms,
         .grace_ms = (int)config_int(cfg, "limits.grace_ms"),
+        .deadline_name = "--timeout-ms",
     };
     struct sandbox *sb = sandbox_new(&lim, b, cfg, err, sizeof err);
     if (!sb) {

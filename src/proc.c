@@ -208,6 +208,11 @@ static void child_exec(const struct childspec *cs, pid_t parent)
         sigaction(s, &sa, NULL);
     }
     sigprocmask(SIG_SETMASK, &none, NULL);
+    struct rlimit as; /* the sandbox's address-space backstop is not the child's */
+    if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != as.rlim_max) {
+        as.rlim_cur = as.rlim_max;
+        setrlimit(RLIMIT_AS, &as);
+    }
     if (cs->detached) {
         struct rlimit rl; /* the handler's CPU cap must not follow it */
         if (getrlimit(RLIMIT_CPU, &rl) == 0) {

@@ -8,10 +8,12 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -74,8 +76,10 @@ static void *cap_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
     void *p = realloc(ptr, nsize);
-    if (!p)
+    if (!p) {
+        sb->mem_hit = true; /* the address-space backstop: the same cap */
         return NULL;
+    }
     sb->used = sb->used - osize + nsize;
     return p;
 }
@@ -242,6 +246,29 @@ void sandbox_start_clock(struct sandbox *sb)
     if (getrlimit(RLIMIT_CPU, &rl) == 0 && (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > secs)) {
         rl.rlim_cur = secs;
         setrlimit(RLIMIT_CPU, &rl);
+    }
+}
+
+/* The backstop for memory the allocator does not see (a library's own
+ * buffers): the address space may grow by twice the cap plus room for the
+ * libraries a run loads, then allocations fail as at the cap. Only the soft
+ * limit moves; proc.c restores it in children. */
+static void limit_address_space(const struct sandbox *sb)
+{
+    unsigned long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "re");
+    if (!f)
+        return;
+    int n = fscanf(f, "%lu", &pages);
+    fclose(f);
+    if (n != 1)
+        return;
+    struct rlimit rl;
+    rlim_t want =
+        (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + 2 * (rlim_t)sb->limit + ((rlim_t)256 << 20);
+    if (getrlimit(RLIMIT_AS, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+        setrlimit(RLIMIT_AS, &rl);
     }
 }
 
@@ -552,6 +579,7 @@ struct sandbox *sandbox_new(const struct sandbox_limits *lim, struct bundle *b,
         return NULL;
     }
     *(struct sandbox **)lua_getextraspace(sb->L) = sb;
+    limit_address_space(sb);
     lua_atpanic(sb->L, sb_panic);
     lua_setwarnf(sb->L, warnf_to_log, NULL);
     lua_sethook(sb->L, stop_hook, LUA_MASKCOUNT, HOOK_COUNT);

@@ -139,6 +139,14 @@ return function()
   return t
 end
 LUA
+h query/as_limits <<'LUA'
+local proc = require "serfhand.proc"
+return function()
+  local r = assert(proc.run({ "/bin/sh", "-c",
+    'grep "Max address space" /proc/$PPID/limits; grep "Max address space" /proc/self/limits' }))
+  return r.stdout
+end
+LUA
 "$SERFHAND" sign -s "$T_TMP/k.sec" --name bundle --version 1 "$B" > /dev/null 2>&1 ||
     fail "signing the test bundle"
 
@@ -160,4 +168,13 @@ run_case query gc_loop_after_response 4 "$TO"
 check "a query stopped at close answers nothing" [ ! -s "$T_TMP/out" ]
 run_case query pairs_loop 0 '.'
 run_case query json_bomb 5 'limits\.memory_mb'
+
+# The address-space backstop: set in serfhand (twice the cap plus room, far
+# below "unlimited"), restored in the commands it runs.
+run_case query as_limits 0 '.'
+AS_OUT=$(cat "$T_TMP/out")
+expect_match "serfhand runs under an address-space limit" "$(echo "$AS_OUT" | sed -n 1p)" \
+    "^Max address space +[0-9]+ +(unlimited|[0-9]+) +bytes"
+expect_match "a command it runs gets the limit back" "$(echo "$AS_OUT" | sed -n 2p)" \
+    "^Max address space +unlimited +unlimited"
 finish
