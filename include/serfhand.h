@@ -746,6 +746,7 @@ struct sandbox_limits {
     int deadline_ms;           /* wall clock for the whole run */
     int grace_ms;              /* after the deadline, before the process is ended */
     const char *deadline_name; /* the setting, for log lines: "limits.event_ms" */
+    bool stub_modules;         /* serfhand test only: host modules stay writable, for stubs */
 };
 
 struct sandbox;

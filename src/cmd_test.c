@@ -73,6 +73,7 @@ static void run_file(const struct config *cfg, struct bundle *b, const char *fil
         .deadline_ms = timeout_ms,
         .grace_ms = (int)config_int(cfg, "limits.grace_ms"),
         .deadline_name = "--timeout-ms",
+        .stub_modules = true, /* tests replace host functions with stubs */
     };
     struct sandbox *sb = sandbox_new(&lim, b, cfg, err, sizeof err);
     if (!sb) {

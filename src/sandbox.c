@@ -255,13 +255,16 @@ void sandbox_start_clock(struct sandbox *sb)
  * limit moves; proc.c restores it in children. */
 static void limit_address_space(const struct sandbox *sb)
 {
-    unsigned long pages = 0;
+    char line[64];
     FILE *f = fopen("/proc/self/statm", "re");
     if (!f)
         return;
-    int n = fscanf(f, "%lu", &pages);
+    char *got = fgets(line, sizeof line, f);
     fclose(f);
-    if (n != 1)
+    char *end;
+    errno = 0;
+    unsigned long pages = got ? strtoul(line, &end, 10) : 0;
+    if (!got || errno || end == line)
         return;
     struct rlimit rl;
     rlim_t want =
@@ -400,6 +403,102 @@ static int sb_cowrap(lua_State *L)
 static enum sandbox_load sandbox_load_file(struct sandbox *sb, const char *rel, char *err,
                                            size_t errlen);
 
+/* --- read-only host modules ----------------------------------------------- */
+
+/* A host module reaches handler code as an empty proxy table: reads go to the
+ * module (upvalue/__index), writes raise, pairs() walks the module without
+ * handing it out, the metatable is hidden and rawset refuses the proxy. So a
+ * handler cannot swap serfhand.crypto.verify under a module it requires
+ * later. */
+static int ro_newindex(lua_State *L)
+{
+    return luaL_error(L, "host module %s is read-only",
+                      lua_tostring(L, lua_upvalueindex(1)) ? lua_tostring(L, lua_upvalueindex(1))
+                                                           : "table");
+}
+
+static int ro_next(lua_State *L) /* upvalue 1: the module; (_, key) */
+{
+    lua_settop(L, 2);
+    if (lua_next(L, lua_upvalueindex(1)))
+        return 2;
+    lua_pushnil(L);
+    return 1;
+}
+
+static int ro_pairs(lua_State *L) /* upvalue 1: the module */
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushcclosure(L, ro_next, 1);
+    lua_pushnil(L);
+    lua_pushnil(L);
+    return 3;
+}
+
+static int ro_len(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)lua_rawlen(L, lua_upvalueindex(1)));
+    return 1;
+}
+
+/* Replace the table on top with its read-only proxy; its table fields are
+ * made read-only too (depth-bounded: module tables are shallow). */
+static void make_read_only(lua_State *L, const char *name, int depth)
+{
+    int mod = lua_gettop(L);
+    if (depth < 3) {
+        lua_pushnil(L);
+        while (lua_next(L, mod)) {
+            if (lua_type(L, -1) == LUA_TTABLE && lua_getmetatable(L, -1) == 0) {
+                make_read_only(L, name, depth + 1); /* k proxy */
+                lua_pushvalue(L, -2);
+                lua_insert(L, -2);
+                lua_rawset(L, mod); /* replacing an existing key: next() stays valid */
+            } else {
+                if (lua_type(L, -1) == LUA_TTABLE)
+                    lua_pop(L, 1); /* the metatable lua_getmetatable pushed */
+                lua_pop(L, 1);
+            }
+        }
+    }
+    lua_newtable(L);          /* mod proxy */
+    lua_createtable(L, 0, 6); /* mod proxy mt */
+    lua_pushvalue(L, mod);
+    lua_setfield(L, -2, "__index");
+    lua_pushstring(L, name);
+    lua_pushcclosure(L, ro_newindex, 1);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushvalue(L, mod);
+    lua_pushcclosure(L, ro_pairs, 1);
+    lua_setfield(L, -2, "__pairs");
+    lua_pushvalue(L, mod);
+    lua_pushcclosure(L, ro_len, 1);
+    lua_setfield(L, -2, "__len");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pushboolean(L, 1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, lua_topointer(L, -2)); /* marks the proxy's mt */
+    lua_setmetatable(L, -2);
+    lua_remove(L, mod); /* proxy */
+}
+
+/* rawset(t, k, v), refusing a read-only proxy (it would shadow the module). */
+static int sb_rawset(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (lua_getmetatable(L, 1)) {
+        bool ro = lua_rawgetp(L, LUA_REGISTRYINDEX, lua_topointer(L, -1)) == LUA_TBOOLEAN;
+        lua_pop(L, 2);
+        if (ro)
+            return luaL_error(L, "host modules are read-only");
+    }
+    luaL_checkany(L, 2);
+    luaL_checkany(L, 3);
+    lua_settop(L, 3);
+    lua_rawset(L, 1);
+    return 1;
+}
+
 /* require(name): host modules by name, bundle modules from lua/<a>/<b>.lua
  * read through bundle_read, each loaded once. */
 static int sb_require(lua_State *L)
@@ -419,6 +518,8 @@ static int sb_require(lua_State *L)
             lua_pushcfunction(L, m->func);
             lua_pushstring(L, name);
             lua_call(L, 1, 1);
+            if (lua_istable(L, -1) && !sandbox_of(L)->lim.stub_modules)
+                make_read_only(L, name, 0);
             lua_pushvalue(L, -1);
             lua_setfield(L, 2, name);
             return 1;
@@ -493,6 +594,8 @@ static int setup(lua_State *L)
     lua_setfield(L, -2, "load");
     lua_pushcfunction(L, sb_require);
     lua_setfield(L, -2, "require");
+    lua_pushcfunction(L, sb_rawset);
+    lua_setfield(L, -2, "rawset");
     lua_setfield(L, LUA_REGISTRYINDEX, GLOBALS_KEY);
 
     /* string.dump from the real string table; hide the string metatable so
