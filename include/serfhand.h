@@ -783,6 +783,9 @@ const char *sandbox_deadline_name(const struct sandbox *sb);
  * marked out of memory. Nothing is kept reserved. */
 int sandbox_reserve(lua_State *L, size_t n);
 size_t sandbox_mem_left(lua_State *L); /* bytes under the cap */
+/* Log the string at idx for handler code (print, serfhand.log): the host's
+ * buffers for the line count against the cap; what does not fit is cut. */
+void sandbox_log(lua_State *L, enum log_level lvl, int idx);
 /* What loading a bundle file came to. */
 enum sandbox_load {
     SANDBOX_LOAD_OK,          /* the chunk (the handler function) is on top */

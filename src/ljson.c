@@ -68,6 +68,11 @@ static void integerize(lua_State *L, int idx, int depth)
 
 static int decode_value(lua_State *L)
 {
+    /* lua-cjson's string buffer (malloc'ed) holds up to the input's length. */
+    size_t len;
+    luaL_checklstring(L, 1, &len);
+    if (sandbox_reserve(L, len) < 0)
+        return luaL_error(L, "not enough memory to decode (limits.memory_mb)");
     push_cjson(L);
     lua_getfield(L, -1, "decode");
     lua_pushvalue(L, 1);

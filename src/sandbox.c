@@ -7,7 +7,9 @@
  * module that fails verification stops the run through the same hook.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,7 @@ static const luaL_Reg host_modules[] = {
 };
 
 #define HOOK_COUNT 1000
+#define SANDBOX_LOG_MAX 65536 /* bytes of one log line from handler code */
 #define LOADED_KEY "serfhand.loaded"
 #define GLOBALS_KEY "serfhand.globals"
 
@@ -131,15 +134,27 @@ const char *sandbox_deadline_name(const struct sandbox *sb)
     return sb->lim.deadline_name ? sb->lim.deadline_name : "the run's deadline";
 }
 
+/* The sandbox of L, or NULL for a plain state (the config reader, unit
+ * tests): told by the allocator, which is ours only in a sandbox. */
+static struct sandbox *sandbox_if(lua_State *L)
+{
+    void *ud = NULL;
+    return lua_getallocf(L, &ud) == cap_alloc ? ud : NULL;
+}
+
 size_t sandbox_mem_left(lua_State *L)
 {
-    struct sandbox *sb = sandbox_of(L);
+    struct sandbox *sb = sandbox_if(L);
+    if (!sb)
+        return SIZE_MAX / 4;
     return sb->used < sb->limit ? sb->limit - sb->used : 0;
 }
 
 int sandbox_reserve(lua_State *L, size_t n)
 {
-    struct sandbox *sb = sandbox_of(L);
+    struct sandbox *sb = sandbox_if(L);
+    if (!sb)
+        return 0;
     if (n > sb->limit || sb->used > sb->limit - n) {
         sb->mem_hit = true;
         return -1;
@@ -285,6 +300,26 @@ void sandbox_stop_clock(struct sandbox *sb)
 
 /* --- replaced base functions --------------------------------------------- */
 
+void sandbox_log(lua_State *L, enum log_level lvl, int idx)
+{
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    if (!s)
+        return;
+    /* log.c formats the line, then escapes it (up to 4 bytes a byte), in
+     * malloc'ed buffers: count them against the cap, cut what does not fit,
+     * and keep a line readable (and cheap to escape) anyway. */
+    size_t fit = sandbox_mem_left(L) / 5;
+    if (fit > SANDBOX_LOG_MAX)
+        fit = SANDBOX_LOG_MAX;
+    if (len <= fit) {
+        log_msg(lvl, "%.*s", (int)(len < INT_MAX ? len : INT_MAX), s);
+        return;
+    }
+    log_msg(lvl, "%.*s... [%zu bytes cut: a line holds at most %d bytes, within limits.memory_mb]",
+            (int)fit, s, len - fit, SANDBOX_LOG_MAX);
+}
+
 static int sb_print(lua_State *L)
 {
     int n = lua_gettop(L);
@@ -300,7 +335,7 @@ static int sb_print(lua_State *L)
         (void)len;
     }
     luaL_pushresult(&b);
-    log_msg(LOG_LVL_INFO, "%s", lua_tostring(L, -1));
+    sandbox_log(L, LOG_LVL_INFO, -1);
     return 0;
 }
 

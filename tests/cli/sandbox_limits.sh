@@ -147,6 +147,13 @@ return function()
   return r.stdout
 end
 LUA
+h user/log_bomb <<'LUA'
+local log = require "serfhand.log"
+return function()
+  log.info(string.rep("\1", 20 * 1024 * 1024))
+  print(string.rep("\2", 20 * 1024 * 1024))
+end
+LUA
 # Host modules are read-only to handler code (serfhand test keeps them
 # writable for stubs). Each line that is not "ok" names what got through.
 h query/ro_modules <<'LUA'
@@ -204,6 +211,11 @@ run_case query gc_loop_after_response 4 "$TO"
 check "a query stopped at close answers nothing" [ ! -s "$T_TMP/out" ]
 run_case query pairs_loop 0 '.'
 run_case query json_bomb 5 'limits\.memory_mb'
+
+# A log line's host buffers (formatting, escaping: 4 bytes a control byte)
+# count against the cap: the 20 MiB lines are cut, not written as 80 MiB.
+run_case user log_bomb 0 'bytes cut: a line holds at most 65536 bytes, within limits\.memory_mb'
+check "the log stays small (cut lines): $(wc -c < "$LOG") bytes" [ "$(wc -c < "$LOG")" -lt $((1024 * 1024)) ]
 
 run_case query ro_modules 0 '.'
 expect_eq "host modules are read-only to handler code" "$(cat "$T_TMP/out")" "ok"
