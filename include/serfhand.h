@@ -886,6 +886,11 @@ struct run_req {
     const char *ev_type, *ev_name, *self_name;
 };
 enum run_result run_exec(const struct run_req *r, struct buf *out, char *err, size_t errlen);
+/* The sandbox limits of a run, the one place they are read from the config:
+ * the deadline from the setting deadline_name ("limits.event_ms"), or
+ * deadline_ms (named by nothing) when deadline_name is NULL. */
+struct sandbox_limits run_limits(const struct config *cfg, const char *deadline_name,
+                                 int deadline_ms);
 
 /* ---- status.c */
 /* One member's answer to query factomd-status, read strictly: every known

@@ -54,6 +54,18 @@ static enum run_result respond(lua_State *L, const struct config *cfg, struct bu
     return RUN_OK;
 }
 
+struct sandbox_limits run_limits(const struct config *cfg, const char *deadline_name,
+                                 int deadline_ms)
+{
+    struct sandbox_limits lim = {
+        .memory = (size_t)config_int(cfg, "limits.memory_mb") * 1024 * 1024,
+        .deadline_ms = deadline_name ? (int)config_int(cfg, deadline_name) : deadline_ms,
+        .grace_ms = (int)config_int(cfg, "limits.grace_ms"),
+        .deadline_name = deadline_name,
+    };
+    return lim;
+}
+
 /* The setting that holds the deadline of an event of type t. */
 static const char *deadline_for(enum event_type t)
 {
@@ -161,12 +173,7 @@ static enum run_result run_event(const struct run_req *r)
         rc = RUN_BAD_EVENT;
         goto out;
     }
-    struct sandbox_limits lim = {
-        .memory = (size_t)config_int(cfg, "limits.memory_mb") * 1024 * 1024,
-        .deadline_ms = (int)config_int(cfg, deadline_for(ev->type)),
-        .grace_ms = (int)config_int(cfg, "limits.grace_ms"),
-        .deadline_name = deadline_for(ev->type),
-    };
+    struct sandbox_limits lim = run_limits(cfg, deadline_for(ev->type), 0);
     sb = sandbox_new(&lim, &b, cfg, err, sizeof err);
     if (!sb) {
         log_msg(LOG_LVL_ERROR, "%s", err);
@@ -345,11 +352,7 @@ static enum run_result run_tool(const struct run_req *r, struct buf *out, char *
 
     if (bundle_open(&b, dir, r->cfg, r->verify, err, errlen) < 0)
         return RUN_REFUSED;
-    struct sandbox_limits lim = {
-        .memory = (size_t)config_int(r->cfg, "limits.memory_mb") * 1024 * 1024,
-        .deadline_ms = r->deadline_ms,
-        .grace_ms = (int)config_int(r->cfg, "limits.grace_ms"),
-    };
+    struct sandbox_limits lim = run_limits(r->cfg, NULL, r->deadline_ms);
     sb = sandbox_new(&lim, &b, r->cfg, err, errlen);
     if (!sb) {
         rc = RUN_SYSTEM;
