@@ -100,6 +100,9 @@ static size_t encoded_bound(lua_State *L, int idx, int depth, size_t stop)
     case LUA_TSTRING: {
         size_t len;
         const unsigned char *p = (const unsigned char *)lua_tolstring(L, idx, &len);
+        n = 2 + len; /* at least one byte a byte: a huge string needs no scan */
+        if (n > stop)
+            return n;
         n = 2;
         for (size_t i = 0; i < len && n <= stop; i++)
             n += p[i] < 0x20 || p[i] == 0x7f                    ? 6

@@ -150,8 +150,8 @@ LUA
 h user/log_bomb <<'LUA'
 local log = require "serfhand.log"
 return function()
-  log.info(string.rep("\1", 20 * 1024 * 1024))
-  print(string.rep("\2", 20 * 1024 * 1024))
+  log.info(string.rep("\1", 8 * 1024 * 1024))
+  print(string.rep("\2", 8 * 1024 * 1024))
 end
 LUA
 # Host modules are read-only to handler code (serfhand test keeps them
@@ -213,7 +213,7 @@ run_case query pairs_loop 0 '.'
 run_case query json_bomb 5 'limits\.memory_mb'
 
 # A log line's host buffers (formatting, escaping: 4 bytes a control byte)
-# count against the cap: the 20 MiB lines are cut, not written as 80 MiB.
+# count against the cap: the 8 MiB lines are cut, not written as 32 MiB each.
 run_case user log_bomb 0 'bytes cut: a line holds at most 65536 bytes, within limits\.memory_mb'
 check "the log stays small (cut lines): $(wc -c < "$LOG") bytes" [ "$(wc -c < "$LOG")" -lt $((1024 * 1024)) ]
 
