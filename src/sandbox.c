@@ -53,10 +53,10 @@ struct sandbox {
     volatile sig_atomic_t timed_out;
     volatile sig_atomic_t alarms;
     bool in_handler;
-    bool closing;        /* lua_close runs: the host's finalizers must run too */
-    bool refused;        /* a bundle module failed verification: the run is over */
-    char refusal[640];   /* why, for the host's "refused:" line */
-    char alarm_msg[160]; /* the backstop's log line, written before any signal */
+    volatile sig_atomic_t closing; /* lua_close runs: the host's finalizers must run too */
+    bool refused;                  /* a bundle module failed verification: the run is over */
+    char refusal[640];             /* why, for the host's "refused:" line */
+    char alarm_msg[160];           /* the backstop's log line, written before any signal */
 };
 
 /* The SIGALRM backstop needs the state; lua.c keeps `globalL` for the same
@@ -215,7 +215,10 @@ static void on_alarm(int sig)
         /* The hook may not have run (a long C call): make the next VM step
          * raise, and give the unwinding grace_ms. */
         sb->timed_out = 1;
-        lua_sethook(sb->L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+        /* While lua_close runs only finalizers run, with hooks off, and the
+         * state may already be freed when this arrives: leave it alone. */
+        if (!sb->closing)
+            lua_sethook(sb->L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
         struct itimerval it = {{0, 0}, {sb->lim.grace_ms / 1000, (sb->lim.grace_ms % 1000) * 1000}};
         setitimer(ITIMER_REAL, &it, NULL);
         return;
@@ -741,7 +744,7 @@ void sandbox_close(struct sandbox *sb)
 {
     if (!sb || !sb->L)
         return;
-    sb->closing = true;
+    sb->closing = 1;
     if (sb->deadline == 0) {
         sb->lim.deadline_ms = sb->lim.grace_ms > 0 ? sb->lim.grace_ms : 1;
         if (!sb->lim.deadline_name)
