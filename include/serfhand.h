@@ -788,9 +788,11 @@ bool http_loaded(void);
 
 /* ---- sandbox.c */
 struct sandbox_limits {
-    size_t memory;   /* bytes the Lua allocator may hold */
-    int deadline_ms; /* wall clock for the whole run */
-    int grace_ms;    /* after the deadline, before the process is ended */
+    size_t memory;             /* bytes the Lua allocator may hold */
+    int deadline_ms;           /* wall clock for the whole run */
+    int grace_ms;              /* after the deadline, before the process is ended */
+    const char *deadline_name; /* the setting, for log lines: "limits.event_ms" */
+    bool stub_modules;         /* serfhand test only: host modules stay writable, for stubs */
 };
 
 struct sandbox;
@@ -820,6 +822,16 @@ bool sandbox_timed_out(const struct sandbox *sb);
  * Still answers after sandbox_close. */
 const char *sandbox_refusal(const struct sandbox *sb);
 bool sandbox_out_of_memory(const struct sandbox *sb);
+/* The setting the deadline comes from ("limits.event_ms"), for log lines. */
+const char *sandbox_deadline_name(const struct sandbox *sb);
+/* Count n bytes the host is about to hold outside the Lua allocator (a JSON
+ * buffer) against the memory cap: 0 when they fit, else -1 and the run is
+ * marked out of memory. Nothing is kept reserved. */
+int sandbox_reserve(lua_State *L, size_t n);
+size_t sandbox_mem_left(lua_State *L); /* bytes under the cap */
+/* Log the string at idx for handler code (print, serfhand.log): the host's
+ * buffers for the line count against the cap; what does not fit is cut. */
+void sandbox_log(lua_State *L, enum log_level lvl, int idx);
 /* What loading a bundle file came to. */
 enum sandbox_load {
     SANDBOX_LOAD_OK,          /* the chunk (the handler function) is on top */
@@ -840,6 +852,9 @@ int sandbox_load_buffer(struct sandbox *sb, const char *buf, size_t len, const c
                         char *err, size_t errlen);
 /* lua_pcall with a traceback message handler. */
 int sandbox_pcall(struct sandbox *sb, int nargs, int nresults);
+/* f(ud) run by sandbox_pcall, for host code that touches Lua values (builds
+ * ev, reads fields): its status; nresults of f on top when LUA_OK. */
+int sandbox_cpcall(struct sandbox *sb, lua_CFunction f, void *ud, int nresults);
 /* Append tostring(value at idx) to out, protected (a __tostring is the
  * bundle's code, under its limits): 0, or -1 when it raised, with the
  * message on top. */
@@ -917,6 +932,11 @@ struct run_req {
     const char *ev_type, *ev_name, *self_name;
 };
 enum run_result run_exec(const struct run_req *r, struct buf *out, char *err, size_t errlen);
+/* The sandbox limits of a run, the one place they are read from the config:
+ * the deadline from the setting deadline_name ("limits.event_ms"), or
+ * deadline_ms (named by nothing) when deadline_name is NULL. */
+struct sandbox_limits run_limits(const struct config *cfg, const char *deadline_name,
+                                 int deadline_ms);
 
 /* ---- status.c */
 /* One member's answer to query factomd-status, read strictly: every known

@@ -76,11 +76,7 @@ static bool load_handlers(const struct config *cfg, const char *dir, const struc
         util_line_add(p, "%s", err);
         return true;
     }
-    struct sandbox_limits lim = {
-        .memory = (size_t)config_int(cfg, "limits.memory_mb") * 1024 * 1024,
-        .deadline_ms = (int)config_int(cfg, "limits.query_ms"),
-        .grace_ms = (int)config_int(cfg, "limits.grace_ms"),
-    };
+    struct sandbox_limits lim = run_limits(cfg, "limits.query_ms", 0);
     struct sandbox *sb = sandbox_new(&lim, &b, cfg, err, sizeof err);
     if (!sb) {
         util_line_add(p, "%s", err);

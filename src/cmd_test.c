@@ -68,11 +68,9 @@ static void run_file(const struct config *cfg, struct bundle *b, const char *fil
 {
     char err[1024];
     struct buf code = {0};
-    struct sandbox_limits lim = {
-        .memory = (size_t)config_int(cfg, "limits.memory_mb") * 1024 * 1024,
-        .deadline_ms = timeout_ms,
-        .grace_ms = (int)config_int(cfg, "limits.grace_ms"),
-    };
+    struct sandbox_limits lim = run_limits(cfg, NULL, timeout_ms);
+    lim.deadline_name = "--timeout-ms";
+    lim.stub_modules = true; /* tests replace host functions with stubs */
     struct sandbox *sb = sandbox_new(&lim, b, cfg, err, sizeof err);
     if (!sb) {
         printf("FAIL %s: %s\n", file, err);

@@ -34,7 +34,7 @@ static const struct cfg_item schema[] = {
     {"limits.event_ms", CFG_INT, NULL, 2000, 10, 600000, "deadline of an event handler"},
     {"limits.query_ms", CFG_INT, NULL, 1000, 10, 600000, "deadline of a query handler"},
     {"limits.tick_ms", CFG_INT, NULL, 10000, 10, 600000, "deadline of `serfhand tick`"},
-    {"limits.grace_ms", CFG_INT, NULL, 500, 10, 60000, "after a deadline, before the process ends"},
+    {"limits.grace_ms", CFG_INT, NULL, 100, 10, 60000, "after a deadline, before the process ends"},
     {"limits.response_bytes", CFG_INT, NULL, 900, 0, 8192, "largest query response"},
     {"limits.file_bytes", CFG_INT, NULL, 1 * MB, 1024, 256 * MB, "largest bundle file"},
     {"limits.stdin_bytes", CFG_INT, NULL, 64 * 1024, 1024, 16 * MB, "largest event payload read"},

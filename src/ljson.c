@@ -68,6 +68,11 @@ static void integerize(lua_State *L, int idx, int depth)
 
 static int decode_value(lua_State *L)
 {
+    /* lua-cjson's string buffer (malloc'ed) holds up to the input's length. */
+    size_t len;
+    luaL_checklstring(L, 1, &len);
+    if (sandbox_reserve(L, len) < 0)
+        return luaL_error(L, "not enough memory to decode (limits.memory_mb)");
     push_cjson(L);
     lua_getfield(L, -1, "decode");
     lua_pushvalue(L, 1);
@@ -84,8 +89,56 @@ static int decode_value(lua_State *L)
     return 1;
 }
 
+/* An upper bound of the bytes lua-cjson's encoder writes for the value at
+ * idx, counting each reference to a shared string again, as the encoder
+ * does; it stops counting once over `stop`. Raw access only, like cjson.
+ * Escapes: control characters and DEL take up to 6 bytes, '"' '\\' '/' 2. */
+static size_t encoded_bound(lua_State *L, int idx, int depth, size_t stop)
+{
+    size_t n = 0;
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING: {
+        size_t len;
+        const unsigned char *p = (const unsigned char *)lua_tolstring(L, idx, &len);
+        n = 2 + len; /* at least one byte a byte: a huge string needs no scan */
+        if (n > stop)
+            return n;
+        n = 2;
+        for (size_t i = 0; i < len && n <= stop; i++)
+            n += p[i] < 0x20 || p[i] == 0x7f                    ? 6
+                 : (p[i] == '"' || p[i] == '\\' || p[i] == '/') ? 2
+                                                                : 1;
+        return n;
+    }
+    case LUA_TNUMBER: return 32;
+    case LUA_TBOOLEAN: return 5;
+    case LUA_TTABLE: break;
+    default: return 4; /* null; cjson refuses the rest */
+    }
+    if (depth > MAX_DEPTH || !lua_checkstack(L, 3))
+        return 2; /* cjson refuses it before writing much */
+    idx = lua_absindex(L, idx);
+    n = 2;
+    lua_pushnil(L);
+    while (n <= stop && lua_next(L, idx)) {
+        n += 1 + (lua_type(L, -2) == LUA_TSTRING ? encoded_bound(L, -2, depth + 1, stop - n) : 34);
+        if (n <= stop)
+            n += encoded_bound(L, -1, depth + 1, stop - n);
+        lua_pop(L, 1);
+    }
+    if (n > stop)
+        lua_settop(L, idx); /* left the loop early: drop the key */
+    return n;
+}
+
 static int encode_value(lua_State *L)
 {
+    /* lua-cjson builds its text in a malloc'ed buffer the Lua allocator never
+     * sees: count it against the memory cap before it is written. Its buffer doubles as it grows,
+     * so it may hold twice the text. */
+    size_t left = sandbox_mem_left(L) / 2;
+    if (sandbox_reserve(L, 2 * encoded_bound(L, 1, 0, left)) < 0)
+        return luaL_error(L, "not enough memory to encode (limits.memory_mb)");
     push_cjson(L);
     lua_getfield(L, -1, "encode");
     lua_pushvalue(L, 1);

@@ -18,7 +18,7 @@ static int log_at(lua_State *L, enum log_level lvl)
         luaL_addvalue(&b);
     }
     luaL_pushresult(&b);
-    log_msg(lvl, "%s", lua_tostring(L, -1));
+    sandbox_log(L, lvl, -1);
     return 0;
 }
 

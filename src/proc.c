@@ -214,6 +214,11 @@ static void child_exec(const struct childspec *cs, pid_t parent)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_CPU, &rl);
     }
+    struct rlimit as; /* the sandbox's address-space backstop is not the child's */
+    if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != as.rlim_max) {
+        as.rlim_cur = as.rlim_max;
+        setrlimit(RLIMIT_AS, &as);
+    }
     if (cs->detached) {
         umask(022);
     } else {

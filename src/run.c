@@ -30,6 +30,12 @@ static enum run_result respond(lua_State *L, const struct config *cfg, struct bu
     }
     case LUA_TTABLE:
         if (ljson_encode(L, -1, out, err, sizeof err) < 0) {
+            if (sandbox_out_of_memory(sandbox_of(L))) {
+                log_msg(LOG_LVL_ERROR,
+                        "response refused: memory cap reached (limits.memory_mb = %lld): %s",
+                        config_int(cfg, "limits.memory_mb"), err);
+                return RUN_MEMORY;
+            }
             log_msg(LOG_LVL_ERROR, "response refused: cannot encode the returned table: %s", err);
             return RUN_RESPONSE;
         }
@@ -48,13 +54,46 @@ static enum run_result respond(lua_State *L, const struct config *cfg, struct bu
     return RUN_OK;
 }
 
-static int deadline_for(const struct config *cfg, enum event_type t)
+struct sandbox_limits run_limits(const struct config *cfg, const char *deadline_name,
+                                 int deadline_ms)
+{
+    struct sandbox_limits lim = {
+        .memory = (size_t)config_int(cfg, "limits.memory_mb") * 1024 * 1024,
+        .deadline_ms = deadline_name ? (int)config_int(cfg, deadline_name) : deadline_ms,
+        .grace_ms = (int)config_int(cfg, "limits.grace_ms"),
+        .deadline_name = deadline_name,
+    };
+    return lim;
+}
+
+/* The setting that holds the deadline of an event of type t. */
+static const char *deadline_for(enum event_type t)
 {
     if (t == EV_QUERY)
-        return (int)config_int(cfg, "limits.query_ms");
+        return "limits.query_ms";
     if (t == EV_TICK)
-        return (int)config_int(cfg, "limits.tick_ms");
-    return (int)config_int(cfg, "limits.event_ms");
+        return "limits.tick_ms";
+    return "limits.event_ms";
+}
+
+struct push_args {
+    const struct event *ev;
+    const struct bundle *b;
+};
+
+/* Protected (sandbox_cpcall): push ev, with ev.bundle = what is running. At
+ * the memory cap this raises like any allocation. */
+static int push_event(lua_State *L)
+{
+    const struct push_args *a = lua_touserdata(L, 1);
+    event_push(L, a->ev);
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, a->b->name);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, a->b->version);
+    lua_setfield(L, -2, "version");
+    lua_setfield(L, -2, "bundle");
+    return 1;
 }
 
 /* Turn a failed pcall into a log line and a result. */
@@ -63,11 +102,13 @@ static enum run_result failed(struct sandbox *sb, int status, const char *what)
     lua_State *L = sandbox_state(sb);
     const char *msg = lua_tostring(L, -1);
     if (sandbox_timed_out(sb)) {
-        log_msg(LOG_LVL_ERROR, "%s stopped: %s", what, msg ? msg : "deadline exceeded");
+        log_msg(LOG_LVL_ERROR, "%s stopped: deadline exceeded (%s): %s", what,
+                sandbox_deadline_name(sb), msg ? msg : "");
         return RUN_TIMEOUT;
     }
     if (status == LUA_ERRMEM || sandbox_out_of_memory(sb)) {
-        log_msg(LOG_LVL_ERROR, "%s stopped: memory cap reached (%s)", what, msg ? msg : "");
+        log_msg(LOG_LVL_ERROR, "%s stopped: memory cap reached (limits.memory_mb): %s", what,
+                msg ? msg : "");
         return RUN_MEMORY;
     }
     log_msg(LOG_LVL_ERROR, "%s failed: %s", what, msg ? msg : "(no message)");
@@ -132,11 +173,7 @@ static enum run_result run_event(const struct run_req *r)
         rc = RUN_BAD_EVENT;
         goto out;
     }
-    struct sandbox_limits lim = {
-        .memory = (size_t)config_int(cfg, "limits.memory_mb") * 1024 * 1024,
-        .deadline_ms = deadline_for(cfg, ev->type),
-        .grace_ms = (int)config_int(cfg, "limits.grace_ms"),
-    };
+    struct sandbox_limits lim = run_limits(cfg, deadline_for(ev->type), 0);
     sb = sandbox_new(&lim, &b, cfg, err, sizeof err);
     if (!sb) {
         log_msg(LOG_LVL_ERROR, "%s", err);
@@ -176,13 +213,12 @@ static enum run_result run_event(const struct run_req *r)
         rc = RUN_FAILED;
         goto out;
     }
-    event_push(L, ev);
-    lua_createtable(L, 0, 2); /* ev.bundle: what is running */
-    lua_pushstring(L, b.name);
-    lua_setfield(L, -2, "name");
-    lua_pushstring(L, b.version);
-    lua_setfield(L, -2, "version");
-    lua_setfield(L, -2, "bundle");
+    struct push_args pa = {ev, &b};
+    status = sandbox_cpcall(sb, push_event, &pa, 1);
+    if (status != LUA_OK) {
+        rc = failed(sb, status, "building ev");
+        goto out;
+    }
     status = sandbox_pcall(sb, 1, 1);
     if (sandbox_refusal(sb)) {
         rc = RUN_REFUSED;
@@ -213,7 +249,8 @@ static enum run_result run_event(const struct run_req *r)
     }
     if (sandbox_timed_out(sb)) { /* the deadline passed, but nothing raised */
         rc = RUN_TIMEOUT;
-        log_msg(LOG_LVL_ERROR, "%s stopped: deadline exceeded", rel);
+        log_msg(LOG_LVL_ERROR, "%s stopped: deadline exceeded (%s)", rel,
+                sandbox_deadline_name(sb));
         goto out;
     }
     sandbox_stop_clock(sb);
@@ -235,8 +272,15 @@ out:
         log_bundle_exit(&b, rc);
         r->exit_now(rc);
     }
-    /* Finalizers run here and may require a module: the answer waits. */
+    /* Finalizers run here and may require a module: the answer waits. They
+     * are the handler's code, under its deadline: past it, no answer. */
+    bool was_late = sb && sandbox_timed_out(sb);
     sandbox_close(sb);
+    if (sb && !was_late && sandbox_timed_out(sb) && rc != RUN_REFUSED) {
+        log_msg(LOG_LVL_ERROR, "%s stopped: deadline exceeded (%s) in its finalizers", rel,
+                sandbox_deadline_name(sb));
+        rc = RUN_TIMEOUT;
+    }
     rc = finish(sb, rc, &resp, out_fd);
     log_bundle_exit(&b, rc);
     sandbox_free(sb);
@@ -284,6 +328,18 @@ static void push_ev(lua_State *L, const struct run_req *r, const struct bundle *
     lua_setfield(L, -2, "members");
 }
 
+struct tool_args {
+    const struct run_req *r;
+    const struct bundle *b;
+};
+
+static int push_tool_ev(lua_State *L) /* protected: sandbox_cpcall */
+{
+    const struct tool_args *a = lua_touserdata(L, 1);
+    push_ev(L, a->r, a->b);
+    return 1;
+}
+
 /* A handler file or a trusted chunk for propose and action: failures in err. */
 static enum run_result run_tool(const struct run_req *r, struct buf *out, char *err, size_t errlen)
 {
@@ -292,14 +348,11 @@ static enum run_result run_tool(const struct run_req *r, struct buf *out, char *
     const char *dir = r->bundle_dir ? r->bundle_dir : config_str(r->cfg, "bundle");
     enum run_result rc = RUN_FAILED;
     int status;
+    bool was_late;
 
     if (bundle_open(&b, dir, r->cfg, r->verify, err, errlen) < 0)
         return RUN_REFUSED;
-    struct sandbox_limits lim = {
-        .memory = (size_t)config_int(r->cfg, "limits.memory_mb") * 1024 * 1024,
-        .deadline_ms = r->deadline_ms,
-        .grace_ms = (int)config_int(r->cfg, "limits.grace_ms"),
-    };
+    struct sandbox_limits lim = run_limits(r->cfg, NULL, r->deadline_ms);
     sb = sandbox_new(&lim, &b, r->cfg, err, errlen);
     if (!sb) {
         rc = RUN_SYSTEM;
@@ -322,7 +375,10 @@ static enum run_result run_tool(const struct run_req *r, struct buf *out, char *
             rc = lr == SANDBOX_LOAD_REFUSED ? RUN_REFUSED : RUN_FAILED;
             goto out;
         }
-        push_ev(L, r, &b);
+        struct tool_args ta = {r, &b};
+        status = sandbox_cpcall(sb, push_tool_ev, &ta, 1);
+        if (status != LUA_OK)
+            goto lua_failed;
         nargs = 1;
     } else {
         if (sandbox_load_buffer(sb, r->chunk, strlen(r->chunk), "=serfhand", err, errlen) < 0)
@@ -358,7 +414,13 @@ lua_failed:
 out:
     /* A refused module ends the run as a refusal whatever the Lua code did
      * with the error; finalizers run at the close, so it is asked after. */
+    was_late = sb && sandbox_timed_out(sb);
     sandbox_close(sb);
+    if (sb && !was_late && sandbox_timed_out(sb) && rc != RUN_REFUSED) {
+        util_errf(err, errlen, "deadline exceeded (%s) in finalizers", sandbox_deadline_name(sb));
+        out->len = 0;
+        rc = RUN_TIMEOUT;
+    }
     if (sandbox_refusal(sb)) {
         util_errf(err, errlen, "refused: %s", sandbox_refusal(sb));
         out->len = 0;

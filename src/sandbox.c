@@ -7,11 +7,15 @@
  * module that fails verification stops the run through the same hook.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -34,6 +38,7 @@ static const luaL_Reg host_modules[] = {
 };
 
 #define HOOK_COUNT 1000
+#define SANDBOX_LOG_MAX 65536 /* bytes of one log line from handler code */
 #define LOADED_KEY "serfhand.loaded"
 #define GLOBALS_KEY "serfhand.globals"
 
@@ -48,9 +53,10 @@ struct sandbox {
     volatile sig_atomic_t timed_out;
     volatile sig_atomic_t alarms;
     bool in_handler;
-    bool closing;      /* lua_close runs: the host's finalizers must run too */
-    bool refused;      /* a bundle module failed verification: the run is over */
-    char refusal[640]; /* why, for the host's "refused:" line */
+    volatile sig_atomic_t closing; /* lua_close runs: the host's finalizers must run too */
+    bool refused;                  /* a bundle module failed verification: the run is over */
+    char refusal[640];             /* why, for the host's "refused:" line */
+    char alarm_msg[160];           /* the backstop's log line, written before any signal */
 };
 
 /* The SIGALRM backstop needs the state; lua.c keeps `globalL` for the same
@@ -73,8 +79,10 @@ static void *cap_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
     void *p = realloc(ptr, nsize);
-    if (!p)
+    if (!p) {
+        sb->mem_hit = true; /* the address-space backstop: the same cap */
         return NULL;
+    }
     sb->used = sb->used - osize + nsize;
     return p;
 }
@@ -109,14 +117,49 @@ int64_t sandbox_deadline_ms(const struct sandbox *sb)
     return sb ? sb->deadline : 0;
 }
 
+/* Past the deadline counts even when no hook noticed (a long C call, code
+ * the host ran after the handler returned). */
 bool sandbox_timed_out(const struct sandbox *sb)
 {
-    return sb->timed_out != 0;
+    return sb->timed_out != 0 || (sb->deadline && util_mono_ms() >= sb->deadline);
 }
 
 bool sandbox_out_of_memory(const struct sandbox *sb)
 {
     return sb->mem_hit;
+}
+
+const char *sandbox_deadline_name(const struct sandbox *sb)
+{
+    return sb->lim.deadline_name ? sb->lim.deadline_name : "the run's deadline";
+}
+
+/* The sandbox of L, or NULL for a plain state (the config reader, unit
+ * tests): told by the allocator, which is ours only in a sandbox. */
+static struct sandbox *sandbox_if(lua_State *L)
+{
+    void *ud = NULL;
+    return lua_getallocf(L, &ud) == cap_alloc ? ud : NULL;
+}
+
+size_t sandbox_mem_left(lua_State *L)
+{
+    struct sandbox *sb = sandbox_if(L);
+    if (!sb)
+        return SIZE_MAX / 4;
+    return sb->used < sb->limit ? sb->limit - sb->used : 0;
+}
+
+int sandbox_reserve(lua_State *L, size_t n)
+{
+    struct sandbox *sb = sandbox_if(L);
+    if (!sb)
+        return 0;
+    if (n > sb->limit || sb->used > sb->limit - n) {
+        sb->mem_hit = true;
+        return -1;
+    }
+    return 0;
 }
 
 const char *sandbox_refusal(const struct sandbox *sb)
@@ -141,7 +184,8 @@ static int raise_stop(lua_State *L)
         lua_sethook(sb->L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
     if (sb->refused)
         return luaL_error(L, "refused: %s", sb->refusal);
-    return luaL_error(L, "deadline of %d ms exceeded", sb->lim.deadline_ms);
+    return luaL_error(L, "deadline of %d ms exceeded (%s)", sb->lim.deadline_ms,
+                      sandbox_deadline_name(sb));
 }
 
 static void stop_hook(lua_State *L, lua_Debug *ar)
@@ -171,13 +215,36 @@ static void on_alarm(int sig)
         /* The hook may not have run (a long C call): make the next VM step
          * raise, and give the unwinding grace_ms. */
         sb->timed_out = 1;
-        lua_sethook(sb->L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+        /* While lua_close runs only finalizers run, with hooks off, and the
+         * state may already be freed when this arrives: leave it alone. */
+        if (!sb->closing)
+            lua_sethook(sb->L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
         struct itimerval it = {{0, 0}, {sb->lim.grace_ms / 1000, (sb->lim.grace_ms % 1000) * 1000}};
         setitimer(ITIMER_REAL, &it, NULL);
         return;
     }
-    log_signal_safe("deadline exceeded inside a C function; process ended");
+    /* Code that no hook reaches (a finalizer, which Lua runs with hooks off;
+     * a message handler called from the hook; a long pattern match) or a
+     * wait that ignored the deadline: the process ends here, grace_ms after
+     * the deadline. A crash to SQLite: the store keeps every committed
+     * transaction; the log line is one write(2). */
+    log_signal_safe(sb->alarm_msg);
     _exit(SH_EXIT_TIMEOUT); /* in a signal handler, nothing returns to a command */
+}
+
+/* The backstop fires ms from now. */
+static void arm_alarm(struct sandbox *sb, int64_t ms)
+{
+    if (ms < 1)
+        ms = 1;
+    alarm_sb = sb;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, 0}, {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000}};
+    setitimer(ITIMER_REAL, &it, NULL);
 }
 
 void sandbox_start_clock(struct sandbox *sb)
@@ -185,15 +252,11 @@ void sandbox_start_clock(struct sandbox *sb)
     if (sb->lim.deadline_ms <= 0)
         return;
     sb->deadline = util_mono_ms() + sb->lim.deadline_ms;
-    alarm_sb = sb;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, NULL);
-    struct itimerval it = {{0, 0},
-                           {sb->lim.deadline_ms / 1000, (sb->lim.deadline_ms % 1000) * 1000}};
-    setitimer(ITIMER_REAL, &it, NULL);
+    snprintf(sb->alarm_msg, sizeof sb->alarm_msg,
+             "deadline of %d ms exceeded (%s) where no hook runs (a finalizer, a message "
+             "handler or one long C call); process ended",
+             sb->lim.deadline_ms, sandbox_deadline_name(sb));
+    arm_alarm(sb, sb->lim.deadline_ms);
     /* Last resort if even SIGALRM cannot help: the kernel ends a spinning
      * process. Soft limit only lowers; SIGXCPU's default action kills. */
     struct rlimit rl;
@@ -201,6 +264,32 @@ void sandbox_start_clock(struct sandbox *sb)
     if (getrlimit(RLIMIT_CPU, &rl) == 0 && (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > secs)) {
         rl.rlim_cur = secs;
         setrlimit(RLIMIT_CPU, &rl);
+    }
+}
+
+/* The backstop for memory the allocator does not see (a library's own
+ * buffers): the address space may grow by twice the cap plus room for the
+ * libraries a run loads, then allocations fail as at the cap. Only the soft
+ * limit moves; proc.c restores it in children. */
+static void limit_address_space(const struct sandbox *sb)
+{
+    char line[64];
+    FILE *f = fopen("/proc/self/statm", "re");
+    if (!f)
+        return;
+    char *got = fgets(line, sizeof line, f);
+    fclose(f);
+    char *end;
+    errno = 0;
+    unsigned long pages = got ? strtoul(line, &end, 10) : 0;
+    if (!got || errno || end == line)
+        return;
+    struct rlimit rl;
+    rlim_t want =
+        (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + 2 * (rlim_t)sb->limit + ((rlim_t)256 << 20);
+    if (getrlimit(RLIMIT_AS, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+        setrlimit(RLIMIT_AS, &rl);
     }
 }
 
@@ -213,6 +302,26 @@ void sandbox_stop_clock(struct sandbox *sb)
 }
 
 /* --- replaced base functions --------------------------------------------- */
+
+void sandbox_log(lua_State *L, enum log_level lvl, int idx)
+{
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    if (!s)
+        return;
+    /* log.c formats the line, then escapes it (up to 4 bytes a byte), in
+     * malloc'ed buffers: count them against the cap, cut what does not fit,
+     * and keep a line readable (and cheap to escape) anyway. */
+    size_t fit = sandbox_mem_left(L) / 5;
+    if (fit > SANDBOX_LOG_MAX)
+        fit = SANDBOX_LOG_MAX;
+    if (len <= fit) {
+        log_msg(lvl, "%.*s", (int)(len < INT_MAX ? len : INT_MAX), s);
+        return;
+    }
+    log_msg(lvl, "%.*s... [%zu bytes cut: a line holds at most %d bytes, within limits.memory_mb]",
+            (int)fit, s, len - fit, SANDBOX_LOG_MAX);
+}
 
 static int sb_print(lua_State *L)
 {
@@ -229,7 +338,7 @@ static int sb_print(lua_State *L)
         (void)len;
     }
     luaL_pushresult(&b);
-    log_msg(LOG_LVL_INFO, "%s", lua_tostring(L, -1));
+    sandbox_log(L, LOG_LVL_INFO, -1);
     return 0;
 }
 
@@ -332,6 +441,102 @@ static int sb_cowrap(lua_State *L)
 static enum sandbox_load sandbox_load_file(struct sandbox *sb, const char *rel, char *err,
                                            size_t errlen);
 
+/* --- read-only host modules ----------------------------------------------- */
+
+/* A host module reaches handler code as an empty proxy table: reads go to the
+ * module (upvalue/__index), writes raise, pairs() walks the module without
+ * handing it out, the metatable is hidden and rawset refuses the proxy. So a
+ * handler cannot swap serfhand.crypto.verify under a module it requires
+ * later. */
+static int ro_newindex(lua_State *L)
+{
+    return luaL_error(L, "host module %s is read-only",
+                      lua_tostring(L, lua_upvalueindex(1)) ? lua_tostring(L, lua_upvalueindex(1))
+                                                           : "table");
+}
+
+static int ro_next(lua_State *L) /* upvalue 1: the module; (_, key) */
+{
+    lua_settop(L, 2);
+    if (lua_next(L, lua_upvalueindex(1)))
+        return 2;
+    lua_pushnil(L);
+    return 1;
+}
+
+static int ro_pairs(lua_State *L) /* upvalue 1: the module */
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushcclosure(L, ro_next, 1);
+    lua_pushnil(L);
+    lua_pushnil(L);
+    return 3;
+}
+
+static int ro_len(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)lua_rawlen(L, lua_upvalueindex(1)));
+    return 1;
+}
+
+/* Replace the table on top with its read-only proxy; its table fields are
+ * made read-only too (depth-bounded: module tables are shallow). */
+static void make_read_only(lua_State *L, const char *name, int depth)
+{
+    int mod = lua_gettop(L);
+    if (depth < 3) {
+        lua_pushnil(L);
+        while (lua_next(L, mod)) {
+            if (lua_type(L, -1) == LUA_TTABLE && lua_getmetatable(L, -1) == 0) {
+                make_read_only(L, name, depth + 1); /* k proxy */
+                lua_pushvalue(L, -2);
+                lua_insert(L, -2);
+                lua_rawset(L, mod); /* replacing an existing key: next() stays valid */
+            } else {
+                if (lua_type(L, -1) == LUA_TTABLE)
+                    lua_pop(L, 1); /* the metatable lua_getmetatable pushed */
+                lua_pop(L, 1);
+            }
+        }
+    }
+    lua_newtable(L);          /* mod proxy */
+    lua_createtable(L, 0, 6); /* mod proxy mt */
+    lua_pushvalue(L, mod);
+    lua_setfield(L, -2, "__index");
+    lua_pushstring(L, name);
+    lua_pushcclosure(L, ro_newindex, 1);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushvalue(L, mod);
+    lua_pushcclosure(L, ro_pairs, 1);
+    lua_setfield(L, -2, "__pairs");
+    lua_pushvalue(L, mod);
+    lua_pushcclosure(L, ro_len, 1);
+    lua_setfield(L, -2, "__len");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pushboolean(L, 1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, lua_topointer(L, -2)); /* marks the proxy's mt */
+    lua_setmetatable(L, -2);
+    lua_remove(L, mod); /* proxy */
+}
+
+/* rawset(t, k, v), refusing a read-only proxy (it would shadow the module). */
+static int sb_rawset(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (lua_getmetatable(L, 1)) {
+        bool ro = lua_rawgetp(L, LUA_REGISTRYINDEX, lua_topointer(L, -1)) == LUA_TBOOLEAN;
+        lua_pop(L, 2);
+        if (ro)
+            return luaL_error(L, "host modules are read-only");
+    }
+    luaL_checkany(L, 2);
+    luaL_checkany(L, 3);
+    lua_settop(L, 3);
+    lua_rawset(L, 1);
+    return 1;
+}
+
 /* require(name): host modules by name, bundle modules from lua/<a>/<b>.lua
  * read through bundle_read, each loaded once. */
 static int sb_require(lua_State *L)
@@ -351,6 +556,8 @@ static int sb_require(lua_State *L)
             lua_pushcfunction(L, m->func);
             lua_pushstring(L, name);
             lua_call(L, 1, 1);
+            if (lua_istable(L, -1) && !sandbox_of(L)->lim.stub_modules)
+                make_read_only(L, name, 0);
             lua_pushvalue(L, -1);
             lua_setfield(L, 2, name);
             return 1;
@@ -425,6 +632,8 @@ static int setup(lua_State *L)
     lua_setfield(L, -2, "load");
     lua_pushcfunction(L, sb_require);
     lua_setfield(L, -2, "require");
+    lua_pushcfunction(L, sb_rawset);
+    lua_setfield(L, -2, "rawset");
     lua_setfield(L, LUA_REGISTRYINDEX, GLOBALS_KEY);
 
     /* string.dump from the real string table; hide the string metatable so
@@ -459,6 +668,31 @@ static int setup(lua_State *L)
     return 0;
 }
 
+/* Nothing should reach here: every host call into Lua is protected. If
+ * something does, log it and end with the code of what the run hit (4 for
+ * the deadline, 5 for the memory cap, else 2: a host error), never abort(). */
+static int sb_panic(lua_State *L)
+{
+    struct sandbox *sb = sandbox_of(L);
+    const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(no message)";
+    if (sb->mem_hit) {
+        log_msg(LOG_LVL_ERROR,
+                "memory cap reached (limits.memory_mb = %zu) outside a protected "
+                "call: %s; process ended",
+                sb->limit >> 20, msg);
+        _exit(SH_EXIT_MEMORY);
+    }
+    if (sandbox_timed_out(sb)) {
+        log_msg(LOG_LVL_ERROR,
+                "deadline of %d ms exceeded (%s) outside a protected call: %s; "
+                "process ended",
+                sb->lim.deadline_ms, sandbox_deadline_name(sb), msg);
+        _exit(SH_EXIT_TIMEOUT);
+    }
+    log_msg(LOG_LVL_ERROR, "unprotected Lua error (a host bug): %s; process ended", msg);
+    _exit(SH_EXIT_USAGE);
+}
+
 static void warnf_to_log(void *ud, const char *msg, int tocont)
 {
     (void)ud;
@@ -486,6 +720,8 @@ struct sandbox *sandbox_new(const struct sandbox_limits *lim, struct bundle *b,
         return NULL;
     }
     *(struct sandbox **)lua_getextraspace(sb->L) = sb;
+    limit_address_space(sb);
+    lua_atpanic(sb->L, sb_panic);
     lua_setwarnf(sb->L, warnf_to_log, NULL);
     lua_sethook(sb->L, stop_hook, LUA_MASKCOUNT, HOOK_COUNT);
     lua_pushcfunction(sb->L, setup);
@@ -497,17 +733,35 @@ struct sandbox *sandbox_new(const struct sandbox_limits *lim, struct bundle *b,
     return sb;
 }
 
+/* The finalizers lua_close runs are the handler's code too: they run under
+ * the same deadline, hook and backstop (a run without a deadline gets
+ * grace_ms for its teardown). Past the deadline no more Lua runs: the state
+ * is abandoned, not closed, and its memory goes back with the process. The
+ * store loses nothing by it (every transaction commits before it returns;
+ * SQLite treats an unclosed handle like a crash) and the log is written line
+ * by line; the identity key's pages are locked and leave with the process. */
 void sandbox_close(struct sandbox *sb)
 {
     if (!sb || !sb->L)
         return;
-    sandbox_stop_clock(sb);
-    lua_sethook(sb->L, NULL, 0, 0);
-    sb->deadline = 0;
-    sb->timed_out = 0;
-    sb->closing = true;
+    sb->closing = 1;
+    if (sb->deadline == 0) {
+        sb->lim.deadline_ms = sb->lim.grace_ms > 0 ? sb->lim.grace_ms : 1;
+        if (!sb->lim.deadline_name)
+            sb->lim.deadline_name = "limits.grace_ms, for the teardown";
+        sandbox_start_clock(sb);
+    }
+    int64_t left = sb->deadline - util_mono_ms();
+    if (sb->timed_out || left <= 0) {
+        sb->timed_out = 1;
+        sandbox_stop_clock(sb);
+        sb->L = NULL; /* abandoned */
+        return;
+    }
+    arm_alarm(sb, left);
     lua_close(sb->L);
     sb->L = NULL;
+    sandbox_stop_clock(sb);
 }
 
 void sandbox_free(struct sandbox *sb)
@@ -560,6 +814,15 @@ static enum sandbox_load sandbox_load_file(struct sandbox *sb, const char *rel, 
     return rc;
 }
 
+/* Protected: t -> t.handle, or t itself when that is not a function. */
+static int get_handle(lua_State *L)
+{
+    lua_getfield(L, 1, "handle");
+    if (!lua_isfunction(L, -1))
+        lua_pushvalue(L, 1);
+    return 1;
+}
+
 enum sandbox_load sandbox_load_handler(struct sandbox *sb, const char *rel, int *status, char *err,
                                        size_t errlen)
 {
@@ -571,16 +834,21 @@ enum sandbox_load sandbox_load_handler(struct sandbox *sb, const char *rel, int 
     if (*status != LUA_OK)
         return SANDBOX_LOAD_RAISED;
     if (lua_istable(L, -1)) {
-        lua_getfield(L, -1, "handle");
-        if (lua_isfunction(L, -1)) {
-            lua_remove(L, -2);
+        /* t.handle may run the table's __index: the handler's code. */
+        lua_pushcfunction(L, get_handle);
+        lua_insert(L, -2);
+        *status = sandbox_pcall(sb, 1, 1);
+        if (*status != LUA_OK)
+            return SANDBOX_LOAD_RAISED;
+        if (lua_isfunction(L, -1))
             return SANDBOX_LOAD_OK;
-        }
-        lua_pop(L, 1);
+        lua_pushliteral(L, "table without a handle function");
+        lua_remove(L, -2);
     }
     if (lua_isfunction(L, -1))
         return SANDBOX_LOAD_OK;
-    util_errf(err, errlen, "%s", luaL_typename(L, -1));
+    util_errf(err, errlen, "%s",
+              lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1));
     lua_pop(L, 1);
     return SANDBOX_LOAD_NOT_HANDLER;
 }
@@ -620,6 +888,16 @@ static int msghandler(lua_State *L)
         msg = lua_pushfstring(L, "%s [bundle %s version %s]", msg, b->name, b->version);
     luaL_traceback(L, L, msg, 1);
     return 1;
+}
+
+int sandbox_cpcall(struct sandbox *sb, lua_CFunction f, void *ud, int nresults)
+{
+    lua_State *L = sb->L;
+    if (!lua_checkstack(L, 3))
+        return LUA_ERRMEM;
+    lua_pushcfunction(L, f);
+    lua_pushlightuserdata(L, ud);
+    return sandbox_pcall(sb, 1, nresults);
 }
 
 int sandbox_pcall(struct sandbox *sb, int nargs, int nresults)
