@@ -108,7 +108,7 @@ demo: deps all
 
 # libFuzzer harnesses for every parser of outside bytes (clang), bounded time.
 fuzz: deps
-	@BUILD=$(BUILD) FUZZ_SECONDS=$${FUZZ_SECONDS:-10} tests/fuzz/run
+	@BUILD=$(BUILD) FUZZ_SECONDS=$${FUZZ_SECONDS:-5} tests/fuzz/run
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/serfhand/types \

@@ -967,6 +967,10 @@ void status_row_text(struct buf *out, const char *node, const struct status_answ
 void status_row_json(struct buf *out, const struct status_answer *a, const char *problem);
 
 /* ---- install.c */
+/* Read caps before any signature check: a bundle's manifest is a few KB
+ * (about 120 bytes a file), a signature file under 10 KB. */
+#define INSTALL_MANIFEST_MAX (256 * 1024)
+#define INSTALL_SIG_MAX MINISIGN_SIG_FILE_MAX
 /* Installing a verified bundle under <state_dir>/bundles/<version>-<hash16>/,
  * switching <state_dir>/current atomically, rollback. */
 enum install_result {
@@ -1028,9 +1032,15 @@ int update_pointer_encode(const struct update_pointer *p, const struct minisign_
  * the body; keyid (17 bytes) gets the signer's id when known. 0 or -1. */
 int update_pointer_decode(struct update_pointer *p, const char *payload, size_t len,
                           const struct trust_keyset *ks, char *keyid, char *err, size_t errlen);
+/* 0 when url is under one of the n prefixes (at a path boundary, no dot
+ * segment, query or encoded separator) and https, or http with allow_http;
+ * else -1 with err saying why. */
+int update_source_check(char *const *sources, size_t n, bool allow_http, const char *url, char *err,
+                        size_t errlen);
 enum update_result {
     UPDATE_OK,      /* logged; with update.auto a detached install was started */
-    UPDATE_REFUSED, /* the pointer fails a check (signature, expiry, name, version) */
+    UPDATE_REFUSED, /* the pointer fails a check (signature, expiry, update.sources, name,
+                       version) */
     UPDATE_FAILED,  /* the detached install could not be started */
     UPDATE_ERROR,   /* trust.keys cannot be loaded */
 };

@@ -32,13 +32,13 @@ static int check_published(const struct config *cfg, const struct update_pointer
     char sub[512], hex[65];
     long status = 0;
     size_t max_dl = (size_t)config_int(cfg, "update.max_bytes");
-    bool fixed = MANIFEST_MAX <= max_dl;
+    bool fixed = INSTALL_MANIFEST_MAX <= max_dl;
     int rc = SH_EXIT_FAIL;
     buf_printf(&url, "%s/MANIFEST.json", p->url);
     struct http_req req = {
         .url = url.data,
         .timeout_ms = (long)config_int(cfg, "update.timeout_ms"),
-        .max_bytes = fixed ? MANIFEST_MAX : max_dl,
+        .max_bytes = fixed ? INSTALL_MANIFEST_MAX : max_dl,
     };
     int r = http_get(&req, &body, &status, sub, sizeof sub);
     if (r == HTTP_TIMEOUT) {

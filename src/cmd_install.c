@@ -57,7 +57,10 @@ static enum util_open url_read(void *ctx, const char *rel, size_t max, struct bu
     if (r == HTTP_TIMEOUT)
         util_errf(err, errlen, "GET %s: %s (update.timeout_ms)", url.data, sub);
     else if (r == HTTP_TOO_BIG)
-        util_errf(err, errlen, "GET %s: %s (the manifest's size, update.max_bytes)", url.data, sub);
+        util_errf(err, errlen, "GET %s: %s (%s)", url.data, sub,
+                  max == INSTALL_MANIFEST_MAX || max == INSTALL_SIG_MAX
+                      ? "the cap read before any signature check"
+                      : "the manifest's size, update.max_bytes");
     else if (r != HTTP_OK)
         util_errf(err, errlen, "GET %s: %s", url.data, sub);
     else if (status == 404 || status == 410) {

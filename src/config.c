@@ -96,6 +96,10 @@ static const struct cfg_item schema[] = {
     {"update.keep", CFG_INT, NULL, 3, 2, 100, "bundles kept in <state_dir>/bundles"},
     {"update.max_bytes", CFG_INT, NULL, 16 * MB, 1024, 1024 * MB, "largest download"},
     {"update.timeout_ms", CFG_INT, NULL, 30000, 100, 3600000, "per-file download time cap"},
+    {"update.sources", CFG_STRLIST, NULL, 0, 0, 0,
+     "URL prefixes an announced update may come from (https://...); empty = none"},
+    {"update.allow_http", CFG_BOOL, NULL, 0, 0, 0,
+     "allow http:// prefixes in update.sources (no transport security)"},
     {NULL, CFG_STR, NULL, 0, 0, 0, NULL},
 };
 
@@ -619,6 +623,39 @@ out:
     return rc;
 }
 
+/* update.sources, checked at load so that an operator's typo fails loudly:
+ * each an http(s) URL with a host, printable, and http:// only with
+ * update.allow_http. */
+static int check_sources(const struct config *c, char *err, size_t errlen)
+{
+    const struct cfg_value *v = &c->v[schema_find("update.sources")];
+    bool http_ok = config_bool(c, "update.allow_http");
+    const char *file = c->file ? c->file : "(defaults)";
+    for (size_t i = 0; i < v->nlist; i++) {
+        const char *e = v->list[i], *why = NULL;
+        size_t n = strlen(e), at = strncmp(e, "https://", 8) == 0  ? 8
+                                   : strncmp(e, "http://", 7) == 0 ? 7
+                                                                   : 0;
+        for (size_t k = 0; k < n && !why; k++)
+            if (e[k] <= 0x20 || e[k] > 0x7e || strchr("\"\\?#%@", e[k]))
+                why = "holds a space, quote, backslash, ?, #, % or @";
+        if (!at)
+            why = "is not an https:// URL";
+        else if (at == 7 && !http_ok)
+            why = "is plain http: set update.allow_http = true to allow it";
+        else if (n == at || e[at] == '/')
+            why = "has no host";
+        if (why) {
+            char label[ENTRY_LABEL_MAX];
+            entry_label(e, label);
+            util_errf(err, errlen, "%s:%d: update.sources[%zu] \"%s\" %s", file,
+                      v->lines ? v->lines[i] : v->line, i + 1, label, why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
     memset(c, 0, sizeof *c);
@@ -633,7 +670,7 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
         goto derived;
     c->file = xstrdup(p);
     if (read_file(c, p, err, errlen) < 0 || check_trust(c, err, errlen) < 0 ||
-        check_proc(c, err, errlen) < 0)
+        check_proc(c, err, errlen) < 0 || check_sources(c, err, errlen) < 0)
         return -1;
 derived:
     if (!*config_str(c, "bundle")) {

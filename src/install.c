@@ -22,7 +22,6 @@
 
 #include "serfhand.h"
 
-#define SIG_MAX 16384
 #define LINK_MAX_LEN 4096
 
 /* Only in the test binary (make builds serfhand-test-hooks with
@@ -339,7 +338,8 @@ enum install_result install_bundle(const struct config *cfg, const struct instal
     }
 
     /* 1. The manifest and the signatures of the trusted keys, staged. */
-    enum util_open r = src->read(src->ctx, "MANIFEST.json", MANIFEST_MAX, &man, sub, sizeof sub);
+    enum util_open r =
+        src->read(src->ctx, "MANIFEST.json", INSTALL_MANIFEST_MAX, &man, sub, sizeof sub);
     if (r == UTIL_OPEN_MISSING && !src->dir) { /* a URL: say what the server answered (404, 410) */
         rc = say(msg, msglen, INSTALL_FAILED, "%s: MANIFEST.json: missing (%s)", label, sub);
         goto out;
@@ -381,7 +381,7 @@ enum install_result install_bundle(const struct config *cfg, const struct instal
         struct buf sig = {0};
         char full[TRUST_SIGNAME_MAX];
         const char *as = sn.v[i];
-        r = src->read(src->ctx, sn.v[i], SIG_MAX, &sig, sub, sizeof sub);
+        r = src->read(src->ctx, sn.v[i], INSTALL_SIG_MAX, &sig, sub, sizeof sub);
         if (r == UTIL_OPEN_FAILED)
             rc = say(msg, msglen, INSTALL_FAILED, "%s: %s: %s", label, sn.v[i], sub);
         if (r == UTIL_OPEN_MISSING && !src->dir &&

@@ -2,7 +2,8 @@
  * update.c: the signed serfhand-update pointer {name, version, manifest
  * hash, base URL, expiry} (encoded by `announce`), and the host's handler of
  * the serfhand-update user event: check the pointer against trust.keys and
- * the active bundle and, with update.auto, start a detached `install`.
+ * the active bundle and update.sources and, with update.auto, start a
+ * detached `install` (one pending at a time).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -225,13 +227,94 @@ int update_pointer_decode(struct update_pointer *p, const char *payload, size_t 
     return rc;
 }
 
+/* ------------------------------------------------------------ sources */
+
+/* A path segment "." or ".." (or one a server decodes to it), a query or a
+ * fragment could make a URL that starts with an allowed prefix name another
+ * place on the server, so a URL holding one is under no prefix. */
+static bool url_escapes(const char *u)
+{
+    size_t n = strlen(u);
+    for (size_t i = 0; i < n; i++) {
+        if (u[i] == '?' || u[i] == '#' || u[i] == '\\')
+            return true;
+        if (u[i] == '%' && i + 2 < n && (u[i + 1] == '2' || u[i + 1] == '5') &&
+            strchr("eEfFcC", u[i + 2]))
+            return true; /* %2e ".", %2f "/", %5c "\\" */
+        if (u[i] != '/')
+            continue;
+        size_t d = 0;
+        while (i + 1 + d < n && u[i + 1 + d] == '.')
+            d++;
+        if ((d == 1 || d == 2) && (i + 1 + d == n || u[i + 1 + d] == '/'))
+            return true;
+    }
+    return false;
+}
+
+int update_source_check(char *const *sources, size_t n, bool allow_http, const char *url, char *err,
+                        size_t errlen)
+{
+    bool https = strncmp(url, "https://", 8) == 0;
+    if (!https && !(allow_http && strncmp(url, "http://", 7) == 0)) {
+        util_errf(err, errlen,
+                  "%s is not https (plain http only with update.allow_http = true and an "
+                  "http:// prefix in update.sources)",
+                  url);
+        return -1;
+    }
+    if (url_escapes(url)) {
+        util_errf(err, errlen,
+                  "%s holds a dot segment, an encoded dot, slash or backslash, a query or a "
+                  "fragment, so it is under no prefix of update.sources",
+                  url);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t pl = strlen(sources[i]);
+        /* a prefix ends at a path boundary: "https://a.example/b" is not a
+         * prefix of "https://a.example/bc" nor of "https://a.example.evil/" */
+        if (pl > 0 && strncmp(url, sources[i], pl) == 0 &&
+            (url[pl] == 0 || url[pl] == '/' || sources[i][pl - 1] == '/'))
+            return 0;
+    }
+    util_errf(err, errlen, "%s is under no prefix of update.sources (%zu allowed)", url, n);
+    return -1;
+}
+
 /* ------------------------------------------------------------ announcement */
+
+/* At most one installer an announcement started waits or runs per node:
+ * <state_dir>/update.pending, held with flock by the detached installer
+ * (inherited as fd 3) until it exits. */
+enum pending { PENDING_TAKEN, PENDING_BUSY, PENDING_ERROR };
+
+static enum pending pending_lock(const struct config *cfg, int *fd, char *err, size_t errlen)
+{
+    struct buf path = {0};
+    buf_printf(&path, "%s/update.pending", config_str(cfg, "state_dir"));
+    *fd = open(path.data, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    enum pending rc = PENDING_TAKEN;
+    if (*fd < 0) {
+        util_errf(err, errlen, "%s: %s", path.data, strerror(errno));
+        rc = PENDING_ERROR;
+    } else if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+        rc = errno == EWOULDBLOCK ? PENDING_BUSY : PENDING_ERROR;
+        util_errf(err, errlen, "%s: %s", path.data,
+                  rc == PENDING_BUSY ? "held by an installer started by an earlier announcement"
+                                     : strerror(errno));
+        close(*fd);
+        *fd = -1;
+    }
+    buf_free(&path);
+    return rc;
+}
 
 /* Start `serfhand [-c FILE] install ... URL` fully detached: double fork,
  * setsid, stdio on /dev/null, no other fds. The pid of the middle child is
  * reaped here; the installer is reparented. */
-static int spawn_install(const struct config *cfg, const struct update_pointer *p, char *err,
-                         size_t errlen)
+static int spawn_install(const struct config *cfg, const struct update_pointer *p, int lockfd,
+                         char *err, size_t errlen)
 {
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -267,15 +350,18 @@ static int spawn_install(const struct config *cfg, const struct update_pointer *
         pid_t q = fork();
         if (q != 0)
             _exit(q < 0 ? 1 : 0);
+        int lk = fcntl(lockfd, F_DUPFD, 10); /* out of the way of stdio and 3 */
         int fd = open("/dev/null", O_RDWR);
-        if (fd < 0)
+        if (fd < 0 || lk < 0)
             _exit(1);
         dup2(fd, 0);
         dup2(fd, 1);
         dup2(fd, 2);
-        if (close_range(3, ~0U, 0) < 0) { /* Linux >= 5.9; else one by one */
+        if (dup2(lk, 3) < 0) /* the pending lock, kept open across exec */
+            _exit(1);
+        if (close_range(4, ~0U, 0) < 0) { /* Linux >= 5.9; else one by one */
             long maxfd = sysconf(_SC_OPEN_MAX);
-            for (long i = 3; i < (maxfd > 0 && maxfd < 65536 ? maxfd : 65536); i++)
+            for (long i = 4; i < (maxfd > 0 && maxfd < 65536 ? maxfd : 65536); i++)
                 close((int)i);
         }
         if (chdir("/") < 0)
@@ -324,6 +410,14 @@ enum update_result update_announcement(const struct config *cfg, const char *pay
                 p.name, p.version, p.expires, now);
         goto out;
     }
+    size_t nsrc = 0;
+    char *const *src = config_list(cfg, "update.sources", &nsrc);
+    if (update_source_check(src, nsrc, config_bool(cfg, "update.allow_http"), p.url, err,
+                            sizeof err) < 0) {
+        log_msg(LOG_LVL_ERROR, "update announcement of bundle %s version %lld dropped: %s", p.name,
+                p.version, err);
+        goto out;
+    }
     const char *dir = config_str(cfg, "bundle");
     if (bundle_open(&b, dir, cfg, true, err, sizeof err) < 0) {
         log_msg(LOG_LVL_ERROR,
@@ -369,7 +463,18 @@ enum update_result update_announcement(const struct config *cfg, const char *pay
                 p.name, p.version, p.hash, p.url, keyid, p.url);
         goto out;
     }
-    if (spawn_install(cfg, &p, err, sizeof err) < 0) {
+    int lockfd;
+    enum pending pl = pending_lock(cfg, &lockfd, err, sizeof err);
+    if (pl != PENDING_TAKEN) {
+        log_msg(pl == PENDING_BUSY ? LOG_LVL_WARN : LOG_LVL_ERROR,
+                "update announcement of bundle %s version %lld dropped: %s%s", p.name, p.version,
+                err, pl == PENDING_BUSY ? " (at most one pending installer per node)" : "");
+        rc = pl == PENDING_BUSY ? UPDATE_OK : UPDATE_FAILED;
+        goto out;
+    }
+    int sp = spawn_install(cfg, &p, lockfd, err, sizeof err);
+    close(lockfd); /* the installer holds the lock now */
+    if (sp < 0) {
         log_msg(LOG_LVL_ERROR, "update announcement: bundle %s version %lld: %s", p.name, p.version,
                 err);
         rc = UPDATE_FAILED;

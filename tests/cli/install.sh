@@ -18,7 +18,8 @@ conf() {
 state_dir = "$2"
 trust = { keys = { "$T_TMP/k.pub" } }
 log = { target = "$LOG", level = "debug" }
-update = { timeout_ms = 1500, keep = 2${3:+, $3} }
+update = { timeout_ms = 1500, keep = 2, allow_http = true,
+           sources = { "http://127.0.0.1:$PORT/ok/" }${3:+, $3} }
 CONF
 }
 conf c "$T_TMP/state"
@@ -266,6 +267,15 @@ expect_eq "a signature the server does not serve: exit 3 (unsigned)" "$rc" 3
 out=$($Ch install --manifest-hash 0000000000000000000000000000000000000000000000000000000000000000 "$URL/ok/b2" 2>&1)
 expect_match "HTTP: a manifest other than the announced one is refused" "$out" "the announcement named 0000000000000000"
 expect_eq "HTTP: after all refusals, version 1 still runs" "$(ver "$T_TMP/http.conf")" "demo v1"
+# --- download caps before any signature check ------------------------------
+out=$($Ch install "$URL/mbig/b2" 2>&1); rc=$?
+expect_match "an oversized manifest stops at the cap" "$out" \
+    "GET $URL/mbig/b2/MANIFEST.json: response larger than 262144 bytes \(the cap read before any signature check\)"
+expect_eq "an oversized manifest: exit 1, nothing installed" "$rc:$(ver "$T_TMP/http.conf")" "1:demo v1"
+out=$($Ch install "$URL/sbig/b2" 2>&1); rc=$?
+expect_match "an oversized signature file stops at the cap" "$out" \
+    "GET $URL/sbig/b2/MANIFEST.json[^ ]*minisig: response larger than 10752 bytes"
+expect_eq "an oversized signature file: exit 1, nothing installed" "$rc:$(ver "$T_TMP/http.conf")" "1:demo v1"
 out=$($Ch install "$URL/ok/b2/" 2>&1); rc=$?
 expect_eq "HTTP: then the good server installs version 2" "$(ver "$T_TMP/http.conf")" "demo v2"
 
@@ -329,6 +339,50 @@ expect_eq "a valid announcement: exit 0" "$RC" 0
 expect_match "update.auto on: a detached install is started" "$(cat "$LOG")" "detached install from $URL/ok/b2 started"
 check "the detached install switches the node to version 2" wait_for 10 sh -c "[ \"\$(env -i PATH=\$PATH SERF_EVENT=query SERF_QUERY_NAME=ver SERF_QUERY_LTIME=1 SERF_SELF_NAME=n1 SERF_SELF_ROLE= $SERFHAND -c $T_TMP/auto.conf handle </dev/null 2>/dev/null)\" = 'demo v2' ]"
 check "the detached install logged its success" wait_for 5 grep -q "install: installed bundle demo version 2" "$LOG"
+# --- update.sources ---------------------------------------------------------
+conf src "$T_TMP/state-src" "auto = true"
+"$SERFHAND" -c "$T_TMP/src.conf" install "$PUB/b1" > /dev/null 2>&1
+deliver "$T_TMP/src.conf" "$(p5 --url "$URL/big/b2" "$PUB/b2")"
+expect_eq "a pointer to a source not in update.sources: refused" "$RC" 3
+expect_match "and logged naming update.sources" "$(cat "$LOG")" \
+    "dropped: $URL/big/b2 is under no prefix of update.sources"
+deliver "$T_TMP/src.conf" "$(p5 --url "$URL/ok/../big/b2" "$PUB/b2")"
+expect_eq "a dot segment does not escape the prefix" "$RC" 3
+expect_match "dot segment: logged" "$(cat "$LOG")" "dot segment.*under no prefix of update.sources"
+cat > "$T_TMP/nohttp.conf" <<CONF
+state_dir = "$T_TMP/state-src"
+trust = { keys = { "$T_TMP/k.pub" } }
+log = { target = "$LOG", level = "debug" }
+update = { auto = true, sources = { "https://127.0.0.1:$PORT/ok/" } }
+CONF
+deliver "$T_TMP/nohttp.conf" "$good"
+expect_eq "plain http without update.allow_http: refused" "$RC" 3
+expect_match "plain http: logged" "$(cat "$LOG")" "is not https .*update.allow_http"
+sed -i 's|"https://|"http://|' "$T_TMP/nohttp.conf"
+out=$("$SERFHAND" -c "$T_TMP/nohttp.conf" config 2>&1); rc=$?
+expect_eq "an http:// prefix without update.allow_http is a config error" "$rc" 2
+expect_match "and says how to allow it" "$out" 'update.sources\[1\] "http://127.0.0.1:[0-9]+/ok/" is plain http: set update.allow_http = true'
+sleep 0.3
+expect_eq "after refused sources the node still runs version 1" "$(ver "$T_TMP/src.conf")" "demo v1"
+
+# --- one pending installer per node ---------------------------------------
+# Another install holds the lock, so the first announced installer waits;
+# a second announcement meanwhile is dropped, not queued.
+flock "$T_TMP/state-src/install.lock" sleep 3 &
+hold=$!
+sleep 0.3
+deliver "$T_TMP/src.conf" "$good"
+expect_match "first announcement: a detached install is started" "$(cat "$LOG")" "detached install from $URL/ok/b2 started"
+check "it waits for the lock" wait_for 5 grep -q "install: waiting for another install to finish" "$LOG"
+deliver "$T_TMP/src.conf" "$good"
+expect_eq "a second announcement while one waits: exit 0" "$RC" 0
+expect_match "a second pending installer is refused, logged" "$(cat "$LOG")" \
+    "dropped: .*update.pending: held by an installer started by an earlier announcement \(at most one pending installer per node\)"
+check "and no second installer was started" sh -c "! grep -q 'detached install from' '$LOG'"
+wait "$hold"
+check "the first installer then switches to version 2" wait_for 10 sh -c "[ \"\$(env -i PATH=\$PATH SERF_EVENT=query SERF_QUERY_NAME=ver SERF_QUERY_LTIME=1 SERF_SELF_NAME=n1 SERF_SELF_ROLE= $SERFHAND -c $T_TMP/src.conf handle </dev/null 2>/dev/null)\" = 'demo v2' ]"
+check "and releases update.pending" wait_for 5 flock -n "$T_TMP/state-src/update.pending" true
+
 conf off "$T_TMP/state-off"
 "$SERFHAND" -c "$T_TMP/off.conf" install "$PUB/b1" > /dev/null 2>&1
 deliver "$T_TMP/off.conf" "$good"

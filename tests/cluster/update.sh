@@ -30,7 +30,7 @@ state_dir = "$T_TMP/state-n$i"
 trust = { keys = { "$T_TMP/k.pub" } }
 log = { target = "$T_TMP/n$i.log", level = "debug" }
 serf = { rpc_addr = "127.0.0.1:850$i" }
-update = { auto = $auto }
+update = { auto = $auto, allow_http = true, sources = { "$URL" } }
 CONF
 done
 mkb b1 1

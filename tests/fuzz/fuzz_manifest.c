@@ -14,9 +14,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (manifest_parse(&m, (const char *)data, size, err, sizeof err) == 0) {
         struct buf out = {0};
         manifest_write(&m, &out);
-        if (manifest_parse(&m2, out.data, out.len, err, sizeof err) != 0 ||
-            m2.nfiles != m.nfiles || m2.version != m.version || m2.created != m.created ||
-            m2.expires != m.expires || strcmp(m2.bundle, m.bundle) != 0)
+        if (manifest_parse(&m2, out.data, out.len, err, sizeof err) != 0 || m2.nfiles != m.nfiles ||
+            m2.version != m.version || m2.created != m.created || m2.expires != m.expires ||
+            strcmp(m2.bundle, m.bundle) != 0)
             abort();
         if (m.version < 1 || m.version > MANIFEST_INT_MAX || m.created < 0 ||
             m.expires > MANIFEST_INT_MAX)

@@ -13,6 +13,8 @@ GET /<mode>/<bundle>/<file> serves ROOT/<bundle>/<file>. MANIFEST.json and its
   404    HTTP 404
   500    HTTP 500
   m500   HTTP 500 for every file, MANIFEST.json and signatures too
+  mbig   MANIFEST.json followed by 1 MiB of spaces
+  sbig   every .minisig file followed by 1 MiB of spaces
 Binds 127.0.0.1 only. Stdlib only."""
 import os
 import sys
@@ -50,6 +52,10 @@ class Handler(BaseHTTPRequestHandler):
         name = os.path.basename(rel)
         if mode == "m500":
             return self.send_body(500, b"internal error\n")
+        if mode == "mbig" and name == "MANIFEST.json":
+            return self.send_body(200, data + b" " * (1024 * 1024))
+        if mode == "sbig" and name.startswith("MANIFEST.json") and name != "MANIFEST.json":
+            return self.send_body(200, data + b" " * (1024 * 1024))
         if name.startswith("MANIFEST.json") or mode == "ok":
             return self.send_body(200, data)
         if mode == "wrong":

@@ -1,8 +1,10 @@
 /* test_update.c: the signed serfhand-update pointer of update.c: a round
  * trip, the size budget, tampering, untrusted keys and every malformed body
  * (each signed properly, so only the parser can refuse it). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -30,6 +32,87 @@ static void signed_payload(const struct minisign_seckey *sk, const char *body, s
     minisign_sig_free(&s);
     buf_free(&msg);
     buf_free(&text);
+}
+
+/* update.sources: a URL is under a prefix only at a path boundary, never by
+ * a dot segment, an encoded separator, a query or userinfo; https unless
+ * allow_http. */
+static void test_sources(void)
+{
+    static char s1[] = "https://updates.example.org/factom", s2[] = "http://10.0.0.5:8080/b/";
+    char *src[] = {s1, s2};
+    char err[300];
+    struct {
+        const char *url;
+        bool http, ok;
+    } c[] = {
+        {"https://updates.example.org/factom", false, true},
+        {"https://updates.example.org/factom/v42", false, true},
+        {"https://updates.example.org/factom-evil", false, false},
+        {"https://updates.example.org/factomx/v42", false, false},
+        {"https://updates.example.org.evil.net/factom", false, false},
+        {"https://updates.example.org@evil.net/factom", false, false},
+        {"https://updates.example.org:444/factom", false, false},
+        {"https://updates.example.org/factom/../other", false, false},
+        {"https://updates.example.org/factom/..", false, false},
+        {"https://updates.example.org/factom/./x", false, false},
+        {"https://updates.example.org/factom/%2e%2e/other", false, false},
+        {"https://updates.example.org/factom/%2F..%2Fother", false, false},
+        {"https://updates.example.org/factom/x?y=/", false, false},
+        {"https://updates.example.org/factom/x#y", false, false},
+        {"https://updates.example.org/factom/..x", false, true},
+        {"https://other.example.org/factom", false, false},
+        {"http://updates.example.org/factom", true, false}, /* scheme is part of the prefix */
+        {"http://10.0.0.5:8080/b/v1", false, false},        /* http not allowed */
+        {"http://10.0.0.5:8080/b/v1", true, true},
+        {"http://10.0.0.5:8080/bv1", true, false},
+        {"ftp://updates.example.org/factom", true, false},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        int rc = update_source_check(src, 2, c[i].http, c[i].url, err, sizeof err);
+        char name[200];
+        snprintf(name, sizeof name, "%s %s (%s)", c[i].ok ? "allowed:" : "refused:", c[i].url,
+                 c[i].http ? "allow_http" : "https only");
+        T_OK((rc == 0) == c[i].ok, name);
+    }
+    T_OK(update_source_check(NULL, 0, true, "https://a.example/b", err, sizeof err) < 0 &&
+             strstr(err, "update.sources"),
+         "no sources: nothing is allowed, and the error names update.sources");
+    T_OK(update_source_check(src, 2, false, "http://10.0.0.5:8080/b/v1", err, sizeof err) < 0 &&
+             strstr(err, "update.allow_http"),
+         "plain http: the error names update.allow_http");
+}
+
+/* update.sources is checked at load: plain http needs update.allow_http. */
+static void test_sources_config(void)
+{
+    static const struct {
+        const char *text, *want;
+    } c[] = {
+        {"update = { sources = { \"https://u.example/b\" } }\n", NULL},
+        {"update = { sources = { \"http://u.example/b\" } }\n", "update.allow_http = true"},
+        {"update = { allow_http = true, sources = { \"http://u.example/b\" } }\n", NULL},
+        {"update = { sources = { \"ftp://u.example/b\" } }\n", "not an https:// URL"},
+        {"update = { sources = { \"https://\" } }\n", "no host"},
+        {"update = { sources = { \"https:///x\" } }\n", "no host"},
+        {"update = { sources = { \"https://a@b.example/\" } }\n", "@"},
+    };
+    char path[] = "/tmp/serfhand-test-sources-XXXXXX", err[600];
+    int fd = mkstemp(path);
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        FILE *f = fopen(path, "w");
+        fputs(c[i].text, f);
+        fclose(f);
+        struct config cfg;
+        int rc = config_load(&cfg, path, err, sizeof err);
+        if (c[i].want)
+            T_OK(rc < 0 && strstr(err, c[i].want) && strstr(err, "update.sources[1]"), c[i].text);
+        else
+            T_OK(rc == 0, c[i].text);
+        config_free(&cfg);
+    }
+    close(fd);
+    unlink(path);
 }
 
 static int decode(const struct buf *p, const struct trust_keyset *ks, struct update_pointer *up,
@@ -121,6 +204,9 @@ int main(void)
     e = p;
     snprintf(e.name, sizeof e.name, "bad name");
     T_OK(update_pointer_encode(&e, sk, &out, err, sizeof err) < 0, "encode refuses a bad name");
+
+    test_sources();
+    test_sources_config();
 
     buf_free(&out);
     buf_free(&t);
