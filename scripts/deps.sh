@@ -6,12 +6,13 @@ set -eu
 # build: build-essential pkg-config *-dev (lua-cjson-dev: the static archive)
 # tests, demo, bench: lua5.4 lua-cjson serf minisign python3 (simulators)
 #   curl (bundle server checks) openssl (an independent Ed25519 check)
-# fuzz: clang libclang-rt-14-dev (libFuzzer)   lint: lua-check cppcheck
+# fuzz: clang libclang-rt-14-dev (libFuzzer)   lint: lua-check cppcheck clang-tidy
 # format-check: clang-format   the restart protocol's model: spin
-# cluster fault tests: faketime (libfaketime: clock skew per node)
+# cluster fault tests: faketime (libfaketime: clock skew per node), iproute2
+#   (ip: a network namespace per node)
 pkgs="build-essential pkg-config liblua5.4-dev lua5.4 libsodium-dev libcurl4-openssl-dev \
 libsqlite3-dev lua-cjson-dev lua-cjson serf minisign python3 curl openssl \
-clang libclang-rt-14-dev lua-check cppcheck clang-format spin faketime"
+clang libclang-rt-14-dev lua-check cppcheck clang-tidy clang-format spin faketime iproute2"
 if [ "${1:-}" = --list ]; then
     echo "$pkgs"
     exit 0
