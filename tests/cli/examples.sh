@@ -31,4 +31,42 @@ expect_eq "an altered handler is refused (exit 3)" "$RC" 3
 expect_match "run shows that Serf gets nothing" "$OUT" "exit 3; Serf sends no response"
 OUT=$("$SERFHAND" -c "$T_TMP/conf" run query --name whoami --unsigned 2>&1); RC=$?
 expect_eq "--unsigned runs the work in progress" "$RC" 6
+# The example's own tests (outside handlers/ and lua/: not signed) pass.
+OUT=$(cd "$TOP/examples/hello" && "$SERFHAND" -c "$T_TMP/conf" test tests/fmt.lua 2>&1); RC=$?
+expect_eq "the example's tests pass with serfhand test" "$RC" 0
+expect_match "and count" "$OUT" '^2 passed, 0 failed'
+
+# share/luacheckrc, the luacheck configuration authors get: the example is
+# clean, a handler that uses what the sandbox removed is flagged line by line.
+if ! command -v luacheck > /dev/null; then
+    fail "luacheck is needed (make deps installs lua-check)"
+else
+    RC_FILE="$TOP/share/luacheckrc"
+    OUT=$(cd "$TOP/examples/hello" && luacheck --no-color --config "$RC_FILE" . 2>&1); RC=$?
+    expect_eq "luacheck with share/luacheckrc finds nothing in examples/hello" "$RC" 0
+    expect_match "it checked the handlers, the module and the tests" "$OUT" '0 warnings / 0 errors in 5 files'
+    mkdir -p "$T_TMP/bad/handlers/user" "$T_TMP/bad/tests"
+    cat > "$T_TMP/bad/handlers/user/bad.lua" <<'LUA'
+return function(ev)
+  local code = string.dump(print)
+  local f = io.open("/etc/serfhand/serfhand.conf")
+  collectgarbage("collect")
+  counter = (counter or 0) + 1
+  T.ok(ev)
+  os.execute("id")
+  return code, f, dofile("x"), loadfile("y"), package.path, debug.getinfo, string.formt("%d", 1)
+end
+LUA
+    printf 'T.test("x", function() T.eq(1, 1); T.equal(1, 1) end)\n' > "$T_TMP/bad/tests/t.lua"
+    OUT=$(cd "$T_TMP/bad" && luacheck --no-color --codes --config "$RC_FILE" . 2>&1); RC=$?
+    expect_eq "luacheck fails on the bad bundle" "$RC" 1
+    for w in "2:.*W143.*field 'dump' of global 'string'" "3:.*W113.*variable 'io'" \
+        "4:.*W113.*variable 'collectgarbage'" "5:.*W111.*global variable 'counter'" \
+        "6:.*W113.*variable 'T'" "7:.*W113.*variable 'os'" "8:.*W113.*variable 'dofile'" \
+        "8:.*W113.*variable 'loadfile'" "8:.*W113.*variable 'package'" "8:.*W113.*variable 'debug'" \
+        "8:.*W143.*field 'formt' of global 'string'" "tests/t.lua:1:.*W143.*field 'equal' of global 'T'"; do
+        expect_match "flagged: $w" "$OUT" "$w"
+    done
+    expect_match "T itself is known in tests/" "$OUT" "tests/t.lua +1 warning"
+fi
 finish

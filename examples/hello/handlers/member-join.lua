@@ -2,6 +2,7 @@
 local log = require "serfhand.log"
 local fmt = require "hello.fmt"
 
+---@param ev serfhand.Event
 return function(ev)
   log.info(ev.self.name .. " sees joined: " .. fmt.members(ev.members))
 end

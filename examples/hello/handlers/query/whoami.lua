@@ -1,4 +1,5 @@
 -- query "whoami": answer with a small JSON object (a returned table).
+---@type serfhand.HandlerTable
 return {
   description = "name, role and the query's payload",
   handle = function(ev)

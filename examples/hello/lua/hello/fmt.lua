@@ -1,6 +1,9 @@
 -- A bundle module: handlers load it with require "hello.fmt".
 local M = {}
 
+---"name@addr(role)" for each member, space-separated.
+---@param list serfhand.EventMember[]
+---@return string
 function M.members(list)
   local out = {}
   for _, m in ipairs(list) do
