@@ -42,7 +42,7 @@ LIBOBJ  := $(filter-out $(BUILD)/main.o,$(OBJ))
 UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
 BIN     := $(BUILD)/serfhand
 
-.PHONY: all deps have-libs test unit bench demo fuzz install lint format format-check clean
+.PHONY: all deps have-libs test unit bench demo fuzz install uninstall lint format format-check clean
 
 # The test hooks (SERFHAND_TEST_CRASH_AT) exist only in a second binary built
 # with -DSERFHAND_TEST_HOOKS, used by the tests that need them; the binary
@@ -110,13 +110,41 @@ demo: deps all
 fuzz: deps
 	@BUILD=$(BUILD) FUZZ_SECONDS=$${FUZZ_SECONDS:-5} tests/fuzz/run
 
+# Where `make install` puts things (each can be set on the command line).
+# DATADIR: what authors and operators use (types, luacheckrc, the sample
+# config, the systemd drop-in); DOCDIR mirrors the repository's README.md,
+# docs/, examples/hello and the sample, so the docs' relative links work.
+BINDIR  ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share/serfhand
+DOCDIR  ?= $(PREFIX)/share/doc/serfhand
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SUBST    = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g'
+
 install: $(BIN)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/serfhand/types \
-	  $(DESTDIR)$(PREFIX)/share/doc/serfhand
-	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/serfhand
-	install -m 0644 serfhand.conf.sample $(DESTDIR)$(PREFIX)/share/serfhand/serfhand.conf.sample
-	install -m 0644 types/*.lua $(DESTDIR)$(PREFIX)/share/serfhand/types/
-	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/serfhand/
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/types \
+	  $(DESTDIR)$(DATADIR)/systemd/serf.service.d $(DESTDIR)$(SYSTEMDUNITDIR) \
+	  $(DESTDIR)$(DOCDIR)/docs
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/serfhand
+	install -m 0644 serfhand.conf.sample share/luacheckrc $(DESTDIR)$(DATADIR)/
+	install -m 0644 types/*.lua $(DESTDIR)$(DATADIR)/types/
+	$(SUBST) share/luarc.json.in > $(DESTDIR)$(DATADIR)/luarc.json
+	$(SUBST) systemd/serf.service.d/serfhand.conf.in \
+	  > $(DESTDIR)$(DATADIR)/systemd/serf.service.d/serfhand.conf
+	$(SUBST) systemd/serfhand-tick.service.in > $(DESTDIR)$(SYSTEMDUNITDIR)/serfhand-tick.service
+	install -m 0644 systemd/serfhand-tick.timer $(DESTDIR)$(SYSTEMDUNITDIR)/
+	chmod 0644 $(DESTDIR)$(DATADIR)/luarc.json $(DESTDIR)$(SYSTEMDUNITDIR)/serfhand-tick.service \
+	  $(DESTDIR)$(DATADIR)/systemd/serf.service.d/serfhand.conf
+	install -m 0644 README.md serfhand.conf.sample $(DESTDIR)$(DOCDIR)/
+	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/docs/
+	find examples/hello -type d -exec install -d -m 0755 '$(DESTDIR)$(DOCDIR)/{}' ';'
+	find examples/hello -type f -exec install -m 0644 '{}' '$(DESTDIR)$(DOCDIR)/{}' ';'
+
+# Removes what install put there, and nothing else of those directories'
+# neighbours; DATADIR and DOCDIR are serfhand's own.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/serfhand $(DESTDIR)$(SYSTEMDUNITDIR)/serfhand-tick.service \
+	  $(DESTDIR)$(SYSTEMDUNITDIR)/serfhand-tick.timer
+	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
 
 # clang-tidy reads .clang-tidy (bugprone, cert, a few readability checks);
 # its "N warnings generated" lines (system headers) are shown only on failure.

@@ -10,9 +10,11 @@ set -eu
 # format-check: clang-format   the restart protocol's model: spin
 # cluster fault tests: faketime (libfaketime: clock skew per node), iproute2
 #   (ip: a network namespace per node)
+# the shipped systemd units: systemd (systemd-analyze verify; not in minbase)
 pkgs="build-essential pkg-config liblua5.4-dev lua5.4 libsodium-dev libcurl4-openssl-dev \
 libsqlite3-dev lua-cjson-dev lua-cjson serf minisign python3 curl openssl \
-clang libclang-rt-14-dev lua-check cppcheck clang-tidy clang-format spin faketime iproute2"
+clang libclang-rt-14-dev lua-check cppcheck clang-tidy clang-format spin faketime iproute2 \
+systemd"
 if [ "${1:-}" = --list ]; then
     echo "$pkgs"
     exit 0
