@@ -36,6 +36,20 @@ OUT=$(cd "$TOP/examples/hello" && "$SERFHAND" -c "$T_TMP/conf" test tests/fmt.lu
 expect_eq "the example's tests pass with serfhand test" "$RC" 0
 expect_match "and count" "$OUT" '^2 passed, 0 failed'
 
+# docs/authors.md walks through this example first: its commands, run as
+# written (the example from the repository instead of the installed copy).
+awk '/^## Start here/ { on = 1 } on && /^```sh$/ { code = 1; next } code && /^```$/ { exit } code' \
+    "$TOP/docs/authors.md" | sed "s|/usr/local/share/doc/serfhand/examples/hello|$TOP/examples/hello|" \
+    > "$T_TMP/walk.sh"
+check "docs/authors.md has the walkthrough" grep -q 'serfhand sign' "$T_TMP/walk.sh"
+mkdir "$T_TMP/walk"
+OUT=$(cd "$T_TMP/walk" && PATH="$TOP/$BUILD:$PATH" bash -e "$T_TMP/walk.sh" 2>&1); RC=$?
+expect_eq "the walkthrough of docs/authors.md runs as written" "$RC" 0
+expect_match "its unsigned run answers" "$OUT" '"asked":"hi"'
+expect_match "its test passes" "$OUT" '2 passed, 0 failed'
+expect_match "its bundle verifies" "$OUT" 'threshold +1 of 1'
+expect_eq "its unsigned and its signed run both answer" "$(printf '%s\n' "$OUT" | grep -c '"asked":"hi"')" 2
+
 # share/luacheckrc, the luacheck configuration authors get: the example is
 # clean, a handler that uses what the sandbox removed is flagged line by line.
 if ! command -v luacheck > /dev/null; then
