@@ -139,12 +139,22 @@ install: $(BIN)
 	find examples/hello -type d -exec install -d -m 0755 '$(DESTDIR)$(DOCDIR)/{}' ';'
 	find examples/hello -type f -exec install -m 0644 '{}' '$(DESTDIR)$(DOCDIR)/{}' ';'
 
-# Removes what install put there, and nothing else of those directories'
-# neighbours; DATADIR and DOCDIR are serfhand's own.
+# Removes exactly the files install put there (named from this tree, never
+# a whole directory: a mistyped DATADIR must not take its neighbours), then
+# the directories install made, where they are empty.
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/serfhand $(DESTDIR)$(SYSTEMDUNITDIR)/serfhand-tick.service \
-	  $(DESTDIR)$(SYSTEMDUNITDIR)/serfhand-tick.timer
-	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
+	  $(DESTDIR)$(SYSTEMDUNITDIR)/serfhand-tick.timer \
+	  $(DESTDIR)$(DATADIR)/serfhand.conf.sample $(DESTDIR)$(DATADIR)/luacheckrc \
+	  $(DESTDIR)$(DATADIR)/luarc.json $(DESTDIR)$(DATADIR)/systemd/serf.service.d/serfhand.conf \
+	  $(addprefix $(DESTDIR)$(DATADIR)/,$(wildcard types/*.lua)) \
+	  $(DESTDIR)$(DOCDIR)/README.md $(DESTDIR)$(DOCDIR)/serfhand.conf.sample \
+	  $(addprefix $(DESTDIR)$(DOCDIR)/,$(wildcard docs/*.md))
+	find examples/hello -type f -exec rm -f '$(DESTDIR)$(DOCDIR)/{}' ';'
+	find examples/hello -depth -type d -exec rmdir '$(DESTDIR)$(DOCDIR)/{}' ';' 2>/dev/null || true
+	-rmdir $(DESTDIR)$(DATADIR)/types $(DESTDIR)$(DATADIR)/systemd/serf.service.d \
+	  $(DESTDIR)$(DATADIR)/systemd $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)/examples \
+	  $(DESTDIR)$(DOCDIR)/docs $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 # clang-tidy reads .clang-tidy (bugprone, cert, a few readability checks);
 # its "N warnings generated" lines (system headers) are shown only on failure.

@@ -148,8 +148,15 @@ expect_eq "operators.md shows no unit of its own that runs as another user" \
     "$(grep -nE '^User=' "$OPS" | grep -v 'User=serfhand')" ""
 
 # --- uninstall ----------------------------------------------------------------
+# A file of the operator's own next to ours, and a DATADIR typed one level
+# too high: uninstall removes what install put there, nothing else.
+echo mine > "$ROOT/usr/local/share/keep-me"
+# shellcheck disable=SC2086
+make -s -C "$TOP" uninstall DESTDIR="$ROOT" PREFIX=/usr/local DATADIR=/usr/local/share $MAKEVARS > /dev/null 2>&1
+check "uninstall with DATADIR one level too high leaves the neighbours" test -f "$ROOT/usr/local/share/keep-me"
 # shellcheck disable=SC2086
 make -s -C "$TOP" uninstall DESTDIR="$ROOT" PREFIX=/usr/local $MAKEVARS > /dev/null 2>&1
-expect_eq "make uninstall removes every file install put there" "$(find "$ROOT" -type f)" ""
+expect_eq "make uninstall removes every file install put there" \
+    "$(find "$ROOT" -type f)" "$ROOT/usr/local/share/keep-me"
 expect_eq "and serfhand's own directories" "$(find "$ROOT" -name '*serfhand*')" ""
 finish
