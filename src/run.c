@@ -25,6 +25,11 @@ static enum run_result respond(lua_State *L, const struct config *cfg, struct bu
     case LUA_TSTRING: {
         size_t n;
         const char *s = lua_tolstring(L, -1, &n);
+        if (n > cap) { /* refused before the host copies it out of the cap */
+            log_msg(LOG_LVL_ERROR,
+                    "response refused: %zu bytes is over limits.response_bytes = %zu", n, cap);
+            return RUN_RESPONSE;
+        }
         buf_add(out, s, n);
         break;
     }
@@ -49,6 +54,7 @@ static enum run_result respond(lua_State *L, const struct config *cfg, struct bu
     if (out->len > cap) {
         log_msg(LOG_LVL_ERROR, "response refused: %zu bytes is over limits.response_bytes = %zu",
                 out->len, cap);
+        buf_free(out); /* not held through the teardown */
         return RUN_RESPONSE;
     }
     return RUN_OK;

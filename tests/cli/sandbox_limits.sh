@@ -247,6 +247,14 @@ return function()
   return json.decode(s)
 end
 LUA
+# A response string far over limits.response_bytes is refused before the
+# host copies it out of the Lua heap.
+h query/big_response <<'LUA'
+return function()
+  local a = string.rep("x", 8 * 1024 * 1024)
+  return a .. a .. a .. a -- 32 MiB, made in one piece
+end
+LUA
 # The size walk before encoding: one subtable shared by every field, nested
 # 30 deep, is 4^30 paths but 30 tables.
 h query/json_dag <<'LUA'
@@ -333,6 +341,9 @@ DL_SAVED=$DL
 DL=10000
 run_case user json_decode_leak 5 "json.decode: not enough memory \($MEM = 64\)"
 DL=$DL_SAVED
+CONF=$T_TMP/conf
+RSS_KB=$((64 * 1024)) # the cap: the copy would have added 32 MiB
+run_case query big_response 6 'response refused: 33554432 bytes is over limits\.response_bytes'
 RSS_KB=
 conf big 1024 $DL # a big cap: the old walk took exponential time, until the deadline
 run_case query json_dag 5 "$MEM"
