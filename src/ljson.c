@@ -130,8 +130,9 @@ static int decode_value(lua_State *L)
 enum walk { WALK_OK, WALK_TOO_BIG, WALK_CYCLE, WALK_TOO_DEEP };
 
 /* The walk: each table is visited once (a memo maps it to its size and
- * height), so a table shared by many fields, nested deep, costs one visit,
- * not one per path. `work` counts the bytes of strings scanned and the
+ * height; small tables of plain values are simply measured again), so a
+ * table shared by many fields, nested deep, costs one visit, not one per
+ * path. `work` counts the bytes of strings scanned and the
  * entries visited: every one of them is in the encoded text at least once,
  * so past `stop` the text is too. */
 struct bound {
@@ -201,15 +202,21 @@ static size_t value_bound(lua_State *L, int idx, int depth, struct bound *b, int
         b->why = WALK_TOO_DEEP;
         return 0;
     }
-    lua_pushvalue(L, idx);
-    lua_pushinteger(L, -1);
-    lua_rawset(L, b->memo); /* open: meeting it again is a cycle */
-    size_t n = 2;
+    size_t n = 2, entries = 0;
     int h = 0;
+    bool open = false;
     lua_pushnil(L);
     while (b->why == WALK_OK && lua_next(L, idx)) {
         int vh;
         size_t k = lua_type(L, -2) == LUA_TSTRING ? string_bound(L, -2, b) : NUMBER_BYTES + 2;
+        if (!open && lua_type(L, -1) == LUA_TTABLE) {
+            /* Only a table with a table in it can be on a cycle. */
+            lua_pushvalue(L, idx);
+            lua_pushinteger(L, -1);
+            lua_rawset(L, b->memo); /* open: meeting it again is a cycle */
+            open = true;
+        }
+        entries++;
         size_t v = value_bound(L, -1, depth + 1, b, &vh);
         n = add_sat(b, n, k);
         n = add_sat(b, n, 1 + v); /* ':' and ',' */
@@ -225,6 +232,10 @@ static size_t value_bound(lua_State *L, int idx, int depth, struct bound *b, int
         return b->stop + 1;
     }
     *height = h + 1;
+    /* A small table of plain values costs as little to measure again as to
+     * look up: only the others go into the memo, which is Lua memory too. */
+    if (!open && entries <= 8)
+        return n;
     lua_pushvalue(L, idx);
     lua_pushinteger(L,
                     (lua_Integer)((n < MEMO_MAX_SIZE ? n : MEMO_MAX_SIZE) << 7 | (size_t)*height));
