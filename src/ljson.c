@@ -81,8 +81,8 @@ struct job {
 };
 
 /* Protected: decode the string at 2 (or job->s) into a Lua value, pushed;
- * job at 1.
- * cjson's scratch buffer holds len + 1 bytes while it runs. A memory error
+ * job at 1. cjson's scratch buffer holds len + 1 bytes (at least its
+ * default 1023) while it runs. A memory error
  * raised inside cjson (a table or string it builds) skips its free: that
  * buffer stays allocated until the process ends, so its charge stays too. */
 static int decode_value(lua_State *L)
@@ -94,7 +94,7 @@ static int decode_value(lua_State *L)
     }
     size_t len;
     luaL_checklstring(L, 2, &len);
-    size_t scratch = len + 1 + 64; /* the text, its NUL and the strbuf_t */
+    size_t scratch = (len < 1023 ? 1023 : len + 1) + 64; /* the text, its NUL, the strbuf_t */
     if (len > INT_MAX / 2) {
         j->no_memory = true;
         return sandbox_memory_error(L, "json.decode: the text is too long");
