@@ -1081,13 +1081,16 @@ enum update_result update_announcement(const struct config *cfg, const char *pay
 /* What encoding or decoding came to: LJSON_NO_MEMORY when the memory cap
  * (limits.memory_mb) refused it, which a caller reports as the cap, not as
  * bad input. */
-enum ljson_result { LJSON_OK = 0, LJSON_ERROR = -1, LJSON_NO_MEMORY = -2 };
+enum ljson_result { LJSON_OK = 0, LJSON_ERROR = -1, LJSON_NO_MEMORY = -2, LJSON_TOO_LONG = -3 };
 /* Encode the value at idx as JSON into out, and decode s into a Lua value
  * pushed on L (nothing pushed on failure, err filled). Both run protected:
  * they never raise. lua-cjson's buffers count against the memory cap while
  * they exist. Integral numbers a double holds exactly decode as Lua
  * integers. */
 int ljson_encode(lua_State *L, int idx, struct buf *out, char *err, size_t errlen);
+/* ljson_encode, but a text over max bytes is not copied into out:
+ * LJSON_TOO_LONG, with err = "<n> bytes". */
+int ljson_encode_max(lua_State *L, int idx, size_t max, struct buf *out, char *err, size_t errlen);
 int ljson_decode(lua_State *L, const char *s, size_t len, char *err, size_t errlen);
 
 /* ---- l*.c */

@@ -310,6 +310,11 @@ int ljson_decode(lua_State *L, const char *s, size_t len, char *err, size_t errl
 
 int ljson_encode(lua_State *L, int idx, struct buf *out, char *err, size_t errlen)
 {
+    return ljson_encode_max(L, idx, SIZE_MAX, out, err, errlen);
+}
+
+int ljson_encode_max(lua_State *L, int idx, size_t max, struct buf *out, char *err, size_t errlen)
+{
     struct job j = {NULL, 0, false};
     idx = lua_absindex(L, idx);
     lua_pushcfunction(L, encode_value);
@@ -323,6 +328,11 @@ int ljson_encode(lua_State *L, int idx, struct buf *out, char *err, size_t errle
     }
     size_t n;
     const char *s = lua_tolstring(L, -1, &n);
+    if (n > max) { /* never copied out of the Lua heap */
+        util_errf(err, errlen, "%zu bytes", n);
+        lua_pop(L, 1);
+        return LJSON_TOO_LONG;
+    }
     buf_add(out, s, n);
     lua_pop(L, 1);
     return LJSON_OK;

@@ -255,6 +255,14 @@ return function()
   return a .. a .. a .. a -- 32 MiB, made in one piece
 end
 LUA
+h query/big_table_response <<'LUA'
+return function()
+  local s = string.rep("x", 512 * 1024)
+  local t = {}
+  for i = 1, 32 do t[i] = s end
+  return t -- 16 MiB of JSON
+end
+LUA
 # The size walk before encoding: one subtable shared by every field, nested
 # 30 deep, is 4^30 paths but 30 tables.
 h query/json_dag <<'LUA'
@@ -340,10 +348,15 @@ conf slow 64 10000 # the old code took 5 s to pile up the leaks
 DL_SAVED=$DL
 DL=10000
 run_case user json_decode_leak 5 "json.decode: not enough memory \($MEM = 64\)"
-DL=$DL_SAVED
-CONF=$T_TMP/conf
+# Building 32 MiB of string takes long on a loaded machine: these two get 5 s.
+conf roomy 64 5000
+DL=5000
 RSS_KB=$((64 * 1024)) # the cap: the copy would have added 32 MiB
 run_case query big_response 6 'response refused: 33554432 bytes is over limits\.response_bytes'
+# the Lua string and cjson's buffer: 16 MiB each; the copy would add 16 MiB
+RSS_KB=$((44 * 1024))
+run_case query big_table_response 6 'response refused: 16777313 bytes is over limits\.response_bytes'
+DL=$DL_SAVED
 RSS_KB=
 conf big 1024 $DL # a big cap: the old walk took exponential time, until the deadline
 run_case query json_dag 5 "$MEM"
