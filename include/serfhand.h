@@ -584,16 +584,20 @@ struct proc_run_opts {
     const char *stdin_data; /* NULL: /dev/null */
     size_t stdin_len;
     size_t max_output; /* per stream */
+    size_t mem_max;    /* the most both output buffers may hold (allocated
+                          bytes): the run's memory cap; 0 = no bound */
     int64_t deadline;  /* CLOCK_MONOTONIC ms, 0 = none */
 };
 struct proc_run_result {
     int wstatus;
     bool reaped, timed_out, truncated;
+    bool out_of_memory; /* the output passed mem_max (or malloc failed) */
 };
 /* Run c in its own process group with pipes for stdin, stdout and stderr;
- * at the deadline or when an output passes max_output, SIGTERM the group,
- * then SIGKILL. 0 with r filled and stdout/stderr appended to out[0] and
- * out[1] (owned by the caller), or -1 with err when it could not start. */
+ * at the deadline, when an output passes max_output or the buffers would
+ * pass mem_max, SIGTERM the group, then SIGKILL. 0 with r filled and
+ * stdout/stderr appended to out[0] and out[1] (owned by the caller; their
+ * capacity never passes mem_max), or -1 with err when it could not start. */
 int proc_run(const struct proc_cmd *c, const struct proc_run_opts *o, struct buf out[2],
              struct proc_run_result *r, char *err, size_t errlen);
 /* Start c fully detached (setsid, stdin /dev/null, output to log or
@@ -761,6 +765,8 @@ struct http_req {
     long timeout_ms;             /* whole transfer; <= 0 is taken as 1 */
     long connect_timeout_ms;     /* <= 0 or over timeout_ms: timeout_ms */
     size_t max_bytes;            /* response body cap */
+    size_t mem_max;              /* the most the body buffer may hold (allocated
+                                    bytes): the run's memory cap; 0 = no bound */
     int64_t deadline_ms;         /* util_mono_ms() by which the request must end
                                     (timeouts are cut to fit, after libcurl is
                                     loaded); 0 = none */
@@ -769,12 +775,20 @@ struct http_req {
                                     alone it replaces the chain and name checks
                                     (a self-signed certificate); NULL/"" = none */
 };
-enum http_result { HTTP_OK = 0, HTTP_ERROR = -1, HTTP_TIMEOUT = -2, HTTP_TOO_BIG = -3 };
+enum http_result {
+    HTTP_OK = 0,
+    HTTP_ERROR = -1,
+    HTTP_TIMEOUT = -2,
+    HTTP_TOO_BIG = -3,
+    HTTP_NO_MEMORY = -4,
+};
 /* HTTP_OK: any HTTP status (in *status), the body in body_out (caller frees;
- * data never NULL). Otherwise err is filled, body_out is freed and *status is
- * 0 (or the status seen before the cap was hit): HTTP_TIMEOUT when the
- * timeout passed, HTTP_TOO_BIG over max_bytes, HTTP_ERROR for the rest
- * (connection refused, DNS, TLS, bad URL, libcurl missing). */
+ * data never NULL; its capacity never passes mem_max). Otherwise err is
+ * filled, body_out is freed and *status is 0 (or the status seen before the
+ * cap was hit): HTTP_TIMEOUT when the timeout passed, HTTP_TOO_BIG over
+ * max_bytes, HTTP_NO_MEMORY when the body would pass mem_max first,
+ * HTTP_ERROR for the rest (connection refused, DNS, TLS, bad URL, libcurl
+ * missing). */
 int http_post(const struct http_req *req, struct buf *body_out, long *status, char *err,
               size_t errlen);
 int http_get(const struct http_req *req, struct buf *body_out, long *status, char *err,
@@ -828,6 +842,16 @@ const char *sandbox_deadline_name(const struct sandbox *sb);
  * buffer) against the memory cap: 0 when they fit, else -1 and the run is
  * marked out of memory. Nothing is kept reserved. */
 int sandbox_reserve(lua_State *L, size_t n);
+/* Count n bytes of a host buffer that handler code made the host hold
+ * (process output, an HTTP body, a JSON buffer) against the memory cap for
+ * as long as it is held: 0 when they fit (then sandbox_release the same n
+ * when the buffer is freed), else -1, nothing counted and the run is marked
+ * out of memory. In a plain state (no sandbox) always 0. */
+int sandbox_charge(lua_State *L, size_t n);
+void sandbox_release(lua_State *L, size_t n);
+/* Mark the run out of memory and raise "<what>: not enough memory
+ * (limits.memory_mb = N)". Never returns. */
+int sandbox_memory_error(lua_State *L, const char *what);
 size_t sandbox_mem_left(lua_State *L); /* bytes under the cap */
 /* Log the string at idx for handler code (print, serfhand.log): the host's
  * buffers for the line count against the cap; what does not fit is cut. */
@@ -1054,11 +1078,19 @@ enum update_result update_announcement(const struct config *cfg, const char *pay
  * ========================================================================= */
 
 /* ---- ljson.c */
-/* Encode the value at idx as JSON into out (0, or -1 with err), and
- * decode s into a Lua value pushed on L (0, or -1 with err and nothing
- * pushed). Both run protected: they never raise. Integral numbers a double
- * holds exactly decode as Lua integers. */
+/* What encoding or decoding came to: LJSON_NO_MEMORY when the memory cap
+ * (limits.memory_mb) refused it, which a caller reports as the cap, not as
+ * bad input. */
+enum ljson_result { LJSON_OK = 0, LJSON_ERROR = -1, LJSON_NO_MEMORY = -2, LJSON_TOO_LONG = -3 };
+/* Encode the value at idx as JSON into out, and decode s into a Lua value
+ * pushed on L (nothing pushed on failure, err filled). Both run protected:
+ * they never raise. lua-cjson's buffers count against the memory cap while
+ * they exist. Integral numbers a double holds exactly decode as Lua
+ * integers. */
 int ljson_encode(lua_State *L, int idx, struct buf *out, char *err, size_t errlen);
+/* ljson_encode, but a text over max bytes is not copied into out:
+ * LJSON_TOO_LONG, with err = "<n> bytes". */
+int ljson_encode_max(lua_State *L, int idx, size_t max, struct buf *out, char *err, size_t errlen);
 int ljson_decode(lua_State *L, const char *s, size_t len, char *err, size_t errlen);
 
 /* ---- l*.c */

@@ -9,6 +9,7 @@
 #include <dlfcn.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -77,8 +78,8 @@ fail:
 
 struct sink {
     struct buf *out;
-    size_t max;
-    bool too_big;
+    size_t max, mem_max;
+    bool too_big, no_memory;
 };
 
 static size_t on_data(char *p, size_t size, size_t n, void *ud)
@@ -88,6 +89,24 @@ static size_t on_data(char *p, size_t size, size_t n, void *ud)
     if (len > s->max - s->out->len) { /* out->len <= max always holds */
         s->too_big = true;
         return 0; /* anything but len aborts with CURLE_WRITE_ERROR */
+    }
+    size_t need = s->out->len + len + 1;
+    if (s->mem_max && need > s->out->cap) {
+        /* Grow by doubling, as buf_add would, but never past mem_max. */
+        if (need > s->mem_max) {
+            s->no_memory = true;
+            return 0;
+        }
+        size_t cap = s->out->cap ? s->out->cap : 64;
+        while (cap < need)
+            cap = cap > s->mem_max / 2 ? s->mem_max : cap * 2;
+        char *q = realloc(s->out->data, cap);
+        if (!q) {
+            s->no_memory = true;
+            return 0;
+        }
+        s->out->data = q;
+        s->out->cap = cap;
     }
     buf_add(s->out, p, len);
     return len;
@@ -168,7 +187,7 @@ static int request(const struct http_req *req, struct buf *out, long *status, ch
     struct curl_slist *hdrs = NULL, *h;
     CURL *c = NULL;
     int ret = HTTP_ERROR;
-    struct sink sink = {out, req->max_bytes, false};
+    struct sink sink = {out, req->max_bytes, req->mem_max, false, false};
 
     *status = 0;
     out->len = 0;
@@ -216,6 +235,9 @@ static int request(const struct http_req *req, struct buf *out, long *status, ch
         cu.easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
         buf_add(out, "", 0); /* data is never NULL on success */
         ret = HTTP_OK;
+    } else if (sink.no_memory) {
+        util_errf(err, errlen, "response larger than the %zu bytes memory allows", req->mem_max);
+        ret = HTTP_NO_MEMORY;
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
         util_errf(err, errlen, "timed out after %ld ms", tmo);
         ret = HTTP_TIMEOUT;

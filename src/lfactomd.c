@@ -225,6 +225,8 @@ static int do_call(lua_State *L, const char *method, int params_idx, int opts_id
         buf_free(&pb);
         if (rc != 0) {
             buf_free(&req);
+            if (rc == LJSON_NO_MEMORY)
+                return sandbox_memory_error(L, "factomd: encoding params");
             return luaL_error(L, "factomd: params cannot be encoded: %s", err);
         }
     }
@@ -240,6 +242,9 @@ static int do_call(lua_State *L, const char *method, int params_idx, int opts_id
         .password = *cuser ? cpass : s.password,
         .timeout_ms = s.timeout_ms,
         .max_bytes = s.max_bytes,
+        /* The body counts against the memory cap: half of what is left for
+         * it, the rest for the copy and the tables decoding makes. */
+        .mem_max = sandbox_mem_left(L) / 2 ? sandbox_mem_left(L) / 2 : 1,
         .deadline_ms = s.deadline_ms,
         .ca_file = s.ca_file,
         .pinned_pubkey = s.pin,
@@ -247,6 +252,8 @@ static int do_call(lua_State *L, const char *method, int params_idx, int opts_id
     int hrc = http_post(&hr, &body, &status, err, sizeof err);
     sodium_memzero(cpass, sizeof cpass);
     buf_free(&req);
+    if (hrc == HTTP_NO_MEMORY)
+        return sandbox_memory_error(L, "factomd: the reply");
     if (hrc == HTTP_TIMEOUT)
         return push_err(L, method, "timeout", 0, err);
     if (hrc == HTTP_TOO_BIG)
@@ -257,9 +264,19 @@ static int do_call(lua_State *L, const char *method, int params_idx, int opts_id
     if (times)
         for (int i = 0; i < 3; i++)
             times->have[i] = scan_int64(body.data, body.len, minute_keys[i], &times->v[i]);
+    /* The body stays held while it is decoded (Lua allocations, which may
+     * run finalizers): charged. */
+    size_t held = body.cap;
+    if (sandbox_charge(L, held) < 0) {
+        buf_free(&body);
+        return sandbox_memory_error(L, "factomd: the reply");
+    }
     int drc = ljson_decode(L, body.data, body.len, err, sizeof err); /* never raises */
     buf_free(&body);
+    sandbox_release(L, held);
     /* From here on no C memory is held: Lua calls may raise. */
+    if (drc == LJSON_NO_MEMORY)
+        return sandbox_memory_error(L, "factomd: decoding the reply");
     if (drc != 0) {
         if (status != 200) {
             status_msg(err, sizeof err, status);

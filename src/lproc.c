@@ -59,10 +59,20 @@ static void env_add(lua_State *L, int t, int *n, const char *k)
 }
 
 /* The output buffers of a run, owned by a userdata so that pushing the
- * results (which may raise on memory) cannot leak them. */
+ * results (which may raise on memory) cannot leak them; charged bytes of
+ * them count against the memory cap until they are freed. */
 struct job {
     struct buf out[2];
+    size_t charged;
 };
+
+static void job_free(lua_State *L, struct job *j)
+{
+    buf_free(&j->out[0]);
+    buf_free(&j->out[1]);
+    sandbox_release(L, j->charged);
+    j->charged = 0;
+}
 
 /* ---------------------------------------------- collecting Lua arguments */
 
@@ -232,9 +242,7 @@ static int64_t sandbox_deadline(lua_State *L)
 
 static int job_gc(lua_State *L)
 {
-    struct job *j = luaL_checkudata(L, 1, PROC_JOB_MT);
-    buf_free(&j->out[0]);
-    buf_free(&j->out[1]);
+    job_free(L, luaL_checkudata(L, 1, PROC_JOB_MT));
     return 0;
 }
 
@@ -312,14 +320,31 @@ static int l_run(lua_State *L)
         return 2;
     }
 
+    /* The output counts against the memory cap: the buffers may take half
+     * of what is left, the strings copied from them the other half. */
+    o.mem_max = sandbox_mem_left(L) / 2;
+    if (o.mem_max == 0)
+        o.mem_max = 1;
+
     /* From here to the pushes no Lua call: fds exist only inside proc_run. */
     struct proc_run_result r;
     char err[512];
     if (proc_run(&cs, &o, j->out, &r, err, sizeof err) < 0) {
+        job_free(L, j);
         luaL_pushfail(L);
         lua_pushstring(L, err);
         return 2;
     }
+    if (r.out_of_memory) {
+        job_free(L, j);
+        return sandbox_memory_error(L, "proc.run: the command's output");
+    }
+    /* Held while the results are pushed, which may run finalizers. */
+    if (sandbox_charge(L, j->out[0].cap + j->out[1].cap) < 0) {
+        job_free(L, j);
+        return sandbox_memory_error(L, "proc.run: the command's output");
+    }
+    j->charged = j->out[0].cap + j->out[1].cap;
     lua_createtable(L, 0, 6);
     if (r.reaped && WIFEXITED(r.wstatus)) {
         lua_pushinteger(L, WEXITSTATUS(r.wstatus));
@@ -337,8 +362,7 @@ static int l_run(lua_State *L)
     lua_setfield(L, -2, "timed_out");
     lua_pushboolean(L, r.truncated);
     lua_setfield(L, -2, "truncated");
-    buf_free(&j->out[0]); /* __gc would too; free the megabytes now */
-    buf_free(&j->out[1]);
+    job_free(L, j); /* __gc would too; free the megabytes now */
     return 1;
 }
 

@@ -306,16 +306,44 @@ static int open_pidfd(pid_t pid)
     return -1;
 }
 
-/* Append what was read to b, up to max bytes; true if something was cut. */
-static bool keep_output(struct buf *b, const char *p, size_t n, size_t max)
+/* What keep_output made of a chunk. */
+enum kept { KEPT_ALL, KEPT_CUT, KEPT_NO_MEMORY };
+
+/* Append what was read to b, up to max bytes. *held is what the buffers of
+ * the run hold (their capacity, both streams) and may reach mem_max (0 = no
+ * such bound): b grows by doubling but never past it. KEPT_CUT when max cut
+ * the chunk, KEPT_NO_MEMORY when mem_max did (nothing kept). */
+static enum kept keep_output(struct buf *b, const char *p, size_t n, size_t max, size_t *held,
+                             size_t mem_max)
 {
     size_t room = b->len < max ? max - b->len : 0;
-    if (n <= room) {
-        buf_add(b, p, n);
-        return false;
+    enum kept k = n <= room ? KEPT_ALL : KEPT_CUT;
+    if (n > room)
+        n = room;
+    size_t need = b->len + n + 1;
+    if (need > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < need)
+            cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+        if (mem_max) {
+            size_t others = *held - b->cap;
+            if (others > mem_max || need > mem_max - others)
+                return KEPT_NO_MEMORY;
+            if (cap > mem_max - others)
+                cap = mem_max - others; /* >= need */
+        }
+        char *q = realloc(b->data, cap);
+        if (!q)
+            return KEPT_NO_MEMORY;
+        *held = *held - b->cap + cap;
+        b->data = q;
+        b->cap = cap;
     }
-    buf_add(b, p, room);
-    return true;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return k;
 }
 
 /*
@@ -392,6 +420,7 @@ int proc_run(const struct proc_cmd *c, const struct proc_run_opts *o, struct buf
         if (o->stdin_len == 0)
             fd_close(&in[1]);
     }
+    size_t held = out_bufs[0].cap + out_bufs[1].cap;
     int phase = 0; /* 0 running, 1 SIGTERM sent, 2 SIGKILL sent */
     int64_t kill_at = 0;
     char chunk[PROC_CHUNK];
@@ -412,7 +441,7 @@ int proc_run(const struct proc_cmd *c, const struct proc_run_opts *o, struct buf
             r->timed_out = true;
             start_kill = true;
         }
-        if (phase == 0 && r->truncated)
+        if (phase == 0 && (r->truncated || r->out_of_memory))
             start_kill = true;
         if (start_kill) {
             if (kill(-pid, SIGTERM) < 0)
@@ -473,8 +502,12 @@ int proc_run(const struct proc_cmd *c, const struct proc_run_opts *o, struct buf
                 continue;
             ssize_t got = read(*fds[k], chunk, sizeof chunk);
             if (got > 0) {
-                if (keep_output(&out_bufs[k], chunk, (size_t)got, o->max_output))
-                    r->truncated = true;
+                switch (keep_output(&out_bufs[k], chunk, (size_t)got, o->max_output, &held,
+                                    o->mem_max)) {
+                case KEPT_ALL: break;
+                case KEPT_CUT: r->truncated = true; break;
+                case KEPT_NO_MEMORY: r->out_of_memory = true; break;
+                }
             } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
                 fd_close(fds[k]);
             }

@@ -25,12 +25,23 @@ static enum run_result respond(lua_State *L, const struct config *cfg, struct bu
     case LUA_TSTRING: {
         size_t n;
         const char *s = lua_tolstring(L, -1, &n);
+        if (n > cap) { /* refused before the host copies it out of the cap */
+            log_msg(LOG_LVL_ERROR,
+                    "response refused: %zu bytes is over limits.response_bytes = %zu", n, cap);
+            return RUN_RESPONSE;
+        }
         buf_add(out, s, n);
         break;
     }
-    case LUA_TTABLE:
-        if (ljson_encode(L, -1, out, err, sizeof err) < 0) {
-            if (sandbox_out_of_memory(sandbox_of(L))) {
+    case LUA_TTABLE: {
+        int jr = ljson_encode_max(L, -1, cap, out, err, sizeof err);
+        if (jr == LJSON_TOO_LONG) { /* refused before the host copies it */
+            log_msg(LOG_LVL_ERROR, "response refused: %s is over limits.response_bytes = %zu", err,
+                    cap);
+            return RUN_RESPONSE;
+        }
+        if (jr < 0) {
+            if (jr == LJSON_NO_MEMORY) {
                 log_msg(LOG_LVL_ERROR,
                         "response refused: memory cap reached (limits.memory_mb = %lld): %s",
                         config_int(cfg, "limits.memory_mb"), err);
@@ -40,6 +51,7 @@ static enum run_result respond(lua_State *L, const struct config *cfg, struct bu
             return RUN_RESPONSE;
         }
         break;
+    }
     default:
         log_msg(LOG_LVL_ERROR,
                 "response refused: a query handler returns a string, a table or nil, not a %s",
@@ -49,6 +61,7 @@ static enum run_result respond(lua_State *L, const struct config *cfg, struct bu
     if (out->len > cap) {
         log_msg(LOG_LVL_ERROR, "response refused: %zu bytes is over limits.response_bytes = %zu",
                 out->len, cap);
+        buf_free(out); /* not held through the teardown */
         return RUN_RESPONSE;
     }
     return RUN_OK;

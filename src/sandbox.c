@@ -162,6 +162,35 @@ int sandbox_reserve(lua_State *L, size_t n)
     return 0;
 }
 
+/* The host's own buffers share the allocator's counter: while they are held,
+ * the Lua code (a finalizer that an allocation runs, say) has that much less. */
+int sandbox_charge(lua_State *L, size_t n)
+{
+    struct sandbox *sb = sandbox_if(L);
+    if (!sb)
+        return 0;
+    if (sandbox_reserve(L, n) < 0)
+        return -1;
+    sb->used += n;
+    return 0;
+}
+
+void sandbox_release(lua_State *L, size_t n)
+{
+    struct sandbox *sb = sandbox_if(L);
+    if (sb)
+        sb->used -= n < sb->used ? n : sb->used;
+}
+
+int sandbox_memory_error(lua_State *L, const char *what)
+{
+    struct sandbox *sb = sandbox_if(L);
+    if (sb)
+        sb->mem_hit = true;
+    return luaL_error(L, "%s: not enough memory (limits.memory_mb = %d)", what,
+                      sb ? (int)(sb->limit >> 20) : 0);
+}
+
 const char *sandbox_refusal(const struct sandbox *sb)
 {
     return sb && sb->refused ? sb->refusal : NULL;

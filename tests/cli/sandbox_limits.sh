@@ -12,8 +12,6 @@ DL=1000 # limits.event_ms and limits.query_ms; limits.grace_ms is the default
 # runaway code is the same each time; only the load varies). Every run must
 # still end within the deadline + LOAD_MS (default 3000 ms; the old code took
 # up to 6 s or never ended the process itself).
-BOUND=$((DL + 250))
-LOOSE=$((DL + ${LOAD_MS:-3000}))
 mkdir -p "$B/handlers/user" "$B/handlers/query" "$B/lua"
 "$SERFHAND" keygen -W -p "$T_TMP/k.pub" -s "$T_TMP/k.sec" > /dev/null
 cat > "$T_TMP/conf" <<CONF
@@ -27,18 +25,26 @@ CONF
 # h NAME: handlers/NAME.lua from stdin (signed with the others below).
 h() { cat > "$B/handlers/$1.lua"; }
 
+# The configuration run_case uses, and the largest resident set (KiB) a
+# case may reach when RSS_KB is set (measured with GNU time when installed).
+CONF=$T_TMP/conf
+RSS_KB=
+TIME_BIN=$(command -v /usr/bin/time || true)
+
 # run_case TYPE NAME RC LOGREGEX: run like Serf does, time the whole process.
 run_case() {
-    local type=$1 name=$2 want=$3 re=$4 var t0 t1 ms rc try best=999999
+    local type=$1 name=$2 want=$3 re=$4 var t0 t1 ms rc try best=999999 rss
+    local bound=$((DL + 250)) loose=$((DL + ${LOAD_MS:-3000})) timer=()
     case $type in
     user) var=SERF_USER_EVENT ;;
     query) var=SERF_QUERY_NAME ;;
     esac
+    [ -n "$RSS_KB" ] && [ -n "$TIME_BIN" ] && timer=("$TIME_BIN" -f %M -o "$T_TMP/rss")
     for try in 1 2 3 4 5; do
         : > "$LOG"
         t0=$(date +%s%N)
         env -i PATH="$PATH" SERF_EVENT="$type" "$var=$name" SERF_SELF_NAME=n1 \
-            "$SERFHAND" -c "$T_TMP/conf" handle < /dev/null > "$T_TMP/out" 2>&1
+            "${timer[@]}" "$SERFHAND" -c "$CONF" handle < /dev/null > "$T_TMP/out" 2>&1
         rc=$?
         t1=$(date +%s%N)
         ms=$(((t1 - t0) / 1000000))
@@ -46,11 +52,16 @@ run_case() {
         check "$name: no signal, no abort (exit $rc)" [ "$rc" -lt 128 ]
         expect_eq "$name: exit code" "$rc" "$want"
         expect_match "$name: log line" "$(cat "$LOG")" "$re"
-        check "$name: even under load, ended within $LOOSE ms (took $ms ms)" [ "$ms" -le "$LOOSE" ]
+        check "$name: even under load, ended within $loose ms (took $ms ms)" [ "$ms" -le "$loose" ]
+        if [ ${#timer[@]} -gt 0 ]; then
+            rss=$(tail -n 1 "$T_TMP/rss")
+            [ -n "${VERBOSE:-}" ] && echo "     $type/$name: resident set $rss KiB"
+            check "$name: resident set ${rss} KiB, at most $RSS_KB KiB" [ "$rss" -le "$RSS_KB" ]
+        fi
         [ "$ms" -lt "$best" ] && best=$ms
-        [ "$best" -le "$BOUND" ] && break
+        [ "$best" -le "$bound" ] && break
     done
-    check "$name: process ended within $BOUND ms (best of $try: $best ms)" [ "$best" -le "$BOUND" ]
+    check "$name: process ended within $bound ms (best of $try: $best ms)" [ "$best" -le "$bound" ]
 }
 
 # --- the cases --------------------------------------------------------------
@@ -191,6 +202,76 @@ return function()
   return #out == 0 and "ok" or table.concat(out, ", ")
 end
 LUA
+# Host buffers that handler code can grow count against the memory cap
+# (limits.memory_mb): a child's output, a factomd reply, lua-cjson's buffers.
+# Run with a 16 MiB cap: each would hold 64 MiB to 256 MiB outside the Lua heap.
+h query/proc_flood <<'LUA'
+local proc = require "serfhand.proc"
+return function()
+  -- both streams, each allowed 64 MiB by its own cap: 128 MiB of output
+  local r = proc.run({ "/bin/sh", "-c", "yes & exec yes >&2" }, { max_output = 64 * 1024 * 1024 })
+  return r and "got " .. #r.stdout .. " bytes" or "failed"
+end
+LUA
+h query/proc_flood_caught <<'LUA'
+local proc = require "serfhand.proc"
+return function()
+  for _ = 1, 3 do
+    pcall(proc.run, { "/bin/sh", "-c", "exec yes" }, { max_output = 64 * 1024 * 1024 })
+  end
+  return "caught " .. math.floor(collectgarbage("count")) .. " KiB"
+end
+LUA
+h query/factomd_flood <<'LUA'
+local factomd = require "serfhand.factomd"
+return function()
+  local v, err = factomd.heights()
+  return v and "got a reply" or tostring(err)
+end
+LUA
+# lua-cjson leaks its scratch buffer (as long as the text) when a memory
+# error unwinds through json.decode, and exit()s the process (255, "Out of
+# memory" on stderr) once malloc fails: caught errors must not pile up leaks.
+h user/json_decode_leak <<'LUA'
+local json = require "serfhand.json"
+return function()
+  local n = 1100000 -- more numbers than the cap holds as a table
+  local function text() -- its temporaries die with its frame
+    return "[" .. string.rep("1,", n) .. "1" .. string.rep(" ", 20 * 1024 * 1024 - 2 * n) .. "]"
+  end
+  local s = text()
+  for _ = 1, 40 do
+    pcall(json.decode, s)
+    pcall(string.rep, "x", 62 * 1024 * 1024) -- a failing allocation runs a full GC
+  end
+  return json.decode(s)
+end
+LUA
+# A response string far over limits.response_bytes is refused before the
+# host copies it out of the Lua heap.
+h query/big_response <<'LUA'
+return function()
+  local a = string.rep("x", 8 * 1024 * 1024)
+  return a .. a .. a .. a -- 32 MiB, made in one piece
+end
+LUA
+h query/big_table_response <<'LUA'
+return function()
+  local s = string.rep("x", 512 * 1024)
+  local t = {}
+  for i = 1, 32 do t[i] = s end
+  return t -- 16 MiB of JSON
+end
+LUA
+# The size walk before encoding: one subtable shared by every field, nested
+# 30 deep, is 4^30 paths but 30 tables.
+h query/json_dag <<'LUA'
+return function()
+  local t = {}
+  for _ = 1, 30 do t = { a = t, b = t, c = t, d = t } end
+  return t
+end
+LUA
 "$SERFHAND" sign -s "$T_TMP/k.sec" --name bundle --version 1 "$B" > /dev/null 2>&1 ||
     fail "signing the test bundle"
 
@@ -220,6 +301,66 @@ check "the log stays small (cut lines): $(wc -c < "$LOG") bytes" [ "$(wc -c < "$
 
 run_case query ro_modules 0 '.'
 expect_eq "host modules are read-only to handler code" "$(cat "$T_TMP/out")" "ok"
+
+# A factomd that answers with an endless body (no Content-Length).
+cat > "$T_TMP/flood.py" <<'PY'
+import socket, sys, threading
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(8)
+print(srv.getsockname()[1], flush=True)
+def serve(c):
+    try:
+        c.recv(65536)
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n")
+        chunk = b" " * 65536
+        while True:
+            c.sendall(chunk)
+    except OSError:
+        pass
+    finally:
+        c.close()
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+python3 "$T_TMP/flood.py" > "$T_TMP/flood.port" 2>&1 &
+track $!
+wait_for 10 test -s "$T_TMP/flood.port" || fail "the flooding server started" "$(cat "$T_TMP/flood.port")"
+FLOOD_PORT=$(head -n 1 "$T_TMP/flood.port")
+
+# conf NAME MEMORY_MB DEADLINE_MS [EXTRA]: another configuration, in $CONF.
+conf() {
+    CONF=$T_TMP/conf.$1
+    sed -e "s/memory_mb = 64/memory_mb = $2/" -e "s/event_ms = $DL, query_ms = $DL/event_ms = $3, query_ms = $3/" \
+        "$T_TMP/conf" > "$CONF"
+    printf '%s\n' "${4:-}" >> "$CONF"
+}
+MEM=limits\.memory_mb
+conf small 16 $DL "factomd = { url = \"http://127.0.0.1:$FLOOD_PORT/v2\", max_response_bytes = 268435456 }"
+RSS_KB=$(((16 + 40) * 1024)) # the cap, the binary and its libraries, libcurl's buffers
+run_case query proc_flood 5 "$MEM"
+run_case query proc_flood_caught 0 '.'
+expect_match "a caught memory error frees (and uncounts) the output" "$(cat "$T_TMP/out")" '^caught [0-9]{1,3} KiB$'
+run_case query factomd_flood 5 "factomd: the reply: not enough memory \($MEM = 16\)"
+RSS_KB=$(((64 + 40) * 1024))
+conf slow 64 10000 # the old code took 5 s to pile up the leaks
+DL_SAVED=$DL
+DL=10000
+run_case user json_decode_leak 5 "json.decode: not enough memory \($MEM = 64\)"
+# Building 32 MiB of string takes long on a loaded machine: these two get 5 s.
+conf roomy 64 5000
+DL=5000
+RSS_KB=$((64 * 1024)) # the cap: the copy would have added 32 MiB
+run_case query big_response 6 'response refused: 33554432 bytes is over limits\.response_bytes'
+# the Lua string and cjson's buffer: 16 MiB each; the copy would add 16 MiB
+RSS_KB=$((44 * 1024))
+run_case query big_table_response 6 'response refused: 16777313 bytes is over limits\.response_bytes'
+DL=$DL_SAVED
+RSS_KB=
+conf big 1024 $DL # a big cap: the old walk took exponential time, until the deadline
+run_case query json_dag 5 "$MEM"
+CONF=$T_TMP/conf
 
 # The address-space backstop: set in serfhand (twice the cap plus room, far
 # below "unlimited"), restored in the commands it runs.

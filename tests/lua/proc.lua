@@ -187,6 +187,23 @@ T.test("run: stderr flood with a small cap", function()
     T.ok(secs < 2, "took " .. secs .. " s")
 end)
 
+T.test("run: output the memory cap cannot hold raises, naming limits.memory_mb", function()
+    -- max_output allows 64 MiB a stream; the cap (64 MiB, shared with the
+    -- Lua heap and the strings copied from the output) does not
+    local before = collectgarbage("count")
+    local secs, ok, err = timed(function()
+        return pcall(proc.run, { "yes" }, { max_output = 64 * 1024 * 1024 })
+    end)
+    T.eq(ok, false)
+    T.ok(tostring(err):find("proc.run: the command's output: not enough memory (limits.memory_mb = ", 1, true),
+        tostring(err))
+    T.ok(secs < 2, "took " .. secs .. " s")
+    T.ok(collectgarbage("count") - before < 1024, "the buffers are freed and uncounted")
+    local r = assert(proc.run({ "yes" }, { max_output = 4 * 1024 * 1024 }))
+    T.eq(#r.stdout, 4 * 1024 * 1024) -- what fits still comes back
+    T.eq(r.truncated, true)
+end)
+
 -- run: environment --------------------------------------------------------
 
 T.test("run: env replaces the environment", function()

@@ -157,6 +157,24 @@ int main(void)
     finish_server(pid, rfd);
     T_OK(rc == HTTP_OK && body.len == 1000, "exactly the cap is fine");
     buf_free(&body);
+
+    /* the memory bound (the run's cap) comes before max_bytes; the buffer
+     * never holds more than it, also when the body fits */
+    req.max_bytes = 1 << 20;
+    req.mem_max = 5000;
+    pid = serve_once(lfd, "HTTP/1.0 200 OK\r\n\r\n", 100000, &rfd);
+    rc = http_get(&req, &body, &status, err, sizeof err);
+    finish_server(pid, rfd);
+    T_OK(rc == HTTP_NO_MEMORY, "over the memory bound is HTTP_NO_MEMORY");
+    T_OK(strstr(err, "5000 bytes memory allows") != NULL, err);
+    T_OK(body.data == NULL, "body freed on error");
+    pid = serve_once(lfd, "HTTP/1.0 200 OK\r\n\r\n", 4000, &rfd);
+    rc = http_get(&req, &body, &status, err, sizeof err);
+    finish_server(pid, rfd);
+    T_OK(rc == HTTP_OK && body.len == 4000, "a body under the memory bound");
+    T_OK(body.cap <= 5000, "its buffer stays within the bound");
+    buf_free(&body);
+    req.mem_max = 0;
     req.max_bytes = 1 << 20;
 
     /* timeout: the listener accepts (kernel backlog) but nobody answers */
