@@ -507,6 +507,23 @@ int store_keys(struct store *s, const char *prefix, int64_t limit, struct buf *o
 int store_begin(struct store *s, char *err, size_t errlen);
 int store_commit(struct store *s, char *err, size_t errlen);
 int store_rollback(struct store *s, char *err, size_t errlen);
+/* What a stored value is: its SQLite storage class. */
+enum store_kind { STORE_BYTES, STORE_JSON, STORE_INT };
+/* store_get with the value's kind; a counter (STORE_INT) comes as decimal
+ * text in out. */
+int store_get_value(struct store *s, const char *key, struct buf *out, enum store_kind *kind,
+                    char *err, size_t errlen);
+enum store_incr {
+    STORE_INCR_OK,
+    STORE_INCR_NOT_INTEGER, /* the live value is bytes or JSON, not a counter */
+    STORE_INCR_OVERFLOW,    /* the sum leaves int64: nothing written */
+    STORE_INCR_ERROR,       /* SQLite failed (locked, disk full, ...) */
+};
+/* Add by to the counter at key atomically (absent or expired counts as 0)
+ * and set *out to the new value. ttl_ms > 0 sets the expiry of a counter it
+ * creates; a live counter keeps its own. err is filled unless _OK. */
+enum store_incr store_incr(struct store *s, const char *key, int64_t by, int64_t ttl_ms,
+                           int64_t *out, char *err, size_t errlen);
 
 /* ---- identity.c */
 /* This node's Factom identity from factomd.conf. sk is libsodium's 64-byte
