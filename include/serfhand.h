@@ -191,10 +191,15 @@ enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
 void log_open(const struct config *c, bool quiet_stdio);
 void log_close(void);
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One message of n bytes as it is (NULs and all: escaped, never cut). */
+void log_bytes(enum log_level lvl, const char *msg, size_t n);
 /* Write one message without locks or allocation (from a signal handler). */
 void log_signal_safe(const char *msg);
 /* Context prefixed to every line, e.g. "user:deploy"; may be NULL. */
 void log_set_context(const char *ctx);
+/* The bundle the run uses, "name@version" in JSON lines ("bundle"); NULL
+ * clears it. Set by bundle_open. */
+void log_set_bundle(const char *name, const char *version);
 
 /* =========================================================================
  * plain C units: formats, trust, the bundle, state, processes, the network
