@@ -530,6 +530,33 @@ enum store_incr {
 enum store_incr store_incr(struct store *s, const char *key, int64_t by, int64_t ttl_ms,
                            int64_t *out, char *err, size_t errlen);
 
+/* ---- metrics.c */
+/* Opt-in counters (metrics.enabled) for Prometheus, kept in an append-only
+ * journal under state_dir that readers fold. Labels come from fixed sets. */
+#define MT_NTYPE 9    /* the 5 member events, user, query, tick, other */
+#define MT_NOUTCOME 8 /* by exit code, SH_EXIT_OK .. SH_EXIT_EVENT */
+#define MT_NBUCKET 12 /* duration buckets 5 ms .. 10 s, then +Inf */
+struct metrics {
+    uint64_t events[MT_NTYPE][MT_NOUTCOME];
+    uint64_t bucket[MT_NTYPE][MT_NBUCKET]; /* runs per bucket, not cumulative */
+    uint64_t sum_us[MT_NTYPE];
+    uint64_t bad_records; /* journal lines that did not parse */
+    uint64_t generation;  /* journals compacted into the state so far */
+};
+/* Count one run: type is SERF_EVENT's value or "tick" (anything else counts
+ * as "other"), exit_code the process's, ms its wall time. Nothing at all
+ * unless metrics.enabled; never fails the run (a failure is logged). After a
+ * tick, also writes metrics.textfile. */
+void metrics_record(const struct config *cfg, const char *type, int exit_code, int64_t ms);
+/* Every run counted so far (read-only, under a shared lock). 0 or -1. */
+int metrics_read(const char *state_dir, struct metrics *m, char *err, size_t errlen);
+/* Fold the journal into <state_dir>/metrics.state and start it again;
+ * m gets the totals. wait: for another compaction, else return 0 at once
+ * if one runs. 1 done, 0 skipped, -1 error. */
+int metrics_compact(const char *state_dir, struct metrics *m, bool wait, char *err, size_t errlen);
+/* The Prometheus text exposition format (HELP and TYPE for each family). */
+void metrics_render(const struct metrics *m, struct buf *out);
+
 /* ---- identity.c */
 /* This node's Factom identity from factomd.conf. sk is libsodium's 64-byte
  * secret key (seed || pk) in sodium_malloc memory, owned by the struct and
@@ -1206,6 +1233,7 @@ extern const struct cmd_entry cmd_action_entry;
 extern const struct cmd_entry cmd_install_entry;
 extern const struct cmd_entry cmd_announce_entry;
 extern const struct cmd_entry cmd_rollback_entry;
+extern const struct cmd_entry cmd_metrics_entry;
 
 /* The exit code of each result: cmd_*.c alone decide them. */
 static inline int cmd_exit_run(enum run_result res)
