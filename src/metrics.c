@@ -164,7 +164,7 @@ static int state_parse(struct metrics *m, const char *p, size_t n, char *err, si
 {
     const char *end = p + n, *nl = memchr(p, '\n', n);
     if (!nl || (size_t)(nl - p) != strlen(STATE_MAGIC) ||
-        memcmp(p, STATE_MAGIC, strlen(STATE_MAGIC)))
+        memcmp(p, STATE_MAGIC, strlen(STATE_MAGIC)) != 0)
         goto bad;
     for (p = nl + 1; p < end; p = nl + 1) {
         const char *tok[16];
@@ -536,9 +536,9 @@ void metrics_record(const struct config *cfg, const char *type, int exit_code, i
         return;
     struct metrics *m = xmalloc(sizeof *m);
     int rc = metrics_compact(dir, m, export, err, sizeof err);
+    if (rc >= 0 && export)
+        rc = write_textfile(textfile, m, err, sizeof err);
     if (rc < 0)
-        log_msg(LOG_LVL_WARN, "%s", err);
-    else if (export && write_textfile(textfile, m, err, sizeof err) < 0)
         log_msg(LOG_LVL_WARN, "%s", err);
     free(m);
 }
