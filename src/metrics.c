@@ -265,6 +265,30 @@ out:
     return rc;
 }
 
+/* flock, waiting at most ms: a process stopped while it holds a lock
+ * (SIGSTOP, a debugger) must not hang every later tick or run. Locks are
+ * held for a read or a write of a small file, so the legitimate wait is a
+ * few ms. */
+#define LOCK_WAIT_MS 2000 /* readers and compactions */
+#define APPEND_WAIT_MS 50 /* a handler run: it delays Serf's next event */
+static int flock_wait(int fd, int how, int ms)
+{
+    if (how & LOCK_NB)
+        return flock(fd, how);
+    int64_t until = util_mono_ms() + ms;
+    for (;;) {
+        if (flock(fd, how | LOCK_NB) == 0)
+            return 0;
+        if (errno != EWOULDBLOCK && errno != EINTR)
+            return -1;
+        if (util_mono_ms() >= until) {
+            errno = EWOULDBLOCK;
+            return -1;
+        }
+        usleep(1000);
+    }
+}
+
 static int open_dir(const char *state_dir, char *err, size_t errlen)
 {
     int dirfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -280,7 +304,7 @@ static int take_lock(int dirfd, int how)
     int fd = openat(dirfd, LOCK, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         fd = openat(dirfd, LOCK, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd >= 0 && flock(fd, how) < 0) {
+    if (fd >= 0 && flock_wait(fd, how, LOCK_WAIT_MS) < 0) {
         close(fd);
         return -1;
     }
@@ -319,12 +343,15 @@ static int absorb_fold(int dirfd, struct metrics *m, char *err, size_t errlen)
     char fold[64];
     fold_name(fold, m->generation + 1);
     int rc = -1, fd = openat(dirfd, fold, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+    if (fd < 0 || flock_wait(fd, LOCK_EX, LOCK_WAIT_MS) < 0) {
         util_errf(err, errlen, "metrics: %s: %s", fold, strerror(errno));
         goto out;
     }
     if (util_read_fd(fd, MAX_FILE, &b, err, errlen) < 0)
         goto out;
+    /* Every writer that held it is done; a later one finds the journal's
+     * name no longer leads here and writes to the new journal. */
+    (void)flock(fd, LOCK_UN);
     fold_journal(m, b.data, b.len);
     m->generation++;
     if (write_state(dirfd, m, err, errlen) < 0)
@@ -479,8 +506,8 @@ static int append(const char *path, const char *rec, size_t n, off_t *size)
         if (fd < 0)
             return -1;
         struct stat a, b;
-        if (flock(fd, LOCK_SH) == 0 && fstat(fd, &a) == 0 && stat(path, &b) == 0 &&
-            a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+        if (flock_wait(fd, LOCK_SH, APPEND_WAIT_MS) == 0 && fstat(fd, &a) == 0 &&
+            stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
             *size = a.st_size;
             int rc = util_write_all(fd, rec, n);
             close(fd);

@@ -4,6 +4,7 @@
 # writes node_exporter's textfile atomically; concurrent runs and compactions
 # lose nothing; torn and hostile journal lines are skipped, not guessed at.
 . "$(dirname "$0")/../lib.sh"
+ms() { date +%s%3N; }
 
 B=$T_TMP/bundle
 S=$T_TMP/state
@@ -256,6 +257,43 @@ check "... without writing the textfile (only the tick does)" test ! -e "$TF"
 "$SERFHAND" -c "$CONF" metrics > "$T_TMP/m7"
 OUT=$(prom "$T_TMP/m7")
 expect_eq "... nothing lost" "$(ev_line user ok)" $((124 + 90000 + 1))
+
+# --- a process stuck holding a lock delays nothing for long -----------------
+# lock FILE: hold an exclusive flock on FILE until killed
+hold_lock() {
+    python3 -c 'import fcntl, os, sys, time
+f = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(f, fcntl.LOCK_EX); print("locked", flush=True); time.sleep(60)' "$1" > "$T_TMP/hold.out" 2>&1 &
+    HOLDER=$!
+    track $HOLDER
+    wait_for 10 grep -q locked "$T_TMP/hold.out"
+}
+"$SERFHAND" -c "$CONF" metrics > "$T_TMP/m8"
+OUT=$(prom "$T_TMP/m8"); BEFORE=$(ev_line user ok)
+# a compaction stuck holding metrics.lock: runs are counted, the tick gives up
+hold_lock "$S/metrics.lock"
+T0=$(ms); RC=$(ev user ok); T1=$(ms)
+expect_eq "lock held: the run exits 0" "$RC" 0
+check "lock held: the run is not delayed ($((T1 - T0)) ms)" test $((T1 - T0)) -lt 1000
+: > "$T_TMP/log"
+T0=$(ms); "$SERFHAND" -c "$CONF" tick > /dev/null 2>&1; RC=$?; T1=$(ms)
+expect_eq "lock held: the tick exits 0" "$RC" 0
+check "lock held: the tick gives up in time ($((T1 - T0)) ms)" test $((T1 - T0)) -lt 4000
+expect_match "lock held: ... and logs why" "$(cat "$T_TMP/log")" "metrics: .*metrics.lock: Resource temporarily unavailable"
+kill "$HOLDER"; wait "$HOLDER" 2> /dev/null
+"$SERFHAND" -c "$CONF" metrics > "$T_TMP/m9"
+OUT=$(prom "$T_TMP/m9")
+expect_eq "lock held: the run was counted" "$(ev_line user ok)" $((BEFORE + 1))
+# the journal itself locked (a compaction stopped while reading it): a run
+# waits at most a few times 50 ms, drops its record and says so
+ev user ok > /dev/null # the journal exists
+hold_lock "$S/metrics.journal"
+: > "$T_TMP/log"
+T0=$(ms); RC=$(ev user ok); T1=$(ms)
+expect_eq "journal locked: the run exits 0" "$RC" 0
+check "journal locked: the run waits under 1 s ($((T1 - T0)) ms)" test $((T1 - T0)) -lt 1000
+expect_match "journal locked: ... and logs it" "$(cat "$T_TMP/log")" "metrics: .*metrics.journal: "
+kill "$HOLDER"; wait "$HOLDER" 2> /dev/null
 
 # --- configuration -------------------------------------------------------------
 for v in 'relative.prom' '/tmp/x.txt' '/tmp/.prom' '/'; do
