@@ -236,8 +236,9 @@ static void fold_name(char out[64], uint64_t gen)
     snprintf(out, 64, "%s.%" PRIu64, FOLD, gen);
 }
 
-/* The totals: the state, a fold file a crashed compaction left (unless the
- * state already holds it), and the journal. The caller holds LOCK. */
+/* The totals: the state (generation N), the fold a crashed compaction left
+ * before writing the state (metrics.fold.N+1; metrics.fold.N is in the
+ * state already), and the journal. The caller holds LOCK shared. */
 static int load(int dirfd, struct metrics *m, char *err, size_t errlen)
 {
     struct buf b = {0};
