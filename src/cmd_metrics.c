@@ -1,7 +1,8 @@
 /*
  * cmd_metrics.c: `serfhand metrics`, the counters of metrics.c in the
  * Prometheus text exposition format on stdout, for a scraper or a look.
- * Read-only: it folds the journal in memory and changes no file.
+ * It only reads: the journal is folded in memory (at most it creates the
+ * empty metrics.lock it shares with compactions).
  */
 #include <stdio.h>
 #include <stdlib.h>
