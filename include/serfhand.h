@@ -191,10 +191,15 @@ enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
 void log_open(const struct config *c, bool quiet_stdio);
 void log_close(void);
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One message of n bytes as it is (NULs and all: escaped, never cut). */
+void log_bytes(enum log_level lvl, const char *msg, size_t n);
 /* Write one message without locks or allocation (from a signal handler). */
 void log_signal_safe(const char *msg);
 /* Context prefixed to every line, e.g. "user:deploy"; may be NULL. */
 void log_set_context(const char *ctx);
+/* The bundle the run uses, "name@version" in JSON lines ("bundle"); NULL
+ * clears it. Set by bundle_open. */
+void log_set_bundle(const char *name, const char *version);
 
 /* =========================================================================
  * plain C units: formats, trust, the bundle, state, processes, the network
@@ -507,6 +512,50 @@ int store_keys(struct store *s, const char *prefix, int64_t limit, struct buf *o
 int store_begin(struct store *s, char *err, size_t errlen);
 int store_commit(struct store *s, char *err, size_t errlen);
 int store_rollback(struct store *s, char *err, size_t errlen);
+/* What a stored value is: its SQLite storage class. */
+enum store_kind { STORE_BYTES, STORE_JSON, STORE_INT };
+/* store_get with the value's kind; a counter (STORE_INT) comes as decimal
+ * text in out. */
+int store_get_value(struct store *s, const char *key, struct buf *out, enum store_kind *kind,
+                    char *err, size_t errlen);
+enum store_incr {
+    STORE_INCR_OK,
+    STORE_INCR_NOT_INTEGER, /* the live value is bytes or JSON, not a counter */
+    STORE_INCR_OVERFLOW,    /* the sum leaves int64: nothing written */
+    STORE_INCR_ERROR,       /* SQLite failed (locked, disk full, ...) */
+};
+/* Add by to the counter at key atomically (absent or expired counts as 0)
+ * and set *out to the new value. ttl_ms > 0 sets the expiry of a counter it
+ * creates; a live counter keeps its own. err is filled unless _OK. */
+enum store_incr store_incr(struct store *s, const char *key, int64_t by, int64_t ttl_ms,
+                           int64_t *out, char *err, size_t errlen);
+
+/* ---- metrics.c */
+/* Opt-in counters (metrics.enabled) for Prometheus, kept in an append-only
+ * journal under state_dir that readers fold. Labels come from fixed sets. */
+#define MT_NTYPE 9    /* the 5 member events, user, query, tick, other */
+#define MT_NOUTCOME 8 /* by exit code, SH_EXIT_OK .. SH_EXIT_EVENT */
+#define MT_NBUCKET 12 /* duration buckets 5 ms .. 10 s, then +Inf */
+struct metrics {
+    uint64_t events[MT_NTYPE][MT_NOUTCOME];
+    uint64_t bucket[MT_NTYPE][MT_NBUCKET]; /* runs per bucket, not cumulative */
+    uint64_t sum_us[MT_NTYPE];
+    uint64_t bad_records; /* journal lines that did not parse */
+    uint64_t generation;  /* journals compacted into the state so far */
+};
+/* Count one run: type is SERF_EVENT's value or "tick" (anything else counts
+ * as "other"), exit_code the process's, ms its wall time. Nothing at all
+ * unless metrics.enabled; never fails the run (a failure is logged). After a
+ * tick, also writes metrics.textfile. */
+void metrics_record(const struct config *cfg, const char *type, int exit_code, int64_t ms);
+/* Every run counted so far (read-only, under a shared lock). 0 or -1. */
+int metrics_read(const char *state_dir, struct metrics *m, char *err, size_t errlen);
+/* Fold the journal into <state_dir>/metrics.state and start it again;
+ * m gets the totals. wait: for another compaction, else return 0 at once
+ * if one runs. 1 done, 0 skipped, -1 error. */
+int metrics_compact(const char *state_dir, struct metrics *m, bool wait, char *err, size_t errlen);
+/* The Prometheus text exposition format (HELP and TYPE for each family). */
+void metrics_render(const struct metrics *m, struct buf *out);
 
 /* ---- identity.c */
 /* This node's Factom identity from factomd.conf. sk is libsodium's 64-byte
@@ -1216,6 +1265,7 @@ extern const struct cmd_entry cmd_action_entry;
 extern const struct cmd_entry cmd_install_entry;
 extern const struct cmd_entry cmd_announce_entry;
 extern const struct cmd_entry cmd_rollback_entry;
+extern const struct cmd_entry cmd_metrics_entry;
 
 /* The exit code of each result: cmd_*.c alone decide them. */
 static inline int cmd_exit_run(enum run_result res)

@@ -209,6 +209,7 @@ int bundle_open(struct bundle *b, const char *dir, const struct config *cfg, boo
         bundle_close(b);
         return -1;
     }
+    log_set_bundle(b->name, b->version);
     return 0;
 }
 

@@ -140,6 +140,7 @@ static int exec_handle(const struct args *a, const struct config *unused)
     }
     event_free(&ev);
 out_nofree:
+    metrics_record(&cfg, type, rc, util_mono_ms() - started_ms);
     log_exit(rc, "");
     buf_free(&in);
     log_close();

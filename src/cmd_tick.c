@@ -33,7 +33,9 @@ static int exec_tick(const struct args *a, const struct config *cfg)
         .ev = &ev,
         .out_fd = 1,
     };
+    int64_t t0 = util_mono_ms();
     int rc = cmd_exit_run(run_exec(&r, NULL, err, sizeof err));
+    metrics_record(cfg, "tick", rc, util_mono_ms() - t0);
     event_free(&ev);
     return rc;
 }

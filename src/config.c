@@ -41,6 +41,14 @@ static const struct cfg_item schema[] = {
 
     {"log.target", CFG_STR, "syslog", 0, 0, 0, "syslog, stderr, or a file path"},
     {"log.level", CFG_STR, "info", 0, 0, 0, "debug, info, warn or error"},
+    {"log.format", CFG_STR, "text", 0, 0, 0,
+     "text, or json: one JSON object per line (ts, level, pid, event, bundle, msg)"},
+
+    {"metrics.enabled", CFG_BOOL, NULL, 0, 0, 0,
+     "count events, outcomes, durations and limit hits for `serfhand metrics`"},
+    {"metrics.textfile", CFG_STR, "", 0, 0, 0,
+     "tick writes the metrics here (absolute path ending in .prom: node_exporter's textfile "
+     "collector); \"\" = not written"},
 
     {"serf.rpc_addr", CFG_STR, "", 0, 0, 0,
      "agent RPC host:port (default $SERF_RPC_ADDR, 127.0.0.1:7373)"},
@@ -656,6 +664,32 @@ static int check_sources(const struct config *c, char *err, size_t errlen)
     return 0;
 }
 
+/* log.format and metrics.textfile, checked at load so that a typo names
+ * the value instead of silently logging text or writing nowhere. */
+static int check_log_metrics(const struct config *c, char *err, size_t errlen)
+{
+    const struct cfg_value *f = &c->v[schema_find("log.format")];
+    const struct cfg_value *t = &c->v[schema_find("metrics.textfile")];
+    const char *file = c->file ? c->file : "(defaults)";
+    char label[ENTRY_LABEL_MAX];
+    if (strcmp(f->str, "text") != 0 && strcmp(f->str, "json") != 0) {
+        entry_label(f->str, label);
+        util_errf(err, errlen, "%s:%d: log.format \"%s\" is not text or json", file, f->line,
+                  label);
+        return -1;
+    }
+    size_t n = strlen(t->str);
+    if (n > 0 && (t->str[0] != '/' || n < 6 || strcmp(t->str + n - 5, ".prom") != 0 ||
+                  t->str[n - 6] == '/')) {
+        entry_label(t->str, label);
+        util_errf(err, errlen,
+                  "%s:%d: metrics.textfile \"%s\" is not an absolute path to a *.prom file", file,
+                  t->line, label);
+        return -1;
+    }
+    return 0;
+}
+
 int config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
     memset(c, 0, sizeof *c);
@@ -670,7 +704,8 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
         goto derived;
     c->file = xstrdup(p);
     if (read_file(c, p, err, errlen) < 0 || check_trust(c, err, errlen) < 0 ||
-        check_proc(c, err, errlen) < 0 || check_sources(c, err, errlen) < 0)
+        check_proc(c, err, errlen) < 0 || check_sources(c, err, errlen) < 0 ||
+        check_log_metrics(c, err, errlen) < 0)
         return -1;
 derived:
     if (!*config_str(c, "bundle")) {

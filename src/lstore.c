@@ -4,6 +4,7 @@
  * process and is closed by the __gc/__close of a userdata in the registry.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -186,15 +187,19 @@ static int l_get(lua_State *L)
     struct store *s = conn(L, err, sizeof err);
     if (!s)
         return fail(L, err);
-    bool json = false;
-    int rc = store_get_kind(s, key, &ls->scratch, &json, err, sizeof err);
+    enum store_kind kind = STORE_BYTES;
+    int rc = store_get_value(s, key, &ls->scratch, &kind, err, sizeof err);
     if (rc < 0)
         return fail(L, err);
     if (rc == 0) {
         lua_pushnil(L);
         return 1;
     }
-    if (!json) {
+    if (kind == STORE_INT) { /* SQLite's own decimal text of an int64 */
+        lua_pushinteger(L, (lua_Integer)strtoll(ls->scratch.data, NULL, 10));
+        return 1;
+    }
+    if (kind == STORE_BYTES) {
         lua_pushlstring(L, ls->scratch.data, ls->scratch.len);
         return 1;
     }
@@ -203,6 +208,24 @@ static int l_get(lua_State *L)
         util_errf(err, sizeof err, "store: %s: stored value: %s", key, jerr);
         return fail(L, err);
     }
+    return 1;
+}
+
+/* store.incr(key [, by [, ttl]]) -> the new integer | nil, err. by is an
+ * integer (default 1); ttl applies to a counter this call creates. */
+static int l_incr(lua_State *L)
+{
+    char err[512];
+    const char *key = check_writable_key(L, 1);
+    lua_Integer by = luaL_optinteger(L, 2, 1);
+    int64_t ttl = check_ttl(L, 3);
+    int64_t v;
+    struct store *s = conn(L, err, sizeof err);
+    if (!s)
+        return fail(L, err);
+    if (store_incr(s, key, (int64_t)by, ttl, &v, err, sizeof err) != STORE_INCR_OK)
+        return fail(L, err);
+    lua_pushinteger(L, (lua_Integer)v);
     return 1;
 }
 
@@ -265,7 +288,7 @@ static int l_tx(lua_State *L)
 }
 
 static const luaL_Reg funcs[] = {
-    {"add", l_add},   {"count", l_count}, {"del", l_del}, {"get", l_get},
+    {"add", l_add},   {"count", l_count}, {"del", l_del}, {"get", l_get}, {"incr", l_incr},
     {"keys", l_keys}, {"put", l_put},     {"tx", l_tx},   {NULL, NULL},
 };
 

@@ -345,7 +345,7 @@ void sandbox_log(lua_State *L, enum log_level lvl, int idx)
     if (fit > SANDBOX_LOG_MAX)
         fit = SANDBOX_LOG_MAX;
     if (len <= fit) {
-        log_msg(lvl, "%.*s", (int)(len < INT_MAX ? len : INT_MAX), s);
+        log_bytes(lvl, s, len);
         return;
     }
     log_msg(lvl, "%.*s... [%zu bytes cut: a line holds at most %d bytes, within limits.memory_mb]",

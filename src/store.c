@@ -17,8 +17,8 @@
 #include "serfhand.h"
 
 /* The value's SQLite storage class is its kind: BLOB = raw bytes (a Lua
- * string), TEXT = JSON (a Lua table). expires is CLOCK_REALTIME ms or NULL;
- * a row whose expires has passed is treated as absent everywhere. */
+ * string), TEXT = JSON (a Lua table), INTEGER = a counter (store_incr). expires is CLOCK_REALTIME
+ * ms or NULL; a row whose expires has passed is treated as absent everywhere. */
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS kv ("
     " key TEXT PRIMARY KEY NOT NULL,"
@@ -35,6 +35,8 @@ enum st_id {
     ST_COUNT,
     ST_KEYS,
     ST_PURGE,
+    ST_GET_INCR,
+    ST_SET_INCR,
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
@@ -57,6 +59,12 @@ static const char *const st_sql[ST_MAX] = {
                 " AND (expires IS NULL OR expires > ?3) ORDER BY key LIMIT ?4",
     [ST_PURGE] = "DELETE FROM kv WHERE key IN"
                  " (SELECT key FROM kv WHERE expires <= ?1 LIMIT 256)",
+    [ST_GET_INCR] =
+        "SELECT value, expires FROM kv WHERE key = ?1 AND (expires IS NULL OR expires > ?2)",
+    /* ?3 = the expiry of a new counter; a live one keeps its own. */
+    [ST_SET_INCR] = "INSERT INTO kv(key, value, expires) VALUES (?1, ?2, ?3)"
+                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value,"
+                    " expires = CASE WHEN ?4 THEN kv.expires ELSE excluded.expires END",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
@@ -290,6 +298,16 @@ const char *store_path(const struct store *s)
 int store_get_kind(struct store *s, const char *key, struct buf *out, bool *json, char *err,
                    size_t errlen)
 {
+    enum store_kind kind;
+    int rc = store_get_value(s, key, out, &kind, err, errlen);
+    if (json)
+        *json = rc == 1 && kind == STORE_JSON;
+    return rc;
+}
+
+int store_get_value(struct store *s, const char *key, struct buf *out, enum store_kind *kind,
+                    char *err, size_t errlen)
+{
     sqlite3_stmt *st = stmt(s, ST_GET, err, errlen);
     if (!st)
         return -1;
@@ -299,8 +317,8 @@ int store_get_kind(struct store *s, const char *key, struct buf *out, bool *json
     if (rc == SQLITE_ROW) {
         const void *p = sqlite3_column_blob(st, 0);
         size_t n = (size_t)sqlite3_column_bytes(st, 0);
-        if (json)
-            *json = sqlite3_column_type(st, 0) == SQLITE_TEXT;
+        int t = sqlite3_column_type(st, 0);
+        *kind = t == SQLITE_TEXT ? STORE_JSON : t == SQLITE_INTEGER ? STORE_INT : STORE_BYTES;
         out->len = 0;
         buf_add(out, p, n);
         found = 1;
@@ -446,6 +464,73 @@ int store_keys(struct store *s, const char *prefix, int64_t limit, struct buf *o
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* One transaction: read, check, write. Inside a caller's transaction
+ * (store.tx) it is already atomic, so it opens none of its own. */
+enum store_incr store_incr(struct store *s, const char *key, int64_t by, int64_t ttl_ms,
+                           int64_t *out, char *err, size_t errlen)
+{
+    bool own = sqlite3_get_autocommit(s->db);
+    enum store_incr res = STORE_INCR_ERROR;
+    if (!s->purged && store_purge(s, err, errlen) < 0)
+        return STORE_INCR_ERROR;
+    if (own && store_begin(s, err, errlen) < 0)
+        return STORE_INCR_ERROR;
+    int64_t now = util_now_ms(), cur = 0;
+    bool found = false;
+    sqlite3_stmt *st = stmt(s, ST_GET_INCR, err, errlen);
+    if (!st)
+        goto out;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        found = true;
+        if (sqlite3_column_type(st, 0) != SQLITE_INTEGER) {
+            util_errf(err, errlen,
+                      "store: %s: the stored value is not a counter (only store.incr writes "
+                      "counters)",
+                      key);
+            res = STORE_INCR_NOT_INTEGER;
+        }
+        cur = sqlite3_column_int64(st, 0);
+    } else if (rc != SQLITE_DONE) {
+        db_err(s, err, errlen);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (res == STORE_INCR_NOT_INTEGER || (rc != SQLITE_ROW && rc != SQLITE_DONE))
+        goto out;
+    int64_t next;
+    if (__builtin_add_overflow(cur, by, &next)) {
+        util_errf(err, errlen, "store: %s: %lld + %lld overflows a 64-bit integer", key,
+                  (long long)cur, (long long)by);
+        res = STORE_INCR_OVERFLOW;
+        goto out;
+    }
+    if (!(st = stmt(s, ST_SET_INCR, err, errlen)))
+        goto out;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, next);
+    if (ttl_ms > 0)
+        sqlite3_bind_int64(st, 3, now + ttl_ms);
+    else
+        sqlite3_bind_null(st, 3);
+    sqlite3_bind_int(st, 4, found);
+    if (run_done(s, st, err, errlen) < 0)
+        goto out;
+    if (own && store_commit(s, err, errlen) < 0)
+        goto out;
+    own = false;
+    *out = next;
+    res = STORE_INCR_OK;
+out:
+    if (own) {
+        char rerr[256];
+        store_rollback(s, rerr, sizeof rerr);
+    }
+    return res;
 }
 
 int store_begin(struct store *s, char *err, size_t errlen)

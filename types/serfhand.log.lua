@@ -1,6 +1,9 @@
 ---@meta serfhand.log
 -- LuaLS annotations for require "serfhand.log" (see docs/lua-api.md).
 
+-- Any bytes may be logged (NULs too); control bytes are escaped, and with
+-- log.format = "json" ill-formed UTF-8 becomes U+FFFD: a line stays one line.
+
 ---@class serfhand.log
 local log = {}
 

@@ -9,8 +9,9 @@ local store = {}
 ---@alias serfhand.store.Value string|table
 
 ---The value of key, or nil if absent or expired (nil, err on failure).
+---A counter written by store.incr comes back as an integer.
 ---@param key string 1..256 bytes, no NUL
----@return serfhand.store.Value|nil value
+---@return serfhand.store.Value|integer|nil value
 ---@return string? err "store: ..."
 function store.get(key) end
 
@@ -29,6 +30,16 @@ function store.put(key, value, ttl) end
 ---@return boolean|nil inserted
 ---@return string? err "store: ..."
 function store.add(key, value, ttl) end
+
+---Add by to the counter at key atomically and return the new value (absent or
+---expired = 0). Fails (nil, err), changing nothing, when the live value is not a
+---counter (a string or table) or the sum overflows int64.
+---@param key string 1..256 bytes, no NUL, not "bundle.*"
+---@param by? integer default 1; may be negative
+---@param ttl? number seconds > 0: the expiry of a counter this call creates
+---@return integer|nil value
+---@return string? err "store: ..."
+function store.incr(key, by, ttl) end
 
 ---Remove key (true also if it was absent).
 ---@param key string 1..256 bytes, no NUL

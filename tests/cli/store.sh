@@ -68,6 +68,48 @@ printf 'state_dir = "%s"\nlog = { target = "%s" }\n' "$S" "$T_TMP/log" > "$CONF"
 check_race "fresh database" "vote/1" 20
 check_race "existing database" "vote/2" 20
 
+# --- store.incr from two processes at once: no increment lost -----------------
+S=$T_TMP/incr
+printf 'state_dir = "%s"\nlog = { target = "%s" }\n' "$S" "$T_TMP/log" > "$CONF"
+cat > "$T_TMP/incr.lua" <<'LUA'
+local store = require "serfhand.store"
+local time = require "serfhand.time"
+T.test("incr 500 times", function()
+  -- both processes start incrementing together (a barrier in the store)
+  store.incr("ctr/ready")
+  while store.get("ctr/ready") < 2 do time.sleep(1) end
+  for i = 1, 500 do
+    local v, err = store.incr("ctr/shared")
+    T.ok(math.type(v) == "integer", "incr " .. i .. ": " .. tostring(err))
+  end
+end)
+LUA
+printf 'T.test("open", function() T.eq(require("serfhand.store").put("x", "1"), true) end)\n' > "$T_TMP/incr-open.lua"
+st "$T_TMP/incr-open.lua" > /dev/null # the database exists before the race
+rm -f "$T_TMP/go"
+for i in 1 2; do
+    (
+        while [ ! -e "$T_TMP/go" ]; do sleep 0.01; done
+        exec "$SERFHAND" -c "$CONF" test --timeout-ms 60000 "$T_TMP/incr.lua" > "$T_TMP/incr.$i.out" 2>&1
+    ) &
+    track $!
+    eval "incr_pid_$i=$!"
+done
+sleep 0.2
+touch "$T_TMP/go"
+wait "$incr_pid_1"; expect_eq "incr race: process 1 exit 0" "$?" 0
+wait "$incr_pid_2"; expect_eq "incr race: process 2 exit 0" "$?" 0
+expect_match "incr race: process 1 passed" "$(cat "$T_TMP/incr.1.out")" "^1 passed, 0 failed"
+expect_match "incr race: process 2 passed" "$(cat "$T_TMP/incr.2.out")" "^1 passed, 0 failed"
+cat > "$T_TMP/incr-total.lua" <<'LUA'
+T.test("total", function() T.eq(require("serfhand.store").get("ctr/shared"), 1000) end)
+LUA
+OUT=$(st "$T_TMP/incr-total.lua")
+expect_match "incr race: 2 x 500 increments give 1000" "$OUT" "^1 passed, 0 failed"
+expect_eq "incr race: stored as an INTEGER" \
+    "$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT typeof(value), value FROM kv WHERE key = ?", ("ctr/shared",)).fetchone())' "$S/serfhand.db")" \
+    "('integer', 1000)"
+
 # --- a corrupt database file ---------------------------------------------------
 S=$T_TMP/corrupt
 mkdir -p "$S"
@@ -89,6 +131,7 @@ T.test("every call fails cleanly", function()
   refused("put", store.put("k", "v"))
   refused("add", store.add("k", {1}))
   refused("del", store.del("k"))
+  refused("incr", store.incr("k"))
   refused("count", store.count(""))
   refused("keys", store.keys("", 5))
   local ran = false
@@ -165,7 +208,7 @@ track $LOCKER
 if wait_for 10 grep -q locked "$T_TMP/lock.out"; then
     # Default: each call waits out the 2 s busy timeout, then fails.
     sed 's/WANT/"database is locked"/' "$T_TMP/bad.lua" |
-        sed 's/^  refused("put".*//; s/^  refused("add".*//; s/^  refused("del".*//;
+        sed 's/^  refused("put".*//; s/^  refused("add".*//; s/^  refused("del".*//; s/^  refused("incr".*//;
              s/^  refused("count".*//; s/^  refused("keys".*//' > "$T_TMP/locked.lua"
     T0=$(ms)
     OUT=$(st "$T_TMP/locked.lua"); RC=$?
