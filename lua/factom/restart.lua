@@ -351,9 +351,10 @@ function M.health()
 end
 
 -- open_vote(ph, now) -> ph2, at | nil: this node's vote for another
--- proposal that is still open (its `at` is ahead by this node's clock). An
--- honest node holds one open vote at most (docs/protocol.md 5).
-local function open_vote(ph, now)
+-- proposal that is still open (its `at` is ahead by this node's clock): the
+-- vote lock. An honest node holds one open vote at most (docs/protocol.md
+-- 5); model/restart.pml's voteblocked is this rule.
+function M.open_vote(ph, now)
   for _, k in ipairs(store.keys("myvote/", 100) or {}) do
     local v = store.get(k)
     local ph2 = k:sub(#"myvote/" + 1)
@@ -386,7 +387,7 @@ function M.vote_if_sick(ph, prop, set, send)
     return no("factomd runs another identity than factomd.conf holds: %s", tostring(idc.why))
   end
   if now >= prop.at then return no("its agreed time has passed") end
-  local ph2, till = open_vote(ph, now)
+  local ph2, till = M.open_vote(ph, now)
   if ph2 then return no("this node's vote for %s is open until its agreed time %d", ph2, till) end
   local rep = M.health()
   if rep.state == "sick" then rep = require("factom.stall").versus_proposal(rep, prop.h) end
