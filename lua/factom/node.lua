@@ -4,6 +4,7 @@
 -- proposal held while the vote was locked, auto-propose).
 local restart = require "factom.restart"
 local tally = require "factom.tally"
+local envelope = require "factom.envelope"
 local authset = require "factom.authset"
 local stall = require "factom.stall"
 local config = require "serfhand.config"
@@ -63,10 +64,10 @@ function M.resend_votes()
         ballot.encode(prop.payload, { { by = me, sig = v.sig } })[1])
       if ok then
         n = n + 1
-        log.info(string.format("vote for %s sent with its proposal (agreed time in %d s)", ph,
+        log.info(string.format("vote for %s sent with its proposal (agreed time in %d s)", envelope.short(ph),
           math.floor(prop.at - now)))
       else
-        log.error(string.format("vote for %s not sent: %s", ph, tostring(err)))
+        log.error(string.format("vote for %s not sent: %s", envelope.short(ph), tostring(err)))
       end
     end
   end
@@ -109,7 +110,7 @@ function M.vote_open(set)
   for _, c in ipairs(cands) do
     if restart.vote_if_sick(c.ph, c.prop, set, true) then
       log.info(string.format("tick voted for %s, held while this node's vote was locked or it was not sick",
-        c.ph))
+        envelope.short(c.ph)))
       restart.maybe_decide(c.ph)
       return 1
     end
@@ -175,7 +176,7 @@ function M.tick(_ev)
   -- this node could not vote for it (one open vote).
   local voted = restart.open_vote(nil, time.now())
   if voted then
-    log.info(string.format("sick, but this node's vote for %s is open: no proposal of its own", voted))
+    log.info(string.format("sick, but this node's vote for %s is open: no proposal of its own", envelope.short(voted)))
     return rep.state
   end
   local text, err = require("factom.proposer").propose({ act = "restart" })

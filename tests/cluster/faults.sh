@@ -63,7 +63,7 @@ pid_m=$(propose 4 --in 25s --ttl 120s)
 at_a=$(agreed_at "$pid_a")
 expect_match "(a) majority proposal sent" "$pid_a" '^[0-9a-f]{64}$'
 expect_match "(a) minority proposal sent" "$pid_m" '^[0-9a-f]{64}$'
-check "(a) the majority decided" await_nodes 20 3 "decided $pid_a"
+check "(a) the majority decided" await_nodes 20 3 "decided ${pid_a:0:12}"
 while [ "$(date +%s)" -lt $((at_a + 5)) ]; do sleep 0.5; done
 ns_heal
 check "(a) healed: five alive" wait_for "$GOSSIP" ns_alive 1 5
@@ -86,7 +86,7 @@ expect_eq "(a) nobody restarted more than 5 s after the agreed time" \
 for i in 4 5; do
     expect_eq "(a) n$i (minority) restarted at most once" "$(echo "$got" | grep -c " n$i$" | awk '{ print ($1 <= 1) }')" 1
 done
-expect_eq "(a) no node decided the minority's proposal" "$(grep -l "decided $pid_m" "$T_TMP"/n?.log | wc -l)" 0
+expect_eq "(a) no node decided the minority's proposal" "$(grep -l "decided ${pid_m:0:12}" "$T_TMP"/n?.log | wc -l)" 0
 fnet_stop_executors
 
 # (c) A serf agent restarted mid-vote: n3's agent stops as the ballot goes
@@ -107,9 +107,9 @@ pid_c=$(cat "$T_TMP/pid_c")
 at_c=$(agreed_at "$pid_c")
 check "(c) n3's agent is back" wait_for 30 ns_alive 1 5
 expect_match "(c) proposal sent" "$pid_c" '^[0-9a-f]{64}$'
-check "(c) at least n1 n2 n4 n5 decided" await_nodes 20 4 "decided $pid_c"
+check "(c) at least n1 n2 n4 n5 decided" await_nodes 20 4 "decided ${pid_c:0:12}"
 check "(c) n3 decided too, before the agreed time" wait_for $((at_c - $(date +%s) > 0 ? at_c - $(date +%s) : 1)) \
-    logged 3 "decided $pid_c"
+    logged 3 "decided ${pid_c:0:12}"
 while [ "$(date +%s)" -lt $((at_c + 3)) ]; do sleep 0.5; done
 echo "(c) proposal $pid_c (agreed time $at_c), n3's agent restarted during the ballot:"
 ns_report "$pid_c"
@@ -141,7 +141,7 @@ expect_eq "(b) n5's clock is 60 s slow" "$(($(nx 5 date +%s) - $(date +%s)))" -6
 n0=$(fnet_restarts)
 pid_b1=$(propose 1 --in 25s --ttl 300s)
 at_b1=$(agreed_at "$pid_b1")
-check "(b1) the right clocks decided" await_nodes 20 3 "decided $pid_b1"
+check "(b1) the right clocks decided" await_nodes 20 3 "decided ${pid_b1:0:12}"
 while [ "$(date +%s)" -lt $((at_b1 + 3)) ]; do sleep 0.5; done
 echo "(b1) proposal $pid_b1 by n1 (right clock), agreed time $at_b1:"
 ns_report "$pid_b1"
@@ -159,8 +159,8 @@ ns_fresh_state b1
 stall 1 2 3 4 5; sleep 2.5
 pid_b2=$(propose 4 --in 100s --ttl 300s)
 check "(b2) n5 (60 s slow) dropped it as future" await_nodes 20 1 "dropped factomd-restart-[a-z]+: future"
-check "(b2) n1..n4 decided" await_nodes 30 4 "decided $pid_b2"
-check "(b2) n5 got it again and decided" wait_for 150 logged 5 "decided $pid_b2"
+check "(b2) n1..n4 decided" await_nodes 30 4 "decided ${pid_b2:0:12}"
+check "(b2) n5 got it again and decided" wait_for 150 logged 5 "decided ${pid_b2:0:12}"
 echo "(b2) proposal $pid_b2 by n4 (60 s fast):"
 ns_report "$pid_b2"
 fnet_stop_executors
