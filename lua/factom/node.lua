@@ -81,7 +81,7 @@ end
 -- with a proposal that never completes, and that voter never votes for the
 -- real stall proposal that came meanwhile (model/README.md, liveness). Only
 -- once the lock has lapsed, for a proposal that is neither decided here nor
--- one of two with one id, whose proposer holds no evidence against it, and
+-- one of two with one id, whose proposer is under no evidence here, and
 -- whose `at` is more than restart.LIVE_MARGIN_S ahead: a vote cast later
 -- could reach a node whose clock is two skews ahead after its `at`, and the
 -- nodes would decide apart. Of several, the one with the most votes here
