@@ -9,13 +9,19 @@
  *                     must violate P1
  *   -DVOTE_OPEN_RULE  an honest node may vote again once its open vote is
  *                     decided (DESIGN's literal rule): must violate P5
+ *                     (with -DWIDE)
+ *   -DNO_TICK_VOTE    tick does not vote for a proposal the node holds once
+ *                     its vote lock lapses: must fail liveness against a
+ *                     malicious proposer (-DMNOVOTE)
  *   -DIGNORE_EVIDENCE a node that sees equivocation does nothing about it:
  *                     must violate P3
  *   -DNO_COOLDOWN     the executor forgets the cooldown: must violate P2
  *   -DP3_UNCONDITIONAL P3 without "unless the evidence could not reach
  *                     them": must be violated (a lossy network allows it)
  * and, to size the searches (model/run): -DSKEW1, -DNOSKEW, -DMPMAX=n,
- * -DMOWN, -DTSTEPS=n, -DHPMAX=n, -DGSTMAX=t.
+ * -DMOWN (M votes for its own proposals only), -DMNOVOTE (M never votes),
+ * -DMFULL, -DWIDE (an `at` window wider than two skews), -DTSTEPS=n,
+ * -DHPMAX=n, -DGSTMAX=t.
  */
 
 #define N       3               /* authorities */
@@ -43,11 +49,21 @@
 #define SK      1               /* clock skew: each honest clock is true time +-SK */
 #define T0      2
 #define ATMIN   1               /* at - iat in [ATMIN, ATMAX] (the "at window") */
+#if defined(LIVE) || defined(WIDE)
+/* The liveness run (and -DWIDE) has room for a window longer than 2 skews,
+ * as the real one (20 s .. 10 min against 2 x 60 s): tick's vote and vote
+ * evidence need `at` 2 skews ahead. The safety runs keep the short window
+ * (a smaller search). */
+#define ATMAX   4
+#define LIFE    5               /* exp - iat <= LIFE */
+#define COOL    5               /* cooldown, never shorter than the at window */
+#else
 #define ATMAX   2
-#define LIFE    3               /* exp - iat <= LIFE */
-#define COOL    3               /* cooldown, never shorter than the at window */
+#define LIFE    3
+#define COOL    3
+#endif
 #ifdef LIVE
-#define TMAX    (T0 + 9)        /* room for one expired proposal and a retry */
+#define TMAX    (T0 + 14)       /* room for one expired proposal and a retry */
 #ifndef GSTMAX
 #define GSTMAX  (T0 + 2)        /* the network is reliable from here at the latest */
 #endif
@@ -73,6 +89,7 @@ byte signedv[NP];               /* authorities that signed a vote for ph p */
 byte evpool;                    /* authorities against whom evidence was gossiped */
 byte hprops;                    /* honest proposals made by node 0 */
 byte hlast;                     /* slot of node 0's last proposal */
+bool hclosed;                   /* node 0 decided hlast: open/<me> deleted */
 
 /* ---- honest node state (index 0..HON-1): what its store holds ---- */
 byte off[HON];                  /* clock offset + SK, fixed at start */
@@ -87,7 +104,7 @@ byte lastr[HON];                /* local time of the last restart, or 0 = never 
 bool sick[HON];
 
 /* scratch for the inlines below: hidden, so not part of the state */
-hidden byte cq, cm, wp, wc, tc, lq, rq, bv, xp, xc, xj, xq, fi_, fp, fv;
+hidden byte cq, cm, wp, wc, tc, lq, rq, bv, xp, xc, xj, xq, fi_, fp, fv, tv;
 hidden byte snp, s0, s1, s2, s3, sev;
 hidden byte ok_p1, ok_p2, ok_p3, ok_p4, ok_p5; /* so that pan's report names the property */
 
@@ -167,26 +184,30 @@ inline tally(i, p)
 			assert(ok_p1);
 			ok_p4 = (L(i) < p_exp[p] && now < p_exp[p] + SK); /* P4: before exp */
 			assert(ok_p4);
-			dec[i] = dec[i] | bit(p)
+			dec[i] = dec[i] | bit(p);
+			if :: i == 0 && p == hlast && p_by[p] == 0 -> hclosed = true :: else fi /* the decision ends open/<by> */
 		:: else
 		fi
 	:: else
 	fi
 }
 
-/* Honest vote: sick, an authority, and no earlier vote of its own that
- * another honest clock could still see unexpired: its exp + 2*SK has passed
- * here (clocks differ by up to 2*SK). VOTE_OPEN_RULE: DESIGN's literal rule,
- * vote again once the earlier proposal is decided or expired here. */
+/* Honest vote (restart.vote_if_sick): sick, an authority, the proposal's
+ * `at` not passed here, and no open vote of its own (restart.lua open_vote):
+ * the node is locked until the `at` of its last vote by its own clock.
+ * Step L of a clock stands for the seconds before `at` when L == at (the
+ * executor runs at the end of that step), so Lua's `now < at` is
+ * `L(i) <= at` here. VOTE_OPEN_RULE: DESIGN's literal rule, vote again once
+ * the earlier proposal is decided (or its `at` passed). */
 #ifdef VOTE_OPEN_RULE
-#define voteblocked(i) (myvote[i] != NONE && L(i) < p_exp[myvote[i]] && !has(dec[i], myvote[i]))
+#define voteblocked(i) (myvote[i] != NONE && L(i) <= p_at[myvote[i]] && !has(dec[i], myvote[i]))
 #else
-#define voteblocked(i) (myvote[i] != NONE && L(i) < p_exp[myvote[i]] + 2 * SK)
+#define voteblocked(i) (myvote[i] != NONE && L(i) <= p_at[myvote[i]])
 #endif
 inline vote(i, p)
 {
 	if
-	:: sick[i] && !voteblocked(i) && myvote[i] != p && L(i) < p_exp[p] ->
+	:: sick[i] && !voteblocked(i) && myvote[i] != p && L(i) <= p_at[p] ->
 		signedv[p] = signedv[p] | bit(i);    /* into the network, retried by tick */
 		gotv[(i) * NP + (p)] = gotv[(i) * NP + (p)] | bit(i);
 		myvote[i] = p
@@ -232,8 +253,10 @@ inline recvvote(i, v, p)
 	:: !has(evid[i], v) && p_iat[p] <= L(i) + SK && p_exp[p] + SK > L(i) ->
 #ifndef UNBOUND_VOTES
 		rq = 0;
-		do                          /* two live votes of v: both unexpired on this clock */
-		:: rq < np -> if :: rq != p && has(gotv[(i) * NP + rq], v) && p_exp[rq] > L(i) && p_exp[p] > L(i) -> raise(i, v) :: else fi; rq++
+		do                          /* two live votes of v (restart.lua record_vote): both
+		                             * `at` more than 2 skews ahead here, Lua's
+		                             * min(at, at2) > now + LIVE_MARGIN_S */
+		:: rq < np -> if :: rq != p && has(gotv[(i) * NP + rq], v) && p_at[rq] >= L(i) + 2 * SK && p_at[p] >= L(i) + 2 * SK -> raise(i, v) :: else fi; rq++
 		:: else -> break
 		od;
 #endif
@@ -332,20 +355,50 @@ inline execute(i)
 	od
 }
 
-/* Node 0's tick: when sick with no open proposal of its own, propose
- * restart at iat + ATMAX (a new id each time) and vote for it. */
+/* Node 0's tick (node.tick, then proposer.propose): when sick with no open
+ * proposal of its own (open/<me>: until its exp, or until it is decided
+ * here) and no open vote (restart.open_vote: a proposal of its own would
+ * compete with the one it voted for), propose restart at iat + ATMAX (a new
+ * id each time) and vote for it (its own ballot). */
 inline autopropose()
 {
 	if
-	:: sick[0] && hprops < HPMAX && np < NP && (hprops == 0 || p_exp[hlast] + 2 * SK <= L(0)) && !restarted[0] ->
+	:: sick[0] && hprops < HPMAX && np < NP && (hprops == 0 || L(0) >= p_exp[hlast] || hclosed) && !voteblocked(0) && !restarted[0] ->
 		p_by[np] = 0; p_id[np] = hprops; p_iat[np] = L(0);
 		p_at[np] = L(0) + ATMAX; p_exp[np] = L(0) + LIFE;
 		hprops++;
 		hlast = np;
+		hclosed = false;
 		np++;
 		learn(0, np - 1)
 	:: else
 	fi
+}
+
+/* Node i's tick votes on the open proposals it holds (node.vote_open): each
+ * one it accepted and has not voted for, whose `at` is still ahead, once its
+ * own vote is no longer locked (vote() checks that, and that it is sick).
+ * The liveness fix: a node whose vote M locked with a proposal that never
+ * completes still votes for the honest proposal it accepted meanwhile.
+ * NO_TICK_VOTE: the old tick, which only re-sent votes already cast. */
+inline tickvote(i)
+{
+#ifndef NO_TICK_VOTE
+	tv = 0;
+	do
+	:: tv < np ->
+		if
+		:: has(known[i], tv) && !has(evid[i], p_by[tv]) && !has(dec[i], tv) && !has(ran[i], tv) && !has(gotv[(i) * NP + tv], i) && p_at[tv] >= L(i) + 2 * SK ->
+			vote(i, tv);
+			tally(i, tv)
+		:: else
+		fi;
+		tv++
+	:: else -> break
+	od
+#else
+	skip
+#endif
 }
 
 #ifdef LIVE
@@ -396,6 +449,8 @@ proctype Clock()
 		fi;
 #endif
 		d_step {
+			tickvote(0);
+			tickvote(1);
 			autopropose();
 #ifdef LIVE
 			if :: gst -> flush() :: else fi;
@@ -459,7 +514,13 @@ end:
 	:: d_step { now < TMAX && np < NP && np - hprops < MPMAX && fresh(id, now + dt, now + dt + da, now + dt + dx) -> \
 		p_by[np] = M; p_id[np] = id; p_iat[np] = now + dt; \
 		p_at[np] = now + dt + da; p_exp[np] = now + dt + dx; np++ }
-#ifdef MFULL
+#ifdef LIVE
+#define MPROPS(id, dt) \
+	MPROP(id, dt, 1, LIFE) \
+	MPROP(id, dt, 2, LIFE) \
+	MPROP(id, dt, 3, LIFE) \
+	MPROP(id, dt, 4, LIFE)
+#elif defined(MFULL)
 #define MPROPS(id, dt) \
 	MPROP(id, dt, ATMIN, LIFE - 1) \
 	MPROP(id, dt, ATMIN, LIFE) \
@@ -469,7 +530,9 @@ end:
 	MPROP(id, dt, ATMIN, LIFE) \
 	MPROP(id, dt, ATMAX, LIFE)
 #endif
-#ifdef MOWN
+#ifdef MNOVOTE
+#define MONLY(p) && false       /* M only proposes: it locks voters, never completes */
+#elif defined(MOWN)
 #define MONLY(p) && p_by[p] == M
 #else
 #define MONLY(p)

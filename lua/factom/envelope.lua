@@ -46,6 +46,16 @@ function M.digest(name, body)
   return crypto.hex(crypto.blake2b(M.message(name, body)))
 end
 
+M.SHORT_HEX = 12 -- a digest in a human log line: its first 12 hex, as git shortens a commit
+-- short(ph) -> the first SHORT_HEX characters of a digest, for human log
+-- lines and messages only: store keys, records, the executor's argv and
+-- `propose` output keep all 64. Anything that is not a string is shown as
+-- tostring shows it.
+function M.short(ph)
+  if type(ph) ~= "string" then return tostring(ph) end
+  return ph:sub(1, M.SHORT_HEX)
+end
+
 -- Compact JSON with the keys sorted; values are strings, integers or booleans.
 function M.encode_body(t)
   if type(t) ~= "table" then error("envelope: body must be a table", 2) end

@@ -14,6 +14,8 @@ local log = require "serfhand.log"
 local store = require "serfhand.store"
 local time = require "serfhand.time"
 
+local short = envelope.short -- a digest in a log line
+
 local M = {}
 
 M.RESTART_TIMEOUT_MS = 300000
@@ -56,9 +58,9 @@ end
 -- skip_withdrawn(ph) -> summary: the decision no longer stands (withdrawn,
 -- or its proposal conflicts with another): logged, reported, not run.
 local function skip_withdrawn(ph)
-  log.warn(string.format("restart %s skipped: %s", ph, stands(ph)))
+  log.warn(string.format("restart %s skipped: %s", short(ph), stands(ph)))
   report_done(ph, { ok = false, st = -1, note = "decision withdrawn" })
-  return string.format("restart %s: skipped (the decision no longer stands)", ph)
+  return string.format("restart %s: skipped (the decision no longer stands)", short(ph))
 end
 
 -- action(act, ph) -> summary | nil, err: the detached executor. Waits until
@@ -67,17 +69,17 @@ end
 function M.action(act, ph)
   if not restart.valid_ph(ph) then return nil, "action: bad proposal digest" end
   local prop = store.get("proposal/" .. ph)
-  if type(prop) ~= "table" then return nil, "action: unknown proposal " .. ph end
-  if prop.act ~= act then return nil, "action: proposal " .. ph .. " is for " .. tostring(prop.act) end
+  if type(prop) ~= "table" then return nil, "action: unknown proposal " .. short(ph) end
+  if prop.act ~= act then return nil, "action: proposal " .. short(ph) .. " is for " .. tostring(prop.act) end
   if not store.get(tally.decided_key(ph)) then
     -- withdrawn before this executor started: the same skip as at `at`
     if not (store.get("withdrawn/" .. ph) or store.get("conflict/" .. ph)) then
-      return nil, "action: " .. ph .. " is not decided"
+      return nil, "action: " .. short(ph) .. " is not decided"
     end
     return skip_withdrawn(ph)
   end
   local first = store.add("ran/" .. ph, "1", restart.KEEP_S * 2)
-  if not first then return nil, "action: " .. ph .. " already ran on this node" end
+  if not first then return nil, "action: " .. short(ph) .. " already ran on this node" end
   -- Wake PREPARE_MS early for the checks, so that at `at` itself every node
   -- only has to start the command: the start times stay close even when all
   -- executors of a host wake at once.
@@ -85,9 +87,9 @@ function M.action(act, ph)
   if wait > M.PREPARE_MS then time.sleep(wait - M.PREPARE_MS) end
   if wait < -M.LATE_S * 1000 then
     local note = string.format("too late: %d ms after the agreed time", -wait)
-    log.warn(string.format("restart %s skipped: %s", ph, note))
+    log.warn(string.format("restart %s skipped: %s", short(ph), note))
     report_done(ph, { ok = false, st = -1, note = "too late" })
-    return string.format("restart %s: skipped (%s)", ph, note)
+    return string.format("restart %s: skipped (%s)", short(ph), note)
   end
   if stands(ph) then return skip_withdrawn(ph) end
   local cd = M.cooldown_s()
@@ -95,9 +97,9 @@ function M.action(act, ph)
     local fresh = store.add("cooldown", ph, cd)
     if not fresh then
       local note = "cooldown after " .. tostring(store.get("cooldown"))
-      log.warn(string.format("restart %s skipped: %s", ph, note))
+      log.warn(string.format("restart %s skipped: %s", short(ph), note))
       report_done(ph, { ok = false, st = -1, note = "cooldown" })
-      return string.format("restart %s: skipped (%s)", ph, note)
+      return string.format("restart %s: skipped (%s)", short(ph), note)
     end
   end
   local argv = config.get("factomd.restart")
@@ -109,23 +111,23 @@ function M.action(act, ph)
   if wait > 0 then time.sleep(wait) end
   if wait < -M.LATE_S * 1000 then -- the checks themselves ran late
     report_done(ph, { ok = false, st = -1, note = "too late" })
-    return string.format("restart %s: skipped (too late: %d ms after the agreed time)", ph, -wait)
+    return string.format("restart %s: skipped (too late: %d ms after the agreed time)", short(ph), -wait)
   end
   local t0 = time.now_ms()
-  log.info(string.format("restart %s: running %s at %.3f", ph, table.concat(argv, " "), t0 / 1000))
+  log.info(string.format("restart %s: running %s at %.3f", short(ph), table.concat(argv, " "), t0 / 1000))
   local r, err = require("serfhand.proc").run(argv, { timeout_ms = M.RESTART_TIMEOUT_MS })
   local ok = r ~= nil and r.status == 0
   local st = r and (r.status or -(r.signal or 1)) or -1
   store.put("last_restart", { ph = ph, t = t0, ok = ok, st = st, took = time.now_ms() - t0 })
   if not r then
-    log.error(string.format("restart %s failed to start: %s", ph, err))
+    log.error(string.format("restart %s failed to start: %s", short(ph), err))
   elseif not ok then
-    log.error(string.format("restart %s: command ended with %s: %s", ph, tostring(st), r.stderr:sub(1, 200)))
+    log.error(string.format("restart %s: command ended with %s: %s", short(ph), tostring(st), r.stderr:sub(1, 200)))
   else
-    log.info(string.format("restart %s: command succeeded in %d ms", ph, time.now_ms() - t0))
+    log.info(string.format("restart %s: command succeeded in %d ms", short(ph), time.now_ms() - t0))
   end
   report_done(ph, { ok = ok, st = st, t = t0 })
-  return string.format("restart %s: %s", ph, ok and "ok" or "failed")
+  return string.format("restart %s: %s", short(ph), ok and "ok" or "failed")
 end
 
 return M

@@ -1,7 +1,10 @@
 -- lua/factom/node.lua: this node's side of the cluster view: its row in
 -- `serfhand status` (query factomd-status) and its minute tick (health
--- record, authority-set refresh, votes no ballot carried, auto-propose).
+-- record, authority-set refresh, votes no ballot carried, a vote on a
+-- proposal held while the vote was locked, auto-propose).
 local restart = require "factom.restart"
+local tally = require "factom.tally"
+local envelope = require "factom.envelope"
 local authset = require "factom.authset"
 local stall = require "factom.stall"
 local config = require "serfhand.config"
@@ -61,14 +64,58 @@ function M.resend_votes()
         ballot.encode(prop.payload, { { by = me, sig = v.sig } })[1])
       if ok then
         n = n + 1
-        log.info(string.format("vote for %s sent with its proposal (agreed time in %d s)", ph,
+        log.info(string.format("vote for %s sent with its proposal (agreed time in %d s)", envelope.short(ph),
           math.floor(prop.at - now)))
       else
-        log.error(string.format("vote for %s not sent: %s", ph, tostring(err)))
+        log.error(string.format("vote for %s not sent: %s", envelope.short(ph), tostring(err)))
       end
     end
   end
   return n
+end
+
+-- vote_open(set) -> n: tick's vote on a proposal this node holds but has
+-- not voted for: one that came while its vote was locked (another
+-- proposal's `at` still ahead, restart.open_vote), or while it was not yet
+-- sick. Without it, a proposer with a stolen key locks an honest voter
+-- with a proposal that never completes, and that voter never votes for the
+-- real stall proposal that came meanwhile (model/README.md, liveness). Only
+-- once the lock has lapsed, for a proposal that is neither decided here nor
+-- one of two with one id, whose proposer is under no evidence here, and
+-- whose `at` is more than restart.LIVE_MARGIN_S ahead: a vote cast later
+-- could reach a node whose clock is two skews ahead after its `at`, and the
+-- nodes would decide apart. Of several, the one with the most votes here
+-- (then the earliest `at`): one vote locks this node until that `at`.
+-- vote_if_sick checks the rest (authority, identity, sick against the
+-- proposal's `h`) and sends the vote with its proposal, as no ballot will ask.
+function M.vote_open(set)
+  local now = time.now()
+  if restart.open_vote(nil, now) then return 0 end -- locked: quietly, every tick
+  local ignored = restart.ignored()
+  local cands = {}
+  for _, k in ipairs(store.keys("proposal/", 1000) or {}) do
+    local ph = k:sub(#"proposal/" + 1)
+    local prop = store.get(k)
+    if type(prop) == "table" and math.type(prop.at) == "integer" and type(prop.payload) == "string"
+        and prop.at - now > restart.LIVE_MARGIN_S and not ignored[prop.by] and not store.get("myvote/" .. ph)
+        and not store.get("conflict/" .. ph) and not store.get(tally.decided_key(ph)) then
+      cands[#cands + 1] = { ph = ph, prop = prop, n = tally.count(store, ph, set, ignored) or 0 }
+    end
+  end
+  table.sort(cands, function(a, b)
+    if a.n ~= b.n then return a.n > b.n end
+    if a.prop.at ~= b.prop.at then return a.prop.at < b.prop.at end
+    return a.ph < b.ph
+  end)
+  for _, c in ipairs(cands) do
+    if restart.vote_if_sick(c.ph, c.prop, set, true) then
+      log.info(string.format("tick voted for %s, held while this node's vote was locked or it was not sick",
+        envelope.short(c.ph)))
+      restart.maybe_decide(c.ph)
+      return 1
+    end
+  end
+  return 0
 end
 
 -- check_identity(diag, set): compare the identity factomd runs
@@ -105,7 +152,8 @@ function M.check_identity(diag, set)
 end
 
 -- tick(ev): record health, refresh the authority set, compare identities,
--- send votes the ballot missed, auto-propose.
+-- send votes the ballot missed, vote on a proposal held while the vote was
+-- locked (vote_open), auto-propose.
 function M.tick(_ev)
   local rep = stall.check()
   store.put("health", { state = rep.state, reason = rep.reason, t = time.now_ms(), h = rep.height,
@@ -115,11 +163,20 @@ function M.tick(_ev)
   local set, serr = authset.get({ refresh = true })
   if not set then log.error(serr) end
   local same = M.check_identity(authset.diagnostics, set)
-  if rep.state ~= "sick" or not config.get("reboot.auto_propose") then return rep.state end
+  if rep.state ~= "sick" then return rep.state end
   local me = restart.me()
   if not (me and set and set.members[me]) or same == false then return rep.state end
+  M.vote_open(set)
+  if not config.get("reboot.auto_propose") then return rep.state end
   if store.get("open/" .. me) then
     log.info("sick, but this node's proposal is still open")
+    return rep.state
+  end
+  -- A proposal of its own now would compete with the one it voted for, and
+  -- this node could not vote for it (one open vote).
+  local voted = restart.open_vote(nil, time.now())
+  if voted then
+    log.info(string.format("sick, but this node's vote for %s is open: no proposal of its own", envelope.short(voted)))
     return rep.state
   end
   local text, err = require("factom.proposer").propose({ act = "restart" })

@@ -43,6 +43,7 @@ M.IDCHECK = "idcheck"
 M.EXECUTOR_LEAD_S = 10
 
 local SKEW = envelope.MAX_SKEW
+local short = envelope.short -- a digest in a log line (all 64 hex in the store)
 local FIELDS = { act = true, at = true, b = true, by = true, exp = true, h = true, iat = true, id = true,
   net = true }
 
@@ -106,7 +107,7 @@ function M.withdraw(ph, why)
   if not store.get(tally.decided_key(ph)) then return false end
   store.del(tally.decided_key(ph))
   store.put("withdrawn/" .. ph, why, M.KEEP_S)
-  log.warn(string.format("ALERT: decision on %s withdrawn: %s", ph, why))
+  log.warn(string.format("ALERT: decision on %s withdrawn: %s", short(ph), why))
   return true
 end
 
@@ -139,7 +140,7 @@ local function evidence(by, rec, ttl)
   if not first then return false end
   log.warn(string.format("ALERT: equivocation by authority %s: %s %s and %s; its votes are ignored until %d",
     by, rec.kind == "proposal" and "two proposals with one id," or "votes for two live proposals,",
-    rec.a, rec.b, math.floor(time.now()) + ttl))
+    short(rec.a), short(rec.b), math.floor(time.now()) + ttl))
   for _, k in ipairs(store.keys("voter/" .. by .. "/", 100) or {}) do M.recheck(k:sub(#"voter/" + #by + 2)) end
   return true
 end
@@ -154,7 +155,7 @@ local function proposal_equivocation(by, old_ph, ph, payload, exp, now)
   store.put("conflict/" .. ph, old_ph, ttl)
   store.put("conflict/" .. old_ph, ph, ttl)
   if evidence(by, { kind = "proposal", a = old_ph, b = ph }, ttl) then
-    M.withdraw(old_ph, "its proposer signed another proposal with the same id (" .. ph .. ")")
+    M.withdraw(old_ph, "its proposer signed another proposal with the same id (" .. short(ph) .. ")")
     if type(old) == "table" and old.payload then gossip(M.PROPOSE, old.payload) end
     gossip(M.PROPOSE, payload)
   end
@@ -211,7 +212,9 @@ function M.accept(payload)
   if not sig then return nil, text, "malformed" end
   local ph = envelope.digest(M.PROPOSE, text)
   local other = store.get("conflict/" .. ph)
-  if other then return nil, string.format("%s conflicts with %s (one id, two proposals)", ph, other), "equivocation" end
+  if other then
+    return nil, string.format("%s conflicts with %s (one id, two proposals)", short(ph), short(other)), "equivocation"
+  end
   local known = store.get("proposal/" .. ph)
   if type(known) == "table" then return ph, known, false end
   local body, why, kind = envelope.verify(M.PROPOSE, payload)
@@ -230,7 +233,7 @@ function M.accept(payload)
     local first = store.get(pidk)
     if first and first ~= ph then return "equivocation", first end
     local open = store.get("open/" .. body.by)
-    if open and open ~= ph then return "abuse", string.format("%s already has an open proposal %s", body.by, open) end
+    if open and open ~= ph then return "abuse", string.format("%s already has an open proposal %s", body.by, short(open)) end
     local n = store.count("byproposer/" .. body.by .. "/")
     if n and n >= M.MAX_PROPOSALS_PER_SIGNER then
       return "abuse", string.format("%s has %d live proposals here (at most %d)", body.by, n, M.MAX_PROPOSALS_PER_SIGNER)
@@ -248,11 +251,12 @@ function M.accept(payload)
   end
   if res == "equivocation" then
     proposal_equivocation(body.by, detail, ph, payload, body.exp, now)
-    return nil, string.format("%s signed proposal %s with id %s, already used by %s", body.by, ph, body.id, detail),
+    return nil, string.format("%s signed proposal %s with id %s, already used by %s", body.by, short(ph), body.id,
+      short(detail)),
       "equivocation"
   end
   if res == "abuse" then return nil, detail, "abuse" end
-  log.info(string.format("proposal %s (%s:%s): %s at %d (in %d s), leader height %s, expires in %d s", ph,
+  log.info(string.format("proposal %s (%s:%s): %s at %d (in %d s), leader height %s, expires in %d s", short(ph),
     body.by, body.id, body.act, body.at, body.at - math.floor(now), tostring(body.h), body.exp - math.floor(now)))
   return ph, prop, true
 end
@@ -264,7 +268,7 @@ end
 function M.execute(ph, prop, set)
   local me = M.me()
   if not (me and set.members[me]) and not config.get("reboot.followers") then
-    log.info(string.format("decided %s: this node is not an authority, not restarting", ph))
+    log.info(string.format("decided %s: this node is not an authority, not restarting", short(ph)))
     return
   end
   -- this very serfhand binary; it finds the config through SERFHAND_CONFIG,
@@ -278,10 +282,10 @@ function M.execute(ph, prop, set)
   local p, err = require("serfhand.proc").spawn(argv,
     { log = logf ~= "" and logf or nil, delay_ms = wait * 1000 })
   if not p then
-    log.error(string.format("decided %s: cannot start the executor: %s", ph, err))
+    log.error(string.format("decided %s: cannot start the executor: %s", short(ph), err))
     return
   end
-  log.info(string.format("executor for %s started (pid %d%s): %s at %d", ph, p,
+  log.info(string.format("executor for %s started (pid %d%s): %s at %d", short(ph), p,
     wait > 0 and string.format(", runs %d s before", M.EXECUTOR_LEAD_S) or "", prop.act, prop.at))
 end
 
@@ -311,19 +315,19 @@ function M.maybe_decide(ph)
   end)
   if not ok then first, n = nil, first end
   if first == nil then
-    log.error(string.format("tally of %s failed: %s", ph, tostring(n)))
+    log.error(string.format("tally of %s failed: %s", short(ph), tostring(n)))
     return nil
   end
   if not first then
     local late = now >= prop.at
-    log.info(string.format("tally %s: %d of %d votes (quorum %d)%s", ph, n, set.n, q,
+    log.info(string.format("tally %s: %d of %d votes (quorum %d)%s", short(ph), n, set.n, q,
       late and ", the agreed time has passed" or ""))
     if late then return "late" end
     -- a quorum before `at` that did not decide now was decided before
     if n >= q then return "decided" end
     return "counted " .. n
   end
-  log.info(string.format("decided %s: %d of %d votes (quorum %d): %s at %d (in %.1f s)", ph, n, set.n, q,
+  log.info(string.format("decided %s: %d of %d votes (quorum %d): %s at %d (in %.1f s)", short(ph), n, set.n, q,
     prop.act, prop.at, prop.at - now))
   M.execute(ph, prop, set)
   return "decided"
@@ -351,9 +355,10 @@ function M.health()
 end
 
 -- open_vote(ph, now) -> ph2, at | nil: this node's vote for another
--- proposal that is still open (its `at` is ahead by this node's clock). An
--- honest node holds one open vote at most (docs/protocol.md 5).
-local function open_vote(ph, now)
+-- proposal that is still open (its `at` is ahead by this node's clock): the
+-- vote lock. An honest node holds one open vote at most (docs/protocol.md
+-- 5); model/restart.pml's voteblocked is this rule.
+function M.open_vote(ph, now)
   for _, k in ipairs(store.keys("myvote/", 100) or {}) do
     local v = store.get(k)
     local ph2 = k:sub(#"myvote/" + 1)
@@ -373,7 +378,7 @@ function M.vote_if_sick(ph, prop, set, send)
   local keep = ttl_until(prop.at + 2 * SKEW, now)
   local function no(fmt, ...)
     local why = string.format(fmt, ...)
-    log.info(string.format("%s %s: %s", why:match("^abstain") and "abstain on" or "no vote on", ph,
+    log.info(string.format("%s %s: %s", why:match("^abstain") and "abstain on" or "no vote on", short(ph),
       (why:gsub("^abstain: ", ""))))
     store.put("novote/" .. ph, why, keep)
     return nil, why
@@ -386,15 +391,15 @@ function M.vote_if_sick(ph, prop, set, send)
     return no("factomd runs another identity than factomd.conf holds: %s", tostring(idc.why))
   end
   if now >= prop.at then return no("its agreed time has passed") end
-  local ph2, till = open_vote(ph, now)
-  if ph2 then return no("this node's vote for %s is open until its agreed time %d", ph2, till) end
+  local ph2, till = M.open_vote(ph, now)
+  if ph2 then return no("this node's vote for %s is open until its agreed time %d", short(ph2), till) end
   local rep = M.health()
   if rep.state == "sick" then rep = require("factom.stall").versus_proposal(rep, prop.h) end
   if rep.state ~= "sick" then return no("abstain: %s: %s", rep.state, rep.reason) end
   local payload, err = envelope.build(M.VOTE, { ph = ph },
     { now = prop.iat, ttl = prop.exp - prop.iat, id = envelope.vote_id(ph) })
   if not payload then
-    log.error(string.format("cannot sign a vote on %s: %s", ph, err))
+    log.error(string.format("cannot sign a vote on %s: %s", short(ph), err))
     return nil, "cannot sign: " .. tostring(err)
   end
   local sig = require("serfhand.crypto").unb64url(payload:match("^([^.]+)%."))
@@ -403,9 +408,9 @@ function M.vote_if_sick(ph, prop, set, send)
   store.put("myvote/" .. ph, { v = compact, at = prop.at }, keep)
   if prop.b ~= 1 or send then
     local ok, serr = require("serfhand.serf").event(M.VOTE, ballot.encode(prop.payload, { { by = me, sig = sig } })[1])
-    if not ok then log.error(string.format("vote on %s not sent: %s", ph, serr)) end
+    if not ok then log.error(string.format("vote on %s not sent: %s", short(ph), serr)) end
   end
-  log.info(string.format("voted for %s: %s", ph, rep.reason))
+  log.info(string.format("voted for %s: %s", short(ph), rep.reason))
   return compact
 end
 
@@ -492,12 +497,12 @@ function M.on_votes(ev, name)
   -- proposal's event): vote now, and send the vote, as no ballot will ask.
   if kind == true then vote_once(ph, prop, true, true) end
   local now = time.now()
-  if now >= prop.at then return dropped(string.format("votes for %s after its agreed time", ph), "late") end
+  if now >= prop.at then return dropped(string.format("votes for %s after its agreed time", short(ph)), "late") end
   local set = the_set()
   if not set then return "dropped error" end
   local voters, bad = ballot.verify(b.votes, ph, prop, set, config.get("factomd.network"))
   if #voters == 0 then return dropped(string.format("none of its %d votes verifies", bad), "forged") end
-  if bad > 0 then log.warn(string.format("votes for %s: %d of the bundle do not verify", ph, bad)) end
+  if bad > 0 then log.warn(string.format("votes for %s: %d of the bundle do not verify", short(ph), bad)) end
   local ignored = M.ignored()
   local new, err = 0, nil
   for _, v in ipairs(voters) do
@@ -511,7 +516,7 @@ function M.on_votes(ev, name)
     if r == "new" then
       new = new + 1
     elseif r ~= "known" then
-      log.warn(string.format("vote for %s by %s not counted: %s", ph, v.by,
+      log.warn(string.format("vote for %s by %s not counted: %s", short(ph), v.by,
         r == "abuse" and string.format("it has %d live votes here (at most %d)", M.MAX_VOTES_PER_SIGNER,
           M.MAX_VOTES_PER_SIGNER) or r == "ignored" and "evidence of equivocation against it" or r))
     end
@@ -520,7 +525,7 @@ function M.on_votes(ev, name)
     log.error("store: " .. tostring(err))
     return "dropped error"
   end
-  log.info(string.format("votes for %s: %d in a bundle, %d new", ph, #voters, new))
+  log.info(string.format("votes for %s: %d in a bundle, %d new", short(ph), #voters, new))
   return M.maybe_decide(ph) or "dropped error"
 end
 
@@ -534,12 +539,12 @@ function M.on_done(ev)
   if not body then return drop(M.DONE, why, kind) end
   if not M.valid_ph(body.ph) then return drop(M.DONE, "ph is not a proposal digest", "malformed") end
   if not store.get(tally.decided_key(body.ph)) and not store.get("withdrawn/" .. body.ph) then
-    return drop(M.DONE, body.ph .. " is not decided here", "unknown")
+    return drop(M.DONE, short(body.ph) .. " is not decided here", "unknown")
   end
   local first = store.add("done/" .. body.ph .. "/" .. body.by, { ok = body.ok, st = body.st, t = body.t,
     note = body.note }, 7 * 86400)
-  if first == false then return drop(M.DONE, "report on " .. body.ph .. " by " .. body.by .. " again", "replay") end
-  log.info(string.format("restart done for %s by %s: ok=%s status=%s%s", body.ph, body.by,
+  if first == false then return drop(M.DONE, "report on " .. short(body.ph) .. " by " .. body.by .. " again", "replay") end
+  log.info(string.format("restart done for %s by %s: ok=%s status=%s%s", short(body.ph), body.by,
     tostring(body.ok), tostring(body.st), body.note and (" (" .. body.note .. ")") or ""))
   return body.ph
 end

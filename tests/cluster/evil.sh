@@ -107,11 +107,11 @@ report() { # PH: what each node did with it (netns.bash), and its alerts
     local i
     ns_report "$1"
     for i in $NODES; do
-        grep -hoE "ALERT: [^:]*$EVIL[^;]{0,0}|ALERT: decision on $1 withdrawn" "$T_TMP/n$i.log" 2>/dev/null | sort -u |
+        grep -hoE "ALERT: [^:]*$EVIL[^;]{0,0}|ALERT: decision on ${1:0:12} withdrawn" "$T_TMP/n$i.log" 2>/dev/null | sort -u |
             sed "s/$EVIL/<attacker>/; s/^/    n$i: /"
     done
 }
-restarts_for() { [ -n "$1" ] || return 0; grep -l "restart $1: running" "$T_TMP"/n?.log 2>/dev/null | sed 's/.*\/\(n[0-9]*\)\.log/\1/' | tr '\n' ' '; }
+restarts_for() { [ -n "$1" ] || return 0; grep -l "restart ${1:0:12}: running" "$T_TMP"/n?.log 2>/dev/null | sed 's/.*\/\(n[0-9]*\)\.log/\1/' | tr '\n' ' '; }
 
 # (r) Re-issue a proposal id. The attacker's proposal P1 goes, as a ballot,
 # only to the sick n1 and n2: they vote, and the attacker relays their two
@@ -147,7 +147,7 @@ report "$ph_r1"
 echo "(r) P2 $ph_r2 (the same id, re-issued):"
 report "$ph_r2"
 expect_eq "(r) no node restarted for P1 or P2" "$(restarts_for "$ph_r1")$(restarts_for "$ph_r2")" ""
-expect_eq "(r) no node decided P2" "$(grep -l "decided $ph_r2" "$T_TMP"/n?.log | wc -l)" 0
+expect_eq "(r) no node decided P2" "$(grep -l "decided ${ph_r2:0:12}" "$T_TMP"/n?.log | wc -l)" 0
 check "(r) the nodes hold evidence against the attacker (one id, two proposals)" \
     nodes_logging 1 "ALERT: equivocation by authority $EVIL"
 fnet_stop_executors
@@ -181,7 +181,7 @@ while [ "$(date +%s)" -lt $((${at_e:-0} + 3)) ]; do sleep 0.5; done
 echo "(e) A $ph_ea and B $ph_eb, one id ($(evil_note e)):"
 echo " A:"; report "$ph_ea"
 echo " B:"; report "$ph_eb"
-times=$(grep -hoE "restart ($ph_ea|$ph_eb): running .* at [0-9]*" "$T_TMP"/n?.log | awk '{ print $NF }' | sort -u | tr '\n' ' ')
+times=$(grep -hoE "restart (${ph_ea:0:12}|${ph_eb:0:12}): running .* at [0-9]*" "$T_TMP"/n?.log | awk '{ print $NF }' | sort -u | tr '\n' ' ')
 echo "  restart times: ${times:-none}"
 expect_eq "(e) no two nodes restarted at different times" "$(echo "$times" | wc -w | awk '{ print ($1 <= 1) }')" 1
 expect_eq "(e) no node restarted for A or B" "$(restarts_for "$ph_ea")$(restarts_for "$ph_eb")" ""
@@ -215,11 +215,11 @@ check "(v) the attacker votes for P, then for its own R" evil v <<LUA
   note("v " .. phr)
 LUA
 ph_vr=$(evil_note v | awk '{ print $1 }')
-check "(v) P was decided first" nodes_logging 1 "decided $ph_v"
+check "(v) P was decided first" nodes_logging 1 "decided ${ph_v:0:12}"
 withdrawn_everywhere() {
     local f
     for f in "$T_TMP"/n?.log; do
-        ! grep -q "decided $ph_v" "$f" || grep -q "ALERT: decision on $ph_v withdrawn" "$f" || return 1
+        ! grep -q "decided ${ph_v:0:12}" "$f" || grep -q "ALERT: decision on ${ph_v:0:12} withdrawn" "$f" || return 1
     done
 }
 check "(v) the decision on P was withdrawn on every node that took it" wait_for 60 withdrawn_everywhere
@@ -228,7 +228,7 @@ report "$ph_v"
 echo "(v) R = $ph_vr (the attacker's):"
 report "$ph_vr"
 expect_eq "(v) no node restarted for P" "$(restarts_for "$ph_v")" ""
-expect_eq "(v) no node decided R" "$(grep -l "decided $ph_vr" "$T_TMP"/n?.log 2>/dev/null)" ""
+expect_eq "(v) no node decided R" "$(grep -l "decided ${ph_vr:0:12}" "$T_TMP"/n?.log 2>/dev/null)" ""
 fnet_stop_executors
 recover 1 2
 

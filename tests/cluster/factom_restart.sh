@@ -171,10 +171,10 @@ stall 1 2; sleep 2.5
 pid_b=$(propose 1 --in 3s --ttl 8s)
 exp_b=$(($(date +%s) + 8)) # the proposal's expiry, at the latest
 expect_match "(b) proposal sent, named by its digest" "$pid_b" '^[0-9a-f]{64}$'
-check "(b) the sick authorities vote" await_nodes 10 2 "voted for $pid_b"
-check "(b) the healthy authorities abstain" await_nodes 10 3 "abstain on $pid_b: healthy"
-check "(j) the follower does not vote" await_nodes 10 1 "no vote on $pid_b: .* is not in the authority set"
-check "(b) every node counted 2 of 5 votes" await_nodes "$GOSSIP" 6 "tally $pid_b: 2 of 5 votes \(quorum 3\)"
+check "(b) the sick authorities vote" await_nodes 10 2 "voted for ${pid_b:0:12}"
+check "(b) the healthy authorities abstain" await_nodes 10 3 "abstain on ${pid_b:0:12}: healthy"
+check "(j) the follower does not vote" await_nodes 10 1 "no vote on ${pid_b:0:12}: .* is not in the authority set"
+check "(b) every node counted 2 of 5 votes" await_nodes "$GOSSIP" 6 "tally ${pid_b:0:12}: 2 of 5 votes \(quorum 3\)"
 
 # (c) The proposal expires before a quorum; a late vote changes nothing.
 while [ "$(date +%s)" -le $((exp_b + 1)) ]; do sleep 0.2; done
@@ -185,7 +185,7 @@ LUA
 check "(c) every node drops it: the agreed time has passed" await_nodes "$GOSSIP" 6 \
     "dropped $VOTE: (late|expired): "
 sleep 1
-expect_eq "(b,c) no decision and no restart anywhere" "$(count_nodes "decided $pid_b")$(fnet_restarts)" "00"
+expect_eq "(b,c) no decision and no restart anywhere" "$(count_nodes "decided ${pid_b:0:12}")$(fnet_restarts)" "00"
 recover 1 2
 
 # (f) Votes that arrive before their proposal still count; (g) duplicates of
@@ -202,10 +202,10 @@ check "(f) votes of 2, 3, 4 sent (each with its proposal) before the proposal, t
 LUA
 pid_f=$(ph_of "$(fnet_identity 1 | cut -d' ' -f1)" 00000000000000f1)
 expect_match "(f) the first vote event taught the proposal" "$pid_f" '^[0-9a-f]{64}$'
-check "(f) every node decided" await_nodes "$GOSSIP" 6 "decided $pid_f: 3 of 5 votes"
+check "(f) every node decided" await_nodes "$GOSSIP" 6 "decided ${pid_f:0:12}: 3 of 5 votes"
 sleep 1
 for i in $NODES; do
-    expect_eq "(g) n$i decided once, whatever the duplicates" "$(grep -c "decided $pid_f:" "$T_TMP/n$i.log")" 1
+    expect_eq "(g) n$i decided once, whatever the duplicates" "$(grep -c "decided ${pid_f:0:12}:" "$T_TMP/n$i.log")" 1
 done
 check "(f) six restarts (5 authorities + the follower configured to)" wait_for 15 \
     sh -c "[ \$(wc -l < '$T_TMP/restarts') -ge $((n0 + 6)) ]"
@@ -219,8 +219,8 @@ n0=$(fnet_restarts)
 fnet_sim 5 down
 stall 1 2 3 4; sleep 2.5
 pid_h=$(propose 1 --in 3s --ttl 30s)
-check "(h) the node whose factomd is down abstains" await_nodes 10 1 "abstain on $pid_h: unknown"
-check "(h) every node decided" await_nodes "$GOSSIP" 6 "decided $pid_h: [34] of 5 votes"
+check "(h) the node whose factomd is down abstains" await_nodes 10 1 "abstain on ${pid_h:0:12}: unknown"
+check "(h) every node decided" await_nodes "$GOSSIP" 6 "decided ${pid_h:0:12}: [34] of 5 votes"
 check "(h) the authorities restarted, not the follower" wait_for 15 \
     sh -c "[ \$(wc -l < '$T_TMP/restarts') -ge $((n0 + 5)) ]"
 sleep 1
@@ -242,22 +242,22 @@ stall 1 2 3 4 5 6; sleep 2.5
 for i in 1 2 3; do "$SERFHAND" -c "$T_TMP/n$i.conf" tick --name "n$i" > /dev/null || fail "tick n$i"; done
 pid_a=$(propose 2 --in 3s --ttl 30s)
 at=$(sed -n 's/.* at \([0-9]*\) (in .*/\1/p' "$T_TMP/n2.log" | tail -n 1)
-check "(a) five authorities vote" await_nodes 10 5 "voted for $pid_a"
-check "(a) three of them on their tick record" nodes_logging 3 "voted for $pid_a: .*\(tick [0-9]+ s ago\)"
-check "(j) the follower does not vote" await_nodes 10 1 "no vote on $pid_a: .* is not in the authority set"
-check "(a) every node decided" await_nodes "$GOSSIP" 6 "decided $pid_a: [345] of 5 votes"
+check "(a) five authorities vote" await_nodes 10 5 "voted for ${pid_a:0:12}"
+check "(a) three of them on their tick record" nodes_logging 3 "voted for ${pid_a:0:12}: .*\(tick [0-9]+ s ago\)"
+check "(j) the follower does not vote" await_nodes 10 1 "no vote on ${pid_a:0:12}: .* is not in the authority set"
+check "(a) every node decided" await_nodes "$GOSSIP" 6 "decided ${pid_a:0:12}: [345] of 5 votes"
 check "(a) five restarts" wait_for 15 sh -c "[ \$(wc -l < '$T_TMP/restarts') -ge $((n0 + 5)) ]"
 sleep 1
 got=$(restarts_since "$n0" | awk '{print $2}' | sort | tr '\n' ' ')
 expect_eq "(a,j) each authority restarted exactly once, the follower not" "$got" "n1 n2 n3 n4 n5 "
 spread_ms() { awk 'NR==1{lo=$1;hi=$1} {if($1<lo)lo=$1; if($1>hi)hi=$1} END{printf "%d", (hi-lo)*1000}'; }
 cmd_spread=$(restarts_since "$n0" | spread_ms)
-exe_spread=$(grep -ho "restart $pid_a: running .* at [0-9.]*" "$T_TMP"/n?.log | awk '{print $NF}' | spread_ms)
+exe_spread=$(grep -ho "restart ${pid_a:0:12}: running .* at [0-9.]*" "$T_TMP"/n?.log | awk '{print $NF}' | spread_ms)
 echo "restart spread at agreed time $at: executors ${exe_spread} ms, restart commands' first line ${cmd_spread} ms"
 check "(a) executors started the command within 100 ms of each other (${exe_spread} ms)" [ "$exe_spread" -lt 100 ]
 if [ "$exe_spread" -ge 100 ]; then # what each node did, for the failure report
     for i in $NODES; do
-        grep -hE "(proposal|decided|executor for|restart) $pid_a|after the agreed time" "$T_TMP/n$i.log" \
+        grep -hE "(proposal|decided|executor for|restart) ${pid_a:0:12}|after the agreed time" "$T_TMP/n$i.log" \
             "$T_TMP/action-n$i.log" 2>/dev/null | cut -c1-160 | sed "s/^/  n$i: /"
     done
 fi
@@ -265,7 +265,7 @@ check "(a) the commands themselves started within 250 ms (${cmd_spread} ms, load
 early=$(restarts_since "$n0" | awk -v at="$at" '$1 < at' | wc -l)
 expect_eq "(a) no restart before the agreed time" "$early" "0"
 check "(a) done reports from all five" wait_for "$GOSSIP" sh -c \
-    "[ \$(grep -c 'restart done for $pid_a by .*: ok=true' '$T_TMP/n1.log') -eq 5 ]"
+    "[ \$(grep -c 'restart done for ${pid_a:0:12} by .*: ok=true' '$T_TMP/n1.log') -eq 5 ]"
 recover 6
 sleep 0.5
 for _ in 1 2 3; do # a query answer can be lost on a loaded host: ask again
@@ -282,12 +282,12 @@ expect_match "status --json" "$out" '^\{"alive":6,"answered":6,"nodes":\{"n1":\{
 n0=$(fnet_restarts)
 stall 1 2 3 4 5; sleep 2.5
 pid_i=$(propose 1 --in 3s --ttl 30s)
-check "(i) every node decided" await_nodes "$GOSSIP" 6 "decided $pid_i"
-check "(i) the authorities skip it for the cooldown" await_nodes 15 5 "restart $pid_i skipped: cooldown"
+check "(i) every node decided" await_nodes "$GOSSIP" 6 "decided ${pid_i:0:12}"
+check "(i) the authorities skip it for the cooldown" await_nodes 15 5 "restart ${pid_i:0:12} skipped: cooldown"
 expect_eq "(i) no second restart" "$(fnet_restarts)" "$n0"
-check "(i) reported as skipped" wait_for 10 grep -q "restart done for $pid_i by .*: ok=false .*(cooldown)" "$T_TMP/n1.log"
-check "(i) the votes came relayed in bundles" nodes_logging 6 "votes for $pid_i: [0-9]+ in a bundle"
-expect_eq "(i) no node sent its vote as its own event" "$(count_nodes "vote for $pid_i sent with its proposal")" 0
+check "(i) reported as skipped" wait_for 10 grep -q "restart done for ${pid_i:0:12} by .*: ok=false .*(cooldown)" "$T_TMP/n1.log"
+check "(i) the votes came relayed in bundles" nodes_logging 6 "votes for ${pid_i:0:12}: [0-9]+ in a bundle"
+expect_eq "(i) no node sent its vote as its own event" "$(count_nodes "vote for ${pid_i:0:12} sent with its proposal")" 0
 
 # The relay's fallbacks, with two nodes on a bundle (signed, same version)
 # that lacks one query handler, as in a rollout: n4 cannot answer the ballot,
@@ -313,9 +313,9 @@ expect_match "(relay) the proposal went out as an event too" "$out" \
     "^the proposal went out as an event too$"
 expect_match "(relay) n5 did not answer the relay query: the votes went out as events" "$out" \
     "^the votes went out in [0-9]+ events? too \(no answer from ([a-z0-9]+ )*n5( [a-z0-9]+)*\)$"
-check "(relay) every node decided" await_nodes "$GOSSIP" 6 "decided $pid_r: [345] of 5 votes"
+check "(relay) every node decided" await_nodes "$GOSSIP" 6 "decided ${pid_r:0:12}: [345] of 5 votes"
 check "(relay) n5 counted the votes from the event" grep -qE \
-    "user:factomd-restart-votes: votes for $pid_r: [0-9]+ in a bundle" "$T_TMP/n5.log"
+    "user:factomd-restart-votes: votes for ${pid_r:0:12}: [0-9]+ in a bundle" "$T_TMP/n5.log"
 fnet_conf 4 cooldown=30
 fnet_conf 5 cooldown=30
 
@@ -340,27 +340,27 @@ LUA
 check "(k) the proposal reached the nodes" wait_for 20 sh -c \
     "grep -qs 'proposal [0-9a-f]* ($(fnet_identity 2 | cut -d' ' -f1):00000000000000a1)' '$T_TMP'/n?.log"
 pid_k=$(ph_of "$(fnet_identity 2 | cut -d' ' -f1)" 00000000000000a1)
-check "(k) the sick authorities keep their votes" await_nodes 20 5 "voted for $pid_k"
+check "(k) the sick authorities keep their votes" await_nodes 20 5 "voted for ${pid_k:0:12}"
 sleep 1
-expect_eq "(k) no vote goes out before tick" "$(count_nodes "vote for $pid_k sent with its proposal")" 0
+expect_eq "(k) no vote goes out before tick" "$(count_nodes "vote for ${pid_k:0:12} sent with its proposal")" 0
 for i in 1 2; do "$SERFHAND" -c "$T_TMP/n$i.conf" tick --name "n$i" > /dev/null || fail "tick n$i"; done
-check "(k) tick sent them" await_nodes 5 2 "vote for $pid_k sent with its proposal"
+check "(k) tick sent them" await_nodes 5 2 "vote for ${pid_k:0:12} sent with its proposal"
 check "(k) n3, n4, n5 decided on their own vote and those two" \
-    await_nodes 30 3 "decided $pid_k: 3 of 5 votes"
+    await_nodes 30 3 "decided ${pid_k:0:12}: 3 of 5 votes"
 # n1, n2 and the follower n6 hold two votes: they need n3's, which n3's tick
 # sends although n3 has decided.
 "$SERFHAND" -c "$T_TMP/n3.conf" tick --name n3 > /dev/null || fail "tick n3"
-check "(k) a node that decided still sends its vote" await_nodes 5 3 "vote for $pid_k sent with its proposal"
-check "(k) every node decided" await_nodes "$GOSSIP" 6 "decided $pid_k: 3 of 5 votes"
+check "(k) a node that decided still sends its vote" await_nodes 5 3 "vote for ${pid_k:0:12} sent with its proposal"
+check "(k) every node decided" await_nodes "$GOSSIP" 6 "decided ${pid_k:0:12}: 3 of 5 votes"
 "$SERFHAND" -c "$T_TMP/n1.conf" tick --name n1 > /dev/null
 expect_eq "(k) tick sends it again until the agreed time: nothing stops it" \
-    "$(grep -c "vote for $pid_k sent with its proposal" "$T_TMP/n1.log")" 2
+    "$(grep -c "vote for ${pid_k:0:12} sent with its proposal" "$T_TMP/n1.log")" 2
 # Its agreed time is still far: the executors wait (forked, not exec'd)
 # until 10 s before it, then run their checks (here: within the cooldown).
 check "(k) the executors wait to start until 10 s before the agreed time" \
-    nodes_logging 5 "executor for $pid_k started \(pid [0-9]+, runs 10 s before\)"
-expect_eq "(k) and nothing has run yet" "$(count_nodes "restart $pid_k")" 0
-check "(k) then they run, once each (skipped: cooldown)" await_nodes 45 5 "restart $pid_k skipped: cooldown"
+    nodes_logging 5 "executor for ${pid_k:0:12} started \(pid [0-9]+, runs 10 s before\)"
+expect_eq "(k) and nothing has run yet" "$(count_nodes "restart ${pid_k:0:12}")" 0
+check "(k) then they run, once each (skipped: cooldown)" await_nodes 45 5 "restart ${pid_k:0:12} skipped: cooldown"
 fnet_stop_executors
 recover 1 2 3 4 5
 

@@ -2,7 +2,8 @@
 # nodes, each in its own network namespace (tests/cluster/netns.bash) with a
 # real serf agent and a simulated factomd, all of them stalled. (a) a 3|2
 # partition during the vote, healed after the agreed time; (c) a serf agent
-# restarted mid-vote; (b) clocks 60 s fast and 60 s slow on two nodes. Each
+# restarted mid-vote; (b) clocks 60 s fast and 60 s slow on two nodes; (d)
+# a stolen key locks a voter with a proposal it never completes. Each
 # case prints what every node did, then checks it. A timer runs `serfhand
 # tick` on every node every 10 s, as the minute timer would.
 . "$(dirname "$0")/netns.bash"
@@ -63,7 +64,7 @@ pid_m=$(propose 4 --in 25s --ttl 120s)
 at_a=$(agreed_at "$pid_a")
 expect_match "(a) majority proposal sent" "$pid_a" '^[0-9a-f]{64}$'
 expect_match "(a) minority proposal sent" "$pid_m" '^[0-9a-f]{64}$'
-check "(a) the majority decided" await_nodes 20 3 "decided $pid_a"
+check "(a) the majority decided" await_nodes 20 3 "decided ${pid_a:0:12}"
 while [ "$(date +%s)" -lt $((at_a + 5)) ]; do sleep 0.5; done
 ns_heal
 check "(a) healed: five alive" wait_for "$GOSSIP" ns_alive 1 5
@@ -86,7 +87,7 @@ expect_eq "(a) nobody restarted more than 5 s after the agreed time" \
 for i in 4 5; do
     expect_eq "(a) n$i (minority) restarted at most once" "$(echo "$got" | grep -c " n$i$" | awk '{ print ($1 <= 1) }')" 1
 done
-expect_eq "(a) no node decided the minority's proposal" "$(grep -l "decided $pid_m" "$T_TMP"/n?.log | wc -l)" 0
+expect_eq "(a) no node decided the minority's proposal" "$(grep -l "decided ${pid_m:0:12}" "$T_TMP"/n?.log | wc -l)" 0
 fnet_stop_executors
 
 # (c) A serf agent restarted mid-vote: n3's agent stops as the ballot goes
@@ -107,9 +108,9 @@ pid_c=$(cat "$T_TMP/pid_c")
 at_c=$(agreed_at "$pid_c")
 check "(c) n3's agent is back" wait_for 30 ns_alive 1 5
 expect_match "(c) proposal sent" "$pid_c" '^[0-9a-f]{64}$'
-check "(c) at least n1 n2 n4 n5 decided" await_nodes 20 4 "decided $pid_c"
+check "(c) at least n1 n2 n4 n5 decided" await_nodes 20 4 "decided ${pid_c:0:12}"
 check "(c) n3 decided too, before the agreed time" wait_for $((at_c - $(date +%s) > 0 ? at_c - $(date +%s) : 1)) \
-    logged 3 "decided $pid_c"
+    logged 3 "decided ${pid_c:0:12}"
 while [ "$(date +%s)" -lt $((at_c + 3)) ]; do sleep 0.5; done
 echo "(c) proposal $pid_c (agreed time $at_c), n3's agent restarted during the ballot:"
 ns_report "$pid_c"
@@ -141,7 +142,7 @@ expect_eq "(b) n5's clock is 60 s slow" "$(($(nx 5 date +%s) - $(date +%s)))" -6
 n0=$(fnet_restarts)
 pid_b1=$(propose 1 --in 25s --ttl 300s)
 at_b1=$(agreed_at "$pid_b1")
-check "(b1) the right clocks decided" await_nodes 20 3 "decided $pid_b1"
+check "(b1) the right clocks decided" await_nodes 20 3 "decided ${pid_b1:0:12}"
 while [ "$(date +%s)" -lt $((at_b1 + 3)) ]; do sleep 0.5; done
 echo "(b1) proposal $pid_b1 by n1 (right clock), agreed time $at_b1:"
 ns_report "$pid_b1"
@@ -159,13 +160,70 @@ ns_fresh_state b1
 stall 1 2 3 4 5; sleep 2.5
 pid_b2=$(propose 4 --in 100s --ttl 300s)
 check "(b2) n5 (60 s slow) dropped it as future" await_nodes 20 1 "dropped factomd-restart-[a-z]+: future"
-check "(b2) n1..n4 decided" await_nodes 30 4 "decided $pid_b2"
-check "(b2) n5 got it again and decided" wait_for 150 logged 5 "decided $pid_b2"
+check "(b2) n1..n4 decided" await_nodes 30 4 "decided ${pid_b2:0:12}"
+check "(b2) n5 got it again and decided" wait_for 150 logged 5 "decided ${pid_b2:0:12}"
 echo "(b2) proposal $pid_b2 by n4 (60 s fast):"
 ns_report "$pid_b2"
 fnet_stop_executors
 ns_skew 4 0
 ns_skew 5 0
+
+# (d) A stolen key locks a voter (the liveness gap of the model, closed by
+# tick's vote). n1, n2, n3 are sick, n4, n5 healthy: the real proposal P
+# needs all three sick votes. The attacker holds n5's key and sends its own
+# proposal M (`at` 30 s ahead) as a ballot to n1 only: n1 votes for it and
+# is locked until M's `at`; the attacker does nothing more, so M never
+# completes. n2 then proposes P (`at` 240 s ahead): n1 answers "no vote"
+# (locked), n2 and n3 vote: 2 of 5. Once M's `at` has passed, n1's tick votes
+# for P (its `at` is still more than 120 s ahead): every node decides P and
+# n1..n5 restart once, together, at P's `at`. Before tick voted, n1 never
+# voted for P and nothing decided. (`at` up to 300 s: the configs change.)
+ns_fresh_state b2
+for i in $NODES; do fnet_conf "$i" atmax=300; done
+for i in 4 5; do fnet_sim "$i" recover; done
+stall 1 2 3; sleep 2.5
+n0=$(fnet_restarts)
+read -r chain_m seed_m _ <<< "$(fnet_identity 5)"
+cat > "$T_TMP/lock.lua" <<LUA
+local envelope = require "factom.envelope"
+local crypto = require "serfhand.crypto"
+local serf = require "serfhand.serf"
+local time = require "serfhand.time"
+local sk = crypto.ed25519_keypair(crypto.unhex("$seed_m"))
+local signer = { chain_id = function() return "$chain_m" end, sign = function(m) return sk:sign(m) end }
+T.test("the attacker's proposal, as a ballot to n1 only", function()
+  local now = math.floor(time.now())
+  local payload, _, text = assert(envelope.build("factomd-restart-propose", { act = "restart", at = now + 30,
+    h = 0, b = 1 }, { signer = signer, net = "serfhand-test", now = now, ttl = 90 }))
+  local answers = {}
+  serf.query("factomd-restart-propose", payload, { nodes = { "n1" }, expect = 1, timeout_ms = 4000,
+    on_response = function(node, answer) answers[#answers + 1] = node .. " " .. tostring(answer:match("^%l+")) end })
+  print("LOCK " .. envelope.digest("factomd-restart-propose", text) .. " " .. table.concat(answers, ","))
+end)
+LUA
+nx 1 "$SERFHAND" -c "$T_TMP/n1.conf" test --bundle "$T_TMP/bundle" "$T_TMP/lock.lua" > "$T_TMP/lock.run" 2>&1
+ph_m=$(grep -ho 'LOCK [0-9a-f]* .*' "$T_TMP/n1.log" | tail -n 1 | cut -d' ' -f2)
+expect_match "(d) n1 voted for the attacker's proposal" "$(grep -ho 'LOCK .*' "$T_TMP/n1.log" | tail -n 1)" ' n1 vote$'
+pid_d=$(propose 2 --in 240s --ttl 300s)
+at_d=$(agreed_at "$pid_d")
+expect_match "(d) proposal sent" "$pid_d" '^[0-9a-f]{64}$'
+check "(d) n1 did not vote for it: locked by the attacker's" \
+    grep -q "no vote on ${pid_d:0:12}: this node's vote for ${ph_m:0:12} is open" "$T_TMP/n1.log"
+check "(d) once the lock lapsed, n1's tick voted for it" wait_for 60 logged 1 "tick voted for ${pid_d:0:12}"
+check "(d) every node decided" await_nodes "$GOSSIP" 5 "decided ${pid_d:0:12}: 3 of 5 votes"
+expect_eq "(d) nothing decided the attacker's proposal" "$(grep -l "decided ${ph_m:0:12}" "$T_TMP"/n?.log | wc -l)" 0
+while [ "$(date +%s)" -lt $((at_d + 3)) ]; do sleep 0.5; done
+echo "(d) attacker's proposal $ph_m (to n1 only):"
+ns_report "$ph_m"
+echo "(d) proposal $pid_d by n2, agreed time $at_d:"
+ns_report "$pid_d"
+got=$(ns_restarts_since "$n0")
+echo "$got" | sed 's/^/  restart: /'
+expect_eq "(d) each node restarted exactly once" "$(echo "$got" | awk '{ print $2 }' | sort | tr '\n' ' ')" \
+    "n1 n2 n3 n4 n5 "
+expect_eq "(d) at the agreed time, within 100 ms of each other" \
+    "$(echo "$got" | awk -v at="$at_d" '$1 < at || $1 > at + 5' | wc -l)$(echo "$got" | spread_ms | awk '{ print ($1 < 100) }')" 01
+fnet_stop_executors
 
 check "no handler failed on any node" sh -c "! grep -h ' error: ' '$T_TMP'/n?.log"
 finish

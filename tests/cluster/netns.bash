@@ -163,22 +163,22 @@ ns_restarts_since() {
 
 # ns_report PID: what node each node did with proposal PID, one line each.
 ns_report() {
-    local i f line
+    local i f line s=${1:0:12} # log lines name a digest by its first 12 hex
     for i in $(seq 1 "$FNET_N"); do
         f=$T_TMP/n$i.log
         line=""
-        grep -qE "proposal $1[: ]" "$f" 2>/dev/null && line="$line proposal-seen"
+        grep -qE "proposal ${s}[: ]" "$f" 2>/dev/null && line="$line proposal-seen"
         grep -qE "dropped factomd-restart-[a-z]+: future" "$f" 2>/dev/null && line="$line (a proposal dropped as future)"
-        grep -qF "voted for $1" "$f" 2>/dev/null && line="$line voted"
-        grep -qF "abstain on $1" "$f" 2>/dev/null && line="$line abstained"
-        line="$line $(grep -oE "tally $1: [0-9]+ of [0-9]+ votes" "$f" 2>/dev/null | tail -n 1 | sed 's/.*: /last-tally /;s/ votes//;s/ /-/g')"
-        grep -qF "decided $1" "$f" 2>/dev/null && line="$line DECIDED"
-        grep -qF "executor for $1 started" "$f" 2>/dev/null && line="$line executor-started"
-        grep -qE "restart $1: running" "$f" 2>/dev/null && line="$line RAN-AT-$(grep -oE "restart $1: running .* at [0-9.]+" "$f" | tail -n 1 | sed 's/.* at //')"
-        grep -qE "restart $1 skipped|restart $1: skipped" "$f" 2>/dev/null && line="$line skipped"
-        grep -qE "restart $1: decided [0-9]+ ms after|restart $1 skipped: .*late" "$f" 2>/dev/null && line="$line LATE-START"
-        grep -qE "dropped [a-z-]+: late: .*$1" "$f" 2>/dev/null && line="$line (late copies dropped)"
-        grep -qE "ALERT: decision on $1 withdrawn" "$f" 2>/dev/null && line="$line WITHDRAWN"
+        grep -qF "voted for $s" "$f" 2>/dev/null && line="$line voted"
+        grep -qF "abstain on $s" "$f" 2>/dev/null && line="$line abstained"
+        line="$line $(grep -oE "tally $s: [0-9]+ of [0-9]+ votes" "$f" 2>/dev/null | tail -n 1 | sed 's/.*: /last-tally /;s/ votes//;s/ /-/g')"
+        grep -qF "decided $s" "$f" 2>/dev/null && line="$line DECIDED"
+        grep -qF "executor for $s started" "$f" 2>/dev/null && line="$line executor-started"
+        grep -qE "restart $s: running" "$f" 2>/dev/null && line="$line RAN-AT-$(grep -oE "restart $s: running .* at [0-9.]+" "$f" | tail -n 1 | sed 's/.* at //')"
+        grep -qE "restart $s skipped|restart $s: skipped" "$f" 2>/dev/null && line="$line skipped"
+        grep -qE "restart $s: decided [0-9]+ ms after|restart $s skipped: .*late" "$f" 2>/dev/null && line="$line LATE-START"
+        grep -qE "dropped [a-z-]+: late: .*$s" "$f" 2>/dev/null && line="$line (late copies dropped)"
+        grep -qE "ALERT: decision on $s withdrawn" "$f" 2>/dev/null && line="$line WITHDRAWN"
         eval "echo \"  n$i (clock \${NS_SKEW_$i:-0} s):\$line\""
     done
 }

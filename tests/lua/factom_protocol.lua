@@ -4,7 +4,8 @@
 -- equivocation (two proposals with one id, two live votes) withdrawing a
 -- decision, the window of `at`, the store one signer can fill, tick's
 -- re-send that no member can stop, the executor's late and withdrawn
--- refusals, and done reports. Serf and the executor's spawn are stubbed.
+-- refusals, done reports, and digests in log lines (12 hex). Serf and the
+-- executor's spawn are stubbed.
 local restart = require "factom.restart"
 local envelope = require "factom.envelope"
 local ballot = require "factom.ballot"
@@ -381,4 +382,32 @@ T.test("cooldown: never shorter than the window of `at`", function()
   over["reboot.cooldown_minutes"] = 30
   T.eq(executor.cooldown_s(), 1800)
   over["reboot.cooldown_minutes"] = nil
+end)
+
+T.test("log lines name a digest by its first 12 hex; the store keeps all 64", function()
+  wipe()
+  local log = require "serfhand.log"
+  local lines = {}
+  local real = { info = log.info, warn = log.warn }
+  log.info = function(m) lines[#lines + 1] = m end
+  log.warn = function(m) lines[#lines + 1] = m end
+  local p, ph, body = proposal(1)
+  local ok, r = pcall(restart.on_votes, { payload = bundle(p, ph, body, { 2, 3, 4 }) })
+  local p2 = proposal(1, { id = body.id, at = 200 }) -- the same id: equivocation, a withdrawal
+  local ok2 = pcall(restart.on_propose, { payload = p2 })
+  log.info, log.warn = real.info, real.warn
+  T.ok(ok and ok2, tostring(r))
+  T.eq(r, "decided")
+  local text = table.concat(lines, "\n")
+  T.eq(envelope.short(ph), ph:sub(1, 12))
+  for _, want in ipairs({ "proposal " .. ph:sub(1, 12) .. " (", "decided " .. ph:sub(1, 12) .. ": 3 of 5 votes",
+      "ALERT: decision on " .. ph:sub(1, 12) .. " withdrawn" }) do
+    T.ok(text:find(want, 1, true), want)
+  end
+  local ph2 = store.get("conflict/" .. ph)
+  T.eq(#ph2, 64, "the store keeps the other digest whole")
+  T.eq(text:find(ph, 1, true), nil, "no log line holds the whole digest: " .. text)
+  T.eq(text:find(ph2, 1, true), nil, "nor the other one's")
+  T.ok(text:find(ph2:sub(1, 12), 1, true), "the other one by its 12 hex")
+  T.ok(store.get("decided/" .. ph) == nil and store.get("withdrawn/" .. ph), "the store's keys use all 64")
 end)
