@@ -132,6 +132,7 @@ static int exec_handle(const struct args *a, const struct config *unused)
             .cfg = &cfg,
             .bundle_dir = bundle_dir,
             .verify = verify,
+            .mode = RUN_SERF,
             .ev = &ev,
             .out_fd = out_fd,
             .exit_now = exit_now,
