@@ -227,8 +227,8 @@ static enum run_result load(struct run *x, bool *done)
         *done = true;
         if (r->mode == RUN_TOOL)
             return fail(x, RUN_FAILED, "%s: no such file in bundle %s", x->rel, x->b.dir);
-        if (r->mode == RUN_SERF)
-            log_msg(LOG_LVL_DEBUG, "no handler %s in bundle %s", x->rel, x->b.dir);
+        if (r->mode == RUN_SERF) /* a typo in a query name ends here: name the file */
+            log_msg(LOG_LVL_INFO, "no handler %s in bundle %s", x->rel, x->b.dir);
         return RUN_OK; /* check: the file check reports a listed file that is missing */
     case SANDBOX_LOAD_REFUSED: return fail(x, RUN_REFUSED, "refused: %s", err);
     case SANDBOX_LOAD_RAISED: return lua_failed(x, status, x->rel);

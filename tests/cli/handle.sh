@@ -82,7 +82,24 @@ expect_eq "nil means no response" "$OUT|$RC" "|0"
 
 serf_event query missing
 expect_eq "missing handler: exit 0, no output" "$OUT|$RC" "|0"
-expect_match "missing handler is logged at debug" "$(cat "$LOG")" "no handler handlers/query/missing.lua"
+expect_match "missing handler is logged, naming the file looked for" "$(cat "$LOG")" "no handler handlers/query/missing.lua"
+# A query with no handler is most often a typo: an operator at the default
+# level (info) sees it.
+sed 's/level = "debug"/level = "info"/' "$T_TMP/conf" > "$T_TMP/conf.info"
+: > "$LOG"
+env -i PATH="$PATH" SERF_EVENT=query SERF_QUERY_NAME=tpyo SERF_QUERY_LTIME=1 \
+    "$SERFHAND" -c "$T_TMP/conf.info" handle < /dev/null > /dev/null 2>&1
+expect_match "missing handler: logged at info, naming the file" "$(cat "$LOG")" \
+    "info: .*no handler handlers/query/tpyo.lua in bundle $B"
+
+# ev.bundle.version is an integer, like every version (serfhand-check's too).
+h query/version <<'LUA'
+return function(ev) return math.type(ev.bundle.version) .. " " .. ev.bundle.version .. " " .. ev.bundle.name end
+LUA
+serf_event query version
+expect_eq "ev.bundle.version is an integer" "$OUT|$RC" "integer $VERSION bundle|0"
+OUT=$("$SERFHAND" -c "$T_TMP/conf" run query --name version --unsigned 2>/dev/null)
+expect_eq "an unsigned working copy is version 0" "$OUT" "integer 0 unsigned"
 
 h member-join <<'LUA'
 local log = require "serfhand.log"
