@@ -954,8 +954,8 @@ struct run_req {
     const char *chunk_name;
     const struct luaL_Reg *funcs;
     void *funcs_ud;
-    /* The deadline: deadline_ms (named deadline_name) if set, else the
-     * setting of ev's type (limits.event_ms, query_ms or tick_ms). */
+    /* The deadline: deadline_ms named deadline_name (0 with a name: none),
+     * else the setting of ev's type (limits.event_ms, query_ms or tick_ms). */
     int deadline_ms;
     const char *deadline_name;
     bool in_handler;   /* RUN_TOOL: as for a Serf handler (serf.query refused) */

@@ -11,7 +11,7 @@
 #include "serfhand.h"
 
 struct run_opts {
-    const char *event, *name, *payload, *payload_file, *bundle, *self, *ltime;
+    const char *event, *name, *payload, *payload_file, *bundle, *self, *ltime, *state;
     const char *const *tags, *const *members;
     size_t ntags, nmembers;
     bool unsigned_ok;
@@ -30,6 +30,7 @@ static int read_opts(struct run_opts *o, const struct args *a)
     o->tags = args_list(a, "--tag", &o->ntags);
     o->members = args_list(a, "--member", &o->nmembers);
     o->unsigned_ok = args_has(a, "--unsigned");
+    o->state = args_str(a, "--state", NULL);
     for (size_t i = 0; i < o->ntags; i++) {
         const char *v = o->tags[i];
         if (!strchr(v, '=') || v[0] == '=') {
@@ -58,11 +59,19 @@ static int exec_run(const struct args *a, const struct config *cfg)
     (void)cfg;
     struct run_opts o = {0};
     struct buf input = {0};
-    char err[512];
+    char err[512], *scratch = NULL;
     int rc = SH_EXIT_USAGE;
     int t = read_opts(&o, a);
     if (t < 0)
         goto out;
+    /* An author's simulator never writes into the node's state. */
+    if (o.state)
+        fprintf(stderr, "serfhand run: state directory %s (--state): the handler writes there\n",
+                o.state);
+    else if (!(o.state = scratch = run_scratch_state("serfhand-run", err, sizeof err))) {
+        fprintf(stderr, "serfhand run: %s\n", err);
+        goto out;
+    }
 
     if (o.payload) {
         buf_addstr(&input, o.payload);
@@ -93,6 +102,7 @@ static int exec_run(const struct args *a, const struct config *cfg)
         .tags = o.tags,
         .ntags = o.ntags,
         .bundle_dir = o.bundle,
+        .state_dir = o.state,
         .unsigned_ok = o.unsigned_ok,
         .log_fd = 2, /* logs to this terminal, not into what Serf would receive */
     };
@@ -113,6 +123,8 @@ static int exec_run(const struct args *a, const struct config *cfg)
     buf_free(&res.out);
     buf_free(&res.log);
 out:
+    run_scratch_remove(scratch);
+    free(scratch);
     buf_free(&input);
     return rc;
 }
@@ -141,6 +153,10 @@ static const struct cmd_opt opts[] = {
     {.name = "--unsigned",
      .kind = OPT_FLAG,
      .help = "skip signature checks, for a bundle being written"},
+    {.name = "--state",
+     .kind = OPT_STR,
+     .arg = "DIR",
+     .help = "the state directory (default: a scratch one, removed at exit; never the node's)"},
     {NULL},
 };
 
@@ -155,7 +171,9 @@ const struct cmd_entry cmd_run_entry = {
         "EVENT is member-join, member-leave, member-failed, member-update, member-reap,\n"
         "user or query (user and query need --name). Member events read member lines\n"
         "(name TAB addr TAB role TAB k=v,...) from --member or the payload.\n"
-        "Prints exactly what Serf would receive; the exit code is the handler's.",
+        "Prints exactly what Serf would receive; the exit code is the handler's.\n"
+        "The handler's state (store, recorded bundle version) goes to a scratch\n"
+        "directory under $TMPDIR, removed at exit, unless --state DIR is given.",
     .exec = exec_run,
     .needs_config = true,
 };

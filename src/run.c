@@ -262,7 +262,9 @@ static enum run_result run_body(struct run *x)
             return fail(x, RUN_BAD_EVENT, "invalid event name");
         x->what = x->rel;
     }
-    const char *setting = r->deadline_ms ? NULL : deadline_for(r->ev ? r->ev->type : EV_QUERY);
+    const char *setting = r->deadline_ms || r->deadline_name
+                              ? NULL /* deadline_ms; 0 with a name: none */
+                              : deadline_for(r->ev ? r->ev->type : EV_QUERY);
     struct sandbox_limits lim = run_limits(r->cfg, setting, r->deadline_ms);
     if (r->deadline_name)
         lim.deadline_name = r->deadline_name;
