@@ -980,18 +980,18 @@ struct sandbox_limits run_limits(const struct config *cfg, const char *deadline_
  * stdin with Serf's trailing LF), with --bundle, --state and --unsigned as
  * given. */
 struct run_serf {
-    enum event_type type;     /* a Serf event: not EV_TICK or EV_TOOL */
-    const char *name;         /* the user event's or query's name */
-    const char *payload;      /* stdin (member lines for member events) */
+    enum event_type type; /* a Serf event: not EV_TICK or EV_TOOL */
+    const char *name;     /* the user event's or query's name */
+    const char *payload;  /* stdin (member lines for member events) */
     size_t payload_len;
-    const char *self;         /* SERF_SELF_NAME; NULL: "dev" */
-    const char *ltime;        /* SERF_*_LTIME; NULL: "1" */
-    const char *const *tags;  /* "k=v": SERF_TAG_K (and SERF_SELF_ROLE for role) */
+    const char *self;        /* SERF_SELF_NAME; NULL: "dev" */
+    const char *ltime;       /* SERF_*_LTIME; NULL: "1" */
+    const char *const *tags; /* "k=v": SERF_TAG_K (and SERF_SELF_ROLE for role) */
     size_t ntags;
-    const char *bundle_dir;   /* NULL: the config's */
-    const char *state_dir;    /* NULL: the config's */
+    const char *bundle_dir; /* NULL: the config's */
+    const char *state_dir;  /* NULL: the config's */
     bool unsigned_ok;
-    int log_fd;               /* the child's log goes there; -1: into out->log */
+    int log_fd; /* the child's log goes there; -1: into out->log */
 };
 struct run_serf_out {
     struct buf out; /* stdout and stderr together: what Serf receives (at most 1 MiB) */

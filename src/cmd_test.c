@@ -83,7 +83,7 @@ struct tctx {
     const char *file; /* the file being run */
     struct buf source;
     const char *bundle_dir, *state_dir;
-    int pass, fail, n; /* n: the TAP test number */
+    int pass, fail, n;         /* n: the TAP test number */
     struct buf tests, reports; /* JSON: the insides of two arrays */
 };
 
@@ -278,10 +278,8 @@ static int h_event(lua_State *L)
     struct tctx *t = ctx_of(L);
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
-    struct run_serf s = {.log_fd = -1,
-                         .bundle_dir = t->bundle_dir,
-                         .state_dir = t->state_dir,
-                         .unsigned_ok = true};
+    struct run_serf s = {
+        .log_fd = -1, .bundle_dir = t->bundle_dir, .state_dir = t->state_dir, .unsigned_ok = true};
 
     lua_getfield(L, 1, "type"); /* 2 */
     int type = lua_type(L, 2) == LUA_TSTRING ? event_type_parse(lua_tostring(L, 2)) : -1;
@@ -302,7 +300,7 @@ static int h_event(lua_State *L)
         s.ltime = lua_tostring(L, 5);
     }
 
-    luaL_Buffer in; /* the payload, then the member lines: stdin */
+    luaL_Buffer in;                /* the payload, then the member lines: stdin */
     lua_getfield(L, 1, "payload"); /* 6 */
     lua_getfield(L, 1, "members"); /* 7 */
     lua_getfield(L, 1, "tags");    /* 8 */
@@ -325,7 +323,7 @@ static int h_event(lua_State *L)
         luaL_addchar(&in, '\n');
     }
     if (!lua_isnil(L, 7))
-        lua_pop(L, 1); /* the nil that ended the list */
+        lua_pop(L, 1);    /* the nil that ended the list */
     luaL_pushresult(&in); /* 9 */
     size_t inlen;
     s.payload = lua_tolstring(L, 9, &inlen);
@@ -390,14 +388,10 @@ static int h_event(lua_State *L)
 }
 
 static const luaL_Reg host_funcs[] = {
-    {"event", h_event},
-    {"file_failed", h_file_failed},
-    {"name", h_name},
-    {"report", h_report},
-    {"result", h_result},
-    {"source", h_source},
-    {"traceback", h_traceback},
-    {NULL, NULL},
+    {"event", h_event},         {"file_failed", h_file_failed},
+    {"name", h_name},           {"report", h_report},
+    {"result", h_result},       {"source", h_source},
+    {"traceback", h_traceback}, {NULL, NULL},
 };
 
 /* Run one test file through the runner. -1: a system error (no bundle
@@ -483,8 +477,8 @@ static int exec_test(const struct args *a, const struct config *unused)
     case FMT_TEXT: printf("%d passed, %d failed\n", t.pass, t.fail); break;
     case FMT_TAP: printf("1..%d\n# %d passed, %d failed\n", t.n, t.pass, t.fail); break;
     case FMT_JSON:
-        printf("{\"passed\":%d,\"failed\":%d,\"tests\":[%s],\"reports\":[%s]}\n", t.pass,
-               t.fail, t.tests.data ? t.tests.data : "", t.reports.data ? t.reports.data : "");
+        printf("{\"passed\":%d,\"failed\":%d,\"tests\":[%s],\"reports\":[%s]}\n", t.pass, t.fail,
+               t.tests.data ? t.tests.data : "", t.reports.data ? t.reports.data : "");
         break;
     }
     rc = t.fail ? SH_EXIT_FAIL : SH_EXIT_OK;

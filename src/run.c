@@ -88,8 +88,7 @@ static enum run_result lua_failed(struct run *x, int status, const char *what)
         return fail(x, RUN_MEMORY, "%s stopped: memory cap reached (limits.memory_mb): %s", what,
                     msg);
     if (x->r->mode == RUN_LOAD) /* check lists it: the first line, no traceback */
-        return fail(x, RUN_FAILED, "%s: loading raised: %.*s", what, (int)strcspn(msg, "\n"),
-                    msg);
+        return fail(x, RUN_FAILED, "%s: loading raised: %.*s", what, (int)strcspn(msg, "\n"), msg);
     return fail(x, RUN_FAILED, "%s failed: %s", what, msg);
 }
 
@@ -153,8 +152,7 @@ static enum run_result serf_reply(struct run *x)
     else if (sandbox_tostring(x->sb, -1, &s) == 0)
         log_msg(LOG_LVL_DEBUG, "returned %s", s.data);
     else
-        log_msg(LOG_LVL_DEBUG, "returned a value whose __tostring raised: %s",
-                lua_tostring(L, -1));
+        log_msg(LOG_LVL_DEBUG, "returned a value whose __tostring raised: %s", lua_tostring(L, -1));
     buf_free(&s);
     return RUN_OK;
 }
@@ -491,8 +489,8 @@ int run_serf(const struct run_serf *s, struct run_serf_out *res, char *err, size
     signal(SIGPIPE, SIG_IGN);
     /* stdin, stdout+stderr and the log at once: a full pipe never blocks. */
     size_t sent = 0, cap = 1024 * 1024;
-    struct pollfd pf[3] = {{in_pipe[1], POLLOUT, 0}, {out_pipe[0], POLLIN, 0},
-                           {log_pipe[0], POLLIN, 0}};
+    struct pollfd pf[3] = {
+        {in_pipe[1], POLLOUT, 0}, {out_pipe[0], POLLIN, 0}, {log_pipe[0], POLLIN, 0}};
     struct buf *dst[3] = {NULL, &res->out, &res->log};
     if (!input.len) {
         close(in_pipe[1]);

@@ -885,7 +885,8 @@ static int msghandler(lua_State *L)
     }
     const struct bundle *b = sandbox_of(L)->bundle;
     if (b)
-        msg = lua_pushfstring(L, "%s [bundle %s version %I]", msg, b->name, (lua_Integer)b->version);
+        msg =
+            lua_pushfstring(L, "%s [bundle %s version %I]", msg, b->name, (lua_Integer)b->version);
     luaL_traceback(L, L, msg, 1);
     return 1;
 }
