@@ -415,6 +415,7 @@ static void set_tag_env(const char *kv)
 static void exec_handle_child(const struct run_serf *s, int in_fd, int out_fd, int log_fd)
 {
     const char *type = event_type_name(s->type);
+    signal(SIGPIPE, SIG_DFL); /* an ignored signal would stay ignored across exec */
     clear_serf_env();
     setenv("SERF_EVENT", type, 1);
     setenv("SERF_SELF_NAME", s->self ? s->self : "dev", 1);

@@ -550,6 +550,19 @@ expect_eq "run --unsigned: uncaught, it fails the handler (exit 1)" "$RC" 1
 rm -f "$B/handlers/tick.lua" "$B/handlers/action/probe.lua"
 sign
 
+# check loads every handler's top level through the runner, all of them
+# within one limits.query_ms (serfhand-check answers a query with it).
+h user/toploop <<'LUA'
+while true do end
+LUA
+timed sh -c '"$1" -c "$2" check > "$3" 2>&1; echo $? > "$3.rc"' - "$SERFHAND" "$T_TMP/conf" "$T_TMP/check.out"
+expect_eq "check: a looping top level fails the check (exit 1)" "$(cat "$T_TMP/check.out.rc")" 1
+expect_match "check: names the file and the deadline" "$(cat "$T_TMP/check.out")" \
+    "handlers/user/toploop.lua.*deadline.*limits\.query_ms"
+check "check: ends near limits.query_ms ($MS ms)" test "$MS" -lt 1500
+rm -f "$B/handlers/user/toploop.lua"
+sign
+
 # --- configuration ------------------------------------------------------------
 cfgerr() { printf '%b' "$1" > "$T_TMP/bad.conf"; OUT=$("$SERFHAND" -c "$T_TMP/bad.conf" config 2>&1); RC=$?; }
 cfgerr 'log = { level = "info" }\nlimits = {\n  query_ms = 10,\n  bogus = 1,\n}\n'
