@@ -87,6 +87,38 @@ struct tctx {
     struct buf tests, reports; /* JSON: the insides of two arrays */
 };
 
+/* A JSON string of s: util_json_str's escapes, and a byte that is not part
+ * of valid UTF-8 (a failed T.eq on binary data shows it) as U+FFFD, so the
+ * document stays valid for every reader. */
+static void json_str(struct buf *b, const char *s)
+{
+    struct buf tmp = {0};
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t n = *p < 0x80             ? 1
+                   : (*p & 0xe0) == 0xc0 ? 2
+                   : (*p & 0xf0) == 0xe0 ? 3
+                   : (*p & 0xf8) == 0xf0 ? 4
+                                         : 0;
+        bool ok = n > 0 && !(n == 2 && *p < 0xc2) && !(n == 4 && *p > 0xf4);
+        for (size_t i = 1; ok && i < n; i++)
+            ok = (p[i] & 0xc0) == 0x80;
+        if (ok && n == 3) /* no overlong forms, no surrogates */
+            ok = !(p[0] == 0xe0 && p[1] < 0xa0) && !(p[0] == 0xed && p[1] >= 0xa0);
+        if (ok && n == 4)
+            ok = !(p[0] == 0xf0 && p[1] < 0x90) && !(p[0] == 0xf4 && p[1] >= 0x90);
+        if (ok) {
+            buf_add(&tmp, p, n);
+            p += n;
+        } else {
+            buf_addstr(&tmp, "\xef\xbf\xbd");
+            p++;
+        }
+    }
+    util_json_str(b, tmp.data ? tmp.data : "");
+    buf_free(&tmp);
+}
+
 static struct tctx *ctx_of(lua_State *L)
 {
     return lua_touserdata(L, lua_upvalueindex(1));
@@ -126,23 +158,23 @@ static void record(struct tctx *t, const char *name, bool ok, const char *msg)
         putchar('\n');
         if (!ok) { /* a YAML block; a JSON string is a YAML scalar */
             struct buf m = {0};
-            util_json_str(&m, msg ? msg : "");
+            json_str(&m, msg ? msg : "");
             printf("  ---\n  message: %s\n  ...\n", m.data);
             buf_free(&m);
         }
         break;
     case FMT_JSON:
         buf_addstr(&t->tests, t->tests.len ? ",{\"file\":" : "{\"file\":");
-        util_json_str(&t->tests, t->file);
+        json_str(&t->tests, t->file);
         buf_addstr(&t->tests, ",\"name\":");
         if (name)
-            util_json_str(&t->tests, name);
+            json_str(&t->tests, name);
         else
             buf_addstr(&t->tests, "null");
         buf_printf(&t->tests, ",\"ok\":%s", ok ? "true" : "false");
         if (!ok) {
             buf_addstr(&t->tests, ",\"message\":");
-            util_json_str(&t->tests, msg ? msg : "");
+            json_str(&t->tests, msg ? msg : "");
         }
         buf_addstr(&t->tests, "}");
         break;
@@ -179,9 +211,9 @@ static int h_report(lua_State *L) /* T.report(text) */
         break;
     case FMT_JSON:
         buf_addstr(&t->reports, t->reports.len ? ",{\"file\":" : "{\"file\":");
-        util_json_str(&t->reports, t->file);
+        json_str(&t->reports, t->file);
         buf_addstr(&t->reports, ",\"text\":");
-        util_json_str(&t->reports, s);
+        json_str(&t->reports, s);
         buf_addstr(&t->reports, "}");
         break;
     }

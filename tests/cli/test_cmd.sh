@@ -217,6 +217,10 @@ d = json.load(sys.stdin)
 print(list(d), d["passed"], d["failed"], [(t["name"], t["ok"]) for t in d["tests"]],
       [r["text"] for r in d["reports"]], "one is not two" in d["tests"][1]["message"])' 2>&1)
 expect_eq "--json: one object, stable keys" "$J" "['passed', 'failed', 'tests', 'reports'] 1 2 [('passes', True), ('fails # not a directive', False), (None, False)] ['a note\\nover two lines'] True"
+printf 'T.test("binary \\255", function() T.eq("a\\255\\0", "b") end)\n' > "$T_TMP/t_bin.lua"
+OUT=$(S test --bundle "$B" --json "$T_TMP/t_bin.lua" 2>/dev/null)
+J=$(printf '%s' "$OUT" | python3 -c 'import json, sys; d = json.loads(sys.stdin.buffer.read().decode("utf-8")); print(d["failed"], d["tests"][0]["name"])' 2>&1)
+expect_eq "--json: bytes that are not UTF-8 still make valid JSON" "$J" "1 binary $(printf '\357\277\275')"
 OUT=$(S test --bundle "$B" --json --tap "$T_TMP/t_mixed.lua" 2>&1); RC=$?
 expect_eq "--json with --tap: usage error" "$RC" 2
 
