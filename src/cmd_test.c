@@ -447,7 +447,7 @@ static int run_file(const struct config *cfg, struct tctx *t, const char *file, 
         .ev = &ev,
         .chunk = t_lib,
         .chunk_len = sizeof t_lib - 1,
-        .chunk_name = "=T",
+        .chunk_name = "=serfhand test",
         .funcs = host_funcs,
         .funcs_ud = t,
         .deadline_ms = timeout_ms, /* 0: none */

@@ -205,7 +205,7 @@ static enum run_result load(struct run *x, bool *done)
     *done = false;
     if (r->chunk) {
         if (sandbox_load_buffer(sb, r->chunk, r->chunk_len ? r->chunk_len : strlen(r->chunk),
-                                x->what, err, sizeof err) < 0)
+                                r->chunk_name ? r->chunk_name : "=serfhand", err, sizeof err) < 0)
             return fail(x, RUN_FAILED, "cannot load %s: %s", x->what, err);
         return RUN_OK;
     }
@@ -254,6 +254,8 @@ static enum run_result run_body(struct run *x)
     x->have_bundle = true;
     if (r->chunk) {
         x->what = r->chunk_name ? r->chunk_name : "=serfhand";
+        if (*x->what == '=' || *x->what == '@') /* Lua's chunk name marks */
+            x->what++;
     } else {
         x->rel = r->rel ? xstrdup(r->rel) : event_handler_path(r->ev);
         if (!x->rel)
