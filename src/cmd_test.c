@@ -255,52 +255,56 @@ static int out_gc(lua_State *L)
 }
 
 /* Member line of a {name, addr, role, tags} table, escaped as Serf does
- * (eventClean: TAB and LF). The line is pushed. */
+ * (eventClean: TAB and LF). The line is pushed. A luaL_Buffer wants nothing
+ * above it when it grows, so the tags ("k=v,k2=v2") are joined first. */
 static void push_member_line(lua_State *L, int idx)
 {
     static const char *const fields[] = {"name", "addr", "role"};
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (int f = 0; f < 4; f++) {
-        if (f)
-            luaL_addchar(&b, '\t');
-        if (f < 3) {
-            lua_getfield(L, idx, fields[f]);
-            size_t n;
-            const char *s = lua_tolstring(L, -1, &n);
-            if (!s && f < 2)
+    int top = lua_gettop(L);
+    lua_getfield(L, idx, "tags"); /* top+1 */
+    lua_pushliteral(L, "");       /* top+2: the tags joined so far */
+    if (lua_istable(L, top + 1)) {
+        lua_pushnil(L);
+        while (lua_next(L, top + 1)) { /* key top+3, value top+4 */
+            lua_pushvalue(L, top + 3); /* tostring must not change the key */
+            const char *k = lua_tostring(L, -1), *v = lua_tostring(L, top + 4);
+            if (!k || !v)
+                luaL_error(L, "T.event: member tags are strings");
+            lua_pushfstring(L, "%s%s%s=%s", lua_tostring(L, top + 2),
+                            lua_rawlen(L, top + 2) ? "," : "", k, v);
+            lua_replace(L, top + 2);
+            lua_pop(L, 2); /* the copy and the value; the key stays for lua_next */
+        }
+    }
+    lua_remove(L, top + 1);       /* the tags, joined, at top+1 */
+    for (int f = 0; f < 3; f++) { /* top+2 .. top+4, kept on the stack while in use */
+        lua_getfield(L, idx, fields[f]);
+        if (!lua_tostring(L, -1)) {
+            if (f < 2)
                 luaL_error(L, "T.event: a member needs %s", fields[f]);
             lua_pop(L, 1);
-            for (size_t i = 0; s && i < n; i++) {
-                if (s[i] == '\t')
-                    luaL_addstring(&b, "\\t");
-                else if (s[i] == '\n')
-                    luaL_addstring(&b, "\\n");
-                else
-                    luaL_addchar(&b, s[i]);
-            }
-            continue;
+            lua_pushliteral(L, "");
         }
-        if (lua_getfield(L, idx, "tags") == LUA_TTABLE) { /* k=v,k2=v2 */
-            bool first = true;
-            lua_pushnil(L);
-            while (lua_next(L, -2)) {
-                lua_pushvalue(L, -2);
-                const char *k = lua_tostring(L, -1), *v = lua_tostring(L, -2);
-                if (!k || !v)
-                    luaL_error(L, "T.event: member tags are strings");
-                lua_pop(L, 1);
-                luaL_addstring(&b, first ? "" : ",");
-                first = false;
-                luaL_addstring(&b, k);
-                luaL_addchar(&b, '=');
-                luaL_addstring(&b, v);
-                lua_pop(L, 1);
-            }
-        }
-        lua_pop(L, 1);
     }
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int f = 0; f < 3; f++) {
+        size_t n;
+        const char *s = lua_tolstring(L, top + 2 + f, &n);
+        for (size_t i = 0; i < n; i++) {
+            if (s[i] == '\t')
+                luaL_addstring(&b, "\\t");
+            else if (s[i] == '\n')
+                luaL_addstring(&b, "\\n");
+            else
+                luaL_addchar(&b, s[i]);
+        }
+        luaL_addchar(&b, '\t');
+    }
+    luaL_addstring(&b, lua_tostring(L, top + 1));
     luaL_pushresult(&b);
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
 }
 
 /* T.event{type=, name=, payload=, tags=, members=, self=, ltime=}:
