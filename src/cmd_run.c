@@ -112,7 +112,8 @@ static int exec_run(const struct args *a, const struct config *cfg)
         goto out;
     }
     rc = res.code;
-    fwrite(res.out.data, 1, res.out.len, stdout);
+    if (res.out.len)
+        fwrite(res.out.data, 1, res.out.len, stdout);
     fflush(stdout);
     if (t == EV_QUERY)
         fprintf(stderr, "serfhand run: exit %d; %s (%zu bytes)\n", rc,
