@@ -745,9 +745,10 @@ struct sandbox *sandbox_new(const struct sandbox_limits *lim, struct bundle *b,
  * that it is neither reused nor reported as a leak (LeakSanitizer). */
 static void keep_abandoned(lua_State *L)
 {
-    static lua_State *volatile kept[64]; /* volatile: the stores are the point */
+    enum { KEPT_MAX = 64 };
+    static lua_State *volatile kept[KEPT_MAX]; /* volatile: the stores are the point */
     static size_t n;
-    if (n < sizeof kept / sizeof *kept)
+    if (n < KEPT_MAX)
         kept[n++] = L;
 }
 
