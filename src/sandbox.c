@@ -743,13 +743,14 @@ struct sandbox *sandbox_new(const struct sandbox_limits *lim, struct bundle *b,
 /* An abandoned state's memory goes back with the process. A process that
  * goes on after one (test, check: several runs) keeps it reachable here, so
  * that it is neither reused nor reported as a leak (LeakSanitizer). */
+enum { KEPT_MAX = 64 };
+static lua_State *volatile kept_states[KEPT_MAX]; /* volatile: the stores are the point */
+static size_t n_kept;
+
 static void keep_abandoned(lua_State *L)
 {
-    enum { KEPT_MAX = 64 };
-    static lua_State *volatile kept[KEPT_MAX]; /* volatile: the stores are the point */
-    static size_t n;
-    if (n < KEPT_MAX)
-        kept[n++] = L;
+    if (n_kept < KEPT_MAX)
+        kept_states[n_kept++] = L;
 }
 
 void sandbox_close(struct sandbox *sb)
