@@ -170,6 +170,8 @@ struct config {
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
 void config_free(struct config *c);
 const char *config_str(const struct config *c, const char *path);
+/* Override the string setting at path (run and test: state_dir). */
+void config_set_str(struct config *c, const char *path, const char *value);
 long long config_int(const struct config *c, const char *path);
 bool config_bool(const struct config *c, const char *path);
 char *const *config_list(const struct config *c, const char *path, size_t *n);
@@ -199,7 +201,7 @@ void log_signal_safe(const char *msg);
 void log_set_context(const char *ctx);
 /* The bundle the run uses, "name@version" in JSON lines ("bundle"); NULL
  * clears it. Set by bundle_open. */
-void log_set_bundle(const char *name, const char *version);
+void log_set_bundle(const char *name, long long version);
 
 /* =========================================================================
  * plain C units: formats, trust, the bundle, state, processes, the network
@@ -215,6 +217,7 @@ enum event_type {
     EV_USER,
     EV_QUERY,
     EV_TICK,
+    EV_TOOL, /* a command's run (action, propose, test): type_name names it */
 };
 
 struct member {
@@ -238,6 +241,8 @@ struct event {
     size_t ntags;
     struct member *members;
     size_t nmembers;
+    char **args; /* EV_TOOL: the command's operands (ev.args); args[0] is the payload */
+    size_t nargs;
 };
 
 /* Fill ev from the environment and the stdin bytes. Returns 0, or -1 with
@@ -246,10 +251,22 @@ int event_parse(struct event *ev, char *const *envp, const char *in, size_t inle
                 size_t errlen);
 void event_free(struct event *ev);
 int event_type_parse(const char *s);
+/* "member-join", "query", "tick", ...; "tool" for EV_TOOL. */
+const char *event_type_name(enum event_type t);
 /* The handler file for an event, relative to the bundle, e.g.
  * "handlers/user/deploy.lua". NULL if the name is invalid. */
 char *event_handler_path(const struct event *ev);
-void event_push(lua_State *L, const struct event *ev);
+/* An event no Serf agent sent: a tick (EV_TICK) or a command's run (EV_TOOL,
+ * type_name "action", name "restart": handlers/action/restart.lua), for self
+ * (this node's name), with args (payload = args[0]). Free with event_free. */
+void event_local(struct event *ev, enum event_type type, const char *type_name, const char *name,
+                 const char *self, const char *const *args, size_t nargs);
+/* Push the Lua table ev = {type, name, ltime, payload, self = {name, role,
+ * tags}, members = {...}, args = {...} (EV_TOOL), bundle = {name, version}
+ * (when b is set; the version an integer)}. Raises at the memory cap: call
+ * it protected. The one place ev is built. */
+struct bundle;
+void event_push(lua_State *L, const struct event *ev, const struct bundle *b);
 
 /* ---- minisign.c */
 /* minisign keys and signatures (libsodium only). Secret keys live in
@@ -428,8 +445,8 @@ void trust_report_print(const struct trust_report *r, const char *dir, bool json
  * checked, so the caller loads what was verified. */
 struct bundle {
     char *dir;
-    char *name;    /* from the manifest, or "unsigned" */
-    char *version; /* from the manifest, or "dev" */
+    char *name;        /* from the manifest, or "unsigned" */
+    long long version; /* from the manifest, or 0 (unsigned); versions are long long everywhere */
     size_t max_file;
     bool verify;               /* false only for `serfhand run --unsigned`-like tools */
     int dirfd;                 /* the bundle directory, -1 when closed */
@@ -963,53 +980,104 @@ enum check_result check_bundle(const struct config *cfg, const char *dir, struct
 enum check_result check_report(const struct config *cfg, const char *bundle_dir, struct buf *json);
 
 /* ---- run.c */
-/* The runner: every run of bundle code (handle, tick, propose, action) goes
- * through run_exec. It opens the bundle (verified unless !verify), a sandbox
- * with the limits, loads the handler, calls it and ends the run: a module
- * refused anywhere in it (also by a finalizer) makes the run a refusal. */
+/* The runner, the one path from a bundle to a result for every run of Lua
+ * code (handle, run through handle, tick, action, propose, test, check):
+ * open the bundle (verified unless !verify), a sandbox with the limits,
+ * load, push ev (event.c), call, encode the reply, classify, tear down. A
+ * module refused anywhere in the run (also by a finalizer) makes it a
+ * refusal. Commands only map the result to exit codes and output. */
 enum run_result {
     RUN_OK,
     RUN_FAILED,    /* the handler raised or returned nil, err; or no such handler file */
-    RUN_SYSTEM,    /* no sandbox, or the response could not be written */
+    RUN_SYSTEM,    /* no sandbox, no bundle directory, or the response could not be written */
     RUN_REFUSED,   /* the bundle or a module it required failed verification */
     RUN_TIMEOUT,   /* the deadline passed */
     RUN_MEMORY,    /* the memory cap was reached */
     RUN_RESPONSE,  /* a query's response was refused: wrong type or too big */
     RUN_BAD_EVENT, /* the event names no valid handler file */
 };
+/* What runs and how its value is taken. */
+enum run_mode {
+    /* The handler of ev as Serf runs it: a query's value is its response (a
+     * string as is, a table as JSON, nil: none; at most
+     * limits.response_bytes), any other event's value is only logged; no
+     * handler file is no failure (logged at info). Failures are logged. */
+    RUN_SERF,
+    /* A tool (action, propose, test): the handler file of ev, or the host
+     * chunk, returns value, err; `nil, err` is a failure; a string is the
+     * reply as is, a table as JSON, else tostring. Failures go to err only. */
+    RUN_TOOL,
+    /* check: only the top level of rel runs, which must return a handler;
+     * nothing is called. Failures go to err only. */
+    RUN_LOAD,
+};
 struct run_req {
     const struct config *cfg;
     const char *bundle_dir; /* NULL: config "bundle" */
     bool verify;
-    /* A Serf event or tick (handle, tick): its handler file
-     * (event_handler_path) under the deadline of its type; failures are
-     * logged, a query's response is written to out_fd. exit_now, if set, is
-     * called with the result instead of the teardown when
+    enum run_mode mode;
+    const struct event *ev; /* the handler's ev (RUN_LOAD: NULL) */
+    const char *rel;        /* the file to run; NULL: event_handler_path(ev) */
+    /* Host Lua text run instead of a bundle file (propose, test), named
+     * chunk_name ("=serfhand" if NULL; chunk_len 0: strlen). It is called
+     * with a table of the host functions funcs (each with funcs_ud as its
+     * upvalue 1), when funcs is set, then ev's args. */
+    const char *chunk;
+    size_t chunk_len;
+    const char *chunk_name;
+    const struct luaL_Reg *funcs;
+    void *funcs_ud;
+    /* The deadline: deadline_ms named deadline_name (0 with a name: none),
+     * else the setting of ev's type (limits.event_ms, query_ms or tick_ms). */
+    int deadline_ms;
+    const char *deadline_name;
+    bool in_handler;   /* RUN_TOOL: as for a Serf handler (serf.query refused) */
+    bool stub_modules; /* test: host modules stay writable, for stubs */
+    /* RUN_SERF with a NULL out: the response is written to out_fd. exit_now,
+     * if set, is called with the result instead of the teardown when
      * proc_spawned_waiting() (the caller exits as soon as run_exec returns)
      * and must not return. */
-    struct event *ev;
     int out_fd;
     void (*exit_now)(enum run_result res);
-    /* Without ev (propose, action): call handler file rel (which returns a
-     * function or {handle=}) with ev = {type = ev_type, name = ev_name,
-     * payload = args[0], args = {...}, self = {name}, bundle = {name,
-     * version}}, or, when rel is NULL, the trusted chunk with the args as
-     * "...". A string result is appended to out as is, a table as JSON;
-     * `nil, msg` and every failure fill err. */
-    bool in_handler; /* as for a Serf handler: serf.query refused */
-    int deadline_ms;
-    const char *rel;   /* handler file, or NULL */
-    const char *chunk; /* trusted Lua text when rel is NULL */
-    const char *const *args;
-    size_t nargs;
-    const char *ev_type, *ev_name, *self_name;
 };
+/* Run r. A successful run's reply is appended to out (or, for RUN_SERF with
+ * out NULL, written to r->out_fd); a failure's message is in err. */
 enum run_result run_exec(const struct run_req *r, struct buf *out, char *err, size_t errlen);
 /* The sandbox limits of a run, the one place they are read from the config:
  * the deadline from the setting deadline_name ("limits.event_ms"), or
  * deadline_ms (named by nothing) when deadline_name is NULL. */
 struct sandbox_limits run_limits(const struct config *cfg, const char *deadline_name,
                                  int deadline_ms);
+/* Serf's side, for `run` and T.event/T.query of `test`: run `handle` in a
+ * child exactly as a Serf agent would (SERF_* environment, the payload on
+ * stdin with Serf's trailing LF), with --bundle, --state and --unsigned as
+ * given. */
+struct run_serf {
+    enum event_type type; /* a Serf event: not EV_TICK or EV_TOOL */
+    const char *name;     /* the user event's or query's name */
+    const char *payload;  /* stdin (member lines for member events) */
+    size_t payload_len;
+    const char *self;        /* SERF_SELF_NAME; NULL: "dev" */
+    const char *ltime;       /* SERF_*_LTIME; NULL: "1" */
+    const char *const *tags; /* "k=v": SERF_TAG_K (and SERF_SELF_ROLE for role) */
+    size_t ntags;
+    const char *bundle_dir; /* NULL: the config's */
+    const char *state_dir;  /* NULL: the config's */
+    bool unsigned_ok;
+    int log_fd; /* the child's log goes there; -1: into out->log */
+};
+struct run_serf_out {
+    struct buf out; /* stdout and stderr together: what Serf receives (at most 1 MiB) */
+    struct buf log; /* log_fd -1: the log lines (at most 1 MiB) */
+    int code;       /* the exit code (128 + N for signal N) */
+};
+/* 0 with out filled (the caller frees its bufs), or -1 + err (no child). */
+int run_serf(const struct run_serf *s, struct run_serf_out *out, char *err, size_t errlen);
+/* `run` and `test` never touch a node's state: a fresh directory
+ * $TMPDIR/<prefix>.XXXXXX (mode 0700, malloc'ed path), or NULL + err. */
+char *run_scratch_state(const char *prefix, char *err, size_t errlen);
+/* Remove dir and everything in it (symlinks are not followed). */
+void run_scratch_remove(const char *dir);
 
 /* ---- status.c */
 /* One member's answer to query factomd-status, read strictly: every known

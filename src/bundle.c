@@ -179,11 +179,8 @@ static int verify_open(struct bundle *b, const struct config *cfg, char *err, si
                 "`serfhand check` fails: install a newly signed bundle",
                 m->bundle, m->version, m->expires);
     free(b->name);
-    free(b->version);
     b->name = xstrdup(m->bundle);
-    char v[32];
-    snprintf(v, sizeof v, "%lld", m->version);
-    b->version = xstrdup(v);
+    b->version = m->version;
     rc = 0;
 out:
     buf_free(&man);
@@ -202,7 +199,6 @@ int bundle_open(struct bundle *b, const char *dir, const struct config *cfg, boo
     }
     b->dir = xstrdup(dir);
     b->name = xstrdup("unsigned");
-    b->version = xstrdup("dev");
     b->max_file = (size_t)config_int(cfg, "limits.file_bytes");
     b->verify = verify;
     if (verify && verify_open(b, cfg, err, errlen) < 0) {
@@ -223,7 +219,6 @@ void bundle_close(struct bundle *b)
     }
     free(b->dir);
     free(b->name);
-    free(b->version);
     memset(b, 0, sizeof *b);
     b->dirfd = -1;
 }

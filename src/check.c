@@ -62,55 +62,49 @@ enum check_result check_verify(struct trust_report *r, const char *dir,
     return r->problems.n ? CHECK_REFUSED : CHECK_OK;
 }
 
-/* Run the top level of every handler file in the sandbox (modules load
- * through the verified bundle) and check that it returns a function or a
- * table with handle. Loading a handler has no side effects by contract.
- * True when a module it required was refused. */
+/* Run the top level of every handler file through the runner (RUN_LOAD: a
+ * fresh sandbox each, modules load through the verified bundle, nothing is
+ * called) and check that it returns a function or a table with handle.
+ * Loading a handler has no side effects by contract. All of them share one
+ * limits.query_ms, since serfhand-check answers a query with this. True when
+ * a module one required was refused. */
 static bool load_handlers(const struct config *cfg, const char *dir, const struct manifest *m,
                           struct util_lines *p)
 {
-    struct bundle b;
-    char err[600];
-    bool refused = false;
-    if (bundle_open(&b, dir, cfg, true, err, sizeof err) < 0) {
-        util_line_add(p, "%s", err);
-        return true;
-    }
-    struct sandbox_limits lim = run_limits(cfg, "limits.query_ms", 0);
-    struct sandbox *sb = sandbox_new(&lim, &b, cfg, err, sizeof err);
-    if (!sb) {
-        util_line_add(p, "%s", err);
-        bundle_close(&b);
-        return false;
-    }
-    lua_State *L = sandbox_state(sb);
-    sandbox_start_clock(sb);
-    for (size_t i = 0; i < m->nfiles && !sandbox_refusal(sb); i++) {
+    int budget = (int)config_int(cfg, "limits.query_ms");
+    int64_t start = util_mono_ms();
+    for (size_t i = 0; i < m->nfiles; i++) {
         const char *rel = m->files[i].path;
         size_t n = strlen(rel);
         if (strncmp(rel, "handlers/", 9) != 0 || n < 4 || strcmp(rel + n - 4, ".lua") != 0)
             continue;
-        int status;
-        enum sandbox_load rc = sandbox_load_handler(sb, rel, &status, err, sizeof err);
-        if (sandbox_refusal(sb)) {
-            break; /* reported below; every later step would raise it again */
-        } else if (rc == SANDBOX_LOAD_RAISED) {
-            const char *msg = lua_tostring(L, -1);
-            size_t cut = msg ? strcspn(msg, "\n") : 0; /* first line, no traceback */
-            util_line_add(p, "%s: loading raised: %.*s", rel, (int)cut, msg ? msg : "");
-        } else if (rc == SANDBOX_LOAD_NOT_HANDLER) {
-            util_line_add(p, "%s: returns a %s, not a function (or a table with handle)", rel, err);
-        } /* other failures are reported by the file check or the compile step */
-        lua_settop(L, 0);
+        int left = budget - (int)(util_mono_ms() - start);
+        if (left <= 0) {
+            util_line_add(p, "%s: not loaded: the check's deadline (limits.query_ms) passed", rel);
+            continue;
+        }
+        struct run_req r = {
+            .cfg = cfg,
+            .bundle_dir = dir,
+            .verify = true,
+            .mode = RUN_LOAD,
+            .rel = rel,
+            .deadline_ms = left,
+            .deadline_name = "limits.query_ms",
+        };
+        char err[600];
+        struct buf none = {0};
+        enum run_result rc = run_exec(&r, &none, err, sizeof err);
+        buf_free(&none);
+        if (rc == RUN_REFUSED) {
+            util_line_add(p, "%s", err); /* "refused: ..."; every later load would say it again */
+            return true;
+        }
+        /* Every file compiles: check_bundle gets here only without problems. */
+        if (rc != RUN_OK)
+            util_line_add(p, "%s", err);
     }
-    sandbox_close(sb); /* finalizers may require too */
-    if (sandbox_refusal(sb)) {
-        util_line_add(p, "refused: %s", sandbox_refusal(sb));
-        refused = true;
-    }
-    sandbox_free(sb);
-    bundle_close(&b);
-    return refused;
+    return false;
 }
 
 enum check_result check_bundle(const struct config *cfg, const char *dir, struct trust_report *r)

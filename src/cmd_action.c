@@ -21,28 +21,27 @@ static int exec_action(const struct args *a, const struct config *cfg)
         fprintf(stderr, "serfhand action: '%s' is not an action name\n", pos[0]);
         return SH_EXIT_USAGE;
     }
-    char rel[96], host[256] = "";
-    snprintf(rel, sizeof rel, "handlers/action/%s.lua", pos[0]);
+    char host[256] = "";
     gethostname(host, sizeof host - 1);
     char ctx[64];
     snprintf(ctx, sizeof ctx, "action:%s", pos[0]);
     log_set_context(ctx);
     const char *args[] = {pos[1]};
+    struct event ev; /* handlers/action/<ACT>.lua, ev.payload = DIGEST */
+    event_local(&ev, EV_TOOL, "action", pos[0], host, args, 1);
     struct run_req r = {
         .cfg = cfg,
         .bundle_dir = bundle,
         .verify = verify,
+        .mode = RUN_TOOL,
+        .ev = &ev,
         .deadline_ms = ACTION_DEADLINE_MS,
-        .rel = rel,
-        .args = args,
-        .nargs = 1,
-        .ev_type = "action",
-        .ev_name = pos[0],
-        .self_name = host,
+        .deadline_name = "the action's deadline (2 h)",
     };
     struct buf out = {0};
     char err[1024];
     int rc = cmd_exit_run(run_exec(&r, &out, err, sizeof err));
+    event_free(&ev);
     if (rc == SH_EXIT_OK) {
         log_msg(LOG_LVL_INFO, "%s", out.data ? out.data : "done");
         printf("%s\n", out.data ? out.data : "");

@@ -79,6 +79,7 @@ static int exec_handle(const struct args *a, const struct config *unused)
     bool query = type && strcmp(type, "query") == 0;
     const char *bundle_dir = args_str(a, "--bundle", NULL);
     bool verify = !args_has(a, "--unsigned");
+    const char *state_dir = args_str(a, "--state", NULL);
     char err[512];
 
     /* Keep the real stdout for the response only; whatever else writes to
@@ -101,6 +102,8 @@ static int exec_handle(const struct args *a, const struct config *unused)
         config_free(&cfg);
         return SH_EXIT_USAGE;
     }
+    if (state_dir) /* serfhand run and test: their own state, never the node's */
+        config_set_str(&cfg, "state_dir", state_dir);
     log_open(&cfg, query);
 
     struct buf in = {0};
@@ -132,6 +135,7 @@ static int exec_handle(const struct args *a, const struct config *unused)
             .cfg = &cfg,
             .bundle_dir = bundle_dir,
             .verify = verify,
+            .mode = RUN_SERF,
             .ev = &ev,
             .out_fd = out_fd,
             .exit_now = exit_now,
@@ -155,6 +159,10 @@ static const struct cmd_opt opts[] = {
     {.name = "--unsigned",
      .kind = OPT_FLAG,
      .help = "do not check signatures (serfhand run and tests only)"},
+    {.name = "--state",
+     .kind = OPT_STR,
+     .arg = "DIR",
+     .help = "the state directory instead of state_dir (serfhand run and tests only)"},
     {NULL},
 };
 
@@ -162,8 +170,9 @@ const struct cmd_entry cmd_handle_entry = {
     .name = "handle",
     .summary = "handle one Serf event (what `serf agent -event-handler` runs)",
     .opts = opts,
-    .description = "--unsigned runs a bundle without checking signatures: for `serfhand run`\n"
-                   "and tests only, never in an agent's -event-handler line.",
+    .description = "--unsigned runs a bundle without checking signatures and --state uses\n"
+                   "another state directory: for `serfhand run` and tests only, never in an\n"
+                   "agent's -event-handler line.",
     .exec = exec_handle,
     .needs_config = false,
     .quiet_usage = true,

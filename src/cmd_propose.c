@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "serfhand.h"
 
@@ -38,18 +39,22 @@ static int exec_propose(const struct args *a, const struct config *cfg)
         return SH_EXIT_USAGE;
     }
     const char *args[] = {act, delay, ttl, dry ? "1" : "0"};
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    struct event ev;
+    event_local(&ev, EV_TOOL, "propose", act, host, args, 4);
     struct run_req r = {
         .cfg = cfg,
         .bundle_dir = bundle,
         .verify = verify,
-        .deadline_ms = (int)config_int(cfg, "limits.tick_ms"),
+        .mode = RUN_TOOL,
+        .ev = &ev, /* under limits.tick_ms, the deadline of a tool */
         .chunk = propose_chunk,
-        .args = args,
-        .nargs = 4,
     };
     struct buf out = {0};
     char err[1024];
     int rc = cmd_exit_run(run_exec(&r, &out, err, sizeof err));
+    event_free(&ev);
     if (rc == SH_EXIT_OK)
         printf("%s\n", out.data ? out.data : "");
     else

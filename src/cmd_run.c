@@ -1,24 +1,17 @@
 /*
- * cmd_run.c: `serfhand run`, the handler author's simulator. It builds the
- * environment and stdin Serf would give `handle`, runs `handle` in a child
- * exactly as Serf would, and prints what Serf would receive (stdout and
- * stderr together) plus the exit code. Logs go to this terminal's stderr.
+ * cmd_run.c: `serfhand run`, the handler author's simulator. It runs
+ * `handle` in a child exactly as Serf would (run_serf, run.c) and prints what
+ * Serf would receive (stdout and stderr together) plus the exit code. Logs
+ * go to this terminal's stderr.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "serfhand.h"
 
-extern char **environ;
-
 struct run_opts {
-    const char *event, *name, *payload, *payload_file, *bundle, *self, *ltime;
+    const char *event, *name, *payload, *payload_file, *bundle, *self, *ltime, *state;
     const char *const *tags, *const *members;
     size_t ntags, nmembers;
     bool unsigned_ok;
@@ -37,6 +30,7 @@ static int read_opts(struct run_opts *o, const struct args *a)
     o->tags = args_list(a, "--tag", &o->ntags);
     o->members = args_list(a, "--member", &o->nmembers);
     o->unsigned_ok = args_has(a, "--unsigned");
+    o->state = args_str(a, "--state", NULL);
     for (size_t i = 0; i < o->ntags; i++) {
         const char *v = o->tags[i];
         if (!strchr(v, '=') || v[0] == '=') {
@@ -60,53 +54,24 @@ static int read_opts(struct run_opts *o, const struct args *a)
     return t;
 }
 
-/* Set SERF_TAG_<NAME> the way Serf names it: upper case, [^A-Z0-9_] -> _. */
-static void set_tag_env(const char *kv)
-{
-    const char *eq = strchr(kv, '=');
-    struct buf name = {0};
-    buf_addstr(&name, "SERF_TAG_");
-    for (const char *p = kv; p < eq; p++) {
-        char c = *p;
-        if (c >= 'a' && c <= 'z')
-            c = (char)(c - 'a' + 'A');
-        if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
-            c = '_';
-        buf_add(&name, &c, 1);
-    }
-    setenv(name.data, eq + 1, 1);
-    buf_free(&name);
-}
-
-static void clear_serf_env(void)
-{
-    for (;;) {
-        char **e = environ;
-        while (*e && strncmp(*e, "SERF_", 5) != 0)
-            e++;
-        if (!*e)
-            return;
-        char *eq = strchr(*e, '=');
-        char name[256];
-        size_t n = eq ? (size_t)(eq - *e) : strlen(*e);
-        if (n >= sizeof name)
-            n = sizeof name - 1;
-        memcpy(name, *e, n);
-        name[n] = '\0';
-        unsetenv(name);
-    }
-}
-
 static int exec_run(const struct args *a, const struct config *cfg)
 {
     (void)cfg;
     struct run_opts o = {0};
-    struct buf input = {0}, output = {0};
-    char err[512];
+    struct buf input = {0};
+    char err[512], *scratch = NULL;
     int rc = SH_EXIT_USAGE;
     int t = read_opts(&o, a);
     if (t < 0)
         goto out;
+    /* An author's simulator never writes into the node's state. */
+    if (o.state)
+        fprintf(stderr, "serfhand run: state directory %s (--state): the handler writes there\n",
+                o.state);
+    else if (!(o.state = scratch = run_scratch_state("serfhand-run", err, sizeof err))) {
+        fprintf(stderr, "serfhand run: %s\n", err);
+        goto out;
+    }
 
     if (o.payload) {
         buf_addstr(&input, o.payload);
@@ -127,81 +92,41 @@ static int exec_run(const struct args *a, const struct config *cfg)
     if ((t == EV_USER || t == EV_QUERY) && input.len && input.data[input.len - 1] != '\n')
         buf_add(&input, "\n", 1);
 
-    int in_pipe[2], out_pipe[2];
-    if (pipe2(in_pipe, O_CLOEXEC) < 0 || pipe2(out_pipe, O_CLOEXEC) < 0) {
-        fprintf(stderr, "serfhand run: pipe: %s\n", strerror(errno));
+    struct run_serf sim = {
+        .type = (enum event_type)t,
+        .name = o.name,
+        .payload = input.data,
+        .payload_len = input.len,
+        .self = o.self,
+        .ltime = o.ltime,
+        .tags = o.tags,
+        .ntags = o.ntags,
+        .bundle_dir = o.bundle,
+        .state_dir = o.state,
+        .unsigned_ok = o.unsigned_ok,
+        .log_fd = 2, /* logs to this terminal, not into what Serf would receive */
+    };
+    struct run_serf_out res = {0};
+    if (run_serf(&sim, &res, err, sizeof err) < 0) {
+        fprintf(stderr, "serfhand run: %s\n", err);
         goto out;
     }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        fprintf(stderr, "serfhand run: fork: %s\n", strerror(errno));
-        goto out;
-    }
-    if (pid == 0) {
-        clear_serf_env();
-        setenv("SERF_EVENT", o.event, 1);
-        setenv("SERF_SELF_NAME", o.self ? o.self : "dev", 1);
-        setenv("SERF_SELF_ROLE", "", 1);
-        for (size_t i = 0; i < o.ntags; i++) {
-            set_tag_env(o.tags[i]);
-            if (strncmp(o.tags[i], "role=", 5) == 0)
-                setenv("SERF_SELF_ROLE", o.tags[i] + 5, 1);
-        }
-        if (t == EV_USER || t == EV_QUERY) {
-            setenv(t == EV_USER ? "SERF_USER_EVENT" : "SERF_QUERY_NAME", o.name, 1);
-            setenv(t == EV_USER ? "SERF_USER_LTIME" : "SERF_QUERY_LTIME", o.ltime ? o.ltime : "1",
-                   1);
-        }
-        /* Logs to this terminal, not into what Serf would receive. */
-        int logfd = dup(2);
-        char fdstr[16];
-        snprintf(fdstr, sizeof fdstr, "%d", logfd);
-        setenv("SERFHAND_LOG_FD", fdstr, 1);
-        dup2(in_pipe[0], 0);
-        dup2(out_pipe[1], 1);
-        dup2(out_pipe[1], 2);
-        char self[4096];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-        if (n <= 0)
-            _exit(SH_EXIT_USAGE);
-        self[n] = '\0';
-        char *args[6] = {self, (char *)"handle"};
-        int n_args = 2;
-        if (o.bundle) {
-            args[n_args++] = (char *)"--bundle";
-            args[n_args++] = (char *)o.bundle;
-        }
-        if (o.unsigned_ok)
-            args[n_args++] = (char *)"--unsigned";
-        args[n_args] = NULL;
-        execv(self, args);
-        _exit(SH_EXIT_USAGE);
-    }
-    close(in_pipe[0]);
-    close(out_pipe[1]);
-    signal(SIGPIPE, SIG_IGN);
-    /* Payloads are small (Serf caps them at 9 KiB); the pipe holds 64 KiB. */
-    if (input.len && write(in_pipe[1], input.data, input.len) < 0 && errno != EPIPE)
-        fprintf(stderr, "serfhand run: writing stdin: %s\n", strerror(errno));
-    close(in_pipe[1]);
-    util_read_fd(out_pipe[0], 1024 * 1024, &output, err, sizeof err);
-    close(out_pipe[0]);
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    fwrite(output.data, 1, output.len, stdout);
+    rc = res.code;
+    if (res.out.len)
+        fwrite(res.out.data, 1, res.out.len, stdout);
     fflush(stdout);
     if (t == EV_QUERY)
         fprintf(stderr, "serfhand run: exit %d; %s (%zu bytes)\n", rc,
-                rc == 0 && output.len ? "Serf sends this response" : "Serf sends no response",
-                output.len);
+                rc == 0 && res.out.len ? "Serf sends this response" : "Serf sends no response",
+                res.out.len);
     else
-        fprintf(stderr, "serfhand run: exit %d; %zu bytes of output\n", rc, output.len);
+        fprintf(stderr, "serfhand run: exit %d; %zu bytes of output\n", rc, res.out.len);
+    buf_free(&res.out);
+    buf_free(&res.log);
 out:
+    run_scratch_remove(scratch);
+    free(scratch);
     buf_free(&input);
-    buf_free(&output);
     return rc;
 }
 
@@ -229,6 +154,10 @@ static const struct cmd_opt opts[] = {
     {.name = "--unsigned",
      .kind = OPT_FLAG,
      .help = "skip signature checks, for a bundle being written"},
+    {.name = "--state",
+     .kind = OPT_STR,
+     .arg = "DIR",
+     .help = "the state directory (default: a scratch one, removed at exit; never the node's)"},
     {NULL},
 };
 
@@ -243,7 +172,9 @@ const struct cmd_entry cmd_run_entry = {
         "EVENT is member-join, member-leave, member-failed, member-update, member-reap,\n"
         "user or query (user and query need --name). Member events read member lines\n"
         "(name TAB addr TAB role TAB k=v,...) from --member or the payload.\n"
-        "Prints exactly what Serf would receive; the exit code is the handler's.",
+        "Prints exactly what Serf would receive; the exit code is the handler's.\n"
+        "The handler's state (store, recorded bundle version) goes to a scratch\n"
+        "directory under $TMPDIR, removed at exit, unless --state DIR is given.",
     .exec = exec_run,
     .needs_config = true,
 };

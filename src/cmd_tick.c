@@ -19,17 +19,14 @@ static int exec_tick(const struct args *a, const struct config *cfg)
         name = host;
     }
     struct event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.type = EV_TICK;
-    ev.type_name = xstrdup("tick");
-    ev.self_name = xstrdup(name);
-    ev.self_role = xstrdup("");
+    event_local(&ev, EV_TICK, NULL, NULL, name, NULL, 0);
     log_set_context("tick");
-    char err[16];
+    char err[16]; /* RUN_SERF: failures are logged */
     struct run_req r = {
         .cfg = cfg,
         .bundle_dir = bundle,
         .verify = verify,
+        .mode = RUN_SERF,
         .ev = &ev,
         .out_fd = 1,
     };

@@ -181,6 +181,13 @@ const char *config_str(const struct config *c, const char *path)
     return get(c, path, CFG_STR)->str;
 }
 
+void config_set_str(struct config *c, const char *path, const char *value)
+{
+    struct cfg_value *v = &c->v[get(c, path, CFG_STR) - c->v];
+    free(v->str);
+    v->str = xstrdup(value);
+}
+
 long long config_int(const struct config *c, const char *path)
 {
     return get(c, path, CFG_INT)->num;

@@ -1,7 +1,8 @@
 /*
  * event.c: what Serf hands a handler (SERF_* environment and stdin bytes)
- * turned into a C struct, and that struct into the Lua table `ev`. Used by
- * `handle`, `run` and `tick`.
+ * turned into a C struct, and that struct into the Lua table `ev`; also the
+ * event of a tick or a tool run (action, propose, test). The one place `ev`
+ * is built: run.c pushes it for every run.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -20,19 +21,20 @@ static const char *const type_names[] = {
     [EV_USER] = "user",
     [EV_QUERY] = "query",
     [EV_TICK] = "tick",
+    [EV_TOOL] = NULL, /* named by its command: ev->type_name */
 };
+
+const char *event_type_name(enum event_type t)
+{
+    return type_names[t] ? type_names[t] : "tool";
+}
 
 int event_type_parse(const char *s)
 {
     for (size_t i = 0; i < sizeof type_names / sizeof *type_names; i++)
-        if (strcmp(type_names[i], s) == 0)
+        if (type_names[i] && strcmp(type_names[i], s) == 0)
             return (int)i;
     return -1;
-}
-
-static bool is_member_event(enum event_type t)
-{
-    return t <= EV_MEMBER_REAP;
 }
 
 static const char *env_get(char *const *envp, const char *name)
@@ -210,6 +212,24 @@ int event_parse(struct event *ev, char *const *envp, const char *in, size_t inle
     return 0;
 }
 
+void event_local(struct event *ev, enum event_type type, const char *type_name, const char *name,
+                 const char *self, const char *const *args, size_t nargs)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->type = type;
+    ev->type_name = xstrdup(type_name ? type_name : type_names[type]);
+    ev->name = name ? xstrdup(name) : NULL;
+    ev->self_name = xstrdup(self ? self : "");
+    ev->self_role = xstrdup("");
+    if (nargs) {
+        buf_addstr(&ev->payload, args[0]);
+        ev->args = xmalloc(nargs * sizeof *ev->args);
+        for (size_t i = 0; i < nargs; i++)
+            ev->args[i] = xstrdup(args[i]);
+        ev->nargs = nargs;
+    }
+}
+
 void event_free(struct event *ev)
 {
     free(ev->type_name);
@@ -225,6 +245,9 @@ void event_free(struct event *ev)
     for (size_t i = 0; i < ev->nmembers; i++)
         member_free(&ev->members[i]);
     free(ev->members);
+    for (size_t i = 0; i < ev->nargs; i++)
+        free(ev->args[i]);
+    free(ev->args);
     memset(ev, 0, sizeof *ev);
 }
 
@@ -239,6 +262,11 @@ char *event_handler_path(const struct event *ev)
         buf_printf(&b, "handlers/%s/%s.lua", ev->type == EV_USER ? "user" : "query", ev->name);
         break;
     case EV_TICK: buf_addstr(&b, "handlers/tick.lua"); break;
+    case EV_TOOL: /* `action restart`: handlers/action/restart.lua */
+        if (!util_valid_name(ev->type_name) || !ev->name || !util_valid_name(ev->name))
+            return NULL;
+        buf_printf(&b, "handlers/%s/%s.lua", ev->type_name, ev->name);
+        break;
     default: buf_printf(&b, "handlers/%s.lua", type_names[ev->type]); break;
     }
     return b.data;
@@ -261,11 +289,10 @@ static void push_member(lua_State *L, const struct member *m)
     lua_setfield(L, -2, "tags");
 }
 
-void event_push(lua_State *L, const struct event *ev)
+void event_push(lua_State *L, const struct event *ev, const struct bundle *b)
 {
-    lua_createtable(L, 0, 8);
-    lua_pushstring(L, is_member_event(ev->type) || ev->type == EV_TICK ? ev->type_name
-                                                                       : type_names[ev->type]);
+    lua_createtable(L, 0, 9);
+    lua_pushstring(L, type_names[ev->type] ? type_names[ev->type] : ev->type_name);
     lua_setfield(L, -2, "type");
     if (ev->name) {
         lua_pushstring(L, ev->name);
@@ -295,4 +322,21 @@ void event_push(lua_State *L, const struct event *ev)
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     lua_setfield(L, -2, "members");
+
+    if (ev->type == EV_TOOL) { /* the command line's operands */
+        lua_createtable(L, (int)ev->nargs, 0);
+        for (size_t i = 0; i < ev->nargs; i++) {
+            lua_pushstring(L, ev->args[i]);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        lua_setfield(L, -2, "args");
+    }
+    if (b) { /* what runs: ev.bundle.version is an integer like every version */
+        lua_createtable(L, 0, 2);
+        lua_pushstring(L, b->name);
+        lua_setfield(L, -2, "name");
+        lua_pushinteger(L, (lua_Integer)b->version);
+        lua_setfield(L, -2, "version");
+        lua_setfield(L, -2, "bundle");
+    }
 }

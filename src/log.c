@@ -48,10 +48,10 @@ void log_set_context(const char *ctx)
     snprintf(lg.ctx, sizeof lg.ctx, "%s", ctx ? ctx : "");
 }
 
-void log_set_bundle(const char *name, const char *version)
+void log_set_bundle(const char *name, long long version)
 {
-    if (name && version)
-        snprintf(lg.bundle, sizeof lg.bundle, "%s@%s", name, version);
+    if (name && version > 0) /* 0: an unsigned working copy, no version */
+        snprintf(lg.bundle, sizeof lg.bundle, "%s@%lld", name, version);
     else
         lg.bundle[0] = '\0';
 }

@@ -428,7 +428,7 @@ enum update_result update_announcement(const struct config *cfg, const char *pay
         goto out;
     }
     bopen = true;
-    long long active = strtoll(b.version, NULL, 10), highest = 0;
+    long long active = b.version, highest = 0;
     if (bundle_highest_version(config_str(cfg, "state_dir"), &highest, err, sizeof err) < 0)
         highest = active;
     long long cur = highest > active ? highest : active;

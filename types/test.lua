@@ -39,34 +39,37 @@ function T.raises(fn, pattern, msg) end
 ---@param line string
 function T.report(line) end
 
----This file's counts so far; serfhand test adds them up.
----@return integer passed
----@return integer failed
-function T.summary() end
-
 ---A Serf event or query for T.event and T.query, as `serfhand run` takes it.
 ---@class serfhand.T.Event
----@field type? serfhand.EventType T.event: the event type (T.query: always "query")
----@field name? string the user event's or query's name
----@field payload? string
----@field ltime? integer
----@field self? string this node's name
----@field tags? table<string, string> this node's tags
----@field members? string[] member lines: "name\taddr\trole\tk=v,..."
+---@field type? "member-join"|"member-leave"|"member-failed"|"member-update"|"member-reap"|"user"|"query" T.event: the event type (T.query: always "query")
+---@field name? string the user event's or query's name (required for those)
+---@field payload? string bytes, as sent
+---@field ltime? integer the Lamport time (default 1)
+---@field self? string this node's name (default "dev")
+---@field tags? table<string, string> this node's tags (SERF_TAG_*; role also SERF_SELF_ROLE)
+---@field members? (string|serfhand.T.Member)[] member lines ("name\taddr\trole\tk=v,...") or tables
+
+---A member for T.Event.members.
+---@class serfhand.T.Member
+---@field name string
+---@field addr string
+---@field role? string
+---@field tags? table<string, string>
 
 ---What Serf would get from the run.
 ---@class serfhand.T.Result
----@field out string stdout: a query's response, exactly the bytes Serf sends ("" for none)
+---@field out string what Serf receives: a query's response, exactly the bytes Serf sends ("" for none)
 ---@field code integer the exit code (0 ok, 1 handler failed, 3 refused, 4 deadline, 5 memory, 6 response refused, 7 bad event)
----@field log string the log lines the run wrote
+---@field log string[] the log lines the run wrote
 
----Run the bundle's handler for an event exactly as Serf would (signatures
----are not checked: the working copy runs as it is).
+---Run the bundle's handler for an event exactly as Serf would: `serfhand
+---handle` in a child (signatures are not checked: the working copy runs as
+---it is).
 ---@param ev serfhand.T.Event
 ---@return serfhand.T.Result
 function T.event(ev) end
 
----Run the bundle's handler for a query exactly as Serf would.
+---T.event with type = "query".
 ---@param q serfhand.T.Event
 ---@return serfhand.T.Result
 function T.query(q) end

@@ -82,7 +82,24 @@ expect_eq "nil means no response" "$OUT|$RC" "|0"
 
 serf_event query missing
 expect_eq "missing handler: exit 0, no output" "$OUT|$RC" "|0"
-expect_match "missing handler is logged at debug" "$(cat "$LOG")" "no handler handlers/query/missing.lua"
+expect_match "missing handler is logged, naming the file looked for" "$(cat "$LOG")" "no handler handlers/query/missing.lua"
+# A query with no handler is most often a typo: an operator at the default
+# level (info) sees it.
+sed 's/level = "debug"/level = "info"/' "$T_TMP/conf" > "$T_TMP/conf.info"
+: > "$LOG"
+env -i PATH="$PATH" SERF_EVENT=query SERF_QUERY_NAME=tpyo SERF_QUERY_LTIME=1 \
+    "$SERFHAND" -c "$T_TMP/conf.info" handle < /dev/null > /dev/null 2>&1
+expect_match "missing handler: logged at info, naming the file" "$(cat "$LOG")" \
+    "info: .*no handler handlers/query/tpyo.lua in bundle $B"
+
+# ev.bundle.version is an integer, like every version (serfhand-check's too).
+h query/version <<'LUA'
+return function(ev) return math.type(ev.bundle.version) .. " " .. ev.bundle.version .. " " .. ev.bundle.name end
+LUA
+serf_event query version
+expect_eq "ev.bundle.version is an integer" "$OUT|$RC" "integer $VERSION bundle|0"
+OUT=$("$SERFHAND" -c "$T_TMP/conf" run query --name version --unsigned 2>/dev/null)
+expect_eq "an unsigned working copy is version 0" "$OUT" "integer 0 unsigned"
 
 h member-join <<'LUA'
 local log = require "serfhand.log"
@@ -531,6 +548,19 @@ expect_match "run --unsigned: and named" "$OUT" "survived: false module 'refmod.
 OUT=$("$SERFHAND" -c "$T_TMP/conf" run query --name req --payload refmod.nope --unsigned 2>&1); RC=$?
 expect_eq "run --unsigned: uncaught, it fails the handler (exit 1)" "$RC" 1
 rm -f "$B/handlers/tick.lua" "$B/handlers/action/probe.lua"
+sign
+
+# check loads every handler's top level through the runner, all of them
+# within one limits.query_ms (serfhand-check answers a query with it).
+h user/toploop <<'LUA'
+while true do end
+LUA
+timed sh -c '"$1" -c "$2" check > "$3" 2>&1; echo $? > "$3.rc"' - "$SERFHAND" "$T_TMP/conf" "$T_TMP/check.out"
+expect_eq "check: a looping top level fails the check (exit 1)" "$(cat "$T_TMP/check.out.rc")" 1
+expect_match "check: names the file and the deadline" "$(cat "$T_TMP/check.out")" \
+    "handlers/user/toploop.lua.*deadline.*limits\.query_ms"
+check "check: ends near limits.query_ms ($MS ms)" test "$MS" -lt 1500
+rm -f "$B/handlers/user/toploop.lua"
 sign
 
 # --- configuration ------------------------------------------------------------

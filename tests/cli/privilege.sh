@@ -147,11 +147,11 @@ bad=$(find "$W/st1/state" -perm /077 ! -type l | head -n 3)
 expect_eq "install: nothing in state/ readable by others" "$bad" ""
 printf 'T.test("put", function() assert(require("serfhand.store").put("k", "v")) end)\n' > "$W/st.lua"
 printf 'state_dir = "%s/st2"\nlog = { target = "%s" }\n' "$W" "$LOG" > "$W/st2.conf"
-"$SERFHAND" -c "$W/st2.conf" test "$W/st.lua" > /dev/null 2>&1
+"$SERFHAND" -c "$W/st2.conf" test --state "$W/st2" "$W/st.lua" > /dev/null 2>&1
 expect_eq "store: state/ 0700" "$(mode "$W/st2")" 700
 expect_eq "store: serfhand.db 0600" "$(mode "$W/st2/serfhand.db")" 600
 chmod 644 "$W/st2/serfhand.db"
-"$SERFHAND" -c "$W/st2.conf" test "$W/st.lua" > /dev/null 2>&1
+"$SERFHAND" -c "$W/st2.conf" test --state "$W/st2" "$W/st.lua" > /dev/null 2>&1
 expect_eq "store: an older 0644 serfhand.db is tightened" "$(mode "$W/st2/serfhand.db")" 600
 bad=$(find "$W/st2" -perm /077 ! -type l | head -n 3)
 expect_eq "store: nothing in state/ readable by others" "$bad" ""

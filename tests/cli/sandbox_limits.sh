@@ -7,6 +7,7 @@
 B=$T_TMP/bundle
 LOG=$T_TMP/log
 DL=1000 # limits.event_ms and limits.query_ms; limits.grace_ms is the default
+DL_BASE=$DL
 # The machine running the tests is shared and loaded: a run that misses the
 # bound is tried again, up to 5 times, and the best run must be within it (the
 # runaway code is the same each time; only the load varies). Every run must
@@ -332,9 +333,11 @@ FLOOD_PORT=$(head -n 1 "$T_TMP/flood.port")
 # conf NAME MEMORY_MB DEADLINE_MS [EXTRA]: another configuration, in $CONF.
 conf() {
     CONF=$T_TMP/conf.$1
-    sed -e "s/memory_mb = 64/memory_mb = $2/" -e "s/event_ms = $DL, query_ms = $DL/event_ms = $3, query_ms = $3/" \
+    # $T_TMP/conf was written with the first DL, whatever DL is now
+    sed -e "s/memory_mb = 64/memory_mb = $2/" -e "s/event_ms = $DL_BASE, query_ms = $DL_BASE/event_ms = $3, query_ms = $3/" \
         "$T_TMP/conf" > "$CONF"
     printf '%s\n' "${4:-}" >> "$CONF"
+    grep -q "event_ms = $3, query_ms = $3" "$CONF" || { echo "conf $1: the deadline was not set" >&2; exit 1; }
 }
 MEM=limits\.memory_mb
 conf small 16 $DL "factomd = { url = \"http://127.0.0.1:$FLOOD_PORT/v2\", max_response_bytes = 268435456 }"

@@ -7,7 +7,7 @@
 S=$T_TMP/state/deep
 CONF=$T_TMP/conf
 printf 'state_dir = "%s"\nlog = { target = "%s" }\n' "$S" "$T_TMP/log" > "$CONF"
-st() { "$SERFHAND" -c "$CONF" test "$@" 2>&1; }
+st() { "$SERFHAND" -c "$CONF" test --state "$S" "$@" 2>&1; }
 ms() { date +%s%3N; }
 
 # --- the Lua tests, with a state_dir made on first use ------------------------
@@ -34,7 +34,7 @@ end)
 LUA
         (
             while [ ! -e "$T_TMP/go" ]; do sleep 0.01; done
-            exec "$SERFHAND" -c "$CONF" test "$T_TMP/race.$i.lua" > "$T_TMP/race.$i.out" 2>&1
+            exec "$SERFHAND" -c "$CONF" test --state "$S" "$T_TMP/race.$i.lua" > "$T_TMP/race.$i.out" 2>&1
         ) &
         track $!
         eval "race_pid_$i=$!"
@@ -182,7 +182,8 @@ expect_eq "pages: exit 0" "$RC" 0
 
 # A state_dir that cannot be made.
 printf 'x' > "$T_TMP/file"
-printf 'state_dir = "%s"\nlog = { target = "%s" }\n' "$T_TMP/file/state" "$T_TMP/log" > "$CONF"
+S=$T_TMP/file/state
+printf 'state_dir = "%s"\nlog = { target = "%s" }\n' "$S" "$T_TMP/log" > "$CONF"
 sed 's/WANT/"Not a directory"/' "$T_TMP/bad.lua" > "$T_TMP/nodir.lua"
 OUT=$(st "$T_TMP/nodir.lua")
 expect_match "bad state_dir: clear errors" "$OUT" "^1 passed, 0 failed"
@@ -227,7 +228,7 @@ T.test("put before the deadline", function()
 end)
 LUA
     T0=$(ms)
-    OUT=$("$SERFHAND" -c "$CONF" test --timeout-ms 600 "$T_TMP/deadline.lua" 2>&1); RC=$?
+    OUT=$("$SERFHAND" -c "$CONF" test --state "$S" --timeout-ms 600 "$T_TMP/deadline.lua" 2>&1); RC=$?
     T1=$(ms)
     expect_match "deadline: clear error" "$OUT" "^1 passed, 0 failed"
     expect_eq "deadline: not stopped by the deadline" "$RC" 0

@@ -98,7 +98,7 @@ LUA
         cat
         echo 'end)'
     } > "$f"
-    nx 1 "$SERFHAND" -c "$T_TMP/n1.conf" test --bundle "$T_TMP/bundle" --timeout-ms 30000 "$f" > "$T_TMP/evil-$1.run" 2>&1
+    nx 1 "$SERFHAND" -c "$T_TMP/n1.conf" test --bundle "$T_TMP/bundle" --state "$T_TMP/state-n1" --timeout-ms 30000 "$f" > "$T_TMP/evil-$1.run" 2>&1
     grep -q '^1 passed, 0 failed' "$T_TMP/evil-$1.run" || { cat "$T_TMP/evil-$1.run"; return 1; }
 }
 # note lines of the attacker's run come through the log (print goes there)

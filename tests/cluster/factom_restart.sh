@@ -115,7 +115,7 @@ LUA
         cat
         echo 'end)'
     } > "$f"
-    "$SERFHAND" -c "$T_TMP/n1.conf" test --bundle "$T_TMP/bundle" --timeout-ms 20000 "$f" | grep -q '^1 passed, 0 failed'
+    "$SERFHAND" -c "$T_TMP/n1.conf" test --bundle "$T_TMP/bundle" --state "$T_TMP/state-n1" --timeout-ms 20000 "$f" | grep -q '^1 passed, 0 failed'
 }
 restarts_since() { tail -n +"$(($1 + 1))" "$T_TMP/restarts"; }
 

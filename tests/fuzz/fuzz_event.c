@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (h && !manifest_valid_rel(h))
             abort(); /* a handler path stays inside the bundle */
         free(h);
-        event_push(L, &ev);
+        event_push(L, &ev, NULL);
         lua_settop(L, 0);
     }
     event_free(&ev);

@@ -125,8 +125,39 @@ static void test_names(void)
     T_OK(!bundle_valid_rel("handlers/a b.lua"), "space");
 }
 
+/* A command's run (action, propose): its handler path stays a bundle path
+ * whatever the operands; args[0] is the payload. */
+static void test_tool_event(void)
+{
+    const char *args[] = {"digest", "x"};
+    struct event ev;
+    event_local(&ev, EV_TOOL, "action", "restart", "n1", args, 2);
+    char *path = event_handler_path(&ev);
+    T_STR(path, "handlers/action/restart.lua", "tool handler path");
+    free(path);
+    T_OK(ev.payload.len == 6 && memcmp(ev.payload.data, "digest", 6) == 0, "payload = args[0]");
+    T_OK(ev.nargs == 2 && strcmp(ev.args[1], "x") == 0, "args kept");
+    T_STR(event_type_name(ev.type), "tool", "EV_TOOL's type name");
+    event_free(&ev);
+    static const char *const bad[][2] = {
+        {"action", "../x"}, {"action", ""}, {"a/b", "x"}, {"..", "x"}, {"action", NULL}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        event_local(&ev, EV_TOOL, bad[i][0], bad[i][1], NULL, NULL, 0);
+        T_OK(event_handler_path(&ev) == NULL, "a tool run with a bad name has no handler path");
+        event_free(&ev);
+    }
+    event_local(&ev, EV_TICK, NULL, NULL, "n1", NULL, 0);
+    path = event_handler_path(&ev);
+    T_STR(path, "handlers/tick.lua", "tick path");
+    T_STR(ev.type_name, "tick", "tick type name");
+    free(path);
+    event_free(&ev);
+    T_OK(event_type_parse("tool") < 0, "tool is no SERF_EVENT");
+}
+
 int main(void)
 {
+    test_tool_event();
     test_user_event();
     test_payload_newlines();
     test_bad_events();
