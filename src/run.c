@@ -116,8 +116,8 @@ static enum run_result encode(struct run *x, size_t cap)
         switch (ljson_encode_max(L, -1, cap, &x->reply, err, sizeof err)) {
         case LJSON_OK: return RUN_OK;
         case LJSON_TOO_LONG: /* refused before the host copies it */
-            return fail(x, RUN_RESPONSE,
-                        "response refused: %s is over limits.response_bytes = %zu", err, cap);
+            return fail(x, RUN_RESPONSE, "response refused: %s is over limits.response_bytes = %zu",
+                        err, cap);
         case LJSON_NO_MEMORY:
             return fail(x, RUN_MEMORY,
                         "response refused: memory cap reached (limits.memory_mb = %lld): %s",
