@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "serfhand.h"
 
@@ -48,6 +49,7 @@ static void usage(FILE *f)
                "serfhand runs Serf events through signed, sandboxed Lua handlers.\n"
                "With no command it is Serf's event handler; point the agent at it with\n"
                "  serf agent -event-handler '*=/usr/local/bin/serfhand'\n"
+               "(on a terminal without SERF_EVENT it prints this and exits 2)\n"
                "\n"
                "commands:\n");
     for (size_t i = 0; commands[i]; i++)
@@ -162,6 +164,14 @@ int main(int argc, char **argv)
     if (rc >= 0) {
         args_free(&ca);
         return rc;
+    }
+    /* Serf always sets SERF_EVENT and gives a pipe or /dev/null as stdin; a
+     * person at a terminal gets the usage instead of a syslog line and 7. */
+    if (cmd == &cmd_handle_entry && !getenv("SERF_EVENT") && isatty(STDIN_FILENO)) {
+        args_free(&ca);
+        fprintf(stderr, "serfhand: not run by Serf (no SERF_EVENT, stdin is a terminal)\n\n");
+        usage(stderr);
+        return SH_EXIT_USAGE;
     }
     if (cfgpath)
         setenv("SERFHAND_CONFIG", cfgpath, 1); /* children (run, spawn) see it too */
