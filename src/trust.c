@@ -399,12 +399,14 @@ int trust_check_bundle(struct trust_report *r, const char *dir, const struct tru
     r->threshold = ks->threshold;
     int rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0) {
+        r->failed |= TRUST_FAIL_BUNDLE;
         util_line_add(&r->problems, "bundle %s: %s", dir, strerror(errno));
         return (int)r->problems.n;
     }
     enum util_open rc =
         util_read_limited(rootfd, "MANIFEST.json", MANIFEST_MAX, NULL, &man, err, sizeof err);
     if (rc != UTIL_OPEN_OK) {
+        r->failed |= TRUST_FAIL_MANIFEST;
         util_line_add(&r->problems, "%s",
                       rc == UTIL_OPEN_MISSING ? "MANIFEST.json: missing (unsigned bundle)" : err);
         goto out;
@@ -412,17 +414,26 @@ int trust_check_bundle(struct trust_report *r, const char *dir, const struct tru
     uint8_t h[32];
     crypto_generichash(h, 32, (const uint8_t *)man.data, man.len, NULL, 0);
     util_hex(h, 32, r->manifest_hash);
+    size_t before = r->problems.n; /* each step's problems name its code */
     trust_verify_sigs(rootfd, man.data, man.len, ks, true, &r->sigs, &r->problems, &r->distinct,
                       err, sizeof err);
+    if (r->problems.n > before)
+        r->failed |= TRUST_FAIL_SIGNATURES;
     if (manifest_parse(&r->m, man.data, man.len, err, sizeof err) < 0) {
+        r->failed |= TRUST_FAIL_MANIFEST;
         util_line_add(&r->problems, "%s", err);
         goto out;
     }
     r->have_manifest = true;
+    before = r->problems.n;
     manifest_check_files(rootfd, &r->m, max_file, &r->problems);
-    if (now_s >= r->m.expires)
+    if (r->problems.n > before)
+        r->failed |= TRUST_FAIL_FILES;
+    if (now_s >= r->m.expires) {
+        r->failed |= TRUST_FAIL_EXPIRED;
         util_line_add(&r->problems, "manifest expired at %lld (now %lld): sign a new version",
                       r->m.expires, (long long)now_s);
+    }
 out:
     buf_free(&man);
     close(rootfd);
@@ -484,6 +495,19 @@ void trust_report_json(const struct trust_report *r, bool full, size_t max, stru
                 buf_addstr(out, ",");
             util_json_str(out, r->sigs.v[i]);
         }
+        buf_addstr(out, "]");
+    }
+    if (full || r->failed) {
+        static const char *const names[] = {"bundle",  "manifest", "signatures",
+                                            "files",   "expired",  "compile",
+                                            "version", "handlers", "keys"};
+        const char *sep = "";
+        buf_addstr(out, ",\"failed\":[");
+        for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+            if (r->failed & (1u << i)) {
+                buf_printf(out, "%s\"%s\"", sep, names[i]);
+                sep = ",";
+            }
         buf_addstr(out, "]");
     }
     buf_addstr(out, ",\"problems\":[");
