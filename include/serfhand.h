@@ -77,6 +77,10 @@ void util_wipe_on_fork(void *p, size_t n);
 /* Milliseconds of CLOCK_MONOTONIC / CLOCK_REALTIME. */
 int64_t util_mono_ms(void);
 int64_t util_now_ms(void);
+/* A date for people: unix seconds t in UTC ISO 8601 next to how long ago
+ * (or in how long) it is from now: "2026-12-05T06:00:00Z, 3 min ago",
+ * "..., in 180 days". t and now within +-2^40 s. */
+void util_date(struct buf *out, int64_t t, int64_t now);
 void util_errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* [A-Za-z0-9][A-Za-z0-9_.-]{0,63}: the names of user events and queries. */

@@ -431,8 +431,10 @@ int trust_check_bundle(struct trust_report *r, const char *dir, const struct tru
         r->failed |= TRUST_FAIL_FILES;
     if (now_s >= r->m.expires) {
         r->failed |= TRUST_FAIL_EXPIRED;
-        util_line_add(&r->problems, "manifest expired at %lld (now %lld): sign a new version",
-                      r->m.expires, (long long)now_s);
+        struct buf when = {0};
+        util_date(&when, r->m.expires, now_s);
+        util_line_add(&r->problems, "manifest expired at %s: sign a new version", when.data);
+        buf_free(&when);
     }
 out:
     buf_free(&man);
@@ -455,7 +457,12 @@ static void trust_report_text(const struct trust_report *r, const char *dir, str
     buf_printf(out, "bundle      %s\n", dir);
     if (r->have_manifest) {
         buf_printf(out, "name        %s version %lld\n", r->m.bundle, r->m.version);
-        buf_printf(out, "created     %lld  expires %lld\n", r->m.created, r->m.expires);
+        int64_t now = util_now_ms() / 1000;
+        buf_addstr(out, "created     ");
+        util_date(out, r->m.created, now);
+        buf_addstr(out, "\nexpires     ");
+        util_date(out, r->m.expires, now);
+        buf_addstr(out, "\n");
         buf_printf(out, "files       %zu listed\n", r->m.nfiles);
     }
     if (r->manifest_hash[0])

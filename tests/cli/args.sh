@@ -12,7 +12,7 @@ CONF
 S() { "$SERFHAND" -c "$T_TMP/c.conf" "$@"; }
 
 # Every command, asked with an option it does not have, says which.
-for c in handle tick status propose action run test check verify sign keygen install \
+for c in handle tick status query propose action run test check verify sign keygen install \
     announce rollback config; do
     out=$(S "$c" --bogus 2>&1 < /dev/null); rc=$?
     expect_eq "$c --bogus is a usage error" "$rc" 2
