@@ -31,9 +31,7 @@ static void value(struct buf *o, const struct cfg_item *it, const struct cfg_val
 {
     void (*str)(struct buf *, const char *) = json ? util_json_str : lua_str;
     switch (it->type) {
-    case CFG_STR:
-        str(o, config_secret(it->path) && *v->str ? "(set)" : v->str);
-        break;
+    case CFG_STR: str(o, config_secret(it->path) && *v->str ? "(set)" : v->str); break;
     case CFG_INT: buf_printf(o, "%lld", v->num); break;
     case CFG_BOOL: buf_addstr(o, v->num ? "true" : "false"); break;
     case CFG_STRLIST:
@@ -115,7 +113,8 @@ static int exec_config(const struct args *a, const struct config *cfg)
             }
         buf_addstr(&o, "]}\n");
     } else {
-        buf_printf(&o, "-- %s\n", cfg->file ? cfg->file : "no configuration file: built-in defaults");
+        buf_printf(&o, "-- %s\n",
+                   cfg->file ? cfg->file : "no configuration file: built-in defaults");
         level(&o, cfg, "", 0, 0, false);
     }
     fwrite(o.data, 1, o.len, stdout);
@@ -132,13 +131,12 @@ const struct cmd_entry cmd_config_entry = {
     .name = "config",
     .summary = "check the configuration and trust keys, print the settings in effect",
     .opts = opts,
-    .description =
-        "Prints every setting in the configuration file's own syntax (a valid file),\n"
-        "each with its help and \"(default)\" when the file does not set it; secrets\n"
-        "show as \"(set)\".\n"
-        "--json: {file, settings: {nested as in the file}, from_file: [dotted keys the\n"
-        "file sets]}, keys in the order of serfhand.conf.sample.\n"
-        "Exit 0 the file is valid, 2 it is not (the message names the key and line).",
+    .description = "Prints every setting in the configuration file's own syntax (a valid file),\n"
+                   "each with its help and \"(default)\" when the file does not set it; secrets\n"
+                   "show as \"(set)\".\n"
+                   "--json: {file, settings: {nested as in the file}, from_file: [dotted keys the\n"
+                   "file sets]}, keys in the order of serfhand.conf.sample.\n"
+                   "Exit 0 the file is valid, 2 it is not (the message names the key and line).",
     .exec = exec_config,
     .needs_config = true,
 };

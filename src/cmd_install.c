@@ -97,7 +97,8 @@ static void print_json(const struct config *cfg, enum install_result res, const 
         [INSTALL_ERROR] = "error",
     };
     struct buf o = {0}, dir = {0};
-    buf_printf(&o, "{\"ok\":%s,\"result\":\"%s\",\"message\":", res == INSTALL_OK ? "true" : "false",
+    buf_printf(&o,
+               "{\"ok\":%s,\"result\":\"%s\",\"message\":", res == INSTALL_OK ? "true" : "false",
                results[res]);
     util_json_str(&o, msg);
     struct trust_keyset ks;

@@ -26,8 +26,9 @@ static int exec_rollback(const struct args *a, const struct config *cfg)
             [INSTALL_ERROR] = "error",
         };
         struct buf o = {0};
-        buf_printf(&o, "{\"ok\":%s,\"result\":\"%s\",\"message\":",
-                   rc == SH_EXIT_OK ? "true" : "false", results[res]);
+        buf_printf(&o,
+                   "{\"ok\":%s,\"result\":\"%s\",\"message\":", rc == SH_EXIT_OK ? "true" : "false",
+                   results[res]);
         util_json_str(&o, msg);
         buf_addstr(&o, "}\n");
         fwrite(o.data, 1, o.len, stdout);

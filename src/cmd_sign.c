@@ -243,8 +243,7 @@ static int exec_sign(const struct args *a, const struct config *cfg)
         struct buf o = {0};
         buf_addstr(&o, "{\"bundle\":");
         util_json_str(&o, m->bundle);
-        buf_printf(&o,
-                   ",\"version\":%lld,\"manifest\":\"%s\",\"key\":\"%s\",\"signature\":",
+        buf_printf(&o, ",\"version\":%lld,\"manifest\":\"%s\",\"key\":\"%s\",\"signature\":",
                    m->version, hex, id);
         util_json_str(&o, signame);
         buf_printf(&o,

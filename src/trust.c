@@ -505,9 +505,8 @@ void trust_report_json(const struct trust_report *r, bool full, size_t max, stru
         buf_addstr(out, "]");
     }
     if (full || r->failed) {
-        static const char *const names[] = {"bundle",  "manifest", "signatures",
-                                            "files",   "expired",  "compile",
-                                            "version", "handlers", "keys"};
+        static const char *const names[] = {"bundle",  "manifest", "signatures", "files", "expired",
+                                            "compile", "version",  "handlers",   "keys"};
         const char *sep = "";
         buf_addstr(out, ",\"failed\":[");
         for (size_t i = 0; i < sizeof names / sizeof *names; i++)

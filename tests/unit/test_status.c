@@ -132,7 +132,7 @@ static void test_any_bytes(void)
         size_t n = (size_t)(rand_r(&seed) % (round < 2900 ? 64 : 9000));
         char *p = malloc(n + 1);
         for (size_t i = 0; i < n; i++) /* every third round ASCII, control bytes too */
-            p[i] = (char)(round % 3 == 0 ? rand_r(&seed) % 0x80
+            p[i] = (char)(round % 3 == 0           ? rand_r(&seed) % 0x80
                           : rand_r(&seed) % 3 == 0 ? 0x80 + rand_r(&seed) % 0x50
                                                    : rand_r(&seed));
         if (round % 3 == 0 && n > 2)
@@ -188,7 +188,10 @@ static void test_check_answers(void)
     T_OK(status_check_parse(L, good, strlen(good), &c, err, sizeof err) == 0, "a real answer");
     T_STR(c.bundle, "view", "bundle");
     T_OK(c.version == 4 && !c.ok && c.nproblems == 2, "version, ok, count");
-    T_STR(c.problems.v[0], "a\x1b" "b", "problems kept raw, escaped where shown");
+    T_STR(c.problems.v[0],
+          "a\x1b"
+          "b",
+          "problems kept raw, escaped where shown");
     T_STR(c.failed.v[0], "files", "codes");
     status_check_free(&c);
     const char *bad[] = {
