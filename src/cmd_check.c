@@ -220,8 +220,8 @@ static const struct cmd_opt opts[] = {
 
 const struct cmd_entry cmd_check_entry = {
     .name = "check",
-    .summary = "check the active bundle: signatures, threshold, hashes, files, expiry, version, "
-               "Lua syntax (--cluster: every node's)",
+    .summary = "check the active bundle in full (--cluster: every node's bundle, version, "
+               "problems)",
     .opts = opts,
     .description = "Exit 0 ok, 3 the bundle fails verification or does not compile (a node\n"
                    "refuses it), 1 it verifies but a handler's top level raises or returns no\n"

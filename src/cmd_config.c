@@ -37,7 +37,7 @@ static void value(struct buf *o, const struct cfg_item *it, const struct cfg_val
     case CFG_STRLIST:
         buf_addstr(o, json ? "[" : "{");
         for (size_t k = 0; k < v->nlist; k++) {
-            buf_addstr(o, k ? ", " : json ? "" : " ");
+            buf_addstr(o, json ? (k ? "," : "") : k ? ", " : " ");
             str(o, v->list[k]);
         }
         buf_addstr(o, json ? "]" : v->nlist ? " }" : "}");

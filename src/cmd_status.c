@@ -138,6 +138,12 @@ static int exec_status(const struct args *a, const struct config *cfg)
             status_row_text(&o, rows[i].name, parsed[i].ok ? &parsed[i].a : NULL,
                             parsed[i].problem[0] ? parsed[i].problem : NULL, now);
         buf_printf(&o, "%zu of %zu alive members answered\n", answered, alive);
+        if (answered == 0 && alive > 0) /* a cluster without the Factom bundle */
+            fprintf(stderr,
+                    "serfhand status: no member answered query %s (is the Factom "
+                    "bundle active?); `serfhand check --cluster` shows every node's "
+                    "bundle\n",
+                    QUERY_NAME);
     }
     fwrite(o.data, 1, o.len, stdout);
     buf_free(&o);

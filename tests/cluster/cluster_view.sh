@@ -179,6 +179,11 @@ rm "$T_TMP/tampered/handlers/query/extra.lua"
 out=$(S check --cluster); rc=$?
 expect_eq "all nodes fine: exit 0" "$rc" 0
 expect_match "every node answered, none with problems" "$out" "3 of 3 alive members answered, 0 with problems"
+# `status` on a cluster without the Factom bundle points at the generic view.
+out=$(S status --timeout-ms 1500 2> "$T_TMP/status.err"); rc=$?
+expect_eq "status on a non-Factom cluster: exit 1" "$rc" 1
+expect_match "status says where to look" "$(cat "$T_TMP/status.err")" "no member answered query factomd-status .*serfhand check --cluster"
+
 # A node whose handler fails answers nothing: missing, exit 1, after the timeout.
 echo 'this is not a config' > "$T_TMP/n3.conf"
 t0=$(ms_now)
