@@ -1248,6 +1248,7 @@ struct cmd_entry {
     const char *operands;           /* what follows the options, e.g. "DIR", or NULL */
     int min_operands, max_operands; /* max -1: any number */
     const char *description;        /* more for `serfhand help NAME`, or NULL */
+    const char *exits; /* help's "exit codes:" lines, "  N meaning"; NULL: the common list */
     int (*exec)(const struct args *a, const struct config *cfg);
     bool needs_config; /* main loads the config before exec */
     bool quiet_usage;  /* handle: a query's stdout/stderr is its answer */

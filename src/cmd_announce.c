@@ -296,11 +296,13 @@ const struct cmd_entry cmd_announce_entry = {
         "reach; each node still verifies what it fetches, so a wrong BASE only fails\n"
         "the rollout.\n"
         "--json: {sent, bundle, version, manifest, url, expires, key, payload_bytes,\n"
-        "payload_max, payload}; errors stay on stderr.\n"
-        "Exit 0 sent (or printed); 1 BASE does not serve DIR (no HTTP 200), the\n"
-        "pointer is too long, a wrong password, or the agent is down or refused the\n"
-        "event; 2 usage, configuration, an unreadable key; 3 DIR does not verify, KEY\n"
-        "is not in trust.keys, or BASE serves another bundle, version or manifest.",
+        "payload_max, payload}; errors stay on stderr.",
+    .exits = "  0 sent (or printed)\n"
+             "  1 BASE does not serve DIR (no HTTP 200), the pointer is too long, a wrong\n"
+             "    password, or the agent is down or refused the event\n"
+             "  2 usage, configuration, an unreadable key\n"
+             "  3 DIR does not verify, KEY is not in trust.keys, or BASE serves another\n"
+             "    bundle, version or manifest",
     .exec = exec_announce,
     .needs_config = true,
 };

@@ -223,10 +223,7 @@ const struct cmd_entry cmd_check_entry = {
     .summary = "check the active bundle in full (--cluster: every node's bundle, version, "
                "problems)",
     .opts = opts,
-    .description = "Exit 0 ok, 3 the bundle fails verification or does not compile (a node\n"
-                   "refuses it), 1 it verifies but a handler's top level raises or returns no\n"
-                   "handler, 2 usage or configuration.\n"
-                   "--json: {bundle, version, manifest, ok, threshold, valid_keys, created,\n"
+    .description = "--json: {bundle, version, manifest, ok, threshold, valid_keys, created,\n"
                    "expires, files, signatures, failed, problems}; failed lists codes (manifest,\n"
                    "signatures, files, expired, compile, version, handlers, keys), problems the\n"
                    "prose.\n"
@@ -234,9 +231,12 @@ const struct cmd_entry cmd_check_entry = {
                    "the local agent (serf.rpc_addr) and prints NODE, BUNDLE, VERSION and the\n"
                    "first PROBLEM of each, returning as soon as every alive member answered.\n"
                    "--json: {alive, answered, problems, nodes: [{node, bundle, version, manifest,\n"
-                   "ok, failed, problems, problem_count}], missing}. Exit 0 every alive member\n"
-                   "answered and none reports a problem, 1 one does or did not answer, 2 the\n"
-                   "agent cannot be reached.",
+                   "ok, failed, problems, problem_count}], missing}.",
+    .exits = "  0 ok; --cluster: every alive member answered, none reports a problem\n"
+             "  1 the bundle verifies but a handler's top level raises or returns no\n"
+             "    handler; --cluster: a member reports a problem or did not answer\n"
+             "  2 usage, configuration; --cluster: the agent cannot be reached\n"
+             "  3 the bundle fails verification or does not compile (a node refuses it)",
     .exec = exec_check,
     .needs_config = true,
 };

@@ -135,8 +135,9 @@ const struct cmd_entry cmd_config_entry = {
                    "each with its help and \"(default)\" when the file does not set it; secrets\n"
                    "show as \"(set)\".\n"
                    "--json: {file, settings: {nested as in the file}, from_file: [dotted keys the\n"
-                   "file sets]}, keys in the order of serfhand.conf.sample.\n"
-                   "Exit 0 the file is valid, 2 it is not (the message names the key and line).",
+                   "file sets]}, keys in the order of serfhand.conf.sample.",
+    .exits = "  0 the file is valid\n"
+             "  2 it is not (the message names the key and the line)",
     .exec = exec_config,
     .needs_config = true,
 };

@@ -212,10 +212,12 @@ const struct cmd_entry cmd_install_entry = {
         "(BASE/MANIFEST.json, BASE/handlers/...). --manifest-hash HEX and --expect-name\n"
         "NAME pin the manifest (used by the install an update announcement starts).\n"
         "--json: {ok, result (installed, refused, failed, error), message, active},\n"
-        "active being the now active bundle as `verify --json` reports it.\n"
-        "Exit 0 installed, 1 the source, the disk or the lock failed, 2 usage or an\n"
-        "unusable state_dir or trust.keys, 3 the bundle was refused (verification,\n"
-        "compilation, expiry, a lower version without --allow-downgrade).",
+        "active being the now active bundle as `verify --json` reports it.",
+    .exits = "  0 installed\n"
+             "  1 the source, the disk or the lock failed\n"
+             "  2 usage, an unusable state_dir or trust.keys\n"
+             "  3 refused: verification, compilation, expiry, a lower version without\n"
+             "    --allow-downgrade",
     .exec = exec_install,
     .needs_config = true,
 };

@@ -128,9 +128,9 @@ const struct cmd_entry cmd_keygen_entry = {
                "the terminal)",
     .opts = opts,
     .description = "--json: {key_id, public_key, public_key_file, secret_key_file, encrypted};\n"
-                   "errors stay on stderr.\n"
-                   "Exit 0 written, 2 a file exists (without -f), cannot be written, or no\n"
-                   "password was given.",
+                   "errors stay on stderr.",
+    .exits = "  0 written\n"
+             "  2 a file exists (without -f) or cannot be written, or no password",
     .exec = exec_keygen,
     .needs_config = false,
 };

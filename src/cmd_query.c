@@ -234,9 +234,10 @@ const struct cmd_entry cmd_query_entry = {
         "--json: {query, answered, expected, elapsed_ms, answers: [{node, ms, bytes,\n"
         "answer}], acks, missing}, keys in this order, answers, acks and missing sorted\n"
         "by node; an answer is a JSON string when it is valid UTF-8, else\n"
-        "\"answer_base64\" holds its bytes. Parse JSON answers with jq's fromjson.\n"
-        "Exit 0 every target answered (and at least N with --expect), 1 some did not,\n"
-        "2 usage, configuration, or the agent cannot be reached or refused the query.",
+        "\"answer_base64\" holds its bytes. Parse JSON answers with jq's fromjson.",
+    .exits = "  0 every target answered (and at least N with --expect N)\n"
+             "  1 some did not\n"
+             "  2 usage, configuration, or the agent cannot be reached or refused the query",
     .exec = exec_query,
     .needs_config = true,
 };

@@ -59,10 +59,11 @@ const struct cmd_entry cmd_rollback_entry = {
         "install (<state_dir>/previous), after verifying it again, and lower the recorded\n"
         "version to it. A downgrade is an explicit operator act: without --allow-downgrade\n"
         "nothing happens.\n"
-        "--json: {ok, result (rolled back, refused, failed, error), message}.\n"
-        "Exit 0 rolled back, 1 nothing to roll back to or the disk or lock failed, 2\n"
-        "usage, no --allow-downgrade, or an unusable state_dir or trust.keys, 3 the\n"
-        "previous bundle no longer verifies or has expired.",
+        "--json: {ok, result (rolled back, refused, failed, error), message}.",
+    .exits = "  0 rolled back\n"
+             "  1 nothing to roll back to, or the disk or the lock failed\n"
+             "  2 usage, no --allow-downgrade, an unusable state_dir or trust.keys\n"
+             "  3 the previous bundle no longer verifies or has expired",
     .exec = exec_rollback,
     .needs_config = true,
 };

@@ -313,10 +313,12 @@ const struct cmd_entry cmd_sign_entry = {
         "--expires takes a DURATION: seconds, or a number with s, m, h, d or w (180d).\n"
         "--json: {bundle, version, manifest, key, signature, new_manifest,\n"
         "removed_signatures, files, created, expires} (unix seconds); errors stay on\n"
-        "stderr.\n"
-        "Exit 0 signed; 1 a wrong password, files that cannot be listed or no longer\n"
-        "match the manifest, a failed write; 2 usage, an unreadable key or DIR, a\n"
-        "--name or --version conflict; 3 the Lua does not compile.",
+        "stderr.",
+    .exits = "  0 signed\n"
+             "  1 a wrong password, files that cannot be listed or no longer match the\n"
+             "    manifest, a failed write\n"
+             "  2 usage, an unreadable key or DIR, a --name or --version conflict\n"
+             "  3 the Lua does not compile",
     .exec = exec_sign,
     .needs_config = true,
 };

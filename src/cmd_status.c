@@ -176,9 +176,10 @@ const struct cmd_entry cmd_status_entry = {
     .description = "Asks every alive member (query factomd-status) and prints one row per\n"
                    "node: role, state, saved and leader height, minute, stalled for, sick,\n"
                    "bundle version, last restart. Returns once every alive member answered\n"
-                   "(at most N ms, default 5000).\n"
-                   "Exit 0 every alive member answered, 1 some did not, 2 usage, configuration,\n"
-                   "or the agent cannot be reached.",
+                   "(at most N ms, default 5000).",
+    .exits = "  0 every alive member answered\n"
+             "  1 some did not\n"
+             "  2 usage, configuration, or the agent cannot be reached",
     .exec = exec_status,
     .needs_config = true,
 };

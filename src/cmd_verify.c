@@ -47,9 +47,10 @@ const struct cmd_entry cmd_verify_entry = {
         "--json: {bundle, version, manifest, ok, threshold, valid_keys, created, expires,\n"
         "files, signatures, failed, problems} (dates in unix seconds); failed lists\n"
         "codes (bundle, manifest, signatures, files, expired, compile), problems the\n"
-        "prose.\n"
-        "Exit 0 ok, 3 the bundle fails (a node would refuse it), 2 usage, configuration\n"
-        "or an unusable trust.keys.",
+        "prose.",
+    .exits = "  0 ok\n"
+             "  2 usage, configuration, an unusable trust.keys\n"
+             "  3 the bundle fails (a node would refuse it)",
     .exec = exec_verify,
     .needs_config = true,
 };

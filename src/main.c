@@ -53,6 +53,17 @@ static const struct cmd_opt main_opts[] = {
     {NULL},
 };
 
+/* What every run of a handler may exit with (handle, run, tick, ...). */
+static const char common_exits[] =
+    "  0 ok\n"
+    "  1 failed (a handler raised or returned nil, err; a check failed)\n"
+    "  2 usage, configuration or system error\n"
+    "  3 refused by verification\n"
+    "  4 deadline\n"
+    "  5 memory cap\n"
+    "  6 query response refused\n"
+    "  7 bad event";
+
 static void usage(FILE *f)
 {
     struct buf opts = {0};
@@ -72,9 +83,9 @@ static void usage(FILE *f)
             "options:\n"
             "%s"
             "\n"
-            "exit codes: 0 ok, 1 failed, 2 usage or system error, 3 refused by\n"
-            "verification, 4 deadline, 5 memory cap, 6 response refused, 7 bad event\n",
-            opts.data);
+            "exit codes:\n%s\n"
+            "(each command's own: serfhand help COMMAND)\n",
+            opts.data, common_exits);
     buf_free(&opts);
 }
 
@@ -102,6 +113,7 @@ static int command_help(const char *name)
         buf_addstr(&out, "\noptions:\n");
         args_options_help(c->opts, &out);
     }
+    buf_printf(&out, "\nexit codes:\n%s\n", c->exits ? c->exits : common_exits);
     fwrite(out.data, 1, out.len, stdout);
     buf_free(&out);
     return SH_EXIT_OK;

@@ -148,7 +148,13 @@ expect_eq "config --json: lists are arrays" "$(printf '%s' "$out" | jq -c '.sett
 expect_eq "config --json: the same twice" "$(S config --json)" "$out"
 
 # --- exit codes in every command's help -----------------------------------------------------
-for c in status query check verify sign keygen install announce rollback config; do
-    expect_match "help $c lists its exit codes" "$(S help "$c")" "Exit 0 "
+for c in handle tick status query propose action run test check verify sign keygen install \
+    announce rollback config; do
+    h=$(S help "$c")
+    expect_match "help $c lists its exit codes" "$h" "^exit codes:"
+    expect_match "help $c: what 0 means" "$(printf '%s' "$h" | sed -n '/^exit codes:/,$p')" "^  0 "
+    expect_match "help $c: what 2 means" "$(printf '%s' "$h" | sed -n '/^exit codes:/,$p')" "^  2 "
 done
+expect_match "help announce: 1 when the agent is down" "$(S help announce | sed -n '/^  1 /,/^  2 /p')" "the agent is down"
+expect_match "serfhand --help lists the common exit codes" "$("$SERFHAND" --help)" "^  7 bad event"
 finish
