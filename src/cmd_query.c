@@ -110,7 +110,7 @@ static int exec_query(const struct args *a, const struct config *cfg)
     }
 
     /* The targets, with or without an answer, then anyone else who answered. */
-    rows = xmalloc((r.ntargets + r.res.nresp + 1) * sizeof *rows);
+    rows = xmalloc((r.ntargets + r.res.nresp + r.res.nacks + 1) * sizeof *rows);
     missing = xmalloc((r.ntargets + r.res.nacks + 1) * sizeof *missing);
     size_t nrows = 0, nmissing = 0;
     for (size_t i = 0; i < r.ntargets; i++) {
@@ -131,8 +131,10 @@ static int exec_query(const struct args *a, const struct config *cfg)
     }
     if (!r.known_targets) /* tag filters: who acked is who the filter matched */
         for (size_t k = 0; k < r.res.nacks; k++)
-            if (!status_round_reply(&r, r.res.acks[k], NULL))
+            if (!status_round_reply(&r, r.res.acks[k], NULL)) {
                 missing[nmissing++] = r.res.acks[k];
+                rows[nrows++] = (struct row){r.res.acks[k], NULL, -1};
+            }
     qsort(rows, nrows, sizeof *rows, row_cmp);
     acks = xmalloc((r.res.nacks + 1) * sizeof *acks);
     memcpy(acks, r.res.acks, r.res.nacks * sizeof *acks);

@@ -32,8 +32,10 @@ LUA
 cp -r "$B" "$T_TMP/tampered"
 echo 'return function() end' > "$T_TMP/tampered/handlers/query/extra.lua" # not signed
 
-# Node 2's name carries an escape sequence: a member picks its own name.
-N2=$(printf 'n2\033[7m')
+# Node 2's name carries an escape sequence and a byte that is not UTF-8: a
+# member picks its own name. In JSON that byte is U+FFFD (N2J).
+N2=$(printf 'n2\033[7m\377')
+N2J=$(printf 'n2\033[7m\357\277\275')
 for i in 1 2 3; do
     bundle=$B; [ "$i" = 3 ] && bundle=$T_TMP/tampered
     cat > "$T_TMP/n$i.conf" <<CONF
@@ -77,7 +79,7 @@ took=$(($(ms_now) - t0))
 expect_eq "query echo: exit 0" "$rc" 0
 expect_match "n1 answered" "$out" "^n1 +[0-9]+ ms +8 B  n1:hello$"
 expect_match "n3 answered" "$out" "n3 +[0-9]+ ms +8 B  n3:hello"
-expect_match "the node name is escaped" "$out" 'n2\\x1b\[7m +[0-9]+ ms +12 B  n2\\x1b\[7m:hello'
+expect_match "the node name is escaped" "$out" 'n2\\x1b\[7m\\xff +[0-9]+ ms +13 B  n2\\x1b\[7m\\xff:hello'
 expect_match "a summary line" "$out" "3 answered, 3 acks, 0 missing, in [0-9]+ ms$"
 check "returned once all 3 answered, not at the 10 s timeout ($took ms)" [ "$took" -lt 5000 ]
 echo "query echo, 3 agents: $took ms (timeout 10 s)"
@@ -90,14 +92,17 @@ expect_eq "top-level keys in a fixed order" "$(printf '%s' "$j1" | jq -c keys_un
 expect_eq "answer keys in a fixed order" "$(printf '%s' "$j1" | jq -c '.answers[0] | keys_unsorted')" \
     '["node","ms","bytes","answer"]'
 expect_eq "answers sorted by node" "$(printf '%s' "$j1" | jq -r '.answers[].node' | od -An -c | tr -s ' ')" \
-    "$(printf 'n1\nn2\033[7m\nn3\n' | od -An -c | tr -s ' ')"
+    "$(printf 'n1\n%s\nn3\n' "$N2J" | od -An -c | tr -s ' ')"
 expect_eq "the answers, exact" "$(printf '%s' "$j1" | jq -r '.answers[2].answer')" "n3:hello"
 expect_eq "counts" "$(printf '%s' "$j1" | jq -c '[.answered, .expected, (.acks | length), .missing]')" '[3,3,3,[]]'
 j2=$(S query --json --timeout 10 echo hello)
 strip() { printf '%s' "$1" | sed -E 's/"(ms|elapsed_ms)":[0-9]+//g'; }
 expect_eq "two runs give the same document (times aside)" "$(strip "$j2")" "$(strip "$j1")"
-jq_out=$(S query --json --timeout 10 json | jq -c '[.answers[].answer | fromjson | .node]')
-expect_eq "a JSON answer is a string: fromjson reads it" "$jq_out" "$(jq -cn --arg n2 "$N2" '["n1",$n2,"n3"]')"
+j=$(S query --json --timeout 10 json)
+expect_eq "a JSON answer is a string: fromjson reads it" "$(printf '%s' "$j" | jq -c '[.answers[0,2].answer | fromjson | .node]')" '["n1","n3"]'
+expect_eq "n2's answer holds its name's byte that is not UTF-8: base64" \
+    "$(printf '%s' "$j" | jq -r '.answers[1].answer_base64' | base64 -d | jq -c .node)" \
+    "$(jq -cn --arg n2 "$N2J" '$n2')"
 
 # --- hostile answers -------------------------------------------------------------------
 out=$(S query --timeout 10 hostile); rc=$?
@@ -142,6 +147,10 @@ expect_eq "--tag: the acks are the matched nodes" "$(printf '%s' "$out" | jq -c 
 out=$(S query --expect 1 --timeout 10 --json echo x); rc=$?
 expect_eq "--expect 1 returns after one answer, the rest missing: exit 1" "$rc" 1
 expect_eq "one answer" "$(printf '%s' "$out" | jq '.answered')" 1
+out=$(S query --tag role=r1 --timeout 1 typo-no-handler); rc=$?
+expect_eq "--tag, nobody answers: exit 1" "$rc" 1
+expect_match "the node that acked is shown as not answering" "$out" "^n1 +\(no answer\)
+0 answered, 1 acks, 1 missing"
 out=$(S query --timeout 1 typo-no-handler 2>&1); rc=$?
 expect_eq "a query nobody handles: exit 1" "$rc" 1
 expect_match "every node is listed as not answering" "$out" "^n1 +\(no answer\)"
@@ -165,7 +174,7 @@ expect_eq "check --cluster with a tampered node: exit 1" "$rc" 1
 check "returned once all 3 answered ($took ms)" [ "$took" -lt 3000 ]
 expect_match "a header" "$out" "^NODE +BUNDLE +VERSION +PROBLEMS"
 expect_match "n1 ok" "$out" "n1 +view +4 +-"
-expect_match "n2 ok, name escaped" "$out" 'n2\\x1b\[7m +view +4 +-'
+expect_match "n2 ok, name escaped" "$out" 'n2\\x1b\[7m\\xff +view +4 +-'
 expect_match "n3's problem is named" "$out" "n3 +view +4 +handlers/query/extra.lua: not listed in the manifest"
 expect_match "a summary" "$out" "3 of 3 alive members answered, 1 with problems"
 j=$(S check --cluster --json); rc=$?
@@ -173,7 +182,7 @@ expect_eq "check --cluster --json: exit 1" "$rc" 1
 expect_eq "check --cluster --json: keys" "$(printf '%s' "$j" | jq -c keys_unsorted)" '["alive","answered","problems","nodes","missing"]'
 expect_eq "per node: integer version, ok, codes" \
     "$(printf '%s' "$j" | jq -c '[.nodes[] | [.node, .bundle, .version, .ok, .failed]]')" \
-    "$(jq -cn --arg n2 "$N2" '[["n1","view",4,true,[]],[$n2,"view",4,true,[]],["n3","view",4,false,["files"]]]')"
+    "$(jq -cn --arg n2 "$N2J" '[["n1","view",4,true,[]],[$n2,"view",4,true,[]],["n3","view",4,false,["files"]]]')"
 expect_match "n3's problems are listed" "$(printf '%s' "$j" | jq -r '.nodes[2].problems[0]')" "extra.lua"
 rm "$T_TMP/tampered/handlers/query/extra.lua"
 out=$(S check --cluster); rc=$?
