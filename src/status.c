@@ -3,7 +3,10 @@
  * The answer is decoded by lua-cjson in a protected call and copied field by
  * field into bounded C values (names from a small alphabet, integers in
  * range); cmd_status.c prints and encodes only these values, never the
- * answer's own bytes. Also used by the fuzz harness fuzz_status.c.
+ * answer's own bytes. The same for answers to serfhand-check (check
+ * --cluster); any other answer (`query`) is escaped for a terminal or JSON.
+ * status_ask is the one query round `query` and `check --cluster` share.
+ * Also used by the fuzz harness fuzz_status.c.
  */
 #include <stddef.h>
 #include <stdlib.h>
