@@ -77,6 +77,10 @@ void util_wipe_on_fork(void *p, size_t n);
 /* Milliseconds of CLOCK_MONOTONIC / CLOCK_REALTIME. */
 int64_t util_mono_ms(void);
 int64_t util_now_ms(void);
+/* A date for people: unix seconds t in UTC ISO 8601 next to how long ago
+ * (or in how long) it is from now: "2026-12-05T06:00:00Z, 3 min ago",
+ * "..., in 180 days". t and now within +-2^40 s. */
+void util_date(struct buf *out, int64_t t, int64_t now);
 void util_errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* [A-Za-z0-9][A-Za-z0-9_.-]{0,63}: the names of user events and queries. */
@@ -384,6 +388,20 @@ struct trust_keyset {
     size_t n;
     long long threshold;
 };
+/* Which checks failed, for machines: each bit is named in the JSON report
+ * ("failed": ["signatures", ...]) next to the prose problems. */
+enum trust_fail {
+    TRUST_FAIL_BUNDLE = 1 << 0,     /* "bundle": the directory cannot be opened */
+    TRUST_FAIL_MANIFEST = 1 << 1,   /* "manifest": missing, unreadable or invalid */
+    TRUST_FAIL_SIGNATURES = 1 << 2, /* "signatures": below the threshold, bad signature files */
+    TRUST_FAIL_FILES = 1 << 3,      /* "files": a hash, size, missing or unlisted file */
+    TRUST_FAIL_EXPIRED = 1 << 4,    /* "expired" */
+    TRUST_FAIL_COMPILE = 1 << 5,    /* "compile": a Lua file does not compile */
+    TRUST_FAIL_VERSION = 1 << 6,    /* "version": below the recorded one, or that is unknown */
+    TRUST_FAIL_HANDLERS = 1 << 7,   /* "handlers": a top level raised, returned no handler,
+                                       or required a refused module */
+    TRUST_FAIL_KEYS = 1 << 8,       /* "keys": trust.keys cannot be loaded */
+};
 struct trust_report {
     bool have_manifest;
     struct manifest m;
@@ -392,6 +410,7 @@ struct trust_report {
     long long threshold;
     struct util_lines sigs;     /* one line per signature file */
     struct util_lines problems; /* empty = bundle ok */
+    unsigned failed;            /* enum trust_fail bits, one per failed check */
 };
 #define TRUST_SIGNAME_MAX 64
 /* The names a signature by keyid may have (see minisign_keyid_hex). */
@@ -432,9 +451,9 @@ int trust_check_bundle(struct trust_report *r, const char *dir, const struct tru
                        size_t max_file, int64_t now_s);
 void trust_report_free(struct trust_report *r);
 /* The report as JSON {bundle, version, manifest, ok, [threshold,
- * valid_keys, created, expires, files, signatures,] problems} (full adds
- * the bracketed part; max > 0 caps the length by dropping problems, with a
- * final "... N more"). */
+ * valid_keys, created, expires, files, signatures,] failed, problems} (full
+ * adds the bracketed part; without full, failed only when not empty; max > 0
+ * caps the length by dropping problems, with a final "... N more"). */
 void trust_report_json(const struct trust_report *r, bool full, size_t max, struct buf *out);
 /* Print r to stdout as `verify` and `check` do: text, or one line of JSON. */
 void trust_report_print(const struct trust_report *r, const char *dir, bool json);
@@ -1106,6 +1125,71 @@ void status_row_text(struct buf *out, const char *node, const struct status_answ
 /* The answer as a JSON object built from the parsed fields only;
  * {"error": problem} for a refused one, null for none. */
 void status_row_json(struct buf *out, const struct status_answer *a, const char *problem);
+/* Any member's answer (query, check --cluster) is hostile bytes: */
+/* true when s[0..n) is valid UTF-8 (no overlong form, surrogate or code
+ * point above U+10FFFF). */
+bool status_utf8_valid(const char *s, size_t n);
+/* s[0..n) as a JSON string: control characters as \u00XX, each byte that is
+ * not part of valid UTF-8 as \ufffd. */
+void status_json_bytes(struct buf *out, const char *s, size_t n);
+/* s[0..n) for a terminal: printable ASCII as is, \\ \n \t \r escaped, every
+ * other byte (control, escape, non-ASCII) as \xHH; at most max bytes of s,
+ * then "..." if cut. */
+void status_term_bytes(struct buf *out, const char *s, size_t n, size_t max);
+/* A member's answer to the built-in query serfhand-check (check_report),
+ * read strictly like status_answer. Problems are the member's own words:
+ * kept raw (at most STATUS_CHECK_TEXT bytes each, the first
+ * STATUS_CHECK_PROBLEMS of them) and escaped wherever they are shown. */
+#define STATUS_CHECK_PROBLEMS 20
+#define STATUS_CHECK_TEXT 300
+struct status_check {
+    char bundle[65];   /* a valid name, "" for null */
+    int64_t version;   /* STATUS_ABSENT for null */
+    char manifest[65]; /* 64 lowercase hex digits, or "" */
+    int ok;
+    size_t nproblems;           /* how many the member listed */
+    struct util_lines problems; /* the first ones, raw */
+    struct util_lines failed;   /* the failure codes it sent ([a-z_]+), if any */
+};
+/* 0, or -1 with err in our words and *c empty; free with status_check_free. */
+int status_check_parse(lua_State *L, const char *s, size_t len, struct status_check *c, char *err,
+                       size_t errlen);
+void status_check_free(struct status_check *c);
+/* One query to the cluster through the local agent (serf.rpc_addr or
+ * $SERF_RPC_ADDR, serf.rpc_auth or $SERF_RPC_AUTH), as `query`, `check
+ * --cluster` ask: acks requested, each response timed, and an early return
+ * once expect answers arrived. */
+struct status_ask {
+    const char *name;
+    const void *payload;
+    size_t len;
+    const char *const *nodes; /* FilterNodes; the targets when given */
+    size_t nnodes;
+    const char *const *tagk, *const *tagv; /* FilterTags (Go regexps) */
+    size_t ntags;
+    int64_t timeout_ms; /* 0: the agent's default */
+    long long expect;   /* return after this many answers; -1: every target */
+};
+struct status_round {
+    struct serf_query_result res; /* responses in arrival order, acks */
+    int64_t *ms;                  /* ms from sending to each response */
+    char **targets;               /* who should answer: named nodes or every alive member */
+    size_t ntargets;
+    bool known_targets; /* false with tag filters: only the agents know who matches */
+    size_t alive;       /* alive members the agent knows */
+    size_t expect;      /* what the early return waited for (0: Serf's done) */
+    int64_t elapsed_ms;
+};
+/* 0 with r filled, or -1 with err (agent unreachable, auth, the agent
+ * refused the query); free r with status_round_free in both cases. */
+int status_ask(const struct config *cfg, const struct status_ask *q, struct status_round *r,
+               char *err, size_t errlen);
+/* The response of node (and its index), or NULL. */
+const struct serf_reply *status_round_reply(const struct status_round *r, const char *node,
+                                            size_t *index);
+/* ms from sending to response i, or -1. */
+int64_t status_round_ms(const struct status_round *r, size_t i);
+void status_round_free(struct status_round *r);
 
 /* ---- install.c */
 /* Read caps before any signature check: a bundle's manifest is a few KB
@@ -1313,6 +1397,7 @@ struct cmd_entry {
     const char *operands;           /* what follows the options, e.g. "DIR", or NULL */
     int min_operands, max_operands; /* max -1: any number */
     const char *description;        /* more for `serfhand help NAME`, or NULL */
+    const char *exits; /* help's "exit codes:" lines, "  N meaning"; NULL: the common list */
     int (*exec)(const struct args *a, const struct config *cfg);
     bool needs_config; /* main loads the config before exec */
     bool quiet_usage;  /* handle: a query's stdout/stderr is its answer */
@@ -1334,6 +1419,7 @@ extern const struct cmd_entry cmd_install_entry;
 extern const struct cmd_entry cmd_announce_entry;
 extern const struct cmd_entry cmd_rollback_entry;
 extern const struct cmd_entry cmd_metrics_entry;
+extern const struct cmd_entry cmd_query_entry;
 
 /* The exit code of each result: cmd_*.c alone decide them. */
 static inline int cmd_exit_run(enum run_result res)

@@ -55,7 +55,8 @@ enum check_result check_verify(struct trust_report *r, const char *dir,
     if (r->have_manifest) {
         int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd >= 0) {
-            check_compile(dfd, &r->m, max_file, &r->problems);
+            if (check_compile(dfd, &r->m, max_file, &r->problems) > 0)
+                r->failed |= TRUST_FAIL_COMPILE;
             close(dfd);
         } /* else trust_check_bundle reported it */
     }
@@ -114,6 +115,7 @@ enum check_result check_bundle(const struct config *cfg, const char *dir, struct
     size_t max_file = (size_t)config_int(cfg, "limits.file_bytes");
     if (trust_keyset_load(&ks, cfg, err, sizeof err) < 0) {
         memset(r, 0, sizeof *r);
+        r->failed = TRUST_FAIL_KEYS;
         util_line_add(&r->problems, "%s", err);
         return CHECK_REFUSED;
     }
@@ -122,6 +124,7 @@ enum check_result check_bundle(const struct config *cfg, const char *dir, struct
     if (!r->have_manifest)
         return CHECK_REFUSED;
     long long highest;
+    size_t before = r->problems.n;
     if (bundle_highest_version(config_str(cfg, "state_dir"), &highest, err, sizeof err) < 0)
         util_line_add(&r->problems, "recorded version unknown: %s", err);
     else if (r->m.version < highest)
@@ -129,9 +132,14 @@ enum check_result check_bundle(const struct config *cfg, const char *dir, struct
                       "version %lld is below the highest version this node "
                       "accepted (%lld)",
                       r->m.version, highest);
+    if (r->problems.n > before)
+        r->failed |= TRUST_FAIL_VERSION;
     if (r->problems.n)
         return CHECK_REFUSED;
-    if (load_handlers(cfg, dir, &r->m, &r->problems))
+    bool refused = load_handlers(cfg, dir, &r->m, &r->problems);
+    if (r->problems.n)
+        r->failed |= TRUST_FAIL_HANDLERS;
+    if (refused)
         return CHECK_REFUSED;
     return r->problems.n ? CHECK_FAILED : CHECK_OK;
 }

@@ -79,11 +79,31 @@ static int check_published(const struct config *cfg, const struct update_pointer
     return rc;
 }
 
+/* --json: what was (or, with --print, would be) sent. */
+static void print_json(const struct update_pointer *p, const char *id, const struct buf *payload,
+                       bool sent)
+{
+    struct buf o = {0};
+    buf_printf(&o, "{\"sent\":%s,\"bundle\":", sent ? "true" : "false");
+    util_json_str(&o, p->name);
+    buf_printf(&o, ",\"version\":%lld,\"manifest\":\"%s\",\"url\":", p->version, p->hash);
+    util_json_str(&o, p->url);
+    buf_printf(&o,
+               ",\"expires\":%lld,\"key\":\"%s\",\"payload_bytes\":%zu,\"payload_max\":%d,"
+               "\"payload\":",
+               p->expires, id, payload->len, UPDATE_PAYLOAD_MAX);
+    util_json_str(&o, payload->data); /* base64url "." compact JSON: printable */
+    buf_addstr(&o, "}\n");
+    fwrite(o.data, 1, o.len, stdout);
+    buf_free(&o);
+}
+
 static int exec_announce(const struct args *a, const struct config *cfg)
 {
     const char *keyfile = args_str(a, "-s", NULL), *url = args_str(a, "--url", NULL);
     const char *dir = a->pos[0];
     bool print_only = args_has(a, "--print"), no_check = args_has(a, "--no-check");
+    bool json = args_has(a, "--json");
     long long ttl = args_num(a, "--ttl", 3600);
     struct trust_keyset ks = {0};
     struct trust_report rep = {0};
@@ -184,7 +204,10 @@ static int exec_announce(const struct args *a, const struct config *cfg)
     }
     rc = SH_EXIT_USAGE;
     if (print_only) {
-        printf("%s\n", payload.data);
+        if (json)
+            print_json(&p, id, &payload, false);
+        else
+            printf("%s\n", payload.data);
         rc = SH_EXIT_OK;
         goto out;
     }
@@ -208,9 +231,16 @@ static int exec_announce(const struct args *a, const struct config *cfg)
             "announce: bundle %s version %lld (manifest %.16s) at %s, expires %lld, "
             "signed by key %s, %zu bytes",
             p.name, p.version, p.hash, p.url, p.expires, id, payload.len);
-    printf("announced bundle %s version %lld (manifest %s) at %s, valid until %lld, signed by "
-           "key %s (%zu of %d payload bytes); watch with `serf query serfhand-check`\n",
-           p.name, p.version, p.hash, p.url, p.expires, id, payload.len, UPDATE_PAYLOAD_MAX);
+    if (json) {
+        print_json(&p, id, &payload, true);
+    } else {
+        struct buf until = {0};
+        util_date(&until, p.expires, now);
+        printf("announced bundle %s version %lld (manifest %s) at %s, valid until %s, signed by "
+               "key %s (%zu of %d payload bytes); watch with `serfhand check --cluster`\n",
+               p.name, p.version, p.hash, p.url, until.data, id, payload.len, UPDATE_PAYLOAD_MAX);
+        buf_free(&until);
+    }
     rc = SH_EXIT_OK;
 out:
     if (rpc)
@@ -243,6 +273,7 @@ static const struct cmd_opt opts[] = {
      .max = 365LL * 86400},
     {.name = "--print", .kind = OPT_FLAG, .help = "print the payload instead of sending it"},
     {.name = "--no-check", .kind = OPT_FLAG, .help = "do not fetch BASE/MANIFEST.json first"},
+    {.name = "--json", .kind = OPT_FLAG, .help = "one line of JSON on success"},
     {NULL},
 };
 
@@ -263,7 +294,15 @@ const struct cmd_entry cmd_announce_entry = {
         "The announcement never outlives the bundle's expiry. --print prints the payload\n"
         "after the check. --no-check skips the fetch, for a BASE only the nodes can\n"
         "reach; each node still verifies what it fetches, so a wrong BASE only fails\n"
-        "the rollout.",
+        "the rollout.\n"
+        "--json: {sent, bundle, version, manifest, url, expires, key, payload_bytes,\n"
+        "payload_max, payload}; errors stay on stderr.",
+    .exits = "  0 sent (or printed)\n"
+             "  1 BASE does not serve DIR (no HTTP 200), the pointer is too long, a wrong\n"
+             "    password, or the agent is down or refused the event\n"
+             "  2 usage, configuration, an unreadable key\n"
+             "  3 DIR does not verify, KEY is not in trust.keys, or BASE serves another\n"
+             "    bundle, version or manifest",
     .exec = exec_announce,
     .needs_config = true,
 };

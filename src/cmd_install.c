@@ -86,6 +86,39 @@ static bool is_url(const char *s)
 
 /* ------------------------------------------------------------ install */
 
+/* --json: {ok, result, message[, active]}, active being the bundle now at
+ * <state_dir>/current as `verify --json` reports it. */
+static void print_json(const struct config *cfg, enum install_result res, const char *msg)
+{
+    static const char *const results[] = {
+        [INSTALL_OK] = "installed",
+        [INSTALL_REFUSED] = "refused",
+        [INSTALL_FAILED] = "failed",
+        [INSTALL_ERROR] = "error",
+    };
+    struct buf o = {0}, dir = {0};
+    buf_printf(&o,
+               "{\"ok\":%s,\"result\":\"%s\",\"message\":", res == INSTALL_OK ? "true" : "false",
+               results[res]);
+    util_json_str(&o, msg);
+    struct trust_keyset ks;
+    char err[512];
+    if (res == INSTALL_OK && trust_keyset_load(&ks, cfg, err, sizeof err) == 0) {
+        struct trust_report r;
+        buf_printf(&dir, "%s/current", config_str(cfg, "state_dir"));
+        trust_check_bundle(&r, dir.data, &ks, (size_t)config_int(cfg, "limits.file_bytes"),
+                           util_now_ms() / 1000);
+        buf_addstr(&o, ",\"active\":");
+        trust_report_json(&r, true, 0, &o);
+        trust_report_free(&r);
+        trust_keyset_free(&ks);
+    }
+    buf_addstr(&o, "}\n");
+    fwrite(o.data, 1, o.len, stdout);
+    buf_free(&o);
+    buf_free(&dir);
+}
+
 static int exec_install(const struct args *a, const struct config *cfg)
 {
     struct install_opts o = {
@@ -127,15 +160,18 @@ static int exec_install(const struct args *a, const struct config *cfg)
     log_msg(LOG_LVL_INFO, "install: from %s%s", from,
             o.allow_downgrade ? " (--allow-downgrade)" : "");
     int64_t t0 = util_mono_ms();
-    int rc = cmd_exit_install(install_bundle(cfg, &src, &o, msg, sizeof msg));
-    if (rc == SH_EXIT_OK) {
+    enum install_result res = install_bundle(cfg, &src, &o, msg, sizeof msg);
+    int rc = cmd_exit_install(res);
+    if (rc == SH_EXIT_OK)
         log_msg(LOG_LVL_INFO, "install: %s (%lld ms)", msg, (long long)(util_mono_ms() - t0));
-        printf("%s\n", msg);
-    } else {
+    else
         log_msg(LOG_LVL_ERROR, "install failed, nothing changed: %s", msg);
-        if (strcmp(config_str(cfg, "log.target"), "stderr") != 0)
-            fprintf(stderr, "serfhand install: %s\nnothing was changed\n", msg);
-    }
+    if (args_has(a, "--json"))
+        print_json(cfg, res, msg);
+    else if (rc == SH_EXIT_OK)
+        printf("%s\n", msg);
+    else if (strcmp(config_str(cfg, "log.target"), "stderr") != 0)
+        fprintf(stderr, "serfhand install: %s\nnothing was changed\n", msg);
     if (ds.fd >= 0)
         close(ds.fd);
     free(base);
@@ -157,6 +193,7 @@ static const struct cmd_opt opts[] = {
      .arg = "NAME",
      .help = "refuse a bundle of another name",
      .hidden = true},
+    {.name = "--json", .kind = OPT_FLAG, .help = "one line of JSON, also when it fails"},
     {NULL},
 };
 
@@ -173,7 +210,14 @@ const struct cmd_entry cmd_install_entry = {
         "exit 3) and switch <state_dir>/current to it. The previous bundle is kept\n"
         "(`serfhand rollback`). A URL is the base the bundle's files are published under\n"
         "(BASE/MANIFEST.json, BASE/handlers/...). --manifest-hash HEX and --expect-name\n"
-        "NAME pin the manifest (used by the install an update announcement starts).",
+        "NAME pin the manifest (used by the install an update announcement starts).\n"
+        "--json: {ok, result (installed, refused, failed, error), message, active},\n"
+        "active being the now active bundle as `verify --json` reports it.",
+    .exits = "  0 installed\n"
+             "  1 the source, the disk or the lock failed\n"
+             "  2 usage, an unusable state_dir or trust.keys\n"
+             "  3 refused: verification, compilation, expiry, a lower version without\n"
+             "    --allow-downgrade",
     .exec = exec_install,
     .needs_config = true,
 };

@@ -80,9 +80,20 @@ static int exec_keygen(const struct args *a, const struct config *cfg)
     char id[17], b64[57];
     minisign_keyid_hex(pk.keyid, id);
     minisign_pubkey_base64(&pk, b64);
-    printf("key id %s\npublic key %s: %s\nsecret key %s (%s)\n"
-           "trust it on nodes with: trust = { keys = { \"%s\" } }\n",
-           id, pub, b64, sec, pw ? "password-protected" : "NOT encrypted", b64);
+    if (args_has(a, "--json")) {
+        struct buf o = {0};
+        buf_printf(&o, "{\"key_id\":\"%s\",\"public_key\":\"%s\",\"public_key_file\":", id, b64);
+        util_json_str(&o, pub);
+        buf_addstr(&o, ",\"secret_key_file\":");
+        util_json_str(&o, sec);
+        buf_printf(&o, ",\"encrypted\":%s}\n", pw ? "true" : "false");
+        fwrite(o.data, 1, o.len, stdout);
+        buf_free(&o);
+    } else {
+        printf("key id %s\npublic key %s: %s\nsecret key %s (%s)\n"
+               "trust it on nodes with: trust = { keys = { \"%s\" } }\n",
+               id, pub, b64, sec, pw ? "password-protected" : "NOT encrypted", b64);
+    }
     rc = SH_EXIT_OK;
 out:
     if (sb.data)
@@ -107,6 +118,7 @@ static const struct cmd_opt opts[] = {
      .required = true},
     {.name = "-W", .kind = OPT_FLAG, .help = "no password: the secret key is not encrypted"},
     {.name = "-f", .kind = OPT_FLAG, .help = "overwrite existing files"},
+    {.name = "--json", .kind = OPT_FLAG, .help = "one line of JSON on success"},
     {NULL},
 };
 
@@ -115,6 +127,10 @@ const struct cmd_entry cmd_keygen_entry = {
     .summary = "make a minisign key pair (-W: no password; password from $SERFHAND_PASSWORD or "
                "the terminal)",
     .opts = opts,
+    .description = "--json: {key_id, public_key, public_key_file, secret_key_file, encrypted};\n"
+                   "errors stay on stderr.",
+    .exits = "  0 written\n"
+             "  2 a file exists (without -f) or cannot be written, or no password",
     .exec = exec_keygen,
     .needs_config = false,
 };

@@ -60,7 +60,8 @@ static int exec_sign(const struct args *a, const struct config *cfg)
 {
     const char *keyfile = args_str(a, "-s", NULL), *dir = a->pos[0];
     const char *name = args_str(a, "--name", NULL);
-    bool expires_given = args_has(a, "--expires");
+    bool expires_given = args_has(a, "--expires"), json = args_has(a, "--json");
+    int removed = 0;
     long long version = args_num(a, "--version", 0);
     long long lifetime = args_num(a, "--expires", SIGN_LIFETIME_S);
     char err[1024], *pw = NULL, id[17], hex[65];
@@ -199,15 +200,20 @@ static int exec_sign(const struct args *a, const struct config *cfg)
         cur.expires = cur.created + lifetime;
         buf_free(&man);
         manifest_write(&cur, &man);
-        int removed = remove_old_sigs(dirfd);
+        removed = remove_old_sigs(dirfd);
         if (files_write_atomic(dirfd, "MANIFEST.json", &man, err, sizeof err) < 0) {
             fprintf(stderr, "serfhand sign: %s\n", err);
             goto out;
         }
         new_manifest = true;
-        printf("wrote MANIFEST.json: bundle %s version %lld, %zu files, expires in %lld %s%s\n",
-               cur.bundle, cur.version, cur.nfiles, lifetime >= 86400 ? lifetime / 86400 : lifetime,
-               lifetime >= 86400 ? "days" : "s", removed ? " (old signatures removed)" : "");
+        if (!json) {
+            struct buf when = {0};
+            util_date(&when, cur.expires, cur.created);
+            printf("wrote MANIFEST.json: bundle %s version %lld, %zu files, expires %s%s\n",
+                   cur.bundle, cur.version, cur.nfiles, when.data,
+                   removed ? " (old signatures removed)" : "");
+            buf_free(&when);
+        }
     }
 
     const struct manifest *m = new_manifest ? &cur : &old;
@@ -233,8 +239,23 @@ static int exec_sign(const struct args *a, const struct config *cfg)
     uint8_t h[32];
     crypto_generichash(h, 32, (const uint8_t *)man.data, man.len, NULL, 0);
     util_hex(h, 32, hex);
-    printf("signed bundle %s version %lld (manifest blake2b %s) with key %s: %s\n", m->bundle,
-           m->version, hex, id, signame);
+    if (json) {
+        struct buf o = {0};
+        buf_addstr(&o, "{\"bundle\":");
+        util_json_str(&o, m->bundle);
+        buf_printf(&o, ",\"version\":%lld,\"manifest\":\"%s\",\"key\":\"%s\",\"signature\":",
+                   m->version, hex, id);
+        util_json_str(&o, signame);
+        buf_printf(&o,
+                   ",\"new_manifest\":%s,\"removed_signatures\":%d,\"files\":%zu,"
+                   "\"created\":%lld,\"expires\":%lld}\n",
+                   new_manifest ? "true" : "false", removed, m->nfiles, m->created, m->expires);
+        fwrite(o.data, 1, o.len, stdout);
+        buf_free(&o);
+    } else {
+        printf("signed bundle %s version %lld (manifest blake2b %s) with key %s: %s\n", m->bundle,
+               m->version, hex, id, signame);
+    }
     rc = SH_EXIT_OK;
 out:
     sodium_free(kb); /* wipes */
@@ -272,6 +293,7 @@ static const struct cmd_opt opts[] = {
      .kind = OPT_STR,
      .arg = "NAME",
      .help = "the bundle's name (needed for a new manifest)"},
+    {.name = "--json", .kind = OPT_FLAG, .help = "one line of JSON on success"},
     {NULL},
 };
 
@@ -288,7 +310,15 @@ const struct cmd_entry cmd_sign_entry = {
         "handlers/ and lua/, which removes the old signatures. --name NAME names the\n"
         "bundle: required when DIR has no MANIFEST.json, and otherwise taken from it\n"
         "(a different --name is refused: nodes refuse announcements for another name).\n"
-        "--expires takes a DURATION: seconds, or a number with s, m, h, d or w (180d).",
+        "--expires takes a DURATION: seconds, or a number with s, m, h, d or w (180d).\n"
+        "--json: {bundle, version, manifest, key, signature, new_manifest,\n"
+        "removed_signatures, files, created, expires} (unix seconds); errors stay on\n"
+        "stderr.",
+    .exits = "  0 signed\n"
+             "  1 a wrong password, files that cannot be listed or no longer match the\n"
+             "    manifest, a failed write\n"
+             "  2 usage, an unreadable key or DIR, a --name or --version conflict\n"
+             "  3 the Lua does not compile",
     .exec = exec_sign,
     .needs_config = true,
 };

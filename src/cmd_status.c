@@ -138,6 +138,12 @@ static int exec_status(const struct args *a, const struct config *cfg)
             status_row_text(&o, rows[i].name, parsed[i].ok ? &parsed[i].a : NULL,
                             parsed[i].problem[0] ? parsed[i].problem : NULL, now);
         buf_printf(&o, "%zu of %zu alive members answered\n", answered, alive);
+        if (answered == 0 && alive > 0) /* a cluster without the Factom bundle */
+            fprintf(stderr,
+                    "serfhand status: no member answered query %s (is the Factom "
+                    "bundle active?); `serfhand check --cluster` shows every node's "
+                    "bundle\n",
+                    QUERY_NAME);
     }
     fwrite(o.data, 1, o.len, stdout);
     buf_free(&o);
@@ -170,7 +176,10 @@ const struct cmd_entry cmd_status_entry = {
     .description = "Asks every alive member (query factomd-status) and prints one row per\n"
                    "node: role, state, saved and leader height, minute, stalled for, sick,\n"
                    "bundle version, last restart. Returns once every alive member answered\n"
-                   "(at most N ms, default 5000); exit 1 if some did not.",
+                   "(at most N ms, default 5000).",
+    .exits = "  0 every alive member answered\n"
+             "  1 some did not\n"
+             "  2 usage, configuration, or the agent cannot be reached",
     .exec = exec_status,
     .needs_config = true,
 };

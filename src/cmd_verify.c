@@ -43,6 +43,14 @@ const struct cmd_entry cmd_verify_entry = {
     .operands = "DIR",
     .min_operands = 1,
     .max_operands = 1,
+    .description =
+        "--json: {bundle, version, manifest, ok, threshold, valid_keys, created, expires,\n"
+        "files, signatures, failed, problems} (dates in unix seconds); failed lists\n"
+        "codes (bundle, manifest, signatures, files, expired, compile), problems the\n"
+        "prose.",
+    .exits = "  0 ok\n"
+             "  2 usage, configuration, an unusable trust.keys\n"
+             "  3 the bundle fails (a node would refuse it)",
     .exec = exec_verify,
     .needs_config = true,
 };

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "serfhand.h"
 
@@ -13,6 +14,7 @@ static const struct cmd_entry *const commands[] = {
     &cmd_handle_entry,
     &cmd_tick_entry,
     &cmd_status_entry,
+    &cmd_query_entry,
     &cmd_propose_entry,
     &cmd_action_entry,
     &cmd_run_entry,
@@ -52,6 +54,17 @@ static const struct cmd_opt main_opts[] = {
     {NULL},
 };
 
+/* What every run of a handler may exit with (handle, run, tick, ...). */
+static const char common_exits[] =
+    "  0 ok\n"
+    "  1 failed (a handler raised or returned nil, err; a check failed)\n"
+    "  2 usage, configuration or system error\n"
+    "  3 refused by verification\n"
+    "  4 deadline\n"
+    "  5 memory cap\n"
+    "  6 query response refused\n"
+    "  7 bad event";
+
 static void usage(FILE *f)
 {
     struct buf opts = {0};
@@ -61,6 +74,7 @@ static void usage(FILE *f)
                "serfhand runs Serf events through signed, sandboxed Lua handlers.\n"
                "With no command it is Serf's event handler; point the agent at it with\n"
                "  serf agent -event-handler '*=/usr/local/bin/serfhand'\n"
+               "(on a terminal without SERF_EVENT it prints this and exits 2)\n"
                "\n"
                "commands:\n");
     for (size_t i = 0; commands[i]; i++)
@@ -70,9 +84,9 @@ static void usage(FILE *f)
             "options:\n"
             "%s"
             "\n"
-            "exit codes: 0 ok, 1 failed, 2 usage or system error, 3 refused by\n"
-            "verification, 4 deadline, 5 memory cap, 6 response refused, 7 bad event\n",
-            opts.data);
+            "exit codes:\n%s\n"
+            "(each command's own: serfhand help COMMAND)\n",
+            opts.data, common_exits);
     buf_free(&opts);
 }
 
@@ -100,6 +114,7 @@ static int command_help(const char *name)
         buf_addstr(&out, "\noptions:\n");
         args_options_help(c->opts, &out);
     }
+    buf_printf(&out, "\nexit codes:\n%s\n", c->exits ? c->exits : common_exits);
     fwrite(out.data, 1, out.len, stdout);
     buf_free(&out);
     return SH_EXIT_OK;
@@ -175,6 +190,14 @@ int main(int argc, char **argv)
     if (rc >= 0) {
         args_free(&ca);
         return rc;
+    }
+    /* Serf always sets SERF_EVENT and gives a pipe or /dev/null as stdin; a
+     * person at a terminal gets the usage instead of a syslog line and 7. */
+    if (cmd == &cmd_handle_entry && !getenv("SERF_EVENT") && isatty(STDIN_FILENO)) {
+        args_free(&ca);
+        fprintf(stderr, "serfhand: not run by Serf (no SERF_EVENT, stdin is a terminal)\n\n");
+        usage(stderr);
+        return SH_EXIT_USAGE;
     }
     if (cfgpath)
         setenv("SERFHAND_CONFIG", cfgpath, 1); /* children (run, spawn) see it too */

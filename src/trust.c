@@ -399,12 +399,14 @@ int trust_check_bundle(struct trust_report *r, const char *dir, const struct tru
     r->threshold = ks->threshold;
     int rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0) {
+        r->failed |= TRUST_FAIL_BUNDLE;
         util_line_add(&r->problems, "bundle %s: %s", dir, strerror(errno));
         return (int)r->problems.n;
     }
     enum util_open rc =
         util_read_limited(rootfd, "MANIFEST.json", MANIFEST_MAX, NULL, &man, err, sizeof err);
     if (rc != UTIL_OPEN_OK) {
+        r->failed |= TRUST_FAIL_MANIFEST;
         util_line_add(&r->problems, "%s",
                       rc == UTIL_OPEN_MISSING ? "MANIFEST.json: missing (unsigned bundle)" : err);
         goto out;
@@ -412,17 +414,28 @@ int trust_check_bundle(struct trust_report *r, const char *dir, const struct tru
     uint8_t h[32];
     crypto_generichash(h, 32, (const uint8_t *)man.data, man.len, NULL, 0);
     util_hex(h, 32, r->manifest_hash);
+    size_t before = r->problems.n; /* each step's problems name its code */
     trust_verify_sigs(rootfd, man.data, man.len, ks, true, &r->sigs, &r->problems, &r->distinct,
                       err, sizeof err);
+    if (r->problems.n > before)
+        r->failed |= TRUST_FAIL_SIGNATURES;
     if (manifest_parse(&r->m, man.data, man.len, err, sizeof err) < 0) {
+        r->failed |= TRUST_FAIL_MANIFEST;
         util_line_add(&r->problems, "%s", err);
         goto out;
     }
     r->have_manifest = true;
+    before = r->problems.n;
     manifest_check_files(rootfd, &r->m, max_file, &r->problems);
-    if (now_s >= r->m.expires)
-        util_line_add(&r->problems, "manifest expired at %lld (now %lld): sign a new version",
-                      r->m.expires, (long long)now_s);
+    if (r->problems.n > before)
+        r->failed |= TRUST_FAIL_FILES;
+    if (now_s >= r->m.expires) {
+        r->failed |= TRUST_FAIL_EXPIRED;
+        struct buf when = {0};
+        util_date(&when, r->m.expires, now_s);
+        util_line_add(&r->problems, "manifest expired at %s: sign a new version", when.data);
+        buf_free(&when);
+    }
 out:
     buf_free(&man);
     close(rootfd);
@@ -444,7 +457,12 @@ static void trust_report_text(const struct trust_report *r, const char *dir, str
     buf_printf(out, "bundle      %s\n", dir);
     if (r->have_manifest) {
         buf_printf(out, "name        %s version %lld\n", r->m.bundle, r->m.version);
-        buf_printf(out, "created     %lld  expires %lld\n", r->m.created, r->m.expires);
+        int64_t now = util_now_ms() / 1000;
+        buf_addstr(out, "created     ");
+        util_date(out, r->m.created, now);
+        buf_addstr(out, "\nexpires     ");
+        util_date(out, r->m.expires, now);
+        buf_addstr(out, "\n");
         buf_printf(out, "files       %zu listed\n", r->m.nfiles);
     }
     if (r->manifest_hash[0])
@@ -484,6 +502,18 @@ void trust_report_json(const struct trust_report *r, bool full, size_t max, stru
                 buf_addstr(out, ",");
             util_json_str(out, r->sigs.v[i]);
         }
+        buf_addstr(out, "]");
+    }
+    if (full || r->failed) {
+        static const char *const names[] = {"bundle",  "manifest", "signatures", "files", "expired",
+                                            "compile", "version",  "handlers",   "keys"};
+        const char *sep = "";
+        buf_addstr(out, ",\"failed\":[");
+        for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+            if (r->failed & (1u << i)) {
+                buf_printf(out, "%s\"%s\"", sep, names[i]);
+                sep = ",";
+            }
         buf_addstr(out, "]");
     }
     buf_addstr(out, ",\"problems\":[");

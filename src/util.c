@@ -245,6 +245,35 @@ int64_t util_now_ms(void)
     return clock_ms(CLOCK_REALTIME);
 }
 
+void util_date(struct buf *out, int64_t t, int64_t now)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    char iso[32] = "?";
+    if (gmtime_r(&tt, &tm))
+        strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    int64_t d = now - t;
+    bool past = d >= 0;
+    uint64_t a = past ? (uint64_t)d : (uint64_t)(t - now); /* both in range: no overflow */
+    const char *unit = "s";
+    uint64_t n = a;
+    if (a >= 2 * 86400) {
+        n = a / 86400;
+        unit = " days";
+    } else if (a >= 2 * 3600) {
+        n = a / 3600;
+        unit = " h";
+    } else if (a >= 60) {
+        n = a / 60;
+        unit = " min";
+    }
+    if (a == 0)
+        buf_printf(out, "%s, now", iso);
+    else
+        buf_printf(out, "%s, %s%llu%s%s", iso, past ? "" : "in ", (unsigned long long)n, unit,
+                   past ? " ago" : "");
+}
+
 static bool name_char(char c, bool first)
 {
     if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))

@@ -12,7 +12,7 @@ CONF
 S() { "$SERFHAND" -c "$T_TMP/c.conf" "$@"; }
 
 # Every command, asked with an option it does not have, says which.
-for c in handle tick status propose action run test check verify sign keygen install \
+for c in handle tick status query propose action run test check verify sign keygen install \
     announce rollback config; do
     out=$(S "$c" --bogus 2>&1 < /dev/null); rc=$?
     expect_eq "$c --bogus is a usage error" "$rc" 2
@@ -32,6 +32,26 @@ expect_match "is named too" "$out" "unknown option --bogus"
 out=$(SERF_EVENT=query SERF_QUERY_NAME=x S handle --bogus 2>&1 < /dev/null); rc=$?
 expect_eq "handle --bogus during a query: usage error" "$rc" 2
 expect_eq "and not a byte of output" "$out" ""
+
+# On a terminal without SERF_EVENT it is a person, not Serf: usage on stderr,
+# exit 2 (it used to exit 7 with the reason only in the log). `script` gives
+# the binary a pseudo-terminal as stdin; stderr goes to a file.
+if command -v script > /dev/null; then
+    script -qec "env -u SERF_EVENT $SERFHAND -c $T_TMP/c.conf 2> $T_TMP/tty.err > $T_TMP/tty.out; echo \$? > $T_TMP/tty.rc" /dev/null > /dev/null < /dev/null
+    expect_eq "bare serfhand on a terminal: exit 2" "$(cat "$T_TMP/tty.rc")" 2
+    expect_match "says why on stderr" "$(cat "$T_TMP/tty.err")" "^serfhand: not run by Serf \(no SERF_EVENT, stdin is a terminal\)"
+    expect_match "then the usage, on stderr" "$(cat "$T_TMP/tty.err")" "^usage: serfhand \[-c FILE\]"
+    expect_eq "nothing on stdout" "$(cat "$T_TMP/tty.out")" ""
+    script -qec "env -u SERF_EVENT $SERFHAND -c $T_TMP/c.conf handle 2> /dev/null; echo \$? > $T_TMP/tty.rc" /dev/null > /dev/null < /dev/null
+    expect_eq "serfhand handle on a terminal: exit 2 too" "$(cat "$T_TMP/tty.rc")" 2
+    timeout 10 script -qec "SERF_EVENT=user SERF_USER_EVENT=x $SERFHAND -c $T_TMP/c.conf 2> /dev/null; echo \$? > $T_TMP/tty.rc" /dev/null > /dev/null < /dev/null
+    expect_eq "with SERF_EVENT it handles the event (no bundle yet: refused, 3)" "$(cat "$T_TMP/tty.rc")" 3
+else
+    fail "script(1) missing: the terminal case is not tested"
+fi
+out=$(env -u SERF_EVENT "$SERFHAND" -c "$T_TMP/c.conf" 2>&1 < /dev/null); rc=$?
+expect_eq "under Serf (stdin not a terminal) without SERF_EVENT: still a bad event" "$rc" 7
+expect_eq "and silent, as before" "$out" ""
 
 # The help of a command lists every option it declares, from the same table.
 out=$(S help sign)

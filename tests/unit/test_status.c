@@ -1,6 +1,7 @@
 /* test_status.c: status.c reads other members' factomd-status answers as
  * hostile bytes: bounded fields, nothing spliced, nothing raw on a terminal. */
 #include <stdlib.h>
+#include <string.h>
 
 #include <lauxlib.h>
 
@@ -120,12 +121,123 @@ static void test_safe_names(void)
     buf_free(&o);
 }
 
+/* Fuzz-style: random answers of every length, mostly bytes that are not
+ * ASCII. On a terminal only printable ASCII (and nothing cut mid-escape); in
+ * JSON a valid UTF-8 document that decodes, exactly, when the bytes were UTF-8. */
+static void test_any_bytes(void)
+{
+    unsigned seed = 18;
+    int term_bad = 0, json_bad = 0, exact_bad = 0, utf8_seen = 0;
+    for (int round = 0; round < 3000; round++) {
+        size_t n = (size_t)(rand_r(&seed) % (round < 2900 ? 64 : 9000));
+        char *p = malloc(n + 1);
+        for (size_t i = 0; i < n; i++) /* every third round ASCII, control bytes too */
+            p[i] = (char)(round % 3 == 0           ? rand_r(&seed) % 0x80
+                          : rand_r(&seed) % 3 == 0 ? 0x80 + rand_r(&seed) % 0x50
+                                                   : rand_r(&seed));
+        if (round % 3 == 0 && n > 2)
+            memcpy(p, "\xc3\xa9", 2); /* and a character of two bytes */
+        struct buf t = {0}, j = {0};
+        status_term_bytes(&t, p, n, 200);
+        for (size_t i = 0; i < t.len; i++)
+            term_bad += t.data[i] < 0x20 || t.data[i] > 0x7e;
+        term_bad += t.len > 200 * 4 + 3;
+        status_json_bytes(&j, p, n);
+        json_bad += !status_utf8_valid(j.data, j.len);
+        for (size_t i = 0; i < j.len; i++)
+            json_bad += (unsigned char)j.data[i] < 0x20;
+        char err[160];
+        if (ljson_decode(L, j.data, j.len, err, sizeof err) < 0 || !lua_isstring(L, -1)) {
+            json_bad++;
+        } else if (status_utf8_valid(p, n)) {
+            size_t len;
+            const char *back = lua_tolstring(L, -1, &len);
+            utf8_seen++;
+            exact_bad += len != n || memcmp(back, p, n) != 0;
+        }
+        lua_settop(L, 0);
+        buf_free(&t);
+        buf_free(&j);
+        free(p);
+    }
+    T_OK(term_bad == 0, "the terminal form is printable ASCII, and bounded");
+    T_OK(json_bad == 0, "the JSON form is valid UTF-8 JSON without a raw control byte");
+    T_OK(exact_bad == 0, "valid UTF-8 comes back exact");
+    T_OK(utf8_seen > 100, "enough of the inputs were valid UTF-8");
+
+    struct buf o = {0};
+    status_term_bytes(&o, "a\\b\n\x1b[2J\0\xff", 10, 100);
+    T_STR(o.data, "a\\\\b\\n\\x1b[2J\\x00\\xff", "escapes a person can read");
+    buf_free(&o);
+    status_json_bytes(&o, "\"\xc3\xa9\xed\xa0\x80\xc0\xaf\x7f", 9);
+    T_STR(o.data, "\"\\\"\xc3\xa9\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\u007f\"",
+          "a surrogate and an overlong form are not UTF-8");
+    buf_free(&o);
+    T_OK(!status_utf8_valid("\xf4\x90\x80\x80", 4), "above U+10FFFF");
+    T_OK(status_utf8_valid("\xf4\x8f\xbf\xbf", 4), "U+10FFFF");
+}
+
+/* Answers to serfhand-check, read strictly. */
+static void test_check_answers(void)
+{
+    struct status_check c;
+    char err[96];
+    const char *good = "{\"bundle\":\"view\",\"version\":4,\"manifest\":\""
+                       "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\","
+                       "\"ok\":false,\"failed\":[\"files\"],\"problems\":[\"a\\u001bb\",\"c\"]}";
+    T_OK(status_check_parse(L, good, strlen(good), &c, err, sizeof err) == 0, "a real answer");
+    T_STR(c.bundle, "view", "bundle");
+    T_OK(c.version == 4 && !c.ok && c.nproblems == 2, "version, ok, count");
+    T_STR(c.problems.v[0],
+          "a\x1b"
+          "b",
+          "problems kept raw, escaped where shown");
+    T_STR(c.failed.v[0], "files", "codes");
+    status_check_free(&c);
+    const char *bad[] = {
+        "[]",
+        "{\"ok\":1}",
+        "{\"bundle\":\"x\"}",
+        "{\"ok\":true,\"version\":\"4\"}",
+        "{\"ok\":true,\"version\":-1}",
+        "{\"ok\":true,\"version\":4.5}",
+        "{\"ok\":true,\"bundle\":\"a b\"}",
+        "{\"ok\":true,\"bundle\":\"\\u001b[2J\"}",
+        "{\"ok\":true,\"manifest\":\"xyz\"}",
+        "{\"ok\":true,\"problems\":\"x\"}",
+        "{\"ok\":true,\"problems\":[1]}",
+        "{\"ok\":true,\"problems\":{\"1\":\"a\",\"x\":\"b\"}}",
+        "{\"ok\":true,\"failed\":[\"Files!\"]}",
+        "not json",
+        "",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int rc = status_check_parse(L, bad[i], strlen(bad[i]), &c, err, sizeof err);
+        T_OK(rc == -1 && c.problems.n == 0 && c.bundle[0] == 0, bad[i]);
+        status_check_free(&c);
+    }
+    struct buf many = {0};
+    buf_addstr(&many, "{\"ok\":false,\"problems\":[");
+    for (int i = 0; i < 500; i++)
+        buf_printf(&many, "%s\"%0999d\"", i ? "," : "", i);
+    buf_addstr(&many, "]}");
+    T_OK(status_check_parse(L, many.data, many.len, &c, err, sizeof err) == 0, "a long list");
+    T_OK(c.nproblems == 500 && c.problems.n == STATUS_CHECK_PROBLEMS &&
+             strlen(c.problems.v[0]) == STATUS_CHECK_TEXT,
+         "counted in full, kept bounded");
+    status_check_free(&c);
+    buf_free(&many);
+    T_OK(lua_gettop(L) == 0, "the stack is left as found");
+}
+
 int main(void)
 {
     L = luaL_newstate();
     test_good_answer();
     test_hostile_answers();
     test_safe_names();
+    test_any_bytes();
+    test_check_answers();
     lua_close(L);
     return t_done();
 }
