@@ -38,8 +38,9 @@ const struct cmd_entry cmd_metrics_entry = {
     .description = "Events by type and outcome, handler durations (a histogram), refusals and\n"
                    "limit hits, counted since metrics.enabled was turned on. With\n"
                    "metrics.textfile set, every `serfhand tick` also writes them there for\n"
-                   "node_exporter's textfile collector. Exit 0, or 2 when the state cannot be\n"
-                   "read.",
+                   "node_exporter's textfile collector.",
+    .exits = "  0 printed (no samples when metrics are off or nothing ran yet)\n"
+             "  2 usage, configuration, or the state cannot be read (no state_dir yet)",
     .exec = exec_metrics,
     .needs_config = true,
 };
