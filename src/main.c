@@ -11,24 +11,12 @@
 
 /* Every subcommand, in the order `serfhand --help` lists them. */
 static const struct cmd_entry *const commands[] = {
-    &cmd_handle_entry,
-    &cmd_tick_entry,
-    &cmd_status_entry,
-    &cmd_query_entry,
-    &cmd_propose_entry,
-    &cmd_action_entry,
-    &cmd_run_entry,
-    &cmd_test_entry,
-    &cmd_check_entry,
-    &cmd_verify_entry,
-    &cmd_sign_entry,
-    &cmd_keygen_entry,
-    &cmd_install_entry,
-    &cmd_announce_entry,
-    &cmd_rollback_entry,
-    &cmd_config_entry,
-    &cmd_metrics_entry,
-    NULL,
+    &cmd_handle_entry,  &cmd_tick_entry,     &cmd_status_entry,
+    &cmd_query_entry,   &cmd_propose_entry,  &cmd_action_entry,
+    &cmd_run_entry,     &cmd_test_entry,     &cmd_check_entry,
+    &cmd_verify_entry,  &cmd_sign_entry,     &cmd_keygen_entry,
+    &cmd_install_entry, &cmd_announce_entry, &cmd_rollback_entry,
+    &cmd_config_entry,  &cmd_metrics_entry,  NULL,
 };
 
 static const struct cmd_entry *main_find_cmd(const char *name)
