@@ -30,6 +30,9 @@ extern char **environ;
 
 /* When the process started by exec_handle began (util_mono_ms). */
 static int64_t started_ms;
+/* What exit_now needs to count the run (metrics_record). */
+static const struct config *run_cfg;
+static const char *run_type;
 
 /* The run's last log line. */
 static void log_exit(int rc, const char *how)
@@ -43,6 +46,7 @@ static void log_exit(int rc, const char *how)
 static void exit_now(enum run_result res)
 {
     int rc = cmd_exit_run(res);
+    metrics_record(run_cfg, run_type, rc, util_mono_ms() - started_ms);
     log_exit(rc, ", without teardown: a spawned child shares this memory");
     log_close();
     _exit(rc);
@@ -140,6 +144,8 @@ static int exec_handle(const struct args *a, const struct config *unused)
             .out_fd = out_fd,
             .exit_now = exit_now,
         };
+        run_cfg = &cfg;
+        run_type = type;
         rc = cmd_exit_run(run_exec(&r, NULL, err, sizeof err));
     }
     event_free(&ev);

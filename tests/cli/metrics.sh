@@ -17,6 +17,7 @@ state_dir = "$S"
 trust = { keys = { "$T_TMP/k.pub" } }
 log = { target = "$T_TMP/log" }
 limits = { event_ms = 200, query_ms = 200, grace_ms = 100, memory_mb = 8, response_bytes = 50 }
+proc = { allow = { "/bin/sleep" } }
 CONF
 }
 base_conf > "$T_TMP/off.conf"
@@ -28,6 +29,14 @@ echo 'return function() local t = {} for i = 1, 1e8 do t[i] = i end end' > "$B/h
 echo 'return function() return string.rep("x", 100) end' > "$B/handlers/query/big.lua"
 echo 'return function() return "pong" end' > "$B/handlers/query/ping.lua"
 echo 'return function() end' > "$B/handlers/member-join.lua"
+# leaves a child waiting: the run exits without its teardown (exit_now)
+cat > "$B/handlers/query/later.lua" <<'LUA'
+return function()
+  local pid = assert(require("serfhand.proc").spawn({ "/bin/sleep", "0" }, { delay_ms = 60000 }))
+  require("serfhand.log").info("child " .. pid)
+  return "later"
+end
+LUA
 "$SERFHAND" sign -s "$T_TMP/k.sec" --name b --version 1 "$B" > /dev/null 2>&1 || fail "sign"
 mkdir -p "$S"
 
@@ -59,6 +68,10 @@ expect_eq "spin exits 4" "$(ev user spin)" 4
 expect_eq "mem exits 5" "$(ev user mem)" 5
 expect_eq "big response exits 6" "$(ev query big)" 6
 expect_eq "ping exits 0" "$(ev query ping)" 0
+expect_eq "a run that leaves a spawned child waiting exits 0" "$(ev query later)" 0
+CHILD=$(sed -n 's/.*child \([0-9]*\)$/\1/p' "$T_TMP/log" | tail -n 1)
+check "its child waits" kill -0 "${CHILD:-none}"
+[ -n "$CHILD" ] && track "$CHILD"
 expect_eq "member-join exits 0" "$(ev member-join "")" 0
 expect_eq "bad event exits 7" "$(ev bogus-type x)" 7
 expect_eq "bad name exits 7" "$(ev user 'bad name!')" 7
@@ -135,7 +148,7 @@ expect_eq "user memory: 1" "$(ev_line user memory)" 1
 expect_eq "user bad_event: 1" "$(ev_line user bad_event)" 1
 expect_eq "user refused: 1" "$(ev_line user refused)" 1
 expect_eq "query response: 1" "$(ev_line query response)" 1
-expect_eq "query ok: 1" "$(ev_line query ok)" 1
+expect_eq "query ok: 2 (one ended by exit_now)" "$(ev_line query ok)" 2
 expect_eq "member-join ok: 1" "$(ev_line member-join ok)" 1
 expect_eq "an unknown SERF_EVENT is other (no label from outside)" "$(ev_line other bad_event)" 1
 expect_eq "no other series" "$(printf '%s\n' "$OUT" | grep -c '^serfhand_events_total')" 10
@@ -146,7 +159,7 @@ expect_match "response hits" "$OUT" 'serfhand_limit_hits_total\{limit="response"
 expect_match "durations: user count" "$OUT" 'serfhand_handler_duration_seconds_count\{type="user"\} 8'
 le_01=$(printf '%s\n' "$OUT" | grep -F 'serfhand_handler_duration_seconds_bucket{type="user",le="0.1"}' | awk '{ print $2 }')
 check "durations: the spinning run (200 ms deadline) is over 0.1 s" test "${le_01:-8}" -le 7
-expect_match "a query's duration" "$OUT" 'serfhand_handler_duration_seconds_count\{type="query"\} 2'
+expect_match "a query's duration" "$OUT" 'serfhand_handler_duration_seconds_count\{type="query"\} 3'
 expect_eq "metrics is read-only: the journal stays" "$(ls "$S" | grep -c '^metrics.journal$')" 1
 expect_eq "journal mode 0600" "$(stat -c %a "$S/metrics.journal")" 600
 
@@ -210,7 +223,7 @@ printf 'user ok 5000\nuser ok\nuser{x="y"} ok 1\nuser ok -1\nuser ok 99999999999
 "$SERFHAND" -c "$CONF" metrics > "$T_TMP/m4"
 OUT=$(prom "$T_TMP/m4" 2>&1); PRC=$?
 expect_eq "hostile lines: the format holds" "$PRC" 0
-expect_eq "hostile lines: the good ones counted" "$(ev_line user ok)|$(ev_line query ok)" "124|2"
+expect_eq "hostile lines: the good ones counted" "$(ev_line user ok)|$(ev_line query ok)" "124|3"
 expect_match "hostile lines: 4 bad records, the unfinished last line waits" "$OUT" \
     "serfhand_metrics_bad_records_total 4"
 printf 'k\n' >> "$S/metrics.journal" # the unfinished line ends: "user ok" + "k" is bad
