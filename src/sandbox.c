@@ -276,6 +276,32 @@ static void arm_alarm(struct sandbox *sb, int64_t ms)
     setitimer(ITIMER_REAL, &it, NULL);
 }
 
+/* Last resort if even SIGALRM cannot help: the kernel ends a spinning
+ * process (SIGXCPU's default action kills). RLIMIT_CPU counts the whole
+ * process, so the cap is the CPU used so far plus this run's budget: a
+ * process that runs many sandboxes one after another (test, check) is not
+ * killed for the sum of runs that each kept their deadline. The soft limit
+ * never goes above what the process started with. */
+static void limit_cpu(const struct sandbox *sb)
+{
+    static struct rlimit orig;
+    static bool have_orig;
+    if (!have_orig) {
+        if (getrlimit(RLIMIT_CPU, &orig) < 0)
+            return;
+        have_orig = true;
+    }
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) < 0)
+        return;
+    rlim_t used = (rlim_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + 1; /* rounded up */
+    rlim_t secs = used + (rlim_t)(sb->lim.deadline_ms + sb->lim.grace_ms) / 1000 + 2;
+    struct rlimit rl = orig;
+    if (orig.rlim_cur == RLIM_INFINITY || orig.rlim_cur > secs)
+        rl.rlim_cur = secs;
+    setrlimit(RLIMIT_CPU, &rl);
+}
+
 void sandbox_start_clock(struct sandbox *sb)
 {
     if (sb->lim.deadline_ms <= 0)
@@ -286,14 +312,7 @@ void sandbox_start_clock(struct sandbox *sb)
              "handler or one long C call); process ended",
              sb->lim.deadline_ms, sandbox_deadline_name(sb));
     arm_alarm(sb, sb->lim.deadline_ms);
-    /* Last resort if even SIGALRM cannot help: the kernel ends a spinning
-     * process. Soft limit only lowers; SIGXCPU's default action kills. */
-    struct rlimit rl;
-    rlim_t secs = (rlim_t)(sb->lim.deadline_ms + sb->lim.grace_ms) / 1000 + 2;
-    if (getrlimit(RLIMIT_CPU, &rl) == 0 && (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > secs)) {
-        rl.rlim_cur = secs;
-        setrlimit(RLIMIT_CPU, &rl);
-    }
+    limit_cpu(sb);
 }
 
 /* The backstop for memory the allocator does not see (a library's own

@@ -230,6 +230,17 @@ OUT=$(S test --bundle "$B" --timeout-ms 300 "$T_TMP/t_spin.lua" "$T_TMP/t_mixed.
 expect_match "a file past --timeout-ms fails" "$OUT" "FAIL $T_TMP/t_spin.lua: .*deadline exceeded \\(--timeout-ms\\)"
 expect_match "and the next file still runs" "$OUT" "^1 passed, 2 failed$"
 
+# Each file has its own deadline: files that each stay well within it, but
+# together use more CPU than one deadline's RLIMIT_CPU backstop, all pass.
+# (A busy loop of 0.6 s: 6 s of CPU in all on an idle machine, over the 3 s
+# backstop of one 1.5 s deadline.)
+printf 'local time = require "serfhand.time"\nT.test("spins 0.6 s", function()\n  local t = time.mono()\n  while time.mono() - t < 0.6 do end\nend)\n' > "$T_TMP/t_burn.lua"
+BURN=""
+for i in 1 2 3 4 5 6 7 8 9 10; do BURN="$BURN $T_TMP/t_burn.lua"; done
+# shellcheck disable=SC2086 # the list on purpose
+OUT=$(S test --bundle "$B" --timeout-ms 1500 $BURN 2>&1); RC=$?
+expect_eq "10 files of 0.6 s CPU under --timeout-ms 1500: none killed (RLIMIT_CPU per run)" "$RC|$(printf '%s\n' "$OUT" | tail -n 1)" "0|10 passed, 0 failed"
+
 OUT=$(S test --bundle "$T_TMP/nonexistent" "$T_TMP/t_mixed.lua" 2>&1); RC=$?
 expect_eq "a missing bundle directory: usage error" "$RC" 2
 
