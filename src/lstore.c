@@ -131,7 +131,12 @@ static int write_value(lua_State *L, bool only_new)
         val = lua_tolstring(L, 2, &len);
     } else {
         ls->scratch.len = 0;
-        if (ljson_encode(L, 2, &ls->scratch, err, sizeof err) < 0)
+        int jr = ljson_encode_max(L, 2, STORE_MAX_VALUE, &ls->scratch, err, sizeof err);
+        if (jr == LJSON_NO_MEMORY) /* the cap, as for any allocation: exit 5 */
+            return sandbox_memory_error(L, "store.put: encoding the value");
+        if (jr == LJSON_TOO_LONG)
+            return luaL_argerror(L, 2, "value larger than 1 MiB");
+        if (jr < 0)
             return luaL_argerror(L, 2, err);
         val = ls->scratch.data;
         len = ls->scratch.len;
@@ -204,7 +209,10 @@ static int l_get(lua_State *L)
         return 1;
     }
     char jerr[256];
-    if (ljson_decode(L, ls->scratch.data, ls->scratch.len, jerr, sizeof jerr) < 0) {
+    int jr = ljson_decode(L, ls->scratch.data, ls->scratch.len, jerr, sizeof jerr);
+    if (jr == LJSON_NO_MEMORY)
+        return sandbox_memory_error(L, "store.get: decoding the value");
+    if (jr < 0) {
         util_errf(err, sizeof err, "store: %s: stored value: %s", key, jerr);
         return fail(L, err);
     }

@@ -256,6 +256,13 @@ return function()
   return a .. a .. a .. a -- 32 MiB, made in one piece
 end
 LUA
+# store.put of a table whose JSON the cap cannot hold: the memory cap (5), as
+# any allocation, not an argument error (1).
+h user/store_oom <<'LUA'
+return function()
+  require("serfhand.store").put("k", { string.rep("x", 6 * 1024 * 1024) })
+end
+LUA
 h query/big_table_response <<'LUA'
 return function()
   local s = string.rep("x", 512 * 1024)
@@ -364,6 +371,7 @@ RSS_KB=
 conf big 1024 $DL # a big cap: the old walk took exponential time, until the deadline
 run_case query json_dag 5 "$MEM"
 CONF=$T_TMP/conf
+run_case user store_oom 5 "store.put: encoding the value: not enough memory \\($MEM = 64\\)"
 
 # The address-space backstop: set in serfhand (twice the cap plus room, far
 # below "unlimited"), restored in the commands it runs.
