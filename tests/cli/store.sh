@@ -77,7 +77,11 @@ local time = require "serfhand.time"
 T.test("incr 500 times", function()
   -- both processes start incrementing together (a barrier in the store)
   store.incr("ctr/ready")
-  while store.get("ctr/ready") < 2 do time.sleep(1) end
+  local t0 = time.mono()
+  while store.get("ctr/ready") < 2 do
+    T.ok(time.mono() - t0 < 10, "the other process never reached the barrier (another store?)")
+    time.sleep(1)
+  end
   for i = 1, 500 do
     local v, err = store.incr("ctr/shared")
     T.ok(math.type(v) == "integer", "incr " .. i .. ": " .. tostring(err))
@@ -90,7 +94,7 @@ rm -f "$T_TMP/go"
 for i in 1 2; do
     (
         while [ ! -e "$T_TMP/go" ]; do sleep 0.01; done
-        exec "$SERFHAND" -c "$CONF" test --timeout-ms 60000 "$T_TMP/incr.lua" > "$T_TMP/incr.$i.out" 2>&1
+        exec "$SERFHAND" -c "$CONF" test --state "$S" --timeout-ms 60000 "$T_TMP/incr.lua" > "$T_TMP/incr.$i.out" 2>&1
     ) &
     track $!
     eval "incr_pid_$i=$!"
