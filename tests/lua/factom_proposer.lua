@@ -142,7 +142,8 @@ T.test("each node's answers to all the queries, in any order: who decided, who g
   local text = proposer.relay(PROP, vs, voters, alive)
   T.ok(text:find("decided on 2 of 8 nodes", 1, true), text)
   T.ok(text:find("dropped by n5 dropped forged", 1, true), text)
-  T.ok(text:find("(no answer from n3 n4 n6)", 1, true), text)
+  T.ok(text:find("the votes went out in 6 events too (no answer from n3 n4 n6)", 1, true), text)
+  T.ok(text:find("relay: 11 of the 11 votes resent", 1, true), text)
   T.eq(#events, 6, "11 votes, 2 per event")
   local got = carried((function()
     local ps = {}
@@ -156,11 +157,32 @@ T.test("each node's answers to all the queries, in any order: who decided, who g
 end)
 
 T.test("outcome: a node is decided when any query's answer says so", function()
-  local d, missing, dropped = proposer.outcome({ a = { [2] = "decided" }, b = { "counted 3", "counted 4" } }, 2,
+  local d, missing, dropped, need = proposer.outcome({ a = { [2] = "decided" }, b = { "counted 3", "counted 4" } }, 2,
     { "a", "b", "c" })
   T.eq(d, 1)
   T.eq(table.concat(missing, " "), "c")
   T.eq(#dropped, 0)
+  T.ok(need[1] and need[2], "c missed both")
+end)
+
+T.test("a node that missed one query gets only that query's votes as events", function()
+  reset()
+  local vs, voters, alive = votes(33, 65) -- 5 queries: 8 8 8 8 1 on MAIN
+  answer = function(node, i)
+    if node == "n7" then return i ~= 3 and "counted 25" or nil end -- the third lost: no decision
+    if node == "n9" and i == 5 then return "dropped error" end
+    return i == 5 and "decided" or "counted 8"
+  end
+  local text = proposer.relay(PROP, vs, voters, alive)
+  T.ok(text:find("decided on 63 of 65 nodes", 1, true), text)
+  T.ok(text:find("the votes went out in 5 events too (no answer from n7 n9)", 1, true), text)
+  T.ok(text:find("relay: 9 of the 33 votes resent", 1, true), text)
+  local ps = {}
+  for _, e in ipairs(events) do ps[#ps + 1] = e.payload end
+  local got = carried(ps, envelope.budget(ballot.EVENT))
+  T.eq(#got, 9)
+  for k = 1, 8 do T.eq(got[k].sig, vs[16 + k].sig, "the third query's votes") end
+  T.eq(got[9].sig, vs[33].sig, "the fifth query's vote")
 end)
 
 T.test("the relay queries fail: every alive node gets the votes as events", function()
