@@ -106,16 +106,33 @@ function M.uncompact(s)
 end
 
 -- per_payload(proposal, how): how many votes fit one "event" or one "query"
--- (Serf's limits, envelope.budget) next to the proposal envelope.
+-- (Serf's limits, envelope.budget) next to the proposal envelope; how may
+-- also be a payload budget in bytes (M.relay_budget).
 function M.per_payload(proposal, how)
-  local budget = how == "query" and envelope.query_budget(M.EVENT) or envelope.budget(M.EVENT)
+  local budget = math.type(how) == "integer" and how
+    or how == "query" and envelope.query_budget(M.EVENT) or envelope.budget(M.EVENT)
   local _, around = head(proposal)
   return (budget - around) // M.VOTE_BYTES
 end
 
+-- Serf's encoding of a query around its name, payload and sender's node
+-- name, at most: 106 bytes measured (reference/serf.md section 6: 915-byte
+-- payload with name "q" from node "n1"), + 8 for a timeout above 4.29 s in
+-- nanoseconds, + 8 for a Lamport time past 2^32.
+M.QUERY_ENCODING = 122
+
+-- relay_budget(node_name_len) -> bytes: the relay query's payload budget
+-- when the sending node's name is at most node_name_len bytes long;
+-- envelope.query_budget assumes the longest name (64). With names of up to
+-- 19 bytes a quorum of 11 fits one query.
+function M.relay_budget(node_name_len)
+  return envelope.QUERY_LIMIT - M.QUERY_ENCODING - #M.EVENT - node_name_len
+end
+
 -- encode(proposal, votes[, how]) -> {payload, ...}: votes = {{by = chain id
 -- (hex), sig = 64 bytes}, ...}, as many per payload as fit Serf's limit for
--- how = "event" (the default) or "query", each with the proposal.
+-- how = "event" (the default) or "query" (or a budget, per_payload), each
+-- with the proposal.
 function M.encode(proposal, votes, how)
   if type(proposal) ~= "string" or #proposal > M.PROPOSAL_MAX then
     error("ballot: the proposal envelope must be a string of at most " .. M.PROPOSAL_MAX .. " bytes", 2)

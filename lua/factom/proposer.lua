@@ -174,19 +174,33 @@ function M.relay(payload, votes, voters, alive)
   for _, v in ipairs(votes) do names[#names + 1] = voters[v.by] end
   table.sort(names)
   local t0 = time.now_ms()
-  -- The votes in query-sized groups, one query each (as ballot.encode splits them).
-  local per, groups, queries = ballot.per_payload(payload, "query"), {}, {}
-  for i = 1, #votes, per do
-    groups[#groups + 1] = table.move(votes, i, math.min(#votes, i + per - 1), 1, {})
-    queries[#queries + 1] = ballot.encode(payload, groups[#groups], "query")[1]
+  -- The query budget for the longest alive node name (the sender's is among
+  -- them): 11 votes per query with names of up to 19 bytes, so a quorum of
+  -- 11 (20 authorities) takes one relay handler per node, not two. Should
+  -- Serf still refuse, the split for any name (envelope.query_budget) is
+  -- tried once more.
+  local longest = #alive > 0 and 0 or 64
+  for _, n in ipairs(alive) do longest = math.max(longest, #n) end
+  local budgets = { ballot.relay_budget(math.min(longest, 64)), "query" }
+  local groups, queries, heard, rs, failed
+  for _, budget in ipairs(budgets) do
+    -- the votes in query-sized groups, one query each (as ballot.encode splits them)
+    local per = ballot.per_payload(payload, budget)
+    local before = queries and #queries
+    groups, queries, heard = {}, {}, {} -- heard: node -> {[query index] = answer}
+    for i = 1, #votes, per do
+      groups[#groups + 1] = table.move(votes, i, math.min(#votes, i + per - 1), 1, {})
+      queries[#queries + 1] = ballot.encode(payload, groups[#groups], budget)[1]
+    end
+    if before and before == #queries then break end -- the same split: no retry
+    rs, failed = query_all(serf, ballot.EVENT, queries, M.reserve(serf, {
+      expect = math.max(#alive, 1), timeout_ms = M.RELAY_MS,
+      on_response = function(node, answer, i)
+        heard[node] = heard[node] or {}
+        heard[node][i] = answer
+      end }, M.EVENTS_MS))
+    if rs then break end
   end
-  local heard = {} -- node -> {[query index] = answer}
-  local rs, failed = query_all(serf, ballot.EVENT, queries, M.reserve(serf, {
-    expect = math.max(#alive, 1), timeout_ms = M.RELAY_MS,
-    on_response = function(node, answer, i)
-      heard[node] = heard[node] or {}
-      heard[node][i] = answer
-    end }, M.EVENTS_MS))
   if not rs then heard = {} end
   local decided, missing, dropped, need = M.outcome(heard, #queries, alive)
   local text = string.format("relay: %d votes sent on in %s: %s\nrelay: decided on %d of %d nodes (answers in %d ms)",
