@@ -117,8 +117,9 @@ end
 
 -- Serf's encoding of a query around its name, payload and sender's node
 -- name, at most: 106 bytes measured (reference/serf.md section 6: 915-byte
--- payload with name "q" from node "n1"), + 8 for a timeout above 4.29 s in
--- nanoseconds, + 8 for a Lamport time past 2^32.
+-- payload with name "q" from node "n1", a 3.2 s timeout), + 4 for a
+-- timeout above 4.29 s in nanoseconds (9 bytes, not 5), + 8 for a Lamport
+-- time past 2^32, + 4 to spare.
 M.QUERY_ENCODING = 122
 
 -- relay_budget(node_name_len) -> bytes: the relay query's payload budget

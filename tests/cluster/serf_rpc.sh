@@ -263,6 +263,20 @@ T.test("query_many: Serf refusing one query fails the call with Serf's text", fu
   T.eq(rs, nil)
   T.eq(err, "serf: query exceeds limit of 1024 bytes")
 end)
+T.test("query_many: the relay's budget holds: 1024 - 122 - name - node bytes pass with an 8 s timeout", function()
+  -- factom.ballot.relay_budget: Serf's query encoding is 106 bytes + name +
+  -- sender's node name (measured with a 5-byte timeout), + 8 kept for a
+  -- timeout in nanoseconds past 2^32 (4 bytes more) and a Lamport time past
+  -- 2^32. "slow" answers with the payload's first line.
+  local fit = 1024 - 122 - #"slow" - #"n1"
+  local rs, err = serf.query_many("slow", { string.rep("a", fit), "b" }, { expect = 3, timeout_ms = 8000 })
+  T.ok(rs, err)
+  T.eq(rs[1].n, 3)
+  T.eq(rs[1].responses.n2, "n2-" .. string.rep("a", fit))
+  local r2, err2 = serf.query("slow", string.rep("a", fit + 40), { expect = 3, timeout_ms = 8000 })
+  T.eq(r2, nil, "not far from the limit")
+  T.eq(err2, "serf: query exceeds limit of 1024 bytes")
+end)
 T.test("query_many: the done of each query at Serf's timeout", function()
   local rs = assert(serf.query_many("echo", { "1", "2" }, { timeout_ms = 400 }))
   T.eq(rs[1].done, true)
