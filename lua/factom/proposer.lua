@@ -15,7 +15,7 @@ local M = {}
 -- Time (docs/protocol.md section 4a). The ballot waits at most BALLOT_MS
 -- for a quorum of votes; the relay queries, all sent at once, at most
 -- RELAY_MS for every node's answers (at 65 agents on 2 cores each node runs
--- its four relay handlers in turn, behind the ballot's). Neither runs into the last
+-- its three relay handlers in turn, behind the ballot's). Neither runs into the last
 -- EVENTS_MS of the run: the proposal and the votes always still go out as
 -- events, whatever the queries reached. The ballot also leaves RELAY_MIN_MS
 -- for the relay. `serfhand propose` runs for at most 20 s (cmd_propose.c),
@@ -160,7 +160,7 @@ local function query_all(serf, name, payloads, opts)
 end
 
 -- relay(payload, votes, voters, alive) -> text: send the ballot's votes
--- on as the query factomd-restart-votes, each bundle with the proposal (10
+-- on as the query factomd-restart-votes, each bundle with the proposal (11
 -- votes per query with the proposal packed, factom.ballot), all the
 -- queries at once: each node runs their handlers in turn, and nothing
 -- waits for a whole query round before the next query starts. Each node
