@@ -210,7 +210,7 @@ function M.relay(payload, votes, voters, alive)
   if #dropped > 0 then text = text .. "\nrelay: dropped by " .. table.concat(dropped, ", ") end
   if #missing > 0 then
     -- Only the votes of the queries some node missed: events reach every
-    -- node, and each runs a handler per event (17 events for 33 votes).
+    -- node, and each runs a handler per event (9 events for 33 votes).
     local again = {}
     for i, g in ipairs(groups) do
       if need[i] then table.move(g, 1, #g, #again + 1, again) end
