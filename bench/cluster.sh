@@ -105,7 +105,7 @@ for try in 1 2 3 4; do
     sleep 3
 done
 sleep 2 # let the status query's handler runs drain
-plain="" floor="" decide="" before=0 cpu_a=0 cpu_h=0
+plain="" floor="" decide="" before=0 cpu_a=0 cpu_h=0 undecided=""
 t_start=$SECONDS
 for r in $(seq 1 "$ROUNDS"); do
     fnet_stop_executors
@@ -140,7 +140,13 @@ for r in $(seq 1 "$ROUNDS"); do
         die "propose failed: $out"
     pid=$(printf '%s\n' "$out" | sed -n 's/^proposal \([0-9a-f:]*\): .*/\1/p')
     printf 'round %s, sent at %s:\n%s\n' "$r" "$t0" "$out" >> "$T_TMP/propose.out"
-    wait_logs 60 "$N" ": decided $pid" || die "not every node decided $pid"
+    # A round in which some node logs no decision within 60 s fails the
+    # "every node before at" budget and is listed, not fatal: the other
+    # figures of the run still count (its time is the last decision logged).
+    if ! wait_logs 60 "$N" ": decided $pid"; then
+        undecided="$undecided r$r:$(grep -lF ": decided $pid" "$T_TMP"/n*.log | wc -l)/$N"
+        before=$((before - 1))
+    fi
     last=$(grep -h ": decided $pid" "$T_TMP"/n*.log | tod | sort -n | tail -n 1)
     d=$(awk -v a="$t0" -v b="$last" 'BEGIN { printf "%.3f", b - a }')
     decide="$decide $d"
@@ -148,7 +154,7 @@ for r in $(seq 1 "$ROUNDS"); do
     # let every agent's queue drain (each node sees every relay query) before the next round
     bundles=$(printf '%s\n' "$out" | sed -n 's/^relay: [0-9]* votes sent on in \([0-9]*\) quer.*/\1/p')
     wait_logs 60 $((N * ${bundles:-1})) "votes for $pid: " ||
-        die "the votes for $pid did not reach every node"
+        echo "bench/cluster: the votes for $pid did not reach every node's log in 60 s" >&2
     sleep 1
     read -r ca1 ch1 <<< "$(cpu_ticks)"
     cpu_a=$((cpu_a + ca1 - ca0)); cpu_h=$((cpu_h + ch1 - ch0))
@@ -215,7 +221,8 @@ n0=$(wc -l < "$T_TMP/restarts")
 out=$("$SERFHAND" -c "$T_TMP/n$N.conf" propose restart --in 25s --ttl 120s 2>&1) || die "propose failed: $out"
 printf 'spread round:\n%s\n' "$out" >> "$T_TMP/propose.out"
 pid=$(printf '%s\n' "$out" | sed -n 's/^proposal \([0-9a-f:]*\): .*/\1/p')
-wait_for 60 sh -c "[ \$(wc -l < '$T_TMP/restarts') -ge $((n0 + N)) ]" || die "not every node restarted for $pid"
+wait_for 60 sh -c "[ \$(wc -l < '$T_TMP/restarts') -ge $((n0 + N)) ]" ||
+    echo "bench/cluster: $(($(wc -l < "$T_TMP/restarts") - n0)) of $N nodes restarted for $pid" >&2
 sleep 1
 spread=$(grep -h "restart $pid: running .* at [0-9.]*$" "$T_TMP"/n*.log | sed 's/.* at //' | sort -n |
     awk 'NR == 1 { f = $1 } { l = $1 } END { printf "%.0f", (l - f) * 1000 }')
@@ -226,6 +233,7 @@ echo "plain event to all $N nodes: runs$plain s, median $plain_med s"
 echo "two ping query rounds (quorum, then all $N): runs$floor s, median $floor_med s"
 [ -s "$T_TMP/two_rounds.err" ] && echo "two ping query rounds tried again after: $(cat "$T_TMP/two_rounds.err")"
 echo "propose to the last of $N decisions: runs$decide s, median $decide_med s"
+[ -n "$undecided" ] && echo "rounds in which some node logged no decision within 60 s (round:decided/nodes):$undecided"
 echo "every node decided within the default lead time ($LEAD s): $before of $ROUNDS rounds;" \
     "with n$N's agent restarted mid-vote: $rbefore of $RROUNDS (last decision:$rlate s)"
 relays=$(sed -n 's/^relay: [0-9]* votes sent on in \([0-9]*\) quer.*/\1/p' "$T_TMP/propose.out" | sort -n | tail -n 1)

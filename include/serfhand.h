@@ -804,6 +804,10 @@ struct serf_reply {
     struct buf payload;
 };
 
+/* What on_response wants next: more answers, the end of this query (its
+ * stream is stopped), or the end of every query of the call at once. */
+enum serf_next { SERF_MORE = 0, SERF_STOP, SERF_ABORT };
+
 struct serf_query {
     const char *name;
     const void *payload;
@@ -815,8 +819,8 @@ struct serf_query {
     int64_t timeout_ms; /* sent to Serf; 0 = the agent's default */
     bool ack;           /* RequestAck */
     size_t expect;      /* return once this many responses arrived; 0 = wait for done */
-    /* called with each new response; true ends the query there (or NULL) */
-    bool (*on_response)(void *ctx, const struct serf_reply *r);
+    /* called with each new response (or NULL) */
+    enum serf_next (*on_response)(void *ctx, const struct serf_reply *r);
     void *on_response_ctx;
 };
 
@@ -829,12 +833,23 @@ struct serf_query_result {
 };
 
 /* Send a query and collect acks and responses until done, until expect
- * responses arrived or on_response returned true (then the stream is
- * stopped), or until the connection's
- * deadline (not an error: res holds what arrived). res is zeroed first and
- * must be freed with serfrpc_query_result_free, also after an error. */
+ * responses arrived or on_response returned SERF_STOP (then the agent is
+ * asked to stop the stream), or until the connection's deadline (not an
+ * error: res holds what arrived). res is zeroed first and must be freed with
+ * serfrpc_query_result_free, also after an error. The connection should be
+ * closed afterwards: records the agent had queued may still arrive. */
 int serfrpc_query(struct serfrpc *c, const struct serf_query *q, struct serf_query_result *res,
                   char *err, size_t errlen);
+/* serfrpc_query for n queries at once on one connection: every request goes
+ * out in one write (the agent starts them all before any answer), then the
+ * streams are read together, each query ending on its own terms (done,
+ * expect, on_response) into res[i] (n results, zeroed first, each freed by
+ * the caller). The call ends when every query has ended, when an
+ * on_response returns SERF_ABORT, or at the deadline (not an error, once the
+ * agent accepted every query). Serf refusing any one query (e.g. over its
+ * size limit) fails the whole call with Serf's text. */
+int serfrpc_query_many(struct serfrpc *c, const struct serf_query *qs, size_t n,
+                       struct serf_query_result *res, char *err, size_t errlen);
 void serfrpc_query_result_free(struct serf_query_result *r);
 
 /* ---- http.c */

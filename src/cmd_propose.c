@@ -17,6 +17,12 @@ static const char propose_chunk[] =
     "return require('factom.restart').propose{act = act, in_s = math.tointeger(tonumber(delay)),\n"
     "  ttl_s = math.tointeger(tonumber(ttl)), dry_run = dry == '1'}\n";
 
+/* The run's deadline: the ballot (at most 5 s), the relay queries, all at
+ * once (at most 8 s), then the fallback events (2 s kept for them), as
+ * lua/factom/proposer.lua times them; limits.tick_ms when that is longer.
+ * A tool run, not a Serf handler: nothing waits behind it. */
+#define PROPOSE_MS 20000
+
 static bool valid_act(const char *a)
 {
     size_t n = strlen(a);
@@ -43,12 +49,14 @@ static int exec_propose(const struct args *a, const struct config *cfg)
     gethostname(host, sizeof host - 1);
     struct event ev;
     event_local(&ev, EV_TOOL, "propose", act, host, args, 4);
+    long long tick_ms = config_int(cfg, "limits.tick_ms");
     struct run_req r = {
         .cfg = cfg,
         .bundle_dir = bundle,
         .verify = verify,
         .mode = RUN_TOOL,
-        .ev = &ev, /* under limits.tick_ms, the deadline of a tool */
+        .ev = &ev,
+        .deadline_ms = (int)(tick_ms > PROPOSE_MS ? tick_ms : PROPOSE_MS),
         .chunk = propose_chunk,
     };
     struct buf out = {0};
@@ -97,7 +105,8 @@ const struct cmd_entry cmd_propose_entry = {
                    "authority set votes on; ACTION is restart. A DURATION is seconds, or a\n"
                    "number with s, m, h, d or w (90, 2m, 1h). It prints how many nodes voted\n"
                    "(the ballot) and on how many the vote was decided (the relay); exit 1\n"
-                   "when the proposal reached no node.",
+                   "when the proposal reached no node. It runs for at most 20 s (or\n"
+                   "limits.tick_ms when longer).",
     .exec = exec_propose,
     .needs_config = true,
 };

@@ -1,7 +1,8 @@
 /*
  * lserf.c: require "serfhand.serf": send user events, list members and run
  * queries through the local Serf agent's RPC (serfrpc.c). Handlers use
- * event() and members(); query() is for tools (`serfhand status`, tick).
+ * event() and members(); query() and query_many() (several queries at once
+ * on one connection) are for tools (`serfhand status`, propose, tick).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,8 @@ struct call {
     struct serfrpc *conn;
     struct serf_member *members;
     size_t nmembers;
-    struct serf_query_result qr;
+    struct serf_query_result *qr; /* nqr results, one per query */
+    size_t nqr;
 };
 
 static void call_free(struct call *c)
@@ -32,7 +34,11 @@ static void call_free(struct call *c)
     serfrpc_members_free(c->members, c->nmembers);
     c->members = NULL;
     c->nmembers = 0;
-    serfrpc_query_result_free(&c->qr);
+    for (size_t i = 0; i < c->nqr; i++)
+        serfrpc_query_result_free(&c->qr[i]);
+    free(c->qr);
+    c->qr = NULL;
+    c->nqr = 0;
 }
 
 static int call_release(lua_State *L)
@@ -49,17 +55,22 @@ static struct call *new_call(lua_State *L)
     return c;
 }
 
-/* A monotonic deadline ms from now, never past the handler's own deadline
- * minus SANDBOX_RESERVE_MS: a query that runs out of time then returns what
- * arrived, and the handler has the time to use it. */
-static int64_t deadline_in(lua_State *L, int64_t ms)
+/* A monotonic deadline ms from now, never past the run's own deadline minus
+ * reserve (at least SANDBOX_RESERVE_MS): a query that runs out of time then
+ * returns what arrived, and the run has the time to use it. */
+static int64_t deadline_before(lua_State *L, int64_t ms, int64_t reserve)
 {
     int64_t d = util_mono_ms() + ms;
     struct sandbox *sb = sandbox_of(L);
     int64_t sd = sb ? sandbox_deadline_ms(sb) : 0;
     if (sd > 0)
-        sd -= SANDBOX_RESERVE_MS;
+        sd -= reserve > SANDBOX_RESERVE_MS ? reserve : SANDBOX_RESERVE_MS;
     return sd > 0 && sd < d ? sd : d;
+}
+
+static int64_t deadline_in(lua_State *L, int64_t ms)
+{
+    return deadline_before(L, ms, SANDBOX_RESERVE_MS);
 }
 
 static int64_t rpc_timeout_ms(lua_State *L)
@@ -307,106 +318,204 @@ static size_t opt_tags(lua_State *L, int arg, const char *const **keys, const ch
     return i;
 }
 
-/* opts.on_response: called as on_response(node, payload) for each new
- * response; a true result ends the query. Its error is kept on the stack and
- * raised once the connection is closed. */
+/* opts.on_response: called as on_response(node, payload, i) for each new
+ * response to query i (1 for serf.query); a true result ends that query. Its
+ * error ends every query of the call; it is kept on the stack and raised once
+ * the connection is closed. */
 struct response_hook {
     lua_State *L;
     int fn;
     bool failed;
 };
 
-static bool query_on_response(void *ctx, const struct serf_reply *r)
+struct hook_ref { /* one per query: the shared hook and the query's index */
+    struct response_hook *hook;
+    lua_Integer index;
+};
+
+static enum serf_next query_on_response(void *ctx, const struct serf_reply *r)
 {
-    struct response_hook *u = ctx;
+    struct hook_ref *ref = ctx;
+    struct response_hook *u = ref->hook;
     lua_pushvalue(u->L, u->fn);
     lua_pushstring(u->L, r->from);
     lua_pushlstring(u->L, r->payload.data ? r->payload.data : "", r->payload.len);
-    if (lua_pcall(u->L, 2, 1, 0) != LUA_OK) {
+    lua_pushinteger(u->L, ref->index);
+    if (lua_pcall(u->L, 3, 1, 0) != LUA_OK) {
         u->failed = true; /* the error stays on the stack */
-        return true;
+        return SERF_ABORT;
     }
     bool stop = lua_toboolean(u->L, -1);
     lua_pop(u->L, 1);
-    return stop;
+    return stop ? SERF_STOP : SERF_MORE;
 }
 
-/* serf.query(name, payload, {timeout_ms, nodes, tags, expect, ack, on_response})
- * -> {responses = {node = payload}, acks = {node, ...}, n = count, done} | nil, err */
-static int l_query(lua_State *L)
+/* The options serf.query and serf.query_many share, read from the table at
+ * arg into q (name and payload aside); pushes the values that must stay
+ * anchored while the query runs. hook is filled when on_response is given;
+ * *reserve is opts.reserve_ms. */
+static void query_options(lua_State *L, int arg, struct serf_query *q, struct response_hook *hook,
+                          int64_t *reserve)
 {
-    static const char *const allowed[] = {"ack",  "expect",     "nodes", "on_response",
-                                          "tags", "timeout_ms", NULL};
-    char err[512];
-    struct serf_query q = {0};
-    if (sandbox_in_handler(L))
-        return luaL_error(L, "serf.query cannot be used inside a handler "
-                             "(the agent waits for this handler, so it would block itself)");
-    q.name = check_name(L, 1);
-    q.payload = check_payload(L, 2, &q.len);
-    check_options(L, 3, allowed);
-    lua_settop(L, 3);
-    q.ack = opt_bool(L, 3, "ack", false);
-    q.timeout_ms = opt_int(L, 3, "timeout_ms", 0, 1, 3600000);
-    q.expect = (size_t)opt_int(L, 3, "expect", 0, 1, 100000);
-    q.nodes = opt_nodes(L, 3, &q.nnodes);
-    q.ntags = opt_tags(L, 3, &q.tagk, &q.tagv);
-    struct response_hook hook = {L, 0, false};
-    if (lua_istable(L, 3)) {
-        lua_getfield(L, 3, "on_response");
+    static const char *const allowed[] = {"ack",        "expect", "nodes",      "on_response",
+                                          "reserve_ms", "tags",   "timeout_ms", NULL};
+    check_options(L, arg, allowed);
+    q->ack = opt_bool(L, arg, "ack", false);
+    q->timeout_ms = opt_int(L, arg, "timeout_ms", 0, 1, 3600000);
+    q->expect = (size_t)opt_int(L, arg, "expect", 0, 1, 100000);
+    *reserve = opt_int(L, arg, "reserve_ms", 0, 0, 3600000);
+    q->nodes = opt_nodes(L, arg, &q->nnodes);
+    q->ntags = opt_tags(L, arg, &q->tagk, &q->tagv);
+    hook->L = L;
+    hook->fn = 0;
+    hook->failed = false;
+    if (lua_istable(L, arg)) {
+        lua_getfield(L, arg, "on_response");
         if (!lua_isnil(L, -1)) {
-            luaL_argexpected(L, lua_isfunction(L, -1), 3, "on_response: a function");
-            hook.fn = lua_gettop(L);
-            q.on_response = query_on_response;
-            q.on_response_ctx = &hook;
+            luaL_argexpected(L, lua_isfunction(L, -1), arg, "on_response: a function");
+            hook->fn = lua_gettop(L);
         } else {
             lua_pop(L, 1);
         }
     }
+}
+
+static void push_result(lua_State *L, const struct serf_query_result *qr)
+{
+    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, (int)qr->nresp);
+    for (size_t i = 0; i < qr->nresp; i++) {
+        lua_pushlstring(L, qr->resp[i].payload.data, qr->resp[i].payload.len);
+        lua_setfield(L, -2, qr->resp[i].from);
+    }
+    lua_setfield(L, -2, "responses");
+    lua_createtable(L, (int)qr->nacks, 0);
+    for (size_t i = 0; i < qr->nacks; i++) {
+        lua_pushstring(L, qr->acks[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_setfield(L, -2, "acks");
+    lua_pushinteger(L, (lua_Integer)qr->nresp);
+    lua_setfield(L, -2, "n");
+    lua_pushboolean(L, qr->done);
+    lua_setfield(L, -2, "done");
+}
+
+/* Run the n queries of qs (their options set) on one connection and push
+ * the results: one table (serf.query) or an array of them (query_many). */
+static int run_queries(lua_State *L, struct serf_query *qs, size_t n, struct response_hook *hook,
+                       int64_t reserve, bool many)
+{
+    char err[512];
+    struct hook_ref *refs = lua_newuserdatauv(L, n * sizeof *refs, 0);
+    for (size_t i = 0; i < n; i++) {
+        refs[i].hook = hook;
+        refs[i].index = (lua_Integer)i + 1;
+        if (hook->fn) {
+            qs[i].on_response = query_on_response;
+            qs[i].on_response_ctx = &refs[i];
+        }
+    }
+    int64_t wait = qs[0].timeout_ms ? qs[0].timeout_ms : DEFAULT_QUERY_WAIT_MS;
+    int64_t deadline = deadline_before(L, wait + rpc_timeout_ms(L), reserve);
+    if (deadline <= util_mono_ms()) /* nothing sent: the time is the caller's */
+        return fail(L, "serf: no time left before the run's deadline (reserve_ms)");
 
     struct call *c = new_call(L);
+    c->qr = xmalloc(n * sizeof *c->qr);
+    memset(c->qr, 0, n * sizeof *c->qr);
+    c->nqr = n;
     int r = open_conn(L, c, err, sizeof err);
     if (r == 0) {
-        int64_t wait = q.timeout_ms ? q.timeout_ms : DEFAULT_QUERY_WAIT_MS;
-        serfrpc_set_deadline(c->conn, deadline_in(L, wait + rpc_timeout_ms(L)));
-        r = serfrpc_query(c->conn, &q, &c->qr, err, sizeof err);
+        serfrpc_set_deadline(c->conn, deadline);
+        r = serfrpc_query_many(c->conn, qs, n, c->qr, err, sizeof err);
     }
     serfrpc_close(c->conn);
     c->conn = NULL;
-    if (hook.failed) {
+    if (hook->failed) {
         call_free(c);
-        return lua_error(L); /* on_response's error, on top */
+        return lua_error(L); /* on_response's error, on top: no Lua ran after it */
     }
     if (r < 0) {
         call_free(c);
         return fail(L, err);
     }
-    lua_createtable(L, 0, 4);
-    lua_createtable(L, 0, (int)c->qr.nresp);
-    for (size_t i = 0; i < c->qr.nresp; i++) {
-        lua_pushlstring(L, c->qr.resp[i].payload.data, c->qr.resp[i].payload.len);
-        lua_setfield(L, -2, c->qr.resp[i].from);
+    if (many)
+        lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        push_result(L, &c->qr[i]);
+        if (many)
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
-    lua_setfield(L, -2, "responses");
-    lua_createtable(L, (int)c->qr.nacks, 0);
-    for (size_t i = 0; i < c->qr.nacks; i++) {
-        lua_pushstring(L, c->qr.acks[i]);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
-    lua_setfield(L, -2, "acks");
-    lua_pushinteger(L, (lua_Integer)c->qr.nresp);
-    lua_setfield(L, -2, "n");
-    lua_pushboolean(L, c->qr.done);
-    lua_setfield(L, -2, "done");
     call_free(c);
     return 1;
 }
 
+/* serf.query(name, payload, {timeout_ms, nodes, tags, expect, ack, on_response,
+ * reserve_ms}) -> {responses = {node = payload}, acks = {node, ...}, n = count,
+ * done} | nil, err */
+static int l_query(lua_State *L)
+{
+    struct serf_query q = {0};
+    struct response_hook hook;
+    int64_t reserve;
+    if (sandbox_in_handler(L))
+        return luaL_error(L, "serf.query cannot be used inside a handler "
+                             "(the agent waits for this handler, so it would block itself)");
+    q.name = check_name(L, 1);
+    q.payload = check_payload(L, 2, &q.len);
+    lua_settop(L, 3);
+    query_options(L, 3, &q, &hook, &reserve);
+    return run_queries(L, &q, 1, &hook, reserve, false);
+}
+
+#define MAX_QUERIES 64 /* per serf.query_many call */
+
+/* serf.query_many(name, {payload, ...}, opts) -> {result, ...} | nil, err:
+ * one query per payload, all started at once on one connection, with the
+ * options of serf.query (each applies to every query); result i as
+ * serf.query's, for payload i. */
+static int l_query_many(lua_State *L)
+{
+    if (sandbox_in_handler(L))
+        return luaL_error(L, "serf.query_many cannot be used inside a handler "
+                             "(the agent waits for this handler, so it would block itself)");
+    const char *name = check_name(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 3);
+    lua_Integer n = luaL_len(L, 2);
+    luaL_argcheck(L, n >= 1 && n <= MAX_QUERIES, 2, "want 1 to 64 payloads");
+    /* The payloads, copied into a table no Lua code can reach: on_response
+     * may change the caller's table and drop a string still being sent. */
+    lua_createtable(L, (int)n, 0);
+    int anchor = lua_gettop(L);
+    struct serf_query *qs = lua_newuserdatauv(L, (size_t)n * sizeof *qs, 0);
+    memset(qs, 0, (size_t)n * sizeof *qs);
+    for (lua_Integer i = 1; i <= n; i++) {
+        if (lua_rawgeti(L, 2, i) != LUA_TSTRING)
+            luaL_error(L, "bad argument #2: payload %I is not a string", i);
+        qs[i - 1].payload = lua_tolstring(L, -1, &qs[i - 1].len);
+        luaL_argcheck(L, qs[i - 1].len <= MAX_PAYLOAD, 2, "payload over 1 MiB");
+        lua_rawseti(L, anchor, i);
+    }
+    struct serf_query q = {0};
+    struct response_hook hook;
+    int64_t reserve;
+    query_options(L, 3, &q, &hook, &reserve);
+    for (lua_Integer i = 0; i < n; i++) {
+        const void *p = qs[i].payload;
+        size_t len = qs[i].len;
+        qs[i] = q;
+        qs[i].name = name;
+        qs[i].payload = p;
+        qs[i].len = len;
+    }
+    return run_queries(L, qs, (size_t)n, &hook, reserve, true);
+}
+
 static const luaL_Reg serf_funcs[] = {
-    {"event", l_event},
-    {"members", l_members},
-    {"query", l_query},
-    {NULL, NULL},
+    {"event", l_event},           {"members", l_members}, {"query", l_query},
+    {"query_many", l_query_many}, {NULL, NULL},
 };
 
 int luaopen_serfhand_serf(lua_State *L)

@@ -493,8 +493,10 @@ static int take_record(struct serf_query_result *r, const struct mp_value *rec)
     return 0;
 }
 
-/* Tell the agent to stop streaming seq; best effort, bounded by a short wait. */
-static void stop_stream(struct serfrpc *c, uint64_t qseq)
+/* Ask the agent to stop streaming qseq; returns the stop request's own Seq,
+ * whose reply (a header alone) comes later, or 0 when sending failed. Best
+ * effort: the records of qseq already queued still arrive and are dropped. */
+static uint64_t send_stop(struct serfrpc *c, uint64_t qseq)
 {
     struct buf req = {0};
     char err[256];
@@ -502,95 +504,145 @@ static void stop_stream(struct serfrpc *c, uint64_t qseq)
     msgpack_map(&req, 1);
     msgpack_cstr(&req, "Stop");
     msgpack_uint(&req, qseq);
-    int64_t saved = c->deadline, soon = util_mono_ms() + 200;
-    if (soon < c->deadline)
-        c->deadline = soon;
-    if (send_all(c, req.data, req.len, err, sizeof err) == 0) {
-        for (;;) { /* skip records still queued for qseq, until the stop reply */
-            char text[256];
-            uint64_t got;
-            struct mp_value *body;
-            if (read_header(c, &got, text, sizeof text, err, sizeof err) < 0)
-                break;
-            if (got == seq)
-                break;
-            if (got == qseq) {
-                if (read_msg(c, &body, err, sizeof err) < 0)
-                    break;
-                msgpack_free(body);
-            }
-        }
-    }
-    c->deadline = saved;
+    int r = send_all(c, req.data, req.len, err, sizeof err);
     buf_free(&req);
+    return r == 0 ? seq : 0;
 }
 
-int serfrpc_query(struct serfrpc *c, const struct serf_query *q, struct serf_query_result *res,
-                  char *err, size_t errlen)
+static void put_query(struct serfrpc *c, struct buf *req, const struct serf_query *q, uint64_t *seq)
+{
+    *seq = put_header(c, req, "query");
+    msgpack_map(req, 6);
+    msgpack_cstr(req, "FilterNodes");
+    msgpack_array(req, (uint32_t)q->nnodes);
+    for (size_t i = 0; i < q->nnodes; i++)
+        msgpack_cstr(req, q->nodes[i]);
+    msgpack_cstr(req, "FilterTags");
+    msgpack_map(req, (uint32_t)q->ntags);
+    for (size_t i = 0; i < q->ntags; i++) {
+        msgpack_cstr(req, q->tagk[i]);
+        msgpack_cstr(req, q->tagv[i]);
+    }
+    msgpack_cstr(req, "RequestAck");
+    msgpack_bool(req, q->ack);
+    msgpack_cstr(req, "Timeout");
+    msgpack_int(req, q->timeout_ms * 1000000); /* nanoseconds */
+    msgpack_cstr(req, "Name");
+    msgpack_cstr(req, q->name);
+    msgpack_cstr(req, "Payload");
+    msgpack_bin(req, q->payload, q->len);
+}
+
+/* Where one of several queries on a connection stands. The agent answers
+ * each query's Seq first with a header alone (accepted or Serf's error),
+ * then streams header + record pairs with the same Seq; a stop request's
+ * reply is a header alone with the stop's own Seq. */
+struct qstate {
+    uint64_t seq, stop_seq; /* stop_seq: a stop sent and not yet answered */
+    bool started;           /* the first header (accepted) arrived */
+    bool finished;          /* done, expect reached, or on_response said stop */
+};
+
+/* Finish query i here: ask the agent to stop its stream unless it is done. */
+static void finish_query(struct serfrpc *c, struct qstate *st, bool stop)
+{
+    st->finished = true;
+    if (stop)
+        st->stop_seq = send_stop(c, st->seq);
+}
+
+int serfrpc_query_many(struct serfrpc *c, const struct serf_query *qs, size_t n,
+                       struct serf_query_result *res, char *err, size_t errlen)
 {
     struct buf req = {0};
     struct mp_value *rec = NULL;
+    struct qstate *st = xmalloc((n ? n : 1) * sizeof *st);
     char text[512];
+    size_t started = 0, open = n;
     int rc = -1;
-    memset(res, 0, sizeof *res);
+    memset(res, 0, n * sizeof *res);
+    memset(st, 0, (n ? n : 1) * sizeof *st);
 
-    uint64_t seq = put_header(c, &req, "query");
-    msgpack_map(&req, 6);
-    msgpack_cstr(&req, "FilterNodes");
-    msgpack_array(&req, (uint32_t)q->nnodes);
-    for (size_t i = 0; i < q->nnodes; i++)
-        msgpack_cstr(&req, q->nodes[i]);
-    msgpack_cstr(&req, "FilterTags");
-    msgpack_map(&req, (uint32_t)q->ntags);
-    for (size_t i = 0; i < q->ntags; i++) {
-        msgpack_cstr(&req, q->tagk[i]);
-        msgpack_cstr(&req, q->tagv[i]);
-    }
-    msgpack_cstr(&req, "RequestAck");
-    msgpack_bool(&req, q->ack);
-    msgpack_cstr(&req, "Timeout");
-    msgpack_int(&req, q->timeout_ms * 1000000); /* nanoseconds */
-    msgpack_cstr(&req, "Name");
-    msgpack_cstr(&req, q->name);
-    msgpack_cstr(&req, "Payload");
-    msgpack_bin(&req, q->payload, q->len);
-    if (simple_call(c, &req, seq, err, errlen) < 0)
+    /* All requests in one write: the agent starts each query as it reads it,
+     * so their gossip overlaps instead of waiting for each other. */
+    for (size_t i = 0; i < n; i++)
+        put_query(c, &req, &qs[i], &st[i].seq);
+    if (send_all(c, req.data, req.len, err, errlen) < 0)
         goto out;
 
-    for (;;) {
+    while (open > 0) {
         uint64_t got;
-        if (q->expect && res->nresp >= q->expect) {
-            stop_stream(c, seq);
+        for (size_t i = 0; i < n; i++) /* expect reached: no need to read on */
+            if (!st[i].finished && qs[i].expect && res[i].nresp >= qs[i].expect) {
+                finish_query(c, &st[i], true);
+                open--;
+            }
+        if (open == 0)
             break;
-        }
         if (read_header(c, &got, text, sizeof text, err, errlen) < 0) {
-            if (util_mono_ms() >= c->deadline) {
-                rc = 0; /* our deadline: what arrived is the answer */
+            /* our deadline, once every query was accepted: what arrived is
+             * the answer */
+            if (started == n && util_mono_ms() >= c->deadline)
+                rc = 0;
+            goto out;
+        }
+        size_t i = 0;
+        while (i < n && st[i].seq != got && st[i].stop_seq != got)
+            i++;
+        if (i == n) {
+            util_errf(err, errlen, "serf: reply from %s with an unknown Seq %llu", c->addr,
+                      (unsigned long long)got);
+            goto out;
+        }
+        if (st[i].stop_seq == got && st[i].seq != got) {
+            st[i].stop_seq = 0; /* the stop's reply: a header alone */
+            continue;
+        }
+        if (!st[i].started) {
+            st[i].started = true;
+            started++;
+            if (text[0]) { /* refused, e.g. over Serf's size limit */
+                util_errf(err, errlen, "serf: %s", text);
                 goto out;
             }
-            goto out;
+            continue;
         }
-        if (got != seq)
-            continue; /* not ours; such headers carry no body */
         if (read_msg(c, &rec, err, errlen) < 0)
             goto out;
-        size_t before = res->nresp;
-        int done = take_record(res, rec);
+        if (st[i].finished) { /* queued before our stop */
+            msgpack_free(rec);
+            rec = NULL;
+            continue;
+        }
+        struct serf_query_result *r = &res[i];
+        size_t before = r->nresp;
+        int done = take_record(r, rec);
         msgpack_free(rec);
         rec = NULL;
         if (done) {
-            res->done = true;
-            break;
-        }
-        if (q->on_response && res->nresp > before &&
-            q->on_response(q->on_response_ctx, &res->resp[res->nresp - 1])) {
-            stop_stream(c, seq);
-            break;
+            r->done = true;
+            finish_query(c, &st[i], false);
+            open--;
+        } else if (qs[i].on_response && r->nresp > before) {
+            enum serf_next next = qs[i].on_response(qs[i].on_response_ctx, &r->resp[r->nresp - 1]);
+            if (next == SERF_ABORT)
+                break; /* the caller gives up on every query: no stop needed */
+            if (next == SERF_STOP) {
+                finish_query(c, &st[i], true);
+                open--;
+            }
         }
     }
     rc = 0;
 out:
     msgpack_free(rec);
     buf_free(&req);
+    free(st);
     return rc;
+}
+
+int serfrpc_query(struct serfrpc *c, const struct serf_query *q, struct serf_query_result *res,
+                  char *err, size_t errlen)
+{
+    return serfrpc_query_many(c, q, 1, res, err, errlen);
 }

@@ -21,7 +21,8 @@ local serf = {}
 ---@field nodes? string[]  only these node names (exact)
 ---@field tags? table<string, string>  tag -> Go regexp (unanchored)
 ---@field ack? boolean  request acks (default false)
----@field on_response? fun(node: string, payload: string): boolean?  per response; true ends the query
+---@field on_response? fun(node: string, payload: string, i: integer): boolean?  per response to query i; true ends that query
+---@field reserve_ms? integer  end the wait this long before the run's deadline, 0..3600000
 
 ---@class serfhand.serf.QueryResult
 ---@field responses table<string, string>  node -> exact response bytes
@@ -38,7 +39,16 @@ local serf = {}
 function serf.event(name, payload, opts) end
 
 --- Every member the local agent knows, with exact tags.
----@return serfhand.serf.Member[]|nil members
+---@--- One query per payload, all started at once on one connection; result i
+--- answers payloads[i]. Options apply to each query. Raises inside a handler.
+---@param name string  [A-Za-z0-9][A-Za-z0-9_.-]{0,63}
+---@param payloads string[]  1 to 64 payloads, each at most 1 MiB
+---@param opts? serfhand.serf.QueryOpts
+---@return serfhand.serf.QueryResult[]|nil results
+---@return string? err  "serf: ..."
+function serf.query_many(name, payloads, opts) end
+
+return serfhand.serf.Member[]|nil members
 ---@return string? err  "serf: ..."
 function serf.members() end
 
@@ -46,8 +56,26 @@ function serf.members() end
 ---@param name string  [A-Za-z0-9][A-Za-z0-9_.-]{0,63}
 ---@param payload? string  at most 1 MiB
 ---@param opts? serfhand.serf.QueryOpts
----@return serfhand.serf.QueryResult|nil result
+---@--- One query per payload, all started at once on one connection; result i
+--- answers payloads[i]. Options apply to each query. Raises inside a handler.
+---@param name string  [A-Za-z0-9][A-Za-z0-9_.-]{0,63}
+---@param payloads string[]  1 to 64 payloads, each at most 1 MiB
+---@param opts? serfhand.serf.QueryOpts
+---@return serfhand.serf.QueryResult[]|nil results
+---@return string? err  "serf: ..."
+function serf.query_many(name, payloads, opts) end
+
+return serfhand.serf.QueryResult|nil result
 ---@return string? err  "serf: ..."
 function serf.query(name, payload, opts) end
+
+--- One query per payload, all started at once on one connection; result i
+--- answers payloads[i]. Options apply to each query. Raises inside a handler.
+---@param name string  [A-Za-z0-9][A-Za-z0-9_.-]{0,63}
+---@param payloads string[]  1 to 64 payloads, each at most 1 MiB
+---@param opts? serfhand.serf.QueryOpts
+---@return serfhand.serf.QueryResult[]|nil results
+---@return string? err  "serf: ..."
+function serf.query_many(name, payloads, opts) end
 
 return serf

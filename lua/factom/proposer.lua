@@ -12,7 +12,18 @@ local time = require "serfhand.time"
 
 local M = {}
 
-M.BALLOT_MS = 5000 -- propose waits this long at most for the nodes' votes
+-- Time (docs/protocol.md section 4a). The ballot waits at most BALLOT_MS
+-- for a quorum of votes; the relay queries, all sent at once, at most
+-- RELAY_MS for every node's answers (at 65 agents on 2 cores each node runs
+-- its three relay handlers in turn, behind the ballot's). Neither runs into the last
+-- EVENTS_MS of the run: the proposal and the votes always still go out as
+-- events, whatever the queries reached. The ballot also leaves RELAY_MIN_MS
+-- for the relay. `serfhand propose` runs for at most 20 s (cmd_propose.c),
+-- which fits them all: 5 + 8 + 2 s, and the start.
+M.BALLOT_MS = 5000
+M.RELAY_MS = 8000
+M.EVENTS_MS = 2000
+M.RELAY_MIN_MS = 2000
 
 local function is_int(v) return math.type(v) == "integer" end
 
@@ -91,8 +102,8 @@ function M.collect(body, payload, ph)
     end
     return #votes >= need -- a quorum: more votes would decide nothing more
   end
-  local r, err = serf.query(restart.PROPOSE, payload,
-    { expect = math.max(#alive, 1), timeout_ms = M.BALLOT_MS, on_response = take })
+  local r, err = serf.query(restart.PROPOSE, payload, M.reserve(serf,
+    { expect = math.max(#alive, 1), timeout_ms = M.BALLOT_MS, on_response = take }, M.EVENTS_MS + M.RELAY_MIN_MS))
   local lines, reached = {}, r ~= nil or #votes > 0
   if not r then
     lines[1] = "ballot: " .. tostring(err)
@@ -123,56 +134,89 @@ function M.alive_members()
   return names
 end
 
+-- reserve(serf, opts, ms) -> opts: with reserve_ms = ms, so that the query
+-- ends that long before the run's deadline, when the host knows the option
+-- (it came with serf.query_many; an older host runs the query as before).
+function M.reserve(serf, opts, ms)
+  if serf.query_many then opts.reserve_ms = ms end
+  return opts
+end
+
+-- query_all(serf, name, payloads, opts) -> {result, ...} | nil, err: every
+-- payload as its own query, all at once (serf.query_many); on a host
+-- without it, one after the other.
+local function query_all(serf, name, payloads, opts)
+  if serf.query_many then return serf.query_many(name, payloads, opts) end
+  local out, on = {}, opts.on_response
+  for i, p in ipairs(payloads) do
+    local o = {}
+    for k, v in pairs(opts) do o[k] = v end
+    if on then o.on_response = function(node, answer) return on(node, answer, i) end end
+    local r, err = serf.query(name, p, o)
+    if not r then return nil, err end
+    out[i] = r
+  end
+  return out
+end
+
 -- relay(payload, votes, voters, alive) -> text: send the ballot's votes
--- on as the query factomd-restart-votes, each bundle with the proposal (8
--- votes per query with a 278-byte proposal on MAIN; each node answers what became
--- of them, restart.on_votes). Serf does not repair a missed query, so for
--- the nodes that did not answer, the votes then go out as events too (2
--- per event).
+-- on as the query factomd-restart-votes, each bundle with the proposal (11
+-- votes per query with the proposal packed, factom.ballot), all the
+-- queries at once: each node runs their handlers in turn, and nothing
+-- waits for a whole query round before the next query starts. Each node
+-- answers what became of the votes (restart.on_votes). Serf does not
+-- repair a missed query, so a node that did not answer every query (and
+-- did not decide), or could not use them, gets the votes of those queries
+-- as events too (4 per event).
 function M.relay(payload, votes, voters, alive)
   local serf = require "serfhand.serf"
   local names = {}
   for _, v in ipairs(votes) do names[#names + 1] = voters[v.by] end
   table.sort(names)
   local t0 = time.now_ms()
-  local answers, heard = {}, {} -- each node's last answer; how many queries it answered
-  local queries = ballot.encode(payload, votes, "query")
-  local failed
-  for _, q in ipairs(queries) do
-    local r, err = serf.query(ballot.EVENT, q, { expect = math.max(#alive, 1), timeout_ms = M.BALLOT_MS,
-      on_response = function(node, answer)
-        answers[node] = answer
-        heard[node] = (heard[node] or 0) + 1
-      end })
-    if not r then
-      failed = tostring(err)
-      break
+  -- The query budget for the longest alive node name (the sender's is among
+  -- them): 11 votes per query with names of up to 19 bytes, so a quorum of
+  -- 11 (20 authorities) takes one relay handler per node, not two. Should
+  -- Serf still refuse, the split for any name (envelope.query_budget) is
+  -- tried once more.
+  local longest = #alive > 0 and 0 or 64
+  for _, n in ipairs(alive) do longest = math.max(longest, #n) end
+  local budgets = { ballot.relay_budget(math.min(longest, 64)), "query" }
+  local groups, queries, heard, rs, failed
+  for _, budget in ipairs(budgets) do
+    -- the votes in query-sized groups, one query each (as ballot.encode splits them)
+    local per = ballot.per_payload(payload, budget)
+    local before = queries and #queries
+    groups, queries, heard = {}, {}, {} -- heard: node -> {[query index] = answer}
+    for i = 1, #votes, per do
+      groups[#groups + 1] = table.move(votes, i, math.min(#votes, i + per - 1), 1, {})
+      queries[#queries + 1] = ballot.encode(payload, groups[#groups], budget)[1]
     end
+    if before and before == #queries then break end -- the same split: no retry
+    rs, failed = query_all(serf, ballot.EVENT, queries, M.reserve(serf, {
+      expect = math.max(#alive, 1), timeout_ms = M.RELAY_MS,
+      on_response = function(node, answer, i)
+        heard[node] = heard[node] or {}
+        heard[node][i] = answer
+      end }, M.EVENTS_MS))
+    if rs then break end
   end
-  -- A node that missed a query, or kept no answer, gets the votes as events.
-  -- One that dropped the bundle as forged, malformed or late would drop the
-  -- events too.
-  local decided, missing, dropped = 0, {}, {}
-  for _, node in ipairs(alive) do
-    local a = answers[node]
-    local kind = a and a:match("^dropped (%l+)$")
-    if failed or (heard[node] or 0) < #queries then
-      missing[#missing + 1] = node
-    elseif a == "decided" then
-      decided = decided + 1
-    elseif kind == "error" then
-      missing[#missing + 1] = node
-    elseif kind then
-      dropped[#dropped + 1] = node .. " " .. a
-    end -- else "counted <n>": below a quorum, more votes may come from tick
-  end
-  local text = string.format("relay: %d votes sent on in %d quer%s: %s\nrelay: decided on %d of %d nodes (answers in %d ms)",
-    #votes, #queries, #queries == 1 and "y" or "ies", table.concat(names, " "), decided, #alive, time.now_ms() - t0)
-  if failed then text = text .. "\nrelay query: " .. failed end
+  if not rs then heard = {} end
+  local decided, missing, dropped, need = M.outcome(heard, #queries, alive)
+  local text = string.format("relay: %d votes sent on in %s: %s\nrelay: decided on %d of %d nodes (answers in %d ms)",
+    #votes, #queries == 1 and "1 query" or #queries .. " queries at once", table.concat(names, " "), decided, #alive,
+    time.now_ms() - t0)
+  if failed then text = text .. "\nrelay query: " .. tostring(failed) end
   if #dropped > 0 then text = text .. "\nrelay: dropped by " .. table.concat(dropped, ", ") end
   if #missing > 0 then
+    -- Only the votes of the queries some node missed: events reach every
+    -- node, and each runs a handler per event (9 events for 33 votes).
+    local again = {}
+    for i, g in ipairs(groups) do
+      if need[i] then table.move(g, 1, #g, #again + 1, again) end
+    end
     local sent = 0
-    for _, p in ipairs(ballot.encode(payload, votes)) do
+    for _, p in ipairs(ballot.encode(payload, again)) do
       local ok, serr = serf.event(ballot.EVENT, p)
       if not ok then
         text = text .. "\nvote events: " .. tostring(serr)
@@ -182,8 +226,45 @@ function M.relay(payload, votes, voters, alive)
     end
     text = text .. string.format("\nthe votes went out in %d event%s too (no answer from %s)", sent,
       sent == 1 and "" or "s", table.concat(missing, " "))
+      .. string.format("\nrelay: %d of the %d votes resent: those of the quer%s a node missed", #again, #votes,
+        #groups == 1 and "y" or "ies")
   end
   return text
+end
+
+-- outcome(heard, nq, alive) -> decided, missing, dropped, need: from each
+-- node's answers to the nq relay queries (heard[node][i]), how many
+-- decided, which nodes need votes as events (an answer missing and no
+-- decision, or "dropped error": the node could not use them), which refused
+-- them ("node dropped <kind>": forged, malformed, late, ...; events would be
+-- refused too), and need[i] = true for each query whose votes some missing
+-- node has not used. "counted <n>" is below a quorum: more votes come from
+-- tick.
+function M.outcome(heard, nq, alive)
+  local decided, missing, dropped, need = 0, {}, {}, {}
+  for _, node in ipairs(alive) do
+    local h, dec, why, unused = heard[node] or {}, false, nil, {}
+    for i = 1, nq do
+      local a = h[i]
+      local kind = a and a:match("^dropped (%l+)$")
+      if a == "decided" then
+        dec = true
+      elseif not a or kind == "error" then
+        unused[#unused + 1] = i
+      elseif kind then
+        why = why or a
+      end
+    end
+    if dec then
+      decided = decided + 1
+    elseif #unused > 0 then
+      missing[#missing + 1] = node
+      for _, i in ipairs(unused) do need[i] = true end
+    elseif why then
+      dropped[#dropped + 1] = node .. " " .. why
+    end
+  end
+  return decided, missing, dropped, need
 end
 
 return M

@@ -3,7 +3,9 @@
 # n2 has rpc_auth in a JSON config file. Covers binary events, exact member
 # tags, queries returning early on `expect`, filters, acks, the refusal
 # inside a handler, wrong/missing token, agent down, oversize payloads and
-# the RPC timeout against a frozen agent.
+# the RPC timeout against a frozen agent; several queries at once on one
+# connection (query_many: concurrent, each ending on its own, errors,
+# reserve_ms).
 . "$(dirname "$0")/../lib.sh"
 
 command -v serf >/dev/null || { echo "serf not installed"; echo "0 passed, 1 failed"; exit 1; }
@@ -28,6 +30,11 @@ end
 LUA
 "$SERFHAND" sign -s "$T_TMP/k.sec" --name bundle --version 1 "$B" > /dev/null || fail "signing the test bundle"
 
+# query "slow": the node named in the payload answers 0.6 s late, the others
+# at once; every answer is "<node>-<payload>".
+SLOW='read p; [ "$p" = "$SERF_SELF_NAME" ] && sleep 0.6; printf "%s-%s" "$SERF_SELF_NAME" "$p"'
+SLOW_JSON=$(printf '%s' "$SLOW" | sed 's/"/\\"/g')
+
 # agent NAME N EXTRA...: bind 127.0.0.1:795N, RPC 127.0.0.1:745N.
 agent() {
     local name=$1 n=$2; shift 2
@@ -39,16 +46,18 @@ agent() {
 agent n1 0 -tag role=r1 -tag foo-bar.baz=v1 -tag "weird=a,b=c	tab" \
     -event-handler "user:bin=cat > $T_TMP/ev1.out" \
     -event-handler "query:echo=printf resp-n1" \
+    -event-handler "query:slow=$SLOW" \
     -event-handler "query:cat=cat" \
     -event-handler "query:nested=$SERFHAND -c $T_TMP/hconf handle --bundle $B"
 cat > "$T_TMP/n2.json" <<JSON
 { "node_name": "n2", "bind": "127.0.0.1:7951", "rpc_addr": "127.0.0.1:7451",
   "rpc_auth": "$TOKEN", "log_level": "debug", "tags": { "role": "r2" },
-  "event_handlers": [ "user:bin=cat > $T_TMP/ev2.out", "query:echo=printf resp-n2" ] }
+  "event_handlers": [ "user:bin=cat > $T_TMP/ev2.out", "query:echo=printf resp-n2",
+                      "query:slow=$SLOW_JSON" ] }
 JSON
 serf agent -config-file="$T_TMP/n2.json" > "$T_TMP/n2.log" 2>&1 &
 track $!
-agent n3 2 -tag role=r3 -event-handler "query:echo=printf resp-n3"
+agent n3 2 -tag role=r3 -event-handler "query:echo=printf resp-n3" -event-handler "query:slow=$SLOW"
 
 alive_members() { # RPC-PORT [TOKEN]: number of alive members seen there
     serf members -rpc-addr="127.0.0.1:$1" ${2:+-rpc-auth="$2"} -status=alive 2>/dev/null | wc -l
@@ -197,6 +206,87 @@ T.test("no acks unless asked", function()
 end)
 LUA
 
+lua query_many c1 <<'LUA'
+local serf = require "serfhand.serf"
+local time = require "serfhand.time"
+T.test("query_many: every query's answers, apart", function()
+  local rs, err = serf.query_many("slow", { "x", "y" }, { expect = 3, timeout_ms = 5000 })
+  T.ok(rs, err)
+  T.eq(#rs, 2)
+  for i, p in ipairs({ "x", "y" }) do
+    T.eq(rs[i].n, 3)
+    T.eq(rs[i].done, false)
+    for _, n in ipairs({ "n1", "n2", "n3" }) do T.eq(rs[i].responses[n], n .. "-" .. p) end
+  end
+end)
+T.test("query_many: the queries run at once, not one after the other", function()
+  -- n1 answers the first query 0.6 s late, n2 the second: one after the
+  -- other takes 1.2 s, at once 0.6 s (each node runs its two handlers in turn).
+  local t0 = time.mono()
+  local rs = assert(serf.query_many("slow", { "n1", "n2" }, { expect = 3, timeout_ms = 5000 }))
+  local ms = (time.mono() - t0) * 1000
+  T.eq(rs[1].n + rs[2].n, 6)
+  T.eq(rs[1].responses.n1, "n1-n1")
+  T.eq(rs[2].responses.n2, "n2-n2")
+  T.ok(ms >= 550 and ms < 1000, "took " .. ms .. " ms")
+  local report = T.report or print
+  report(string.format("query_many of two 0.6 s queries: %.0f ms", ms))
+end)
+T.test("query_many: on_response gets the query's index; true ends only that query", function()
+  local seen = {}
+  local rs = assert(serf.query_many("slow", { "a", "b", "c" }, { expect = 3, timeout_ms = 5000,
+    on_response = function(node, payload, i)
+      T.eq(payload, node .. "-" .. ({ "a", "b", "c" })[i])
+      seen[i] = (seen[i] or 0) + 1
+      return i == 2 -- the second query ends at its first answer
+    end }))
+  T.eq(seen[1], 3)
+  T.eq(seen[2], 1)
+  T.eq(seen[3], 3)
+  T.eq(rs[1].n, 3)
+  T.eq(rs[2].n, 1)
+  T.eq(rs[3].n, 3)
+end)
+T.test("query_many: an error in on_response ends every query and is raised", function()
+  local calls = 0
+  local t0 = time.mono()
+  T.raises(function()
+    serf.query_many("slow", { "a", "b" }, { timeout_ms = 3000,
+      on_response = function() calls = calls + 1; error("stop all") end })
+  end, "stop all")
+  T.eq(calls, 1)
+  T.ok(time.mono() - t0 < 1.5, "did not wait for the queries' timeout")
+  T.ok(serf.members(), "the next call works")
+end)
+T.test("query_many: Serf refusing one query fails the call with Serf's text", function()
+  local rs, err = serf.query_many("echo", { "ok", string.rep("p", 2000) }, { timeout_ms = 500 })
+  T.eq(rs, nil)
+  T.eq(err, "serf: query exceeds limit of 1024 bytes")
+end)
+T.test("query_many: the relay's budget holds: 1024 - 122 - name - node bytes pass with an 8 s timeout", function()
+  -- factom.ballot.relay_budget: Serf's query encoding is 106 bytes + name +
+  -- sender's node name (measured with a 5-byte timeout), + 8 kept for a
+  -- timeout in nanoseconds past 2^32 (4 bytes more) and a Lamport time past
+  -- 2^32. "slow" answers with the payload's first line.
+  local fit = 1024 - 122 - #"slow" - #"n1"
+  local rs, err = serf.query_many("slow", { string.rep("a", fit), "b" }, { expect = 3, timeout_ms = 8000 })
+  T.ok(rs, err)
+  T.eq(rs[1].n, 3)
+  T.eq(rs[1].responses.n2, "n2-" .. string.rep("a", fit))
+  local r2, err2 = serf.query("slow", string.rep("a", fit + 40), { expect = 3, timeout_ms = 8000 })
+  T.eq(r2, nil, "not far from the limit")
+  T.eq(err2, "serf: query exceeds limit of 1024 bytes")
+end)
+T.test("query_many: the done of each query at Serf's timeout", function()
+  local rs = assert(serf.query_many("echo", { "1", "2" }, { timeout_ms = 400 }))
+  T.eq(rs[1].done, true)
+  T.eq(rs[2].done, true)
+  T.eq(rs[1].n, 3)
+  T.eq(rs[2].n, 3)
+end)
+LUA
+printf '%s\n' "$LUA_OUT" | grep -E '^query_many of' | sed 's/^/  measured: /'
+
 # A query handler (serfhand handle under the agent) may not query.
 out=$(serf query -rpc-addr=127.0.0.1:7450 -node=n1 -format=json -timeout=3s nested "" 2>&1)
 expect_match "query refused inside a handler" "$out" 'refused: .*inside a handler'
@@ -317,6 +407,35 @@ if [ "$rc" -eq 0 ] && [ -n "$ms" ] && [ "$ms" -ge 1000 ] && [ "$ms" -lt 1450 ] &
     ok "a query cut by the deadline returns what arrived, in time for the run to use it"
 else
     fail "a query cut by the deadline returns what arrived" "exit $rc; $(tail -n 5 "$T_TMP/tick.log")"
+fi
+
+# reserve_ms keeps that much of the run's time for what follows the query
+# (the proposer's fallback events): query_many with reserve_ms = 800 under a
+# 1500 ms deadline ends about 700 ms into the run, and a query whose reserve
+# leaves no time is not sent at all.
+cat > "$B2/handlers/tick.lua" <<'LUA'
+local serf = require "serfhand.serf"
+local time = require "serfhand.time"
+return function()
+  local t0 = time.mono()
+  local rs, err = serf.query_many("echo", { "a", "b" }, { timeout_ms = 5000, expect = 99, reserve_ms = 800 })
+  local ms = math.floor((time.mono() - t0) * 1000)
+  if not rs then return "no result: " .. tostring(err) end
+  local r2, err2 = serf.query("echo", "c", { timeout_ms = 5000, reserve_ms = 5000 })
+  return string.format("query_many ended after %d ms with %d+%d answers; then %s", ms, rs[1].n, rs[2].n,
+    r2 and "sent" or tostring(err2))
+end
+LUA
+"$SERFHAND" sign -s "$T_TMP/k.sec" --name bundle2 --version 2 "$B2" > /dev/null || fail "signing the tick bundle"
+"$SERFHAND" -c "$T_TMP/tick.conf" tick > /dev/null 2>&1
+rc=$?
+line=$(grep -o 'query_many ended after .*' "$T_TMP/tick.log")
+ms=$(printf '%s\n' "$line" | sed -n 's/.*after \([0-9]*\) ms.*/\1/p')
+if [ "$rc" -eq 0 ] && [ -n "$ms" ] && [ "$ms" -ge 300 ] && [ "$ms" -lt 850 ] &&
+    [ "${line#*with 3+3 answers; then serf: no time left}" != "$line" ]; then
+    ok "reserve_ms: query_many ends in time for the rest of the run; no time left, no query"
+else
+    fail "reserve_ms" "exit $rc; $line; $(tail -n 5 "$T_TMP/tick.log")"
 fi
 
 finish

@@ -46,19 +46,72 @@ T.test("vote ids: 32 hex digits, one per proposal digest", function()
   T.ok(envelope.vote_id(PH) ~= envelope.vote_id(("0"):rep(64)))
 end)
 
-T.test("budgets: the proposal travels in every bundle; 8 votes per query, 2 per event", function()
+T.test("budgets: the proposal travels packed in every bundle; 10 votes per query, 4 per event", function()
   T.eq(#PROP, 278)
   T.eq(ballot.PROPOSAL_MAX, 512 - 32 - #"factomd-restart-votes" - 7 - 66)
-  T.eq(ballot.per_payload(PROP, "query"), 8)
-  T.eq(ballot.per_payload(PROP, "event"), 2)
+  -- packed: 64 + 32 + 1 + 8 (id) + 4 + 2 + 2 + 4 + 1 + 1 + 7 (act) + 1 + 4 (net) = 131 bytes, + "FV3", n, "."
+  local p = ballot.encode(PROP, { vote(1) })[1]
+  T.eq(p:sub(1, 3), "FV3")
+  T.eq(#p, 3 + 131 + 1 + 66 + 1)
+  T.eq(ballot.per_payload(PROP, "query"), 10)
+  T.eq(ballot.per_payload(PROP, "event"), 4)
   T.eq(ballot.per_payload(string.rep("x", ballot.PROPOSAL_MAX), "event"), 1, "the longest proposal: one vote")
 end)
 
-T.test("12 votes in queries: 8 and 4, each within Serf's query limit, each with the proposal", function()
+T.test("a packed proposal comes back byte for byte, its digest too", function()
+  local b = assert(ballot.decode(ballot.encode(PROP, { vote(1) }, "query")[1]))
+  T.eq(b.proposal, PROP)
+  T.eq(envelope.digest("factomd-restart-propose", b.proposal:match("%.(.*)$")), PH)
+end)
+
+-- proposal(fields, o) -> an envelope by identity 1 with these fields
+local function proposal(fields, o)
+  o = o or {}
+  return (assert(envelope.build("factomd-restart-propose", fields, { now = o.now or IAT, ttl = o.ttl or 900, net = o.net or NET,
+    id = o.id or "00112233445566ff", signer = signer(1), max = ballot.PROPOSAL_MAX })))
+end
+
+T.test("proposals that do not pack travel whole (FV2), and come back byte for byte", function()
+  for _, c in ipairs({
+    { "an odd-length id", proposal({ act = "restart", at = IAT + 120, b = 1 }, { id = "00112233445566778" }) },
+    { "at before iat", proposal({ act = "restart", at = IAT - 5 }) },
+    { "a field packing does not know", proposal({ act = "restart", at = IAT + 120, x = "y" }) },
+    { "b other than 1", proposal({ act = "restart", at = IAT + 120, b = 2 }) },
+    { "a negative height", proposal({ act = "restart", at = IAT + 120, h = -1 }) },
+    { "a string height", proposal({ act = "restart", at = IAT + 120, h = "1" }) },
+    { "not an envelope", string.rep("x", 100) },
+  }) do
+    local p = ballot.encode(c[2], { vote(1) })[1]
+    T.eq(p:sub(1, 3), "FV2", c[1])
+    T.eq(assert(ballot.decode(p)).proposal, c[2], c[1])
+  end
+  -- and these pack: no h, no b, a 64-digit id, another network
+  for _, e in ipairs({ proposal({ act = "restart", at = IAT + 120 }), proposal({ act = "x", at = IAT, h = 0 },
+    { id = ("ab"):rep(32), net = "serfhand-test" }) }) do
+    local p = ballot.encode(e, { vote(1) })[1]
+    T.eq(p:sub(1, 3), "FV3")
+    T.eq(assert(ballot.decode(p)).proposal, e)
+  end
+end)
+
+T.test("a changed byte in a packed proposal changes the envelope: its signature no longer verifies", function()
+  local p = ballot.encode(PROP, { vote(1) })[1]
+  for _, at in ipairs({ 4, 4 + 64, 4 + 64 + 32 + 1, 4 + 64 + 32 + 9 + 3 }) do -- sig, by, id, iat
+    local q = p:sub(1, at - 1) .. string.char((p:byte(at) + 1) % 256) .. p:sub(at + 1)
+    local b = assert(ballot.decode(q))
+    T.ok(b.proposal ~= PROP, "byte " .. at)
+    local sig, text = envelope.parse(b.proposal)
+    T.ok(not sig or not crypto.ed25519_verify(sig, envelope.message("factomd-restart-propose", text),
+      crypto.unhex(ID[1].pub)), "byte " .. at .. " still verifies")
+  end
+end)
+
+T.test("12 votes in queries: 10 and 2, each within Serf's query limit, each with the proposal", function()
   local votes = {}
   for n = 1, 12 do votes[n] = vote(n) end
   local ps = ballot.encode(PROP, votes, "query")
   T.eq(#ps, 2)
+  T.eq(#assert(ballot.decode(ps[1])).votes, 10)
   local n = 0
   for _, p in ipairs(ps) do
     T.ok(#p <= envelope.query_budget(ballot.EVENT), "payload of " .. #p .. " bytes")
@@ -71,9 +124,9 @@ T.test("12 votes in queries: 8 and 4, each within Serf's query limit, each with 
   T.eq(n, 12)
 end)
 
-T.test("events: 2 votes each, within Serf's limit, ending in '.'", function()
+T.test("events: 4 votes each, within Serf's limit, ending in '.'", function()
   local votes = {}
-  for n = 1, 5 do votes[n] = vote(n) end
+  for n = 1, 9 do votes[n] = vote(n) end
   local ps = ballot.encode(PROP, votes)
   T.eq(#ps, 3)
   for _, p in ipairs(ps) do
@@ -146,6 +199,18 @@ local bad_cases = {
   { "a proposal too long to travel with a vote", "FV2" .. string.pack(">s2", string.rep("x", 400)) .. "\0.",
     "longer than" },
   { "over Serf's query limit", good .. string.rep("x", 1100), "longer than" },
+  { "a packed proposal cut short", "FV3" .. string.rep("\1", 100), "truncated header" },
+  { "packed flags past 3", (function()
+    local p = ballot.encode(PROP, { vote(1) })[1]
+    local at = 4 + 64 + 32 + 9 + 12 -- the flags byte
+    return p:sub(1, at - 1) .. "\4" .. p:sub(at + 1)
+  end)(), "truncated header" },
+  { "packed: a height without its flag", (function()
+    local p = ballot.encode(proposal({ act = "restart", at = IAT + 120 }), { vote(1) })[1]
+    local at = 4 + 64 + 32 + 9 + 8 -- h, 4 bytes
+    return p:sub(1, at - 1) .. "\0\0\0\1" .. p:sub(at + 4)
+  end)(), "truncated header" },
+  { "packed with no votes", "FV3" .. ballot.encode(PROP, { vote(1) })[1]:sub(4, 3 + 131) .. "\0.", "no votes" },
 }
 for _, c in ipairs(bad_cases) do
   T.test("decode refuses: " .. c[1], function()

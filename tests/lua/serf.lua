@@ -9,7 +9,7 @@ T.test("module shape", function()
     names[#names + 1] = k
   end
   table.sort(names)
-  T.eq(table.concat(names, ","), "event,members,query")
+  T.eq(table.concat(names, ","), "event,members,query,query_many")
 end)
 
 local bad_names = {
@@ -78,4 +78,29 @@ T.test("query: bad options raise", function()
   for _, c in ipairs(cases) do
     T.raises(function() serf.query("x", "p", c[1]) end, c[2], c[2])
   end
+end)
+
+T.test("query: reserve_ms must be an integer 0..3600000", function()
+  T.raises(function() serf.query("x", "p", { reserve_ms = -1 }) end, "'reserve_ms' must be an integer")
+  T.raises(function() serf.query("x", "p", { reserve_ms = "5" }) end, "'reserve_ms' must be an integer")
+  T.raises(function() serf.query("x", "p", { reserve_ms = 3600001 }) end, "'reserve_ms' must be an integer")
+end)
+
+T.test("query_many: bad names, payload lists and options raise", function()
+  for _, c in ipairs(bad_names) do
+    T.raises(function() serf.query_many(c[1], { "p" }) end, c[2], tostring(c[1]))
+  end
+  T.raises(function() serf.query_many("x") end, "table expected")
+  T.raises(function() serf.query_many("x", "p") end, "table expected")
+  T.raises(function() serf.query_many("x", {}) end, "want 1 to 64 payloads")
+  local many = {}
+  for i = 1, 65 do many[i] = "p" end
+  T.raises(function() serf.query_many("x", many) end, "want 1 to 64 payloads")
+  T.raises(function() serf.query_many("x", { "a", 5 }) end, "payload 2 is not a string")
+  T.raises(function() serf.query_many("x", { "a", string.rep("p", 1024 * 1024 + 1) }) end, "over 1 MiB")
+  T.raises(function() serf.query_many("x", { "a" }, 7) end, "table expected")
+  T.raises(function() serf.query_many("x", { "a" }, { timeout = 1 }) end, "unknown option 'timeout'")
+  T.raises(function() serf.query_many("x", { "a" }, { expect = 0 }) end, "'expect' must be an integer")
+  T.raises(function() serf.query_many("x", { "a" }, { on_response = 1 }) end, "on_response")
+  T.raises(function() serf.query_many("x", { "a" }, { reserve_ms = 1.5 }) end, "'reserve_ms' must be an integer")
 end)

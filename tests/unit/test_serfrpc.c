@@ -346,6 +346,30 @@ static void stop_fake(pid_t pid)
     waitpid(pid, NULL, 0);
 }
 
+/* Append a reply header with seq (and no body), as the agent writes it. */
+static void reply_header(struct buf *b, uint64_t seq, const char *error)
+{
+    msgpack_map(b, 2);
+    msgpack_cstr(b, "Error");
+    msgpack_cstr(b, error);
+    msgpack_cstr(b, "Seq");
+    msgpack_uint(b, seq);
+}
+
+/* Append one record of the query stream seq, as the agent writes it. */
+static void seq_record(struct buf *b, uint64_t seq, const char *type, const char *from,
+                       const char *payload)
+{
+    reply_header(b, seq, "");
+    msgpack_map(b, 3);
+    msgpack_cstr(b, "Type");
+    msgpack_cstr(b, type);
+    msgpack_cstr(b, "From");
+    msgpack_cstr(b, from);
+    msgpack_cstr(b, "Payload");
+    msgpack_bin(b, payload, strlen(payload));
+}
+
 /* Append one record of a query stream (seq 1), as the agent writes it. */
 static void stream_record(struct buf *b, const char *type, const char *from, const char *payload)
 {
@@ -361,6 +385,87 @@ static void stream_record(struct buf *b, const char *type, const char *from, con
     msgpack_cstr(b, from);
     msgpack_cstr(b, "Payload");
     msgpack_bin(b, payload, strlen(payload));
+}
+
+/* serfrpc_query_many against a scripted agent: script holds the replies
+ * to queries with Seq 1..n (the handshake had 0); res gets n results. */
+static int many(const struct buf *script, struct serf_query *qs, size_t n,
+                struct serf_query_result *res, char *err, size_t errlen)
+{
+    struct serfrpc *c = NULL;
+    int port, rc = -1;
+    char addr[64];
+    pid_t pid = fake_agent(&port, script->data, script->len, true, true);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    if (serfrpc_open(&c, addr, NULL, util_mono_ms() + 1000, err, errlen) == 0)
+        rc = serfrpc_query_many(c, qs, n, res, err, errlen);
+    serfrpc_close(c);
+    stop_fake(pid);
+    return rc;
+}
+
+static void test_query_many(void)
+{
+    char err[256];
+    struct serf_query_result res[2];
+    struct serf_query qs[2] = {{.name = "q", .payload = "a", .len = 1},
+                               {.name = "q", .payload = "b", .len = 1}};
+    struct buf script = {0};
+
+    /* Two streams interleaved, each read into its own result. */
+    reply_header(&script, 1, "");
+    reply_header(&script, 2, "");
+    seq_record(&script, 2, "response", "n1", "B1");
+    seq_record(&script, 1, "response", "n1", "A1");
+    seq_record(&script, 2, "response", "n2", "B2");
+    seq_record(&script, 1, "done", "", "");
+    seq_record(&script, 2, "done", "", "");
+    T_OK(many(&script, qs, 2, res, err, sizeof err) == 0, "two streams read");
+    T_OK(res[0].done && res[0].nresp == 1 && strcmp(res[0].resp[0].from, "n1") == 0 &&
+             memcmp(res[0].resp[0].payload.data, "A1", 2) == 0,
+         "the first query's answer, apart");
+    T_OK(res[1].done && res[1].nresp == 2 && memcmp(res[1].resp[1].payload.data, "B2", 2) == 0,
+         "the second query's answers, apart");
+    serfrpc_query_result_free(&res[0]);
+    serfrpc_query_result_free(&res[1]);
+
+    /* expect ends one query (a stop, Seq 3, whose reply is a header alone);
+     * its later records are dropped while the other query goes on. */
+    script.len = 0;
+    reply_header(&script, 1, "");
+    reply_header(&script, 2, "");
+    seq_record(&script, 1, "response", "n1", "A1");
+    seq_record(&script, 1, "response", "n2", "late");
+    reply_header(&script, 3, "");
+    seq_record(&script, 2, "response", "n1", "B1");
+    seq_record(&script, 2, "done", "", "");
+    qs[0].expect = 1;
+    T_OK(many(&script, qs, 2, res, err, sizeof err) == 0, "expect on one query");
+    T_OK(!res[0].done && res[0].nresp == 1, "the first ended at its first answer");
+    T_OK(res[1].done && res[1].nresp == 1, "the second ran to its end");
+    serfrpc_query_result_free(&res[0]);
+    serfrpc_query_result_free(&res[1]);
+    qs[0].expect = 0;
+
+    /* Serf refuses the second query: the call fails with its text. */
+    script.len = 0;
+    reply_header(&script, 1, "");
+    reply_header(&script, 2, "query exceeds limit of 1024 bytes");
+    T_OK(many(&script, qs, 2, res, err, sizeof err) == -1, "a refused query fails the call");
+    T_STR(err, "serf: query exceeds limit of 1024 bytes", "Serf's text");
+    serfrpc_query_result_free(&res[0]);
+    serfrpc_query_result_free(&res[1]);
+
+    /* A Seq that is none of ours cannot be framed: refused. */
+    script.len = 0;
+    reply_header(&script, 1, "");
+    reply_header(&script, 2, "");
+    seq_record(&script, 9, "response", "n1", "x");
+    T_OK(many(&script, qs, 2, res, err, sizeof err) == -1 && strstr(err, "unknown Seq 9"),
+         "an unknown Seq refused");
+    serfrpc_query_result_free(&res[0]);
+    serfrpc_query_result_free(&res[1]);
+    buf_free(&script);
 }
 
 static void test_client(void)
@@ -483,5 +588,6 @@ int main(void)
     test_round_trip();
     test_malformed();
     test_client();
+    test_query_many();
     return t_done();
 }
