@@ -143,18 +143,18 @@ for r in $(seq 1 "$ROUNDS"); do
     # A round in which some node logs no decision within 60 s fails the
     # "every node before at" budget and is listed, not fatal: the other
     # figures of the run still count (its time is the last decision logged).
-    if ! wait_logs 60 "$N" ": decided $pid"; then
-        undecided="$undecided r$r:$(grep -lF ": decided $pid" "$T_TMP"/n*.log | wc -l)/$N"
+    if ! wait_logs 60 "$N" ": decided ${pid:0:12}"; then
+        undecided="$undecided r$r:$(grep -lF ": decided ${pid:0:12}" "$T_TMP"/n*.log | wc -l)/$N"
         before=$((before - 1))
     fi
-    last=$(grep -h ": decided $pid" "$T_TMP"/n*.log | tod | sort -n | tail -n 1)
+    last=$(grep -h ": decided ${pid:0:12}" "$T_TMP"/n*.log | tod | sort -n | tail -n 1)
     d=$(awk -v a="$t0" -v b="$last" 'BEGIN { printf "%.3f", b - a }')
     decide="$decide $d"
     awk -v d="$d" -v l="$LEAD" 'BEGIN { exit !(d < l) }' && before=$((before + 1))
     # let every agent's queue drain (each node sees every relay query) before the next round
     bundles=$(printf '%s\n' "$out" | sed -n 's/^relay: [0-9]* votes sent on in \([0-9]*\) quer.*/\1/p')
-    wait_logs 60 $((N * ${bundles:-1})) "votes for $pid: " ||
-        echo "bench/cluster: the votes for $pid did not reach every node's log in 60 s" >&2
+    wait_logs 60 $((N * ${bundles:-1})) "votes for ${pid:0:12}: " ||
+        echo "bench/cluster: the votes for ${pid:0:12} did not reach every node's log in 60 s" >&2
     sleep 1
     read -r ca1 ch1 <<< "$(cpu_ticks)"
     cpu_a=$((cpu_a + ca1 - ca0)); cpu_h=$((cpu_h + ch1 - ch0))
@@ -189,7 +189,7 @@ for r in $(seq 1 "$RROUNDS"); do
     printf 'restart round %s, n%s restarted, sent at %s:\n%s\n' "$r" "$k" "$t0" "$out" >> "$T_TMP/propose.out"
     ok=false
     while [ $((SECONDS - s0)) -lt "$LEAD" ]; do
-        if logs_have "$N" ": decided $pid"; then ok=true; break; fi
+        if logs_have "$N" ": decided ${pid:0:12}"; then ok=true; break; fi
         if [ $(((SECONDS - s0) % 20)) -eq 0 ]; then
             for i in $(seq 1 "$N"); do "$SERFHAND" -c "$T_TMP/n$i.conf" tick --name "n$i" > /dev/null 2>&1; done
         fi
@@ -197,10 +197,10 @@ for r in $(seq 1 "$RROUNDS"); do
     done
     if $ok; then
         rbefore=$((rbefore + 1))
-        last=$(grep -h ": decided $pid" "$T_TMP"/n*.log | tod | sort -n | tail -n 1)
+        last=$(grep -h ": decided ${pid:0:12}" "$T_TMP"/n*.log | tod | sort -n | tail -n 1)
         rlate="$rlate $(awk -v a="$t0" -v b="$last" 'BEGIN { printf "%.3f", b - a }')"
     else
-        rlate="$rlate never($(grep -l ": decided $pid" "$T_TMP"/n*.log | wc -l)/$N)"
+        rlate="$rlate never($(grep -l ": decided ${pid:0:12}" "$T_TMP"/n*.log | wc -l)/$N)"
     fi
     wait_for 60 members_alive 8601 "$N" || die "n$k did not rejoin"
 done
@@ -224,7 +224,7 @@ pid=$(printf '%s\n' "$out" | sed -n 's/^proposal \([0-9a-f:]*\): .*/\1/p')
 wait_for 60 sh -c "[ \$(wc -l < '$T_TMP/restarts') -ge $((n0 + N)) ]" ||
     echo "bench/cluster: $(($(wc -l < "$T_TMP/restarts") - n0)) of $N nodes restarted for $pid" >&2
 sleep 1
-spread=$(grep -h "restart $pid: running .* at [0-9.]*$" "$T_TMP"/n*.log | sed 's/.* at //' | sort -n |
+spread=$(grep -h "restart ${pid:0:12}: running .* at [0-9.]*$" "$T_TMP"/n*.log | sed 's/.* at //' | sort -n |
     awk 'NR == 1 { f = $1 } { l = $1 } END { printf "%.0f", (l - f) * 1000 }')
 cmd_spread=$(tail -n +"$((n0 + 1))" "$T_TMP/restarts" | sort -n | awk 'NR == 1 { f = $1 } { l = $1 } END { printf "%.0f", (l - f) * 1000 }')
 fnet_stop_executors

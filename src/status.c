@@ -467,13 +467,13 @@ struct timing {
     size_t n;
 };
 
-static bool note_time(void *ctx, const struct serf_reply *r)
+static enum serf_next note_time(void *ctx, const struct serf_reply *r)
 {
     (void)r;
     struct timing *t = ctx;
     t->ms = xrealloc(t->ms, (t->n + 1) * sizeof *t->ms);
     t->ms[t->n++] = util_mono_ms() - t->t0;
-    return false; /* never ends the query: expect does */
+    return SERF_MORE; /* never ends the query: expect does */
 }
 
 /* Serf's own default query timeout for n members: 3.2 s x ceil(log10(n+1)). */
