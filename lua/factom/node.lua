@@ -151,8 +151,8 @@ function M.check_identity(diag, set)
   return true
 end
 
--- tick(ev): record health, refresh the authority set, compare identities,
--- send votes the ballot missed, vote on a proposal held while the vote was
+-- tick(ev): record health, send votes the ballot missed, start an executor
+-- a decision is missing, refresh the authority set, compare identities, vote on a proposal held while the vote was
 -- locked (vote_open), auto-propose.
 function M.tick(_ev)
   local rep = stall.check()
@@ -160,6 +160,7 @@ function M.tick(_ev)
     minute = rep.minute, stalled_s = rep.stalled_s })
   log.info(string.format("%s: %s", rep.state, rep.reason))
   M.resend_votes()
+  restart.resume_executors()
   local set, serr = authset.get({ refresh = true })
   if not set then log.error(serr) end
   local same = M.check_identity(authset.diagnostics, set)

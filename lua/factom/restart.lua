@@ -264,11 +264,16 @@ end
 -- ---------------------------------------------------------------- deciding
 
 -- Spawn the detached executor for a decided proposal (authorities only,
--- followers too when reboot.followers).
+-- followers too when reboot.followers), and record that it was started
+-- (executor/<ph>: the pid, or "none" when this node does not restart): a run
+-- stopped between the decision's commit and the spawn (its deadline) leaves
+-- a decision without one, which resume_executor starts later. Two
+-- executors for one decision are harmless: `ran/<ph>` lets one run.
 function M.execute(ph, prop, set)
   local me = M.me()
   if not (me and set.members[me]) and not config.get("reboot.followers") then
     log.info(string.format("decided %s: this node is not an authority, not restarting", short(ph)))
+    store.put("executor/" .. ph, "none", M.KEEP_S)
     return
   end
   -- this very serfhand binary; it finds the config through SERFHAND_CONFIG,
@@ -285,8 +290,36 @@ function M.execute(ph, prop, set)
     log.error(string.format("decided %s: cannot start the executor: %s", short(ph), err))
     return
   end
+  store.put("executor/" .. ph, tostring(p), M.KEEP_S)
   log.info(string.format("executor for %s started (pid %d%s): %s at %d", short(ph), p,
     wait > 0 and string.format(", runs %d s before", M.EXECUTOR_LEAD_S) or "", prop.act, prop.at))
+end
+
+-- resume_executor(ph) -> true when it started one: ph is decided here, no
+-- executor was recorded (the deciding run was stopped before the spawn, or
+-- the spawn failed) and its `at` is still ahead. Called by tick and by every
+-- later message that finds ph decided, so such a node still restarts with
+-- the others instead of answering "decided" and never acting.
+function M.resume_executor(ph)
+  if store.get("executor/" .. ph) ~= nil or store.get("ran/" .. ph) then return false end
+  if not store.get(tally.decided_key(ph)) or store.get("conflict/" .. ph) then return false end
+  local prop = store.get("proposal/" .. ph)
+  if type(prop) ~= "table" or math.type(prop.at) ~= "integer" or time.now() >= prop.at then return false end
+  local set = the_set()
+  if not set then return false end
+  log.warn(string.format("decided %s but no executor was started (the deciding run stopped first): starting it",
+    short(ph)))
+  M.execute(ph, prop, set)
+  return true
+end
+
+-- resume_executors() -> n: resume_executor for every decision kept here.
+function M.resume_executors()
+  local n = 0
+  for _, k in ipairs(store.keys("decided/", 1000) or {}) do
+    if M.resume_executor(k:sub(#"decided/" + 1)) then n = n + 1 end
+  end
+  return n
 end
 
 -- maybe_decide(ph) -> state: decide ph if it has a quorum, at most once per
@@ -324,7 +357,10 @@ function M.maybe_decide(ph)
       late and ", the agreed time has passed" or ""))
     if late then return "late" end
     -- a quorum before `at` that did not decide now was decided before
-    if n >= q then return "decided" end
+    if n >= q then
+      M.resume_executor(ph)
+      return "decided"
+    end
     return "counted " .. n
   end
   log.info(string.format("decided %s: %d of %d votes (quorum %d): %s at %d (in %.1f s)", short(ph), n, set.n, q,

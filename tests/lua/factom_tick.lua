@@ -222,3 +222,74 @@ T.test("auto_propose: no proposal of its own while this node's vote is open", fu
   over["reboot.auto_propose"] = nil
   T.eq(proposed, false, "it would split the sick nodes' votes and could not vote for it itself")
 end)
+
+-- A decision whose executor never started: the deciding run's deadline hit
+-- after the decision was committed and before the spawn (seen at 65 agents
+-- on a loaded host). Such a node must still restart with the others.
+local function decide_without_executor()
+  wipe()
+  local p, ph, body = proposal(1, { at = 400 })
+  restart.on_propose({ payload = p }) -- this node (2) votes
+  local votes = {}
+  for _, n in ipairs({ 1, 4 }) do
+    local msg = envelope.message(restart.VOTE, envelope.vote_body(ph, ID[n].chain, body.iat, body.exp, NET))
+    votes[#votes + 1] = { by = ID[n].chain, sig = ID[n].sk:sign(msg) }
+  end
+  local real_execute = restart.execute
+  restart.execute = function() end -- the run stops here
+  local bundle = ballot.encode(p, votes, "query")[1]
+  local st = restart.on_votes({ payload = bundle })
+  restart.execute = real_execute
+  return ph, st, bundle
+end
+local function count_spawns(fn)
+  local proc = require "serfhand.proc"
+  local real, n = proc.spawn, 0
+  proc.spawn = function() n = n + 1 return 4300 + n end
+  fn()
+  proc.spawn = real
+  return n
+end
+
+T.test("a decision left without an executor gets one on the next tick, once", function()
+  local ph, st = decide_without_executor()
+  T.eq(st, "decided")
+  T.eq(store.get("executor/" .. ph), nil, "no executor recorded")
+  T.eq(count_spawns(function() node.tick({}) end), 1, "tick starts it")
+  T.ok(store.get("executor/" .. ph), "and records it")
+  T.eq(count_spawns(function() node.tick({}) end), 0, "not twice")
+end)
+
+T.test("a decision left without an executor gets one from the next message about it", function()
+  local ph, _, bundle = decide_without_executor()
+  T.eq(count_spawns(function() T.eq(restart.on_votes({ payload = bundle }), "decided") end), 1)
+  T.ok(store.get("executor/" .. ph))
+end)
+
+T.test("no executor is resumed once `at` has passed, or for a decision that ran", function()
+  local ph = decide_without_executor()
+  store.put("ran/" .. ph, "1", 600)
+  T.eq(count_spawns(function() node.tick({}) end), 0, "ran")
+  store.del("ran/" .. ph)
+  local prop = store.get("proposal/" .. ph)
+  prop.at = now() - 1
+  store.put("proposal/" .. ph, prop, 600)
+  T.eq(count_spawns(function() node.tick({}) end), 0, "late: the executor would refuse anyway")
+end)
+
+T.test("a normal decision records its executor, and tick starts no second one", function()
+  wipe()
+  local n = count_spawns(function()
+    local p, ph, body = proposal(1, { at = 400 })
+    restart.on_propose({ payload = p })
+    local votes = {}
+    for _, k in ipairs({ 1, 4 }) do
+      local msg = envelope.message(restart.VOTE, envelope.vote_body(ph, ID[k].chain, body.iat, body.exp, NET))
+      votes[#votes + 1] = { by = ID[k].chain, sig = ID[k].sk:sign(msg) }
+    end
+    T.eq(restart.on_votes({ payload = ballot.encode(p, votes, "query")[1] }), "decided")
+    T.ok(store.get("executor/" .. ph), "recorded")
+    node.tick({})
+  end)
+  T.eq(n, 1, "one executor")
+end)
