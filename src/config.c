@@ -80,7 +80,7 @@ static const struct cfg_item schema[] = {
     {"reboot.auto_propose", CFG_BOOL, NULL, 0, 0, 0, "tick proposes when this authority is sick"},
     {"reboot.cooldown_minutes", CFG_INT, NULL, 30, 0, 100000, "no second restart within"},
     {"reboot.followers", CFG_BOOL, NULL, 0, 0, 0, "followers restart on a decision too"},
-    {"reboot.delay_seconds", CFG_INT, NULL, 120, 0, 86400, "proposed restart time: now + this"},
+    {"reboot.delay_seconds", CFG_INT, NULL, 300, 0, 86400, "proposed restart time: now + this"},
     {"reboot.ttl_minutes", CFG_INT, NULL, 15, 1, 60, "a proposal's lifetime"},
     {"reboot.log", CFG_STR, "", 0, 0, 0, "log file of the detached restart executor"},
     {"reboot.health_max_age_seconds", CFG_INT, NULL, 90, 0, 3600,
