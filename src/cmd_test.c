@@ -564,6 +564,9 @@ const struct cmd_entry cmd_test_entry = {
         "ltime=} and T.query{name=, payload=, ...}, which run `serfhand handle` in a child\n"
         "as Serf would and return {out = what Serf receives, code = exit code, log =\n"
         "{lines}}. Exit 0 when every test passed, 1 when one failed, 2 usage.",
+    .exits = "  0 every test passed\n"
+             "  1 a test failed, or a test file cannot be read or ran past --timeout-ms\n"
+             "  2 usage, configuration, the bundle directory cannot be read",
     .exec = exec_test,
     .needs_config = false, /* loaded by exec_test, with its own state_dir */
 };
