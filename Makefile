@@ -44,10 +44,12 @@ BIN     := $(BUILD)/serfhand
 
 .PHONY: all deps have-libs test unit bench demo fuzz install uninstall lint format format-check clean
 
-# The test hooks (SERFHAND_TEST_CRASH_AT) exist only in a second binary built
-# with -DSERFHAND_TEST_HOOKS, used by the tests that need them; the binary
-# `make install` installs ignores them (DESIGN 4b).
+# The test hooks (SERFHAND_TEST_CRASH_AT, SERFHAND_KDF) exist only in a second
+# binary built with -DSERFHAND_TEST_HOOKS, used by the tests that need them;
+# the binary `make install` installs ignores them (DESIGN 4b). HOOKED: the
+# sources that have hooks, compiled twice.
 HOOKS   := $(BUILD)/serfhand-test-hooks
+HOOKED  := install cmd_keygen
 
 all: $(BIN) $(HOOKS)
 
@@ -80,7 +82,7 @@ $(BIN): $(OBJ)
 $(BUILD)/%-hooks.o: src/%.c | $(BUILD) have-libs
 	$(CC) $(ALL_CFLAGS) -DSERFHAND_TEST_HOOKS -c -o $@ $<
 
-$(HOOKS): $(filter-out $(BUILD)/install.o,$(OBJ)) $(BUILD)/install-hooks.o
+$(HOOKS): $(filter-out $(HOOKED:%=$(BUILD)/%.o),$(OBJ)) $(HOOKED:%=$(BUILD)/%-hooks.o)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/test_%: tests/unit/test_%.c $(LIBOBJ) tests/unit/t.h | have-libs
@@ -89,7 +91,7 @@ $(BUILD)/test_%: tests/unit/test_%.c $(LIBOBJ) tests/unit/t.h | have-libs
 $(BUILD):
 	mkdir -p $@
 
--include $(OBJ:.o=.d) $(BUILD)/install-hooks.d
+-include $(OBJ:.o=.d) $(HOOKED:%=$(BUILD)/%-hooks.d)
 
 # Install the Debian packages the build and the tests need (only the missing ones).
 deps:

@@ -68,6 +68,15 @@ enum util_open util_open_regular(const char *path, int flags, size_t max, int *f
 const char *util_file_kind(unsigned mode);
 enum util_open util_read_regular(const char *path, size_t max, struct buf *out, char *err,
                                  size_t errlen);
+/* Read a file holding a secret (a regular file of at most max bytes, opened
+ * as util_open_regular does) straight into sodium_malloc memory: its bytes
+ * never pass through the stack or a freed heap buffer. 0 with *text (NUL
+ * after *len bytes; the caller sodium_free()s it) and *st (may be NULL), or
+ * -1 with err naming path. Used by identity.c (factomd.conf) and
+ * minisign.c (secret key files). */
+struct stat;
+int util_read_secret(const char *path, size_t max, char **text, size_t *len, struct stat *st,
+                     char *err, size_t errlen);
 /* Let a child forked from now on see zeros in [p, p+n) (MADV_WIPEONFORK on
  * the pages around it; best effort). For secrets in sodium_malloc memory,
  * whose pages hold nothing else: a forked child (proc.spawn's executor

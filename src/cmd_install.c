@@ -138,6 +138,34 @@ static int exec_install(const struct args *a, const struct config *cfg)
     struct url_src us = {0};
     char *base = NULL;
     if (is_url(from)) {
+        /* The operator typing a URL consents to that URL, but a node's
+         * update.sources says where its bundles come from: a URL outside it
+         * (a typo, a pasted link) needs --allow-source, and plain http needs
+         * update.allow_http either way. Checked before any byte is fetched. */
+        char why[1024];
+        bool allow_src = args_has(a, "--allow-source");
+        bool http_ok = config_bool(cfg, "update.allow_http");
+        if (strncasecmp(from, "http://", 7) == 0 && !http_ok) {
+            fprintf(stderr,
+                    "serfhand install: %s is plain http (no transport security): refused unless "
+                    "update.allow_http = true\n",
+                    from);
+            log_msg(LOG_LVL_ERROR, "install refused, nothing fetched: %s is plain http", from);
+            return SH_EXIT_USAGE;
+        }
+        size_t nsrc = 0;
+        char *const *srcs = config_list(cfg, "update.sources", &nsrc);
+        bool listed = update_source_check(srcs, nsrc, http_ok, from, why, sizeof why) == 0;
+        if (!listed && !allow_src) {
+            fprintf(stderr,
+                    "serfhand install: refused: %s; add its prefix to update.sources, or pass "
+                    "--allow-source to install from it once\n",
+                    why);
+            log_msg(LOG_LVL_ERROR, "install refused, nothing fetched: %s", why);
+            return SH_EXIT_USAGE;
+        }
+        if (!listed)
+            log_msg(LOG_LVL_WARN, "install: %s is outside update.sources (--allow-source)", from);
         base = xstrdup(from);
         size_t n = strlen(base);
         while (n > 8 && base[n - 1] == '/')
@@ -182,6 +210,9 @@ static const struct cmd_opt opts[] = {
     {.name = "--allow-downgrade",
      .kind = OPT_FLAG,
      .help = "install a version below the highest this node accepted"},
+    {.name = "--allow-source",
+     .kind = OPT_FLAG,
+     .help = "install from a URL outside update.sources (logged)"},
     ARGS_OPT_WAIT,
     {.name = "--manifest-hash",
      .kind = OPT_STR,
@@ -209,13 +240,15 @@ const struct cmd_entry cmd_install_entry = {
         "<state_dir>/bundles/, verify the copy, compile its Lua (a syntax error is refused,\n"
         "exit 3) and switch <state_dir>/current to it. The previous bundle is kept\n"
         "(`serfhand rollback`). A URL is the base the bundle's files are published under\n"
-        "(BASE/MANIFEST.json, BASE/handlers/...). --manifest-hash HEX and --expect-name\n"
+        "(BASE/MANIFEST.json, BASE/handlers/...); it must be under a prefix of\n"
+        "update.sources (as an announced URL must) unless --allow-source is given, and\n"
+        "http:// needs update.allow_http = true. --manifest-hash HEX and --expect-name\n"
         "NAME pin the manifest (used by the install an update announcement starts).\n"
         "--json: {ok, result (installed, refused, failed, error), message, active},\n"
         "active being the now active bundle as `verify --json` reports it.",
     .exits = "  0 installed\n"
              "  1 the source, the disk or the lock failed\n"
-             "  2 usage, an unusable state_dir or trust.keys\n"
+             "  2 usage, an unusable state_dir or trust.keys, a URL outside update.sources\n"
              "  3 refused: verification, compilation, expiry, a lower version without\n"
              "    --allow-downgrade",
     .exec = exec_install,

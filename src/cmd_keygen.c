@@ -62,14 +62,18 @@ static int exec_keygen(const struct args *a, const struct config *cfg)
         fprintf(stderr, "serfhand keygen: libsodium failed\n");
         goto out;
     }
-    /* minisign's limits; SERFHAND_KDF=interactive lowers them for tests */
+    /* minisign's limits. Only the test binary (serfhand-test-hooks, built
+     * with -DSERFHAND_TEST_HOOKS) lowers them for SERFHAND_KDF=interactive:
+     * in the installed binary the variable would weaken every new key. */
     unsigned long long ops = crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_SENSITIVE;
     size_t mem = crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_SENSITIVE;
+#ifdef SERFHAND_TEST_HOOKS
     const char *kdf = getenv("SERFHAND_KDF");
     if (kdf && strcmp(kdf, "interactive") == 0) {
         ops = crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_INTERACTIVE;
         mem = crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_INTERACTIVE;
     }
+#endif
     if (minisign_seckey_write(sk, pw, ops, mem, &sb, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand keygen: %s\n", err);
         goto out;

@@ -320,60 +320,6 @@ out:
     return rc;
 }
 
-/* Read the whole file at path into sodium_malloc memory (*text, *len; the
- * caller sodium_free()s it): it holds the secret key. Fills *st. */
-static int conf_read(const char *path, char **text, size_t *len, struct stat *st, char *err,
-                     size_t errlen)
-{
-    int fd, rc = -1;
-
-    *text = NULL;
-    *len = 0;
-    if (sodium_init() < 0) { /* sodium_malloc needs it; lfactomd.c calls in without */
-        util_errf(err, errlen, "libsodium failed to initialise");
-        return -1;
-    }
-    /* never blocks (a FIFO, a device), must be a regular file under the cap */
-    if (util_open_regular(path, 0, CONF_MAX, &fd, err, errlen) != UTIL_OPEN_OK)
-        return -1;
-    if (fstat(fd, st) < 0) {
-        util_errf(err, errlen, "%s: %s", path, strerror(errno));
-        goto out;
-    }
-    /* One byte more than stat said, to notice a file that grew. */
-    size_t cap = (size_t)st->st_size + 1;
-    *text = sodium_malloc(cap);
-    if (*text == NULL) {
-        util_errf(err, errlen, "out of secure memory");
-        goto out;
-    }
-    while (*len < cap) {
-        ssize_t n = read(fd, *text + *len, cap - *len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            util_errf(err, errlen, "%s: %s", path, strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        *len += (size_t)n;
-    }
-    if (*len == cap) {
-        util_errf(err, errlen, "%s: changed while being read", path);
-        goto out;
-    }
-    rc = 0;
-out:
-    if (rc < 0) {
-        sodium_free(*text);
-        *text = NULL;
-        *len = 0;
-    }
-    close(fd);
-    return rc;
-}
-
 int identity_load_file(const char *path, struct identity_keys *k, char *err, size_t errlen)
 {
     struct stat st;
@@ -383,7 +329,7 @@ int identity_load_file(const char *path, struct identity_keys *k, char *err, siz
     char sub[200], pkhex[65];
 
     memset(k, 0, sizeof *k);
-    if (conf_read(path, &text, &len, &st, err, errlen) < 0)
+    if (util_read_secret(path, CONF_MAX, &text, &len, &st, err, errlen) < 0)
         return -1;
     if (st.st_mode & (S_IRGRP | S_IROTH))
         log_msg(LOG_LVL_WARN,
@@ -420,7 +366,7 @@ int identity_rpc_auth(const char *path, char *user, size_t ulen, char *pass, siz
     int r;
 
     user[0] = pass[0] = '\0';
-    if (conf_read(path, &text, &len, &st, err, errlen) < 0)
+    if (util_read_secret(path, CONF_MAX, &text, &len, &st, err, errlen) < 0)
         return -1;
     r = identity_conf_get(text, len, "app", "FactomdRpcUser", user, ulen, sub, sizeof sub);
     if (r == 1 && user[0] != '\0')

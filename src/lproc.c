@@ -32,7 +32,12 @@ static const char *const env_default[] = {
 
 /* What serfhand itself (the restart executor, PROC_SELF) gets on top: it is
  * host code and needs its config and the agent's token. */
-static const char *const env_self[] = {"SERFHAND_CONFIG", "SERF_RPC_AUTH", NULL};
+static const char *const env_self[] = {"SERFHAND_CONFIG", "SERF_RPC_AUTH",
+#if defined(__SANITIZE_ADDRESS__)
+                                       /* make SANITIZE=1: where its reports go (tests/run) */
+                                       "ASAN_OPTIONS", "UBSAN_OPTIONS",
+#endif
+                                       NULL};
 
 /* Variables a handler may not set for a child: they make an allowed binary
  * load or run other code. */

@@ -245,50 +245,7 @@ static int seckey_raw(const char *text, size_t len, uint8_t *raw, char *err, siz
 
 int minisign_seckey_read(const char *path, char **text, size_t *len, char *err, size_t errlen)
 {
-    int fd = -1, rc = -1;
-    char sub[256];
-
-    *text = NULL;
-    *len = 0;
-    if (minisign_init() < 0) {
-        util_errf(err, errlen, "%s: libsodium failed to initialize", path);
-        return -1;
-    }
-    if (util_open_regular(path, 0, SECKEY_FILE_MAX, &fd, sub, sizeof sub) != UTIL_OPEN_OK) {
-        util_errf(err, errlen, "%s", sub);
-        return -1;
-    }
-    /* one byte more than the cap, to tell a file over it */
-    *text = sodium_malloc(SECKEY_FILE_MAX + 1);
-    if (*text == NULL) {
-        util_errf(err, errlen, "%s: out of secure memory", path);
-        goto out;
-    }
-    while (*len <= SECKEY_FILE_MAX) {
-        ssize_t n = read(fd, *text + *len, SECKEY_FILE_MAX + 1 - *len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            util_errf(err, errlen, "%s: %s", path, strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        *len += (size_t)n;
-    }
-    if (*len > SECKEY_FILE_MAX) {
-        util_errf(err, errlen, "%s: larger than %d bytes", path, SECKEY_FILE_MAX);
-        goto out;
-    }
-    rc = 0;
-out:
-    if (rc < 0) {
-        sodium_free(*text);
-        *text = NULL;
-        *len = 0;
-    }
-    close(fd);
-    return rc;
+    return util_read_secret(path, SECKEY_FILE_MAX, text, len, NULL, err, errlen);
 }
 
 int minisign_seckey_encrypted(const char *text, size_t len)

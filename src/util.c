@@ -16,6 +16,8 @@
 
 #include <linux/openat2.h>
 
+#include <sodium.h>
+
 #include "serfhand.h"
 
 void *xmalloc(size_t n)
@@ -223,6 +225,63 @@ enum util_open util_read_regular(const char *path, size_t max, struct buf *out, 
     if (util_read_fd(fd, max, out, sub, sizeof sub) < 0) {
         util_errf(err, errlen, "%s: %s", path, sub);
         rc = UTIL_OPEN_FAILED;
+    }
+    close(fd);
+    return rc;
+}
+
+int util_read_secret(const char *path, size_t max, char **text, size_t *len, struct stat *st,
+                     char *err, size_t errlen)
+{
+    int fd, rc = -1;
+    struct stat own;
+
+    *text = NULL;
+    *len = 0;
+    if (st == NULL)
+        st = &own;
+    if (sodium_init() < 0) { /* sodium_malloc needs it; lfactomd.c calls in without */
+        util_errf(err, errlen, "%s: libsodium failed to initialise", path);
+        return -1;
+    }
+    /* never blocks (a FIFO, a device), must be a regular file under the cap */
+    if (util_open_regular(path, 0, max, &fd, err, errlen) != UTIL_OPEN_OK)
+        return -1;
+    if (fstat(fd, st) < 0) {
+        util_errf(err, errlen, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    /* One byte more than stat said (at most max), to notice a file that grew:
+     * the secret never passes through a stack buffer or a realloc'ed heap one. */
+    size_t cap = (size_t)st->st_size + 1;
+    *text = sodium_malloc(cap);
+    if (*text == NULL) {
+        util_errf(err, errlen, "%s: out of secure memory", path);
+        goto out;
+    }
+    while (*len < cap) {
+        ssize_t n = read(fd, *text + *len, cap - *len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            util_errf(err, errlen, "%s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        *len += (size_t)n;
+    }
+    if (*len == cap) {
+        util_errf(err, errlen, "%s: changed while being read", path);
+        goto out;
+    }
+    (*text)[*len] = '\0'; /* cap > len: room for it */
+    rc = 0;
+out:
+    if (rc < 0) {
+        sodium_free(*text);
+        *text = NULL;
+        *len = 0;
     }
     close(fd);
     return rc;

@@ -12,14 +12,15 @@ URL=http://127.0.0.1:$PORT
 LOG=$T_TMP/log
 "$SERFHAND" keygen -W -p "$T_TMP/k.pub" -s "$T_TMP/k.sec" > /dev/null
 "$SERFHAND" keygen -W -p "$T_TMP/u.pub" -s "$T_TMP/u.sec" > /dev/null
-# conf NAME STATE [extra lines]: a node config (bundle = STATE/current).
+# conf NAME STATE [extra lines]: a node config (bundle = STATE/current);
+# update.sources is $SOURCES (Lua list items), by default the server's ok/.
 conf() {
     cat > "$T_TMP/$1.conf" <<CONF
 state_dir = "$2"
 trust = { keys = { "$T_TMP/k.pub" } }
 log = { target = "$LOG", level = "debug" }
 update = { timeout_ms = 1500, keep = 2, allow_http = true,
-           sources = { "http://127.0.0.1:$PORT/ok/" }${3:+, $3} }
+           sources = { ${SOURCES:-"\"http://127.0.0.1:$PORT/ok/\""} }${3:+, $3} }
 CONF
 }
 conf c "$T_TMP/state"
@@ -209,7 +210,7 @@ python3 "$TOP/tests/sim/bundle_server.py" $PORT "$PUB" 2> "$T_TMP/server.log" &
 track $!
 check "the bundle server is up" wait_for 10 sh -c "curl -sf -o /dev/null $URL/ok/b1/MANIFEST.json"
 Sh=$T_TMP/state-http
-conf http "$Sh"
+SOURCES="\"$URL/\"" conf http "$Sh" # every mode of the server
 Ch="$SERFHAND -c $T_TMP/http.conf"
 out=$($Ch install "$URL/ok/b1" 2>&1); rc=$?
 expect_eq "install over HTTP succeeds" "$rc" 0
@@ -255,7 +256,7 @@ out=$($Ch install "$URL/m500/b2" 2>&1); rc=$?
 expect_match "HTTP 500 on the manifest: the message names the URL and the status" "$out" \
     "$URL/m500/b2: MANIFEST.json: GET $URL/m500/b2/MANIFEST.json: HTTP 500"
 expect_eq "HTTP 500 on the manifest: exit 1" "$rc" 1
-out=$($Ch install "http://127.0.0.1:1/b2" 2>&1); rc=$?
+out=$($Ch install --allow-source "http://127.0.0.1:1/b2" 2>&1); rc=$?
 expect_match "a refused connection: the message names the URL and why" "$out" \
     "GET http://127.0.0.1:1/b2/MANIFEST.json: .*([Cc]onnect|refused)"
 expect_eq "a refused connection: exit 1" "$rc" 1
@@ -278,6 +279,54 @@ expect_match "an oversized signature file stops at the cap" "$out" \
 expect_eq "an oversized signature file: exit 1, nothing installed" "$rc:$(ver "$T_TMP/http.conf")" "1:demo v1"
 out=$($Ch install "$URL/ok/b2/" 2>&1); rc=$?
 expect_eq "HTTP: then the good server installs version 2" "$(ver "$T_TMP/http.conf")" "demo v2"
+
+# --- a manual install URL and update.sources -------------------------------------
+# The operator's URL is checked as an announced one is: outside update.sources
+# it needs --allow-source, plain http needs update.allow_http; a refusal
+# fetches nothing.
+gets() { grep -c "GET /ok/$1/" "$T_TMP/server.log"; } # requests the server saw
+Ss=$T_TMP/state-manual
+SOURCES="\"$URL/ok/b1\"" conf manual "$Ss"
+Cs="$SERFHAND -c $T_TMP/manual.conf"
+$Cs install "$PUB/b1" > /dev/null 2>&1
+cp -r "$PUB/b2" "$PUB/bsrc"
+: > "$LOG"
+out=$($Cs install "$URL/ok/bsrc" 2>&1); rc=$?
+expect_eq "install URL outside update.sources: refused, exit 2" "$rc" 2
+expect_match "and the message names the setting and the flag" "$out" \
+    "refused: $URL/ok/bsrc is under no prefix of update.sources \(1 allowed\); add its prefix to update.sources, or pass --allow-source"
+expect_eq "and nothing was fetched" "$(gets bsrc)" 0
+expect_match "and the refusal is logged" "$(cat "$LOG")" "error: install refused, nothing fetched: .*update.sources"
+expect_eq "and version 1 still runs" "$(ver "$T_TMP/manual.conf")" "demo v1"
+out=$($Cs install "$URL/ok/b1/../bsrc" 2>&1); rc=$?
+expect_eq "a dot segment out of the allowed prefix: refused, exit 2" "$rc" 2
+expect_match "and says why" "$out" "dot segment.*so it is under no prefix of update.sources"
+expect_eq "and nothing was fetched" "$(gets b1/..)$(gets bsrc)" 00
+: > "$LOG"
+out=$($Cs install --allow-source "$URL/ok/bsrc" 2>&1); rc=$?
+expect_eq "--allow-source: the operator's consent installs from it" "$rc" 0
+expect_eq "--allow-source: version 2 runs" "$(ver "$T_TMP/manual.conf")" "demo v2"
+expect_match "--allow-source: the log says the URL was outside update.sources" "$(cat "$LOG")" \
+    "warn: install: $URL/ok/bsrc is outside update.sources \(--allow-source\)"
+n=$(gets bsrc)
+cat > "$T_TMP/manual-nohttp.conf" <<CONF
+state_dir = "$T_TMP/state-manual-nohttp"
+trust = { keys = { "$T_TMP/k.pub" } }
+log = { target = "$LOG" }
+CONF
+for flag in "" --allow-source; do
+    out=$("$SERFHAND" -c "$T_TMP/manual-nohttp.conf" install $flag "$URL/ok/bsrc" 2>&1); rc=$?
+    expect_eq "plain http without update.allow_http${flag:+ ($flag)}: refused, exit 2" "$rc" 2
+    expect_match "plain http${flag:+ ($flag)}: the message names update.allow_http" "$out" \
+        "$URL/ok/bsrc is plain http \(no transport security\): refused unless update.allow_http = true"
+done
+out=$("$SERFHAND" -c "$T_TMP/manual-nohttp.conf" install "HTTP://127.0.0.1:$PORT/ok/bsrc" 2>&1); rc=$?
+expect_eq "plain http in capitals: refused too" "$rc:$(gets bsrc)" "2:$n"
+out=$("$SERFHAND" -c "$T_TMP/manual-nohttp.conf" install https://127.0.0.1:1/b 2>&1); rc=$?
+expect_eq "https with update.sources empty (the default): refused, exit 2" "$rc" 2
+expect_match "and says no prefix is allowed" "$out" "under no prefix of update.sources \(0 allowed\)"
+expect_eq "plain http refused: nothing was fetched" "$(gets bsrc)" "$n"
+check "the refusals made no state" test ! -e "$T_TMP/state-manual-nohttp/current"
 
 # --- announcements (serfhand-update handled by the host) -------------------------
 # ann CONF [announce args...]: a signed pointer, printed instead of sent.

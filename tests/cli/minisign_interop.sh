@@ -102,7 +102,8 @@ check "serfhand keygen -W" q "$SERFHAND" keygen -W -p s1.pub -s s1.key
 printf 'hello\n' > f
 check "minisign -S with a serfhand -W key" q minisign -S -s s1.key -m f
 check "minisign -V with a serfhand public key" q minisign -V -H -p s1.pub -m f
-check "serfhand keygen with a password" q env SERFHAND_PASSWORD=pw2 "$SERFHAND" keygen -p s2.pub -s s2.key
+# serfhand-test-hooks: SERFHAND_KDF=interactive (quick scrypt) is a test hook
+check "serfhand keygen with a password" q env SERFHAND_PASSWORD=pw2 "$SERFHAND-test-hooks" keygen -p s2.pub -s s2.key
 printf 'pw2\n' | q minisign -S -s s2.key -m f -x f.2.minisig
 check "minisign -S with a password-protected serfhand key" q minisign -V -H -p s2.pub -m f -x f.2.minisig
 printf 'nope\n' | q minisign -S -s s2.key -m f -x f.3.minisig

@@ -6,7 +6,7 @@
 W=$T_TMP
 LOG=$W/log
 STATE=$W/state
-export SERFHAND_KDF=interactive # quick scrypt for the password tests
+export SERFHAND_KDF=interactive # quick scrypt: honoured by serfhand-test-hooks only
 unset SERFHAND_PASSWORD
 
 # conf FILE KEYS... [threshold=N] [cap=N] [bundle=DIR]: a config trusting KEYS.
@@ -68,9 +68,18 @@ expect_match "keygen says -f" "$OUT" "use -f"
 expect_eq "secret key mode 0600" "$(stat -c %a k1.sec)" 600
 expect_match "public key is minisign format" "$(cat k1.pub)" "^untrusted comment: .*
 RW[A-Za-z0-9+/]{54}$"
-OUT=$(SERFHAND_PASSWORD=sesame "$SERFHAND" keygen -p kp.pub -s kp.sec 2>&1); RC=$?
+OUT=$(SERFHAND_PASSWORD=sesame "$SERFHAND-test-hooks" keygen -p kp.pub -s kp.sec 2>&1); RC=$?
 expect_eq "keygen with password" "$RC" 0
 expect_match "encrypted key prefix" "$(sed -n 2p kp.sec)" "^RWRTY0Iy"
+# kdf_limits KEY.sec: the scrypt opslimit and memlimit the key file names
+# (little-endian u64 at bytes 38 and 46 of its base64 line).
+kdf_limits() { sed -n 2p "$1" | base64 -d | od -An -t u8 -j 38 -N 16 | tr -s ' ' | sed 's/^ //'; }
+expect_eq "the test binary honours SERFHAND_KDF=interactive" "$(kdf_limits kp.sec)" "524288 16777216"
+# The production binary ignores the test hook: minisign's sensitive limits
+# (scrypt over 1 GiB, about a second), whatever the environment says.
+OUT=$(SERFHAND_PASSWORD=sesame "$SERFHAND" keygen -p kk.pub -s kk.sec 2>&1); RC=$?
+expect_eq "keygen with password (production binary)" "$RC" 0
+expect_eq "the production binary ignores SERFHAND_KDF" "$(kdf_limits kk.sec)" "33554432 1073741824"
 OUT=$("$SERFHAND" keygen -p kq.pub -s kq.sec < /dev/null 2>&1); RC=$?
 expect_eq "keygen without terminal or SERFHAND_PASSWORD fails" "$RC" 2
 
