@@ -703,18 +703,21 @@ enum proc_allow {
     PROC_NOT_ALLOWED, /* resolved, but not in proc.allow */
     PROC_NOT_FOUND,   /* a bare name not found in PROC_SAFE_PATH */
     PROC_SELF,        /* this serfhand binary as `action` (restart executor): path filled */
+    PROC_BAD_SELF,    /* this serfhand binary, but not as exactly `action ACT DIGEST` */
 };
 /* Where a bare command name is looked up; never the caller's PATH. */
 #define PROC_SAFE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 /* May argv run? A bare argv[0] is resolved through PROC_SAFE_PATH. Allowed
  * are: a file listed in allow (absolute paths; the same path, or the same
  * real file under the same base name, so a multi-call binary cannot be
- * reached under another name); argv[0] equal to restart0 (the configured
- * factomd.restart command, may be NULL); and "/proc/self/exe action ...".
- * Fills path (the file to exec, pathlen >= PATH_MAX) or err. */
+ * reached under another name); argv equal to restart, element for element
+ * (the configured factomd.restart command, nrestart elements; none when 0);
+ * and exactly {"/proc/self/exe", "action", ACT, DIGEST} (ACT a handler name,
+ * DIGEST 64 lowercase hex: no option can reach the executor). Fills path
+ * (the file to exec, pathlen >= PATH_MAX) or err. */
 enum proc_allow proc_allowed(char *const *argv, char *const *allow, size_t nallow,
-                             const char *restart0, char *path, size_t pathlen, char *err,
-                             size_t errlen);
+                             char *const *restart, size_t nrestart, char *path, size_t pathlen,
+                             char *err, size_t errlen);
 /* True while pid is a live process (not a zombie); reaps our own child. */
 bool proc_alive(pid_t pid);
 /* True once proc_spawn has started a child that waits (exec_at) before it

@@ -127,6 +127,10 @@ static bool valid_env_name(const char *s, size_t len)
  * env_self (the child is serfhand itself). */
 static char **build_env(lua_State *L, int idx, const char *fn, bool self)
 {
+    /* serfhand itself reads its config, state and log from the environment
+     * (SERFHAND_CONFIG, ...): a handler chooses none of it. */
+    if (self && idx != 0)
+        luaL_error(L, "bad option 'env' to '%s' (serfhand itself gets its own environment)", fn);
     lua_newtable(L); /* the strings */
     int t = lua_gettop(L);
     int n = 0;
@@ -263,8 +267,8 @@ static bool check_allowed(lua_State *L, struct proc_cmd *c, bool *self)
     char *path = lua_newuserdatauv(L, PATH_MAX, 0); /* anchored on the stack */
     char err[PATH_MAX + 128];
 
-    enum proc_allow a = proc_allowed(c->argv, allow, nallow, nrestart ? restart[0] : NULL, path,
-                                     PATH_MAX, err, sizeof err);
+    enum proc_allow a =
+        proc_allowed(c->argv, allow, nallow, restart, nrestart, path, PATH_MAX, err, sizeof err);
     *self = a == PROC_SELF;
     if (a == PROC_ALLOWED || a == PROC_SELF) {
         c->path = path;

@@ -662,17 +662,52 @@ static const char *base_name(const char *path)
     return slash ? slash + 1 : path;
 }
 
+/* ACT of `action ACT DIGEST`, as propose takes it: [a-z][a-z0-9_-]*, at
+ * most 32 bytes (never an option). */
+static bool valid_act(const char *s)
+{
+    size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-");
+    return n > 0 && n <= 32 && s[n] == '\0' && s[0] >= 'a' && s[0] <= 'z';
+}
+
+static bool valid_digest(const char *s)
+{
+    return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
+}
+
+/* argv equal to the configured restart command, element for element: the
+ * operator approved that command, not its program with other arguments
+ * (`sudo`, `docker`, `sh -c` would run anything). */
+static bool is_restart(char *const *argv, char *const *restart, size_t nrestart)
+{
+    if (nrestart == 0)
+        return false;
+    for (size_t i = 0; i < nrestart; i++)
+        if (!argv[i] || strcmp(argv[i], restart[i]) != 0)
+            return false;
+    return argv[nrestart] == NULL;
+}
+
 enum proc_allow proc_allowed(char *const *argv, char *const *allow, size_t nallow,
-                             const char *restart0, char *path, size_t pathlen, char *err,
-                             size_t errlen)
+                             char *const *restart, size_t nrestart, char *path, size_t pathlen,
+                             char *err, size_t errlen)
 {
     const char *cmd = argv[0];
     char real[PATH_MAX], areal[PATH_MAX];
 
-    /* The restart executor: this very binary, and only as `action`. */
-    if (strcmp(cmd, "/proc/self/exe") == 0 && argv[1] && strcmp(argv[1], "action") == 0) {
-        snprintf(path, pathlen, "%s", cmd);
-        return PROC_SELF;
+    /* The restart executor: this very binary, only as `action ACT DIGEST`.
+     * No option (--unsigned, --bundle, -c) may reach host code from a
+     * handler. */
+    if (strcmp(cmd, "/proc/self/exe") == 0) {
+        if (argv[1] && strcmp(argv[1], "action") == 0 && argv[2] && valid_act(argv[2]) &&
+            argv[3] && valid_digest(argv[3]) && !argv[4]) {
+            snprintf(path, pathlen, "%s", cmd);
+            return PROC_SELF;
+        }
+        util_errf(err, errlen,
+                  "'/proc/self/exe' is not allowed but as \"/proc/self/exe\", \"action\", ACT, "
+                  "DIGEST (64 hex), nothing else");
+        return PROC_BAD_SELF;
     }
     if (strchr(cmd, '/') == NULL) {
         if (!safe_path_lookup(cmd, path, pathlen)) {
@@ -682,8 +717,8 @@ enum proc_allow proc_allowed(char *const *argv, char *const *allow, size_t nallo
     } else {
         snprintf(path, pathlen, "%s", cmd);
     }
-    /* The operator's own restart command, as configured. */
-    if (restart0 && *restart0 && strcmp(cmd, restart0) == 0)
+    /* The operator's own restart command, exactly as configured. */
+    if (is_restart(argv, restart, nrestart))
         return PROC_ALLOWED;
     if (path[0] == '/') {
         bool have_real = realpath(path, real) != NULL;

@@ -157,6 +157,51 @@ bad=$(find "$W/st2" -perm /077 ! -type l | head -n 3)
 expect_eq "store: nothing in state/ readable by others" "$bad" ""
 
 
+# --- the restart command exactly, serfhand itself only as the executor ------
+# The operator approved one command line, not its program with other
+# arguments; serfhand itself runs from a handler only as `action ACT DIGEST`,
+# with no option (--unsigned, --bundle) and no environment of the handler's.
+mkdir -p "$W/pr"
+cat > "$W/pr.conf" <<CONF
+state_dir = "$W/pr/state"
+log = { target = "$W/pr/log" }
+factomd = { restart = { "/bin/echo", "restarting", "factomd" } }
+CONF
+D64=$(printf 'a%.0s' $(seq 64))
+cat > "$W/pr.lua" <<LUA
+local proc = require "serfhand.proc"
+local D = "$D64"
+T.test("the restart command as configured runs", function()
+  local r = assert(proc.run({ "/bin/echo", "restarting", "factomd" }))
+  T.eq(r.stdout, "restarting factomd\n")
+end)
+for name, argv in pairs({
+  ["other arguments"] = { "/bin/echo", "anything", "else" },
+  ["one argument more"] = { "/bin/echo", "restarting", "factomd", "now" },
+  ["one argument less"] = { "/bin/echo", "restarting" },
+  ["the program alone"] = { "/bin/echo" },
+  ["serfhand action with --unsigned"] = { "/proc/self/exe", "action", "--unsigned", "restart", D },
+  ["serfhand action with --bundle"] = { "/proc/self/exe", "action", "--bundle", "/tmp", "restart", D },
+  ["serfhand action with a bad digest"] = { "/proc/self/exe", "action", "restart", "xyz" },
+  ["serfhand action with an argument more"] = { "/proc/self/exe", "action", "restart", D, "x" },
+  ["serfhand action with an option as ACT"] = { "/proc/self/exe", "action", "-c", D },
+}) do
+  T.test("refused: " .. name, function()
+    local r, err = proc.run(argv)
+    T.eq(r, nil)
+    T.ok(tostring(err):find("is not allowed", 1, true), tostring(err))
+  end)
+end
+T.test("serfhand itself gets no environment from a handler", function()
+  T.raises(function()
+    proc.spawn({ "/proc/self/exe", "action", "restart", D }, { env = { "SERFHAND_CONFIG=/tmp/x.conf" }, delay_ms = 60000 })
+  end, "serfhand itself gets its own environment")
+end)
+LUA
+OUT=$("$SERFHAND" -c "$W/pr.conf" test --state "$W/pr/state" "$W/pr.lua" 2>&1)
+printf '%s\n' "$OUT" | grep '^FAIL' | head -n 5
+expect_match "restart command and executor: exact argv only (test file)" "$OUT" "^11 passed, 0 failed$"
+
 # --- test hooks only in the test build ----------------------------------------
 printf 'state_dir = "%s/st3"\ntrust = { keys = { "%s/b.pub" } }\nlog = { target = "%s" }\n' \
     "$W" "$W" "$LOG" > "$W/st3.conf"
