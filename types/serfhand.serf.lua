@@ -39,16 +39,7 @@ local serf = {}
 function serf.event(name, payload, opts) end
 
 --- Every member the local agent knows, with exact tags.
----@--- One query per payload, all started at once on one connection; result i
---- answers payloads[i]. Options apply to each query. Raises inside a handler.
----@param name string  [A-Za-z0-9][A-Za-z0-9_.-]{0,63}
----@param payloads string[]  1 to 64 payloads, each at most 1 MiB
----@param opts? serfhand.serf.QueryOpts
----@return serfhand.serf.QueryResult[]|nil results
----@return string? err  "serf: ..."
-function serf.query_many(name, payloads, opts) end
-
-return serfhand.serf.Member[]|nil members
+---@return serfhand.serf.Member[]|nil members
 ---@return string? err  "serf: ..."
 function serf.members() end
 
@@ -56,16 +47,7 @@ function serf.members() end
 ---@param name string  [A-Za-z0-9][A-Za-z0-9_.-]{0,63}
 ---@param payload? string  at most 1 MiB
 ---@param opts? serfhand.serf.QueryOpts
----@--- One query per payload, all started at once on one connection; result i
---- answers payloads[i]. Options apply to each query. Raises inside a handler.
----@param name string  [A-Za-z0-9][A-Za-z0-9_.-]{0,63}
----@param payloads string[]  1 to 64 payloads, each at most 1 MiB
----@param opts? serfhand.serf.QueryOpts
----@return serfhand.serf.QueryResult[]|nil results
----@return string? err  "serf: ..."
-function serf.query_many(name, payloads, opts) end
-
-return serfhand.serf.QueryResult|nil result
+---@return serfhand.serf.QueryResult|nil result
 ---@return string? err  "serf: ..."
 function serf.query(name, payload, opts) end
 
