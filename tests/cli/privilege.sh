@@ -193,9 +193,10 @@ for name, argv in pairs({
   end)
 end
 T.test("serfhand itself gets no environment from a handler", function()
-  T.raises(function()
-    proc.spawn({ "/proc/self/exe", "action", "restart", D }, { env = { "SERFHAND_CONFIG=/tmp/x.conf" }, delay_ms = 60000 })
-  end, "serfhand itself gets its own environment")
+  local ok, res = pcall(proc.spawn, { "/proc/self/exe", "action", "restart", D },
+    { env = { "SERFHAND_CONFIG=/tmp/x.conf" }, delay_ms = 60000 })
+  if ok and res then proc.kill(res) end -- started (the old code): not left behind
+  T.ok(not ok and tostring(res):find("serfhand itself gets its own environment", 1, true), tostring(res))
 end)
 LUA
 OUT=$("$SERFHAND" -c "$W/pr.conf" test --state "$W/pr/state" "$W/pr.lua" 2>&1)
