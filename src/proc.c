@@ -699,8 +699,8 @@ enum proc_allow proc_allowed(char *const *argv, char *const *allow, size_t nallo
      * No option (--unsigned, --bundle, -c) may reach host code from a
      * handler. */
     if (strcmp(cmd, "/proc/self/exe") == 0) {
-        if (argv[1] && strcmp(argv[1], "action") == 0 && argv[2] && valid_act(argv[2]) &&
-            argv[3] && valid_digest(argv[3]) && !argv[4]) {
+        if (argv[1] && strcmp(argv[1], "action") == 0 && argv[2] && valid_act(argv[2]) && argv[3] &&
+            valid_digest(argv[3]) && !argv[4]) {
             snprintf(path, pathlen, "%s", cmd);
             return PROC_SELF;
         }
