@@ -1,6 +1,7 @@
 # serfhand: build, deps, test, bench, demo, fuzz, install.
 # Every library comes from pkg-config, except lua-cjson, which is linked from
-# Debian's static archive so that no module loader is needed.
+# Debian's static archive so that no module loader is needed; Lua, libsodium
+# and SQLite are linked from their static archives too (STATIC_LIBS, below).
 # `make demo`, `make test`, `make bench` and `make fuzz` first install what is
 # missing (make deps), and work in that same invocation on a fresh machine:
 # pkg-config is asked only by the commands that compile or link, never when
@@ -31,8 +32,26 @@ else
 BUILD   := build
 endif
 
+# STATIC_LIBS=1 (the default) links liblua5.4, libsodium and libsqlite3 from
+# Debian's static archives: a trivial handler's whole process then loads three
+# shared objects fewer and, with DT_RELR, does a twentieth of the relocations
+# (bench/README.md: 1.24x -> 1.08x `lua5.4 -e ''`). Each library whose .a is missing is linked
+# shared, as with STATIC_LIBS=0. The price: a Debian security update of one
+# of the three reaches serfhand only when it is rebuilt (docs/operators.md).
+# -z pack-relative-relocs keeps the binary PIE with a compact table of the
+# relative relocations (glibc 2.36, binutils 2.38: Debian 12).
+STATIC_LIBS ?= 1
 PKG_CFLAGS  = $(shell $(PKG_CONFIG) --cflags $(PKGS) $(HDR_PKGS) 2>/dev/null)
+ifeq ($(STATIC_LIBS),1)
+# pkg-config name:archive name; the archive is looked for in pkg-config's libdir
+STATIC_ARS  := lua5.4:lua5.4 libsodium:sodium sqlite3:sqlite3
+static_or_shared = $(or $(wildcard $(shell $(PKG_CONFIG) --variable=libdir $(1) 2>/dev/null)/lib$(2).a),$(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null))
+PKG_LIBS    = $(foreach p,$(STATIC_ARS),$(call static_or_shared,$(firstword $(subst :, ,$(p))),$(lastword $(subst :, ,$(p))))) -pthread
+LINK_FLAGS  := -Wl,-z,pack-relative-relocs
+else
 PKG_LIBS    = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+LINK_FLAGS  :=
+endif
 ALL_CFLAGS  = $(WARN) $(CFLAGS) -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS) -MMD -MP
 LIBS        = $(CJSON_A) $(PKG_LIBS) -ldl -lm
 
@@ -76,17 +95,17 @@ $(BUILD)/%.o: src/%.c | $(BUILD) have-libs
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BIN): $(OBJ)
-	$(CC) $(LDFLAGS) -o $@ $(OBJ) $(LIBS)
+	$(CC) $(LDFLAGS) $(LINK_FLAGS) -o $@ $(OBJ) $(LIBS)
 	@[ "$(BUILD)" != build ] || ln -sf build/serfhand serfhand
 
 $(BUILD)/%-hooks.o: src/%.c | $(BUILD) have-libs
 	$(CC) $(ALL_CFLAGS) -DSERFHAND_TEST_HOOKS -c -o $@ $<
 
 $(HOOKS): $(filter-out $(HOOKED:%=$(BUILD)/%.o),$(OBJ)) $(HOOKED:%=$(BUILD)/%-hooks.o)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS) $(LINK_FLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/test_%: tests/unit/test_%.c $(LIBOBJ) tests/unit/t.h | have-libs
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBOBJ) $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(LINK_FLAGS) -o $@ $< $(LIBOBJ) $(LIBS)
 
 $(BUILD):
 	mkdir -p $@
@@ -103,7 +122,7 @@ test: deps all unit
 	@BUILD=$(BUILD) tests/run
 
 bench: deps all
-	@BUILD=$(BUILD) bench/run
+	@BUILD=$(BUILD) STATIC_LIBS=$(STATIC_LIBS) bench/run
 
 demo: deps all
 	@BUILD=$(BUILD) examples/demo.sh
