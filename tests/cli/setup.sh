@@ -215,7 +215,7 @@ make test
 make format-check
 make lint
 make SANITIZE=1 all unit
-tests/run unit lua cli tests/cluster/runtime.sh tests/cluster/serf_rpc.sh tests/cluster/update.sh tests/cluster/proc_spawn.sh tests/cluster/evil.sh tests/cluster/faults.sh"
+tests/run unit lua cli tests/cluster/runtime.sh tests/cluster/serf_rpc.sh tests/cluster/update.sh tests/cluster/proc_spawn.sh tests/cluster/evil.sh tests/cluster/faults.sh tests/cluster/factom_restart.sh tests/cluster/cluster_view.sh"
 removed=$(sed -n 's/^FRESH_REMOVE="\(.*\)"$/\1/p' "$C/.ci/run")
 ci true 0
 expect_eq "ci as root with CI=true: exit 0" "$?" 0
