@@ -834,7 +834,18 @@ struct serf_query {
     /* called with each new response (or NULL) */
     enum serf_next (*on_response)(void *ctx, const struct serf_reply *r);
     void *on_response_ctx;
+    /* Retries (Serf does not repeat a query a node missed by gossip): every
+     * retry_ms, at most SERF_MAX_RETRIES times, the nodes of retry_nodes that
+     * have neither acked nor answered get the query again, targeted at them
+     * (FilterNodes), for the rest of its timeout; their acks and answers join
+     * this query's result. A node that acked has the query and is not asked
+     * again. retry_nodes set implies ack. */
+    const char *const *retry_nodes;
+    size_t nretry_nodes;
+    int64_t retry_ms;
 };
+
+#define SERF_MAX_RETRIES 3
 
 struct serf_query_result {
     char **acks;

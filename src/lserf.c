@@ -241,20 +241,20 @@ static int l_members(lua_State *L)
     return 1;
 }
 
-/* The nodes option: an array of non-empty strings, as pointers kept in a
- * userdata pushed on the stack. The userdata anchors the strings itself (its
- * user value): Lua code that runs later (on_response, a finalizer) may
- * change opts and drop them. */
-static const char *const *opt_nodes(lua_State *L, int arg, size_t *n)
+/* An option holding node names (nodes, retry_nodes): an array of non-empty
+ * strings, as pointers kept in a userdata pushed on the stack. The userdata
+ * anchors the strings itself (its user value): Lua code that runs later
+ * (on_response, a finalizer) may change opts and drop them. */
+static const char *const *opt_nodes(lua_State *L, int arg, const char *key, size_t *n)
 {
     *n = 0;
-    if (lua_isnoneornil(L, arg) || lua_getfield(L, arg, "nodes") == LUA_TNIL) {
+    if (lua_isnoneornil(L, arg) || lua_getfield(L, arg, key) == LUA_TNIL) {
         if (!lua_isnoneornil(L, arg))
             lua_pop(L, 1);
         return NULL;
     }
     if (!lua_istable(L, -1))
-        luaL_error(L, "bad argument #%d: option 'nodes' must be an array of names", arg);
+        luaL_error(L, "bad argument #%d: option '%s' must be an array of names", arg, key);
     int t = lua_gettop(L);
     size_t len = (size_t)luaL_len(L, t);
     luaL_argcheck(L, len <= 4096, arg, "too many nodes");
@@ -262,7 +262,7 @@ static const char *const *opt_nodes(lua_State *L, int arg, size_t *n)
     lua_createtable(L, (int)len, 0); /* the anchor */
     for (size_t i = 0; i < len; i++) {
         if (lua_rawgeti(L, t, (lua_Integer)i + 1) != LUA_TSTRING || lua_rawlen(L, -1) == 0)
-            luaL_error(L, "bad argument #%d: option 'nodes' must be an array of names", arg);
+            luaL_error(L, "bad argument #%d: option '%s' must be an array of names", arg, key);
         list[i] = lua_tostring(L, -1);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
@@ -357,14 +357,21 @@ static enum serf_next query_on_response(void *ctx, const struct serf_reply *r)
 static void query_options(lua_State *L, int arg, struct serf_query *q, struct response_hook *hook,
                           int64_t *reserve)
 {
-    static const char *const allowed[] = {"ack",        "expect", "nodes",      "on_response",
-                                          "reserve_ms", "tags",   "timeout_ms", NULL};
+    static const char *const allowed[] = {
+        "ack",         "expect", "nodes",      "on_response", "reserve_ms",
+        "retry_nodes", "retry_ms", "tags",     "timeout_ms",  NULL};
     check_options(L, arg, allowed);
     q->ack = opt_bool(L, arg, "ack", false);
     q->timeout_ms = opt_int(L, arg, "timeout_ms", 0, 1, 3600000);
     q->expect = (size_t)opt_int(L, arg, "expect", 0, 1, 100000);
     *reserve = opt_int(L, arg, "reserve_ms", 0, 0, 3600000);
-    q->nodes = opt_nodes(L, arg, &q->nnodes);
+    q->nodes = opt_nodes(L, arg, "nodes", &q->nnodes);
+    q->retry_nodes = opt_nodes(L, arg, "retry_nodes", &q->nretry_nodes);
+    q->retry_ms = opt_int(L, arg, "retry_ms", q->nretry_nodes ? 1000 : 0, 100, 3600000);
+    if (q->retry_ms && !q->nretry_nodes)
+        luaL_error(L, "bad argument #%d: option 'retry_ms' needs 'retry_nodes'", arg);
+    if (q->nretry_nodes)
+        q->ack = true;
     q->ntags = opt_tags(L, arg, &q->tagk, &q->tagv);
     hook->L = L;
     hook->fn = 0;
@@ -452,8 +459,8 @@ static int run_queries(lua_State *L, struct serf_query *qs, size_t n, struct res
 }
 
 /* serf.query(name, payload, {timeout_ms, nodes, tags, expect, ack, on_response,
- * reserve_ms}) -> {responses = {node = payload}, acks = {node, ...}, n = count,
- * done} | nil, err */
+ * reserve_ms, retry_nodes, retry_ms}) -> {responses = {node = payload},
+ * acks = {node, ...}, n = count, done} | nil, err */
 static int l_query(lua_State *L)
 {
     struct serf_query q = {0};
@@ -530,5 +537,7 @@ int luaopen_serfhand_serf(lua_State *L)
     }
     lua_pop(L, 1);
     luaL_newlib(L, serf_funcs);
+    lua_pushinteger(L, SERF_MAX_RETRIES); /* also says the host has retry_nodes */
+    lua_setfield(L, -2, "MAX_RETRIES");
     return 1;
 }

@@ -543,6 +543,15 @@ struct qstate {
     bool finished;          /* done, expect reached, or on_response said stop */
 };
 
+/* A retry of query `of`, a query of its own for Serf (with its own Seq and
+ * stream, never stopped: the connection closes after the call). Its records
+ * join query `of`'s result; its done ends nothing. */
+struct retry {
+    uint64_t seq;
+    size_t of;
+    bool started;
+};
+
 /* Finish query i here: ask the agent to stop its stream unless it is done. */
 static void finish_query(struct serfrpc *c, struct qstate *st, bool stop)
 {
@@ -551,12 +560,85 @@ static void finish_query(struct serfrpc *c, struct qstate *st, bool stop)
         st->stop_seq = send_stop(c, st->seq);
 }
 
+/* The nodes of q->retry_nodes with neither an ack nor an answer in r, into
+ * out (room for q->nretry_nodes); their number. */
+static size_t unheard(const struct serf_query *q, const struct serf_query_result *r,
+                      const char **out)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < q->nretry_nodes; k++)
+        if (!seen_ack(r, q->retry_nodes[k]) && !seen_resp(r, q->retry_nodes[k]))
+            out[n++] = q->retry_nodes[k];
+    return n;
+}
+
+/* Send query i again to the nodes that have not been heard from, for what is
+ * left of its timeout (none when less than 200 ms is). Best effort: a retry
+ * that cannot be sent is no error of the query's. */
+static void send_retries(struct serfrpc *c, const struct serf_query *qs, size_t n,
+                         const struct qstate *st, const struct serf_query_result *res,
+                         int64_t t0, struct retry *rs, size_t *nrs)
+{
+    int64_t elapsed = util_mono_ms() - t0;
+    for (size_t i = 0; i < n; i++) {
+        const struct serf_query *q = &qs[i];
+        if (st[i].finished || !st[i].started || !q->nretry_nodes || *nrs >= n * SERF_MAX_RETRIES)
+            continue;
+        int64_t left = (q->timeout_ms ? q->timeout_ms : 0) - elapsed;
+        if (q->timeout_ms && left < 200)
+            continue;
+        const char **who = xmalloc(q->nretry_nodes * sizeof *who);
+        struct serf_query again = *q;
+        again.nodes = who;
+        again.nnodes = unheard(q, &res[i], who);
+        again.ntags = 0;
+        again.ack = true;
+        again.timeout_ms = q->timeout_ms ? left : 0;
+        if (again.nnodes > 0) {
+            struct buf req = {0};
+            char err[256];
+            put_query(c, &req, &again, &rs[*nrs].seq);
+            if (send_all(c, req.data, req.len, err, sizeof err) == 0) {
+                rs[*nrs].of = i;
+                rs[*nrs].started = false;
+                (*nrs)++;
+            }
+            buf_free(&req);
+        }
+        free(who);
+    }
+}
+
+/* Wait until a reply can be read or the next retry is due (then send the
+ * retries and schedule the next): true when it is time to read. */
+static bool await_reply(struct serfrpc *c, const struct serf_query *qs, size_t n,
+                        const struct qstate *st, const struct serf_query_result *res, int64_t t0,
+                        int64_t every, int *rounds, struct retry *rs, size_t *nrs)
+{
+    if (every <= 0 || *rounds >= SERF_MAX_RETRIES)
+        return true;
+    if (c->in.len > c->off) /* a reply (or part of one) is already here */
+        return true;
+    int64_t due = t0 + every * (*rounds + 1);
+    if (due >= c->deadline)
+        return true;
+    if (wait_fd(c->fd, POLLIN, due) != 0)
+        return true;
+    send_retries(c, qs, n, st, res, t0, rs, nrs);
+    (*rounds)++;
+    return false;
+}
+
 int serfrpc_query_many(struct serfrpc *c, const struct serf_query *qs, size_t n,
                        struct serf_query_result *res, char *err, size_t errlen)
 {
     struct buf req = {0};
     struct mp_value *rec = NULL;
     struct qstate *st = xmalloc((n ? n : 1) * sizeof *st);
+    struct retry *rs = xmalloc((n ? n : 1) * SERF_MAX_RETRIES * sizeof *rs);
+    size_t nrs = 0;
+    int rounds = 0;
+    int64_t every = 0, t0 = util_mono_ms();
     char text[512];
     size_t started = 0, open = n;
     int rc = -1;
@@ -565,8 +647,14 @@ int serfrpc_query_many(struct serfrpc *c, const struct serf_query *qs, size_t n,
 
     /* All requests in one write: the agent starts each query as it reads it,
      * so their gossip overlaps instead of waiting for each other. */
-    for (size_t i = 0; i < n; i++)
-        put_query(c, &req, &qs[i], &st[i].seq);
+    for (size_t i = 0; i < n; i++) {
+        struct serf_query q = qs[i];
+        if (q.nretry_nodes && q.retry_ms > 0) {
+            q.ack = true; /* an ack says the node has the query: no retry */
+            every = every && every < q.retry_ms ? every : q.retry_ms;
+        }
+        put_query(c, &req, &q, &st[i].seq);
+    }
     if (send_all(c, req.data, req.len, err, errlen) < 0)
         goto out;
 
@@ -579,6 +667,8 @@ int serfrpc_query_many(struct serfrpc *c, const struct serf_query *qs, size_t n,
             }
         if (open == 0)
             break;
+        if (!await_reply(c, qs, n, st, res, t0, every, &rounds, rs, &nrs))
+            continue;
         if (read_header(c, &got, text, sizeof text, err, errlen) < 0) {
             /* our deadline, once every query was accepted: what arrived is
              * the answer */
@@ -586,19 +676,27 @@ int serfrpc_query_many(struct serfrpc *c, const struct serf_query *qs, size_t n,
                 rc = 0;
             goto out;
         }
-        size_t i = 0;
+        size_t i = 0, k = 0;
         while (i < n && st[i].seq != got && st[i].stop_seq != got)
             i++;
-        if (i == n) {
+        while (i == n && k < nrs && rs[k].seq != got)
+            k++;
+        if (i == n && k == nrs) {
             util_errf(err, errlen, "serf: reply from %s with an unknown Seq %llu", c->addr,
                       (unsigned long long)got);
             goto out;
         }
-        if (st[i].stop_seq == got && st[i].seq != got) {
+        struct retry *retry = i == n ? &rs[k] : NULL;
+        if (retry) {
+            i = retry->of;
+            if (!retry->started) { /* accepted, or refused: either way no error of ours */
+                retry->started = true;
+                continue;
+            }
+        } else if (st[i].stop_seq == got && st[i].seq != got) {
             st[i].stop_seq = 0; /* the stop's reply: a header alone */
             continue;
-        }
-        if (!st[i].started) {
+        } else if (!st[i].started) {
             st[i].started = true;
             started++;
             if (text[0]) { /* refused, e.g. over Serf's size limit */
@@ -619,7 +717,7 @@ int serfrpc_query_many(struct serfrpc *c, const struct serf_query *qs, size_t n,
         int done = take_record(r, rec);
         msgpack_free(rec);
         rec = NULL;
-        if (done) {
+        if (done && !retry) {
             r->done = true;
             finish_query(c, &st[i], false);
             open--;
@@ -638,6 +736,7 @@ out:
     msgpack_free(rec);
     buf_free(&req);
     free(st);
+    free(rs);
     return rc;
 }
 

@@ -20,7 +20,8 @@ t_cleanup() { # SIGTERM to every tracked pid, 3 s for all of them, then SIGKILL
         sleep 0.1
     done
     for p in $left; do kill -9 "$p" 2>/dev/null; done
-    rm -rf "$T_TMP"
+    # T_KEEP=1: keep the logs and state for a look after a failure
+    if [ -n "${T_KEEP:-}" ]; then echo "kept $T_TMP" >&2; else rm -rf "$T_TMP"; fi
 }
 trap t_cleanup EXIT
 

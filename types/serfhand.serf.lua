@@ -3,6 +3,7 @@
 -- luacheck: no unused args
 
 ---@class serfhand.serf
+---@field MAX_RETRIES integer  how often a query is sent again to retry_nodes not heard from (3)
 local serf = {}
 
 ---@class serfhand.serf.EventOpts
@@ -23,6 +24,8 @@ local serf = {}
 ---@field ack? boolean  request acks (default false)
 ---@field on_response? fun(node: string, payload: string, i: integer): boolean?  per response to query i; true ends that query
 ---@field reserve_ms? integer  end the wait this long before the run's deadline, 0..3600000
+---@field retry_nodes? string[]  nodes expected to get the query: those that neither acked nor answered get it again, addressed to them (implies ack)
+---@field retry_ms? integer  how often, 100..3600000 (default 1000; at most MAX_RETRIES times)
 
 ---@class serfhand.serf.QueryResult
 ---@field responses table<string, string>  node -> exact response bytes

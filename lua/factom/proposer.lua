@@ -24,6 +24,12 @@ M.BALLOT_MS = 5000
 M.RELAY_MS = 8000
 M.EVENTS_MS = 2000
 M.RELAY_MIN_MS = 2000
+-- Serf does not repeat a query that gossip failed to bring to a node (about
+-- 1 delivery in 300; the relay's fallback events would come RELAY_MS later,
+-- after a near agreed time). Both queries ask for acks, and every RETRY_MS
+-- (3 times at most) the alive nodes that have neither acked nor answered
+-- get the query again, addressed to them alone.
+M.RETRY_MS = 1000
 
 local function is_int(v) return math.type(v) == "integer" end
 
@@ -103,7 +109,9 @@ function M.collect(body, payload, ph)
     return #votes >= need -- a quorum: more votes would decide nothing more
   end
   local r, err = serf.query(restart.PROPOSE, payload, M.reserve(serf,
-    { expect = math.max(#alive, 1), timeout_ms = M.BALLOT_MS, on_response = take }, M.EVENTS_MS + M.RELAY_MIN_MS))
+    M.retry(serf, { expect = math.max(#alive, 1), timeout_ms = M.BALLOT_MS, on_response = take }, alive,
+      envelope.query_budget(restart.PROPOSE) - #payload),
+    M.EVENTS_MS + M.RELAY_MIN_MS))
   local lines, reached = {}, r ~= nil or #votes > 0
   if not r then
     lines[1] = "ballot: " .. tostring(err)
@@ -139,6 +147,28 @@ end
 -- (it came with serf.query_many; an older host runs the query as before).
 function M.reserve(serf, opts, ms)
   if serf.query_many then opts.reserve_ms = ms end
+  return opts
+end
+
+-- filter_bytes(names) -> bytes: what naming these nodes (Serf's
+-- FilterNodes) adds to an encoded query, at most: the filter's own headers
+-- and a header of up to 2 bytes per name.
+function M.filter_bytes(names)
+  local n = 8
+  for _, name in ipairs(names) do n = n + #name + 2 end
+  return n
+end
+
+-- retry(serf, opts, alive, room) -> opts: with the retries to the alive
+-- nodes not heard from (M.RETRY_MS), when the host knows them and a retry
+-- naming every alive node still fits Serf's query limit (room: the bytes
+-- the payloads leave under their budget); else the query goes once, as
+-- before (an older host; a relay query full of votes), and the fallback
+-- events make up for a miss.
+function M.retry(serf, opts, alive, room)
+  if serf.MAX_RETRIES and #alive > 0 and room >= M.filter_bytes(alive) then
+    opts.retry_nodes, opts.retry_ms = alive, M.RETRY_MS
+  end
   return opts
 end
 
@@ -193,12 +223,16 @@ function M.relay(payload, votes, voters, alive)
       queries[#queries + 1] = ballot.encode(payload, groups[#groups], budget)[1]
     end
     if before and before == #queries then break end -- the same split: no retry
-    rs, failed = query_all(serf, ballot.EVENT, queries, M.reserve(serf, {
+    local room = math.huge
+    for _, q in ipairs(queries) do
+      room = math.min(room, (budget == "query" and envelope.query_budget(ballot.EVENT) or budget) - #q)
+    end
+    rs, failed = query_all(serf, ballot.EVENT, queries, M.reserve(serf, M.retry(serf, {
       expect = math.max(#alive, 1), timeout_ms = M.RELAY_MS,
       on_response = function(node, answer, i)
         heard[node] = heard[node] or {}
         heard[node][i] = answer
-      end }, M.EVENTS_MS))
+      end }, alive, room), M.EVENTS_MS))
     if rs then break end
   end
   if not rs then heard = {} end

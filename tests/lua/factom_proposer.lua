@@ -3,8 +3,10 @@
 -- bundles (each with the proposal) and starts them all at once in one
 -- serf.query_many call; each node's answers to those queries, in any order,
 -- decide whether it gets the votes as events too; the ballot and the relay
--- keep the end of the run for those events (reserve_ms); a host without
--- query_many gets the queries one after the other. Serf is stubbed.
+-- keep the end of the run for those events (reserve_ms); both queries go
+-- again to the nodes not heard from (retry_nodes) where that fits Serf's
+-- limit; a host without query_many gets the queries one after the other.
+-- Serf is stubbed.
 local proposer = require "factom.proposer"
 local ballot = require "factom.ballot"
 local envelope = require "factom.envelope"
@@ -124,6 +126,16 @@ for _, c in ipairs({ { n = 20, q = 11, queries = 1 }, { n = 65, q = 33, queries 
     T.eq(calls[1].opts.reserve_ms, proposer.EVENTS_MS, "the relay keeps the run's last EVENTS_MS for the events")
     T.eq(#events, 0, "every node decided: no events")
     T.ok(text:find(string.format("decided on %d of %d nodes", c.n, c.n), 1, true), text)
+    -- retries name the nodes not heard from: only when that fits Serf's limit
+    local o = calls[1].opts
+    if o.retry_nodes then
+      T.eq(o.retry_nodes, alive)
+      T.eq(o.retry_ms, proposer.RETRY_MS)
+      for _, p in ipairs(calls[1].payloads) do
+        T.ok(#p + proposer.filter_bytes(alive) <= ballot.relay_budget(longest), "a retry naming every node fits")
+      end
+    end
+    if c.n == 5 then T.ok(o.retry_nodes, "a small cluster's relay is retried") end
     T.ok(text:find(c.queries == 1 and "in 1 query:" or "in " .. c.queries .. " queries at once:", 1, true), text)
   end)
 end
@@ -269,6 +281,9 @@ T.test("the ballot leaves the relay and the events their time; the proposal even
   T.eq(calls[1].opts.reserve_ms, proposer.EVENTS_MS + proposer.RELAY_MIN_MS)
   T.eq(calls[1].opts.timeout_ms, proposer.BALLOT_MS)
   T.eq(calls[1].opts.expect, 5)
+  T.eq(table.concat(calls[1].opts.retry_nodes, " "), "n1 n2 n3 n4 n5", "the ballot goes again to nodes not heard from")
+  T.eq(calls[1].opts.retry_ms, proposer.RETRY_MS)
+  T.ok(#PROP + proposer.filter_bytes(calls[1].opts.retry_nodes) <= envelope.query_budget("factomd-restart-propose"))
   T.ok(text:find("ballot: serf: no time left", 1, true), text)
   T.eq(#events, 1)
   T.eq(events[1].name, "factomd-restart-propose")

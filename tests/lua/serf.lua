@@ -5,11 +5,12 @@ local serf = require "serfhand.serf"
 T.test("module shape", function()
   local names = {}
   for k, v in pairs(serf) do
-    T.eq(type(v), "function", k)
+    T.eq(type(v), k == "MAX_RETRIES" and "number" or "function", k)
     names[#names + 1] = k
   end
   table.sort(names)
-  T.eq(table.concat(names, ","), "event,members,query,query_many")
+  T.eq(table.concat(names, ","), "MAX_RETRIES,event,members,query,query_many")
+  T.eq(serf.MAX_RETRIES, 3)
 end)
 
 local bad_names = {
@@ -74,6 +75,11 @@ T.test("query: bad options raise", function()
     { { tags = "role=x" }, "'tags' must be a table of tag = regexp" },
     { { tags = { role = 5 } }, "'tags' must be a table of tag = regexp" },
     { { tags = { "r1" } }, "'tags' must be a table of tag = regexp" },
+    { { retry_nodes = "n1" }, "'retry_nodes' must be an array of names" },
+    { { retry_nodes = { "n1", false } }, "'retry_nodes' must be an array of names" },
+    { { retry_ms = 1000 }, "'retry_ms' needs 'retry_nodes'" },
+    { { retry_nodes = { "n1" }, retry_ms = 99 }, "'retry_ms' must be an integer" },
+    { { retry_nodes = { "n1" }, retry_ms = 1.5 }, "'retry_ms' must be an integer" },
   }
   for _, c in ipairs(cases) do
     T.raises(function() serf.query("x", "p", c[1]) end, c[2], c[2])
