@@ -357,9 +357,9 @@ static enum serf_next query_on_response(void *ctx, const struct serf_reply *r)
 static void query_options(lua_State *L, int arg, struct serf_query *q, struct response_hook *hook,
                           int64_t *reserve)
 {
-    static const char *const allowed[] = {
-        "ack",         "expect", "nodes",      "on_response", "reserve_ms",
-        "retry_nodes", "retry_ms", "tags",     "timeout_ms",  NULL};
+    static const char *const allowed[] = {"ack",        "expect",      "nodes",    "on_response",
+                                          "reserve_ms", "retry_nodes", "retry_ms", "tags",
+                                          "timeout_ms", NULL};
     check_options(L, arg, allowed);
     q->ack = opt_bool(L, arg, "ack", false);
     q->timeout_ms = opt_int(L, arg, "timeout_ms", 0, 1, 3600000);

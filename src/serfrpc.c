@@ -576,8 +576,8 @@ static size_t unheard(const struct serf_query *q, const struct serf_query_result
  * left of its timeout (none when less than 200 ms is). Best effort: a retry
  * that cannot be sent is no error of the query's. */
 static void send_retries(struct serfrpc *c, const struct serf_query *qs, size_t n,
-                         const struct qstate *st, const struct serf_query_result *res,
-                         int64_t t0, struct retry *rs, size_t *nrs)
+                         const struct qstate *st, const struct serf_query_result *res, int64_t t0,
+                         struct retry *rs, size_t *nrs)
 {
     int64_t elapsed = util_mono_ms() - t0;
     for (size_t i = 0; i < n; i++) {
