@@ -229,7 +229,7 @@ fnet_conf 6 followers=false
 n0=$(fnet_restarts)
 fnet_sim 5 down
 stall 1 2 3 4; sleep 2.5
-pid_h=$(propose 1 --in 3s --ttl 30s)
+pid_h=$(propose 1 --in 5s --ttl 30s)
 check "(h) the node whose factomd is down abstains" await_nodes 10 1 "abstain on ${pid_h:0:12}: unknown"
 check "(h) every node decided" await_nodes "$GOSSIP" 6 "decided ${pid_h:0:12}: [34] of 5 votes"
 check "(h) the authorities restarted, not the follower" wait_for 15 \
@@ -251,7 +251,7 @@ n0=$(fnet_restarts)
 stall 1 2 3 4 5 6; sleep 2.5
 # nodes 1-3 have a fresh tick record saying sick and vote on it; 4 and 5 ask factomd
 for i in 1 2 3; do "$SERFHAND" -c "$T_TMP/n$i.conf" tick --name "n$i" > /dev/null || fail "tick n$i"; done
-pid_a=$(propose 2 --in 3s --ttl 30s)
+pid_a=$(propose 2 --in 5s --ttl 30s)
 at=$(sed -n 's/.* at \([0-9]*\) (in .*/\1/p' "$T_TMP/n2.log" | tail -n 1)
 check "(a) five authorities vote" await_nodes 10 5 "voted for ${pid_a:0:12}"
 check "(a) three of them on their tick record" nodes_logging 3 "voted for ${pid_a:0:12}: .*\(tick [0-9]+ s ago\)"
@@ -292,7 +292,7 @@ expect_match "status --json" "$out" '^\{"alive":6,"answered":6,"nodes":\{"n1":\{
 # (i) A second proposal within the cooldown: decided, but no second restart.
 n0=$(fnet_restarts)
 stall 1 2 3 4 5; sleep 2.5
-pid_i=$(propose 1 --in 3s --ttl 30s)
+pid_i=$(propose 1 --in 5s --ttl 30s)
 check "(i) every node decided" await_nodes "$GOSSIP" 6 "decided ${pid_i:0:12}"
 check "(i) the authorities skip it for the cooldown" await_nodes 15 5 "restart ${pid_i:0:12} skipped: cooldown"
 expect_eq "(i) no second restart" "$(fnet_restarts)" "$n0"
@@ -333,25 +333,27 @@ fnet_conf 5 cooldown=30
 # A ballot proposal whose query never came (only its event, 25 s old): the
 # nodes keep their votes, and tick sends them on their own; the nodes decide.
 # The event goes out twice (the second copy is a replay where the first
-# arrived), and the agreed time is 40 s away, which leaves the votes sent by
-# tick time to arrive by push/pull where gossip missed a node.
+# arrived), and the agreed time is 75 s away, which leaves the proposal
+# and then the votes sent by tick time to arrive by push/pull (30 s apart)
+# where gossip missed a node.
 # (n1-n5 voted for the relay's proposal: an honest node votes again only
 # once the agreed time of its open vote has passed)
 at_r=$(printf '%s\n' "$out" | sed -n 's/^proposal [0-9a-f]*: restart at \([0-9]*\) .*/\1/p')
 while [ "$(date +%s)" -le "${at_r:-0}" ]; do sleep 0.2; done
-# (its agreed time, 65 s after its issue time, needs a wider window)
-for i in $NODES; do fnet_conf "$i" cooldown=30 atmax=90; done
+# (its agreed time, 100 s after its issue time, needs a wider window)
+for i in $NODES; do fnet_conf "$i" cooldown=30 atmax=110; done
 check "(k) a ballot proposal sent as an event only" craft k <<'LUA'
   local t = now()
-  local p = env(PROPOSE, { act = "restart", at = t + 40, h = 1, b = 1 }, 2,
-    { now = t - 25, ttl = 90, id = "00000000000000a1" })
+  local p = env(PROPOSE, { act = "restart", at = t + 75, h = 1, b = 1 }, 2,
+    { now = t - 25, ttl = 140, id = "00000000000000a1" })
   send(PROPOSE, p)
   send(PROPOSE, p)
 LUA
 check "(k) the proposal reached the nodes" wait_for 20 sh -c \
     "grep -qs 'proposal [0-9a-f]* ($(fnet_identity 2 | cut -d' ' -f1):00000000000000a1)' '$T_TMP'/n?.log"
 pid_k=$(ph_of "$(fnet_identity 2 | cut -d' ' -f1)" 00000000000000a1)
-check "(k) the sick authorities keep their votes" await_nodes 20 5 "voted for ${pid_k:0:12}"
+at_k=$(grep -ho "proposal ${pid_k:0:12} ([0-9a-f:]*): restart at [0-9]*" "$T_TMP"/n?.log | head -n 1 | sed 's/.* //')
+check "(k) the sick authorities keep their votes" await_nodes 40 5 "voted for ${pid_k:0:12}"
 sleep 1
 expect_eq "(k) no vote goes out before tick" "$(count_nodes "vote for ${pid_k:0:12} sent with its proposal")" 0
 for i in 1 2; do "$SERFHAND" -c "$T_TMP/n$i.conf" tick --name "n$i" > /dev/null || fail "tick n$i"; done
@@ -371,7 +373,8 @@ expect_eq "(k) tick sends it again until the agreed time: nothing stops it" \
 check "(k) the executors wait to start until 10 s before the agreed time" \
     nodes_logging 5 "executor for ${pid_k:0:12} started \(pid [0-9]+, runs 10 s before\)"
 expect_eq "(k) and nothing has run yet" "$(count_nodes "restart ${pid_k:0:12}")" 0
-check "(k) then they run, once each (skipped: cooldown)" await_nodes 45 5 "restart ${pid_k:0:12} skipped: cooldown"
+check "(k) then they run, once each (skipped: cooldown)" \
+    await_nodes $((${at_k:-0} - $(date +%s) > 0 ? ${at_k:-0} - $(date +%s) + 20 : 20)) 5 "restart ${pid_k:0:12} skipped: cooldown"
 fnet_stop_executors
 recover 1 2 3 4 5
 
