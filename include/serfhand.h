@@ -839,10 +839,13 @@ struct serf_query {
      * have neither acked nor answered get the query again, targeted at them
      * (FilterNodes), for the rest of its timeout; their acks and answers join
      * this query's result. A node that acked has the query and is not asked
-     * again. retry_nodes set implies ack. */
+     * again. retry_nodes set implies ack. A retry names at most retry_max of
+     * them (0 = no bound; each name makes the encoded query longer, and
+     * Serf refuses one over its size limit), the first in retry_nodes' order. */
     const char *const *retry_nodes;
     size_t nretry_nodes;
     int64_t retry_ms;
+    size_t retry_max;
 };
 
 #define SERF_MAX_RETRIES 3

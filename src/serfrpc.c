@@ -561,12 +561,13 @@ static void finish_query(struct serfrpc *c, struct qstate *st, bool stop)
 }
 
 /* The nodes of q->retry_nodes with neither an ack nor an answer in r, into
- * out (room for q->nretry_nodes); their number. */
+ * out (room for q->nretry_nodes), at most q->retry_max of them when set;
+ * their number. */
 static size_t unheard(const struct serf_query *q, const struct serf_query_result *r,
                       const char **out)
 {
     size_t n = 0;
-    for (size_t k = 0; k < q->nretry_nodes; k++)
+    for (size_t k = 0; k < q->nretry_nodes && (!q->retry_max || n < q->retry_max); k++)
         if (!seen_ack(r, q->retry_nodes[k]) && !seen_resp(r, q->retry_nodes[k]))
             out[n++] = q->retry_nodes[k];
     return n;

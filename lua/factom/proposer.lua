@@ -160,15 +160,25 @@ function M.filter_bytes(names)
 end
 
 -- retry(serf, opts, alive, room) -> opts: with the retries to the alive
--- nodes not heard from (M.RETRY_MS), when the host knows them and a retry
--- naming every alive node still fits Serf's query limit (room: the bytes
--- the payloads leave under their budget); else the query goes once, as
--- before (an older host; a relay query full of votes), and the fallback
--- events make up for a miss.
+-- nodes not heard from (M.RETRY_MS), when the host knows them, each retry
+-- naming as many of them as surely fit Serf's query limit (room: the bytes
+-- the payloads leave under their budget; counted with the longest names).
+-- Where not even one name fits (a relay query full of votes with long
+-- names) or on an older host, the query goes once, as before, and the
+-- fallback events make up for a miss.
 function M.retry(serf, opts, alive, room)
-  if serf.MAX_RETRIES and #alive > 0 and room >= M.filter_bytes(alive) then
-    opts.retry_nodes, opts.retry_ms = alive, M.RETRY_MS
+  if not serf.MAX_RETRIES or #alive == 0 then return opts end
+  local lens = {}
+  for i, name in ipairs(alive) do lens[i] = #name end
+  table.sort(lens, function(a, b) return a > b end)
+  local k, used = 0, 8
+  for _, len in ipairs(lens) do
+    if used + len + 2 > room then break end
+    used, k = used + len + 2, k + 1
   end
+  if k == 0 then return opts end
+  opts.retry_nodes, opts.retry_ms = alive, M.RETRY_MS
+  if k < #alive then opts.retry_max = k end
   return opts
 end
 

@@ -319,6 +319,15 @@ T.test("retry: a node the query did not reach gets it again, and answers", funct
   table.sort(acks)
   T.eq(table.concat(acks, ","), "n1,n2,n3", "retry_nodes asks for acks")
 end)
+T.test("retry: retry_max names that many per retry, the next ones in the next retry", function()
+  local t0 = time.mono()
+  local r, err = serf.query("echo", "", { nodes = { "n1" }, retry_nodes = { "n1", "n2", "n3" },
+    retry_ms = 400, retry_max = 1, timeout_ms = 4000, expect = 3 })
+  local ms = (time.mono() - t0) * 1000
+  T.ok(r, err)
+  T.eq(r.n, 3)
+  T.ok(ms >= 780, "n2 at the first retry, n3 at the second: took " .. ms .. " ms")
+end)
 T.test("retry: without it the same query never reaches n3", function()
   local r = assert(serf.query("echo", "", { nodes = { "n1", "n2" }, timeout_ms = 1200, expect = 3 }))
   T.eq(r.n, 2)

@@ -77,7 +77,9 @@ T.test("query: bad options raise", function()
     { { tags = { "r1" } }, "'tags' must be a table of tag = regexp" },
     { { retry_nodes = "n1" }, "'retry_nodes' must be an array of names" },
     { { retry_nodes = { "n1", false } }, "'retry_nodes' must be an array of names" },
-    { { retry_ms = 1000 }, "'retry_ms' needs 'retry_nodes'" },
+    { { retry_ms = 1000 }, "'retry_ms' and 'retry_max' need 'retry_nodes'" },
+    { { retry_max = 2 }, "'retry_ms' and 'retry_max' need 'retry_nodes'" },
+    { { retry_nodes = { "n1" }, retry_max = 0 }, "'retry_max' must be an integer" },
     { { retry_nodes = { "n1" }, retry_ms = 99 }, "'retry_ms' must be an integer" },
     { { retry_nodes = { "n1" }, retry_ms = 1.5 }, "'retry_ms' must be an integer" },
   }
