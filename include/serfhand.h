@@ -828,9 +828,11 @@ struct serf_query {
     size_t nnodes;
     const char *const *tagk, *const *tagv; /* FilterTags, tag -> regexp */
     size_t ntags;
-    int64_t timeout_ms; /* sent to Serf; 0 = the agent's default */
-    bool ack;           /* RequestAck */
-    size_t expect;      /* return once this many responses arrived; 0 = wait for done */
+    int64_t timeout_ms;   /* sent to Serf; 0 = the agent's default */
+    bool ack;             /* RequestAck */
+    uint8_t relay_factor; /* RelayFactor: each answer also goes through this
+                             many other members (0 = direct only) */
+    size_t expect;        /* return once this many responses arrived; 0 = wait for done */
     /* called with each new response (or NULL) */
     enum serf_next (*on_response)(void *ctx, const struct serf_reply *r);
     void *on_response_ctx;

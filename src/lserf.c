@@ -357,9 +357,9 @@ static enum serf_next query_on_response(void *ctx, const struct serf_reply *r)
 static void query_options(lua_State *L, int arg, struct serf_query *q, struct response_hook *hook,
                           int64_t *reserve)
 {
-    static const char *const allowed[] = {"ack",        "expect",     "nodes",       "on_response",
-                                          "reserve_ms", "retry_max",  "retry_nodes", "retry_ms",
-                                          "tags",       "timeout_ms", NULL};
+    static const char *const allowed[] = {"ack",          "expect",     "nodes",      "on_response",
+                                          "relay_factor", "reserve_ms", "retry_max",  "retry_nodes",
+                                          "retry_ms",     "tags",       "timeout_ms", NULL};
     check_options(L, arg, allowed);
     q->ack = opt_bool(L, arg, "ack", false);
     q->timeout_ms = opt_int(L, arg, "timeout_ms", 0, 1, 3600000);
@@ -369,6 +369,7 @@ static void query_options(lua_State *L, int arg, struct serf_query *q, struct re
     q->retry_nodes = opt_nodes(L, arg, "retry_nodes", &q->nretry_nodes);
     q->retry_ms = opt_int(L, arg, "retry_ms", q->nretry_nodes ? 1000 : 0, 100, 3600000);
     q->retry_max = (size_t)opt_int(L, arg, "retry_max", 0, 1, 4096);
+    q->relay_factor = (uint8_t)opt_int(L, arg, "relay_factor", 0, 0, 5);
     if ((q->retry_ms || q->retry_max) && !q->nretry_nodes)
         luaL_error(L, "bad argument #%d: options 'retry_ms' and 'retry_max' need 'retry_nodes'",
                    arg);
@@ -461,7 +462,7 @@ static int run_queries(lua_State *L, struct serf_query *qs, size_t n, struct res
 }
 
 /* serf.query(name, payload, {timeout_ms, nodes, tags, expect, ack, on_response,
- * reserve_ms, retry_nodes, retry_ms, retry_max}) -> {responses = {node = payload},
+ * reserve_ms, retry_nodes, retry_ms, retry_max, relay_factor}) -> {responses = {node = payload},
  * acks = {node, ...}, n = count, done} | nil, err */
 static int l_query(lua_State *L)
 {

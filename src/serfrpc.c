@@ -512,7 +512,9 @@ static uint64_t send_stop(struct serfrpc *c, uint64_t qseq)
 static void put_query(struct serfrpc *c, struct buf *req, const struct serf_query *q, uint64_t *seq)
 {
     *seq = put_header(c, req, "query");
-    msgpack_map(req, 6);
+    msgpack_map(req, 7);
+    msgpack_cstr(req, "RelayFactor");
+    msgpack_uint(req, q->relay_factor);
     msgpack_cstr(req, "FilterNodes");
     msgpack_array(req, (uint32_t)q->nnodes);
     for (size_t i = 0; i < q->nnodes; i++)

@@ -26,6 +26,7 @@ local serf = {}
 ---@field reserve_ms? integer  end the wait this long before the run's deadline, 0..3600000
 ---@field retry_nodes? string[]  nodes expected to get the query: those that neither acked nor answered get it again, addressed to them (implies ack)
 ---@field retry_ms? integer  how often, 100..3600000 (default 1000; at most MAX_RETRIES times)
+---@field relay_factor? integer  each answer also goes through this many other members, 0..5 (default 0)
 ---@field retry_max? integer  name at most this many nodes per retry, 1..4096 (default: all not heard from)
 
 ---@class serfhand.serf.QueryResult

@@ -30,6 +30,10 @@ M.RELAY_MIN_MS = 2000
 -- (3 times at most) the alive nodes that have neither acked nor answered
 -- get the query again, addressed to them alone.
 M.RETRY_MS = 1000
+-- An answer can be lost on its way back (UDP, straight to the proposer's
+-- agent) although the node answered, and looks like a node that never got
+-- the query: each node also sends it through RELAY_FACTOR other members.
+M.RELAY_FACTOR = 1
 
 local function is_int(v) return math.type(v) == "integer" end
 
@@ -109,7 +113,7 @@ function M.collect(body, payload, ph)
     return #votes >= need -- a quorum: more votes would decide nothing more
   end
   local r, err = serf.query(restart.PROPOSE, payload, M.reserve(serf,
-    M.retry(serf, { expect = math.max(#alive, 1), timeout_ms = M.BALLOT_MS, on_response = take }, alive,
+    M.deliver(serf, { expect = math.max(#alive, 1), timeout_ms = M.BALLOT_MS, on_response = take }, alive,
       envelope.query_budget(restart.PROPOSE) - #payload),
     M.EVENTS_MS + M.RELAY_MIN_MS))
   local lines, reached = {}, r ~= nil or #votes > 0
@@ -159,15 +163,18 @@ function M.filter_bytes(names)
   return n
 end
 
--- retry(serf, opts, alive, room) -> opts: with the retries to the alive
--- nodes not heard from (M.RETRY_MS), when the host knows them, each retry
+-- deliver(serf, opts, alive, room) -> opts: with the answers relayed
+-- (M.RELAY_FACTOR) and the retries to the alive nodes not heard from
+-- (M.RETRY_MS), when the host knows them, each retry
 -- naming as many of them as surely fit Serf's query limit (room: the bytes
 -- the payloads leave under their budget; counted with the longest names).
 -- Where not even one name fits (a relay query full of votes with long
 -- names) or on an older host, the query goes once, as before, and the
 -- fallback events make up for a miss.
-function M.retry(serf, opts, alive, room)
-  if not serf.MAX_RETRIES or #alive == 0 then return opts end
+function M.deliver(serf, opts, alive, room)
+  if not serf.MAX_RETRIES then return opts end
+  opts.relay_factor = M.RELAY_FACTOR
+  if #alive == 0 then return opts end
   local lens = {}
   for i, name in ipairs(alive) do lens[i] = #name end
   table.sort(lens, function(a, b) return a > b end)
@@ -237,7 +244,7 @@ function M.relay(payload, votes, voters, alive)
     for _, q in ipairs(queries) do
       room = math.min(room, (budget == "query" and envelope.query_budget(ballot.EVENT) or budget) - #q)
     end
-    rs, failed = query_all(serf, ballot.EVENT, queries, M.reserve(serf, M.retry(serf, {
+    rs, failed = query_all(serf, ballot.EVENT, queries, M.reserve(serf, M.deliver(serf, {
       expect = math.max(#alive, 1), timeout_ms = M.RELAY_MS,
       on_response = function(node, answer, i)
         heard[node] = heard[node] or {}

@@ -5,7 +5,8 @@
 # inside a handler, wrong/missing token, agent down, oversize payloads and
 # the RPC timeout against a frozen agent; several queries at once on one
 # connection (query_many: concurrent, each ending on its own, errors,
-# reserve_ms); retries to the nodes a query missed (retry_nodes).
+# reserve_ms); retries to the nodes a query missed (retry_nodes); answers
+# also relayed through other members (relay_factor).
 . "$(dirname "$0")/../lib.sh"
 
 command -v serf >/dev/null || { echo "serf not installed"; echo "0 passed, 1 failed"; exit 1; }
@@ -328,6 +329,12 @@ T.test("retry: retry_max names that many per retry, the next ones in the next re
   T.eq(r.n, 3)
   T.ok(ms >= 780, "n2 at the first retry, n3 at the second: took " .. ms .. " ms")
 end)
+T.test("relay_factor: answers come, also through another member (the agents log it)", function()
+  local r, err = serf.query("echo", "relayed", { relay_factor = 1, timeout_ms = 3000, expect = 3 })
+  T.ok(r, err)
+  T.eq(r.n, 3)
+  T.eq(r.responses.n2, "resp-n2")
+end)
 T.test("retry: without it the same query never reaches n3", function()
   local r = assert(serf.query("echo", "", { nodes = { "n1", "n2" }, timeout_ms = 1200, expect = 3 }))
   T.eq(r.n, 2)
@@ -354,6 +361,8 @@ end)
 LUA
 sleep 0.5
 expect_eq "retry: n3's handler ran once for the late answer" "$(($(received slow n3) - slow3))" 1
+relayed=$(cat "$T_TMP"/n[123].log | grep -ac 'Relaying response to addr')
+check "relay_factor 1: every node's answer went through another member too ($relayed)" [ "$relayed" -ge 3 ]
 
 
 # A query handler (serfhand handle under the agent) may not query.

@@ -135,6 +135,7 @@ for _, c in ipairs({ { n = 20, q = 11, queries = 1 }, { n = 65, q = 33, queries 
     T.ok(text:find(string.format("decided on %d of %d nodes", c.n, c.n), 1, true), text)
     -- retries name the nodes not heard from, as many as surely fit Serf's limit
     local o = calls[1].opts
+    T.eq(o.relay_factor, proposer.RELAY_FACTOR, "answers come through another member too")
     if o.retry_nodes then
       T.eq(o.retry_nodes, alive)
       T.eq(o.retry_ms, proposer.RETRY_MS)
@@ -293,6 +294,7 @@ T.test("the ballot leaves the relay and the events their time; the proposal even
   T.eq(calls[1].opts.expect, 5)
   T.eq(table.concat(calls[1].opts.retry_nodes, " "), "n1 n2 n3 n4 n5", "the ballot goes again to nodes not heard from")
   T.eq(calls[1].opts.retry_ms, proposer.RETRY_MS)
+  T.eq(calls[1].opts.relay_factor, proposer.RELAY_FACTOR)
   T.ok(#PROP + proposer.filter_bytes(calls[1].opts.retry_nodes) <= envelope.query_budget("factomd-restart-propose"))
   T.ok(text:find("ballot: serf: no time left", 1, true), text)
   T.eq(#events, 1)

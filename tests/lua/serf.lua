@@ -81,6 +81,9 @@ T.test("query: bad options raise", function()
     { { retry_max = 2 }, "'retry_ms' and 'retry_max' need 'retry_nodes'" },
     { { retry_nodes = { "n1" }, retry_max = 0 }, "'retry_max' must be an integer" },
     { { retry_nodes = { "n1" }, retry_ms = 99 }, "'retry_ms' must be an integer" },
+    { { relay_factor = 6 }, "'relay_factor' must be an integer in 0..5" },
+    { { relay_factor = -1 }, "'relay_factor' must be an integer" },
+    { { relay_factor = "1" }, "'relay_factor' must be an integer" },
     { { retry_nodes = { "n1" }, retry_ms = 1.5 }, "'retry_ms' must be an integer" },
   }
   for _, c in ipairs(cases) do
