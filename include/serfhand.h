@@ -836,8 +836,8 @@ struct serf_query {
     /* called with each new response (or NULL) */
     enum serf_next (*on_response)(void *ctx, const struct serf_reply *r);
     void *on_response_ctx;
-    /* Retries (Serf does not repeat a query a node missed by gossip): every
-     * retry_ms, at most SERF_MAX_RETRIES times, the nodes of retry_nodes that
+    /* Retries (Serf does not repeat a query a node missed by gossip): after
+     * 1, 3 and 7 x retry_ms (SERF_MAX_RETRIES), the nodes of retry_nodes that
      * have neither acked nor answered get the query again, targeted at them
      * (FilterNodes), for the rest of its timeout; their acks and answers join
      * this query's result. A node that acked has the query and is not asked

@@ -622,7 +622,7 @@ static bool await_reply(struct serfrpc *c, const struct serf_query *qs, size_t n
         return true;
     if (c->in.len > c->off) /* a reply (or part of one) is already here */
         return true;
-    int64_t due = t0 + every * (*rounds + 1);
+    int64_t due = t0 + every * ((2LL << *rounds) - 1); /* 1, 3, 7 x every */
     if (due >= c->deadline)
         return true;
     if (wait_fd(c->fd, POLLIN, due) != 0)

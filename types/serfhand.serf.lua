@@ -3,7 +3,7 @@
 -- luacheck: no unused args
 
 ---@class serfhand.serf
----@field MAX_RETRIES integer  how often a query is sent again to retry_nodes not heard from (3)
+---@field MAX_RETRIES integer  how often a query is sent again to retry_nodes not heard from (3: after 1, 3 and 7 x retry_ms)
 local serf = {}
 
 ---@class serfhand.serf.EventOpts
@@ -25,7 +25,7 @@ local serf = {}
 ---@field on_response? fun(node: string, payload: string, i: integer): boolean?  per response to query i; true ends that query
 ---@field reserve_ms? integer  end the wait this long before the run's deadline, 0..3600000
 ---@field retry_nodes? string[]  nodes expected to get the query: those that neither acked nor answered get it again, addressed to them (implies ack)
----@field retry_ms? integer  how often, 100..3600000 (default 1000; at most MAX_RETRIES times)
+---@field retry_ms? integer  retries after 1, 3 and 7 x this, 100..3600000 (default 1000)
 ---@field relay_factor? integer  each answer also goes through this many other members, 0..5 (default 0)
 ---@field retry_max? integer  name at most this many nodes per retry, 1..4096 (default: all not heard from)
 
