@@ -27,8 +27,8 @@ M.RELAY_MIN_MS = 2000
 -- Serf does not repeat a query that gossip failed to bring to a node (about
 -- 1 delivery in 300; the relay's fallback events would come RELAY_MS later,
 -- after a near agreed time). Both queries ask for acks, and 1, 3 and 7 x
--- RETRY_MS after the query (while it lasts) the alive nodes that have neither acked nor answered
--- get the query again, addressed to them alone.
+-- RETRY_MS after the query (while it lasts) the alive nodes that have
+-- neither acked nor answered get the query again, addressed to them alone.
 M.RETRY_MS = 1000
 -- An answer can be lost on its way back (UDP, straight to the proposer's
 -- agent) although the node answered, and looks like a node that never got
