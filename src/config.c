@@ -96,6 +96,9 @@ static const struct cfg_item schema[] = {
 
     {"proc.allow", CFG_STRLIST, NULL, 0, 0, 0,
      "absolute paths of the executables proc.run/proc.spawn may start (factomd.restart: implied)"},
+    {"proc.logs", CFG_STRLIST, NULL, 0, 0, 0,
+     "absolute paths of the files proc.spawn may append a child's output to (reboot.log: "
+     "implied)"},
     {"proc.env", CFG_STRLIST, NULL, 0, 0, 0,
      "variables passed from serfhand's environment to children (empty: PATH HOME LANG LC_ALL TZ "
      "SERF_RPC_ADDR)"},
@@ -575,20 +578,23 @@ static int trust_entry(const char *e, struct minisign_pubkey *pk, char *why, siz
 /* trust.keys and trust.threshold, checked at load so that a typo fails as a
  * configuration error (exit 2) naming the entry, instead of every event being
  * refused at run time. An empty list is no trust root: nothing signed runs. */
-/* proc.allow holds absolute paths only: a bare name would be a PATH search
- * the operator did not see (DESIGN 4b), so an operator's "systemctl" is an
- * error here, not a silent refusal at restart time. */
+/* proc.allow and proc.logs hold absolute paths only: a bare name would be a
+ * PATH search (or a file relative to wherever serfhand runs) the operator did
+ * not see (DESIGN 4b), so an operator's "systemctl" is an error here, not a
+ * silent refusal at restart time. */
 static int check_proc(const struct config *c, char *err, size_t errlen)
 {
-    const struct cfg_value *v = get(c, "proc.allow", CFG_STRLIST);
-
-    for (size_t k = 0; k < v->nlist; k++) {
-        if (v->list[k][0] != '/') {
-            char label[ENTRY_LABEL_MAX];
-            entry_label(v->list[k], label);
-            util_errf(err, errlen, "%s:%d: proc.allow[%zu] \"%s\" is not an absolute path", c->file,
-                      v->lines ? v->lines[k] : v->line, k + 1, label);
-            return -1;
+    static const char *const keys[] = {"proc.allow", "proc.logs"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        const struct cfg_value *v = get(c, keys[i], CFG_STRLIST);
+        for (size_t k = 0; k < v->nlist; k++) {
+            if (v->list[k][0] != '/') {
+                char label[ENTRY_LABEL_MAX];
+                entry_label(v->list[k], label);
+                util_errf(err, errlen, "%s:%d: %s[%zu] \"%s\" is not an absolute path", c->file,
+                          v->lines ? v->lines[k] : v->line, keys[i], k + 1, label);
+                return -1;
+            }
         }
     }
     return 0;

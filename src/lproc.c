@@ -279,6 +279,27 @@ static bool check_allowed(lua_State *L, struct proc_cmd *c, bool *self)
     return false;
 }
 
+/* A spawned child's output goes only to a file the operator named:
+ * reboot.log or an entry of proc.logs, exactly. Handler code choosing the
+ * path could otherwise append to any file the serfhand user can write
+ * (DESIGN 4b). Pushes fail, err when refused. */
+static bool log_allowed(lua_State *L, const char *log)
+{
+    const struct config *cfg = sandbox_config(L);
+    size_t n = 0;
+    char *const *logs = cfg ? config_list(cfg, "proc.logs", &n) : NULL;
+    const char *reboot = cfg ? config_str(cfg, "reboot.log") : NULL;
+    if (reboot && *reboot && strcmp(reboot, log) == 0)
+        return true;
+    for (size_t k = 0; k < n; k++)
+        if (strcmp(logs[k], log) == 0)
+            return true;
+    luaL_pushfail(L);
+    lua_pushfstring(L, "proc: log file '%s' is not allowed (add its absolute path to proc.logs)",
+                    log);
+    return false;
+}
+
 static const char *const run_opts[] = {"cwd", "env", "max_output", "stdin", "timeout_ms", NULL};
 static const char *const spawn_opts[] = {"cwd", "delay_ms", "env", "log", NULL};
 
@@ -394,6 +415,8 @@ static int l_spawn(lua_State *L)
     const char *log = opt_str(L, 2, "log", fn, &len);
     if (log && (strlen(log) != len || len == 0))
         luaL_error(L, "bad option 'log' to '%s' (empty or contains NUL)", fn);
+    if (log && !log_allowed(L, log))
+        return 2;
     cs.cwd = opt_str(L, 2, "cwd", fn, &len);
     if (cs.cwd && strlen(cs.cwd) != len)
         luaL_error(L, "bad option 'cwd' to '%s' (contains NUL)", fn);

@@ -24,7 +24,7 @@ local proc = {}
 
 ---Options of proc.spawn.
 ---@class serfhand.proc.SpawnOpts
----@field log? string append stdout and stderr to this file (default /dev/null)
+---@field log? string append stdout and stderr to this file (default /dev/null); only reboot.log or an entry of proc.logs
 ---@field env? table<integer|string, string> the whole environment (default: the variables config proc.env names; LD_* and the like raise)
 ---@field cwd? string directory to run in
 ---@field delay_ms? integer exec this much later (0..86400000); the pid is returned at once

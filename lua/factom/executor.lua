@@ -79,7 +79,13 @@ function M.action(act, ph)
     return skip_withdrawn(ph)
   end
   local first = store.add("ran/" .. ph, "1", restart.KEEP_S * 2)
-  if not first then return nil, "action: " .. short(ph) .. " already ran on this node" end
+  if not first then
+    -- A second executor of this node for the same decision (the deciding
+    -- run and a tick's resume_executor can both start one): the first
+    -- to get here runs it, this one has nothing to do. Not an error.
+    log.info(string.format("restart %s: another executor of this node runs it", short(ph)))
+    return string.format("restart %s: run by another executor of this node", short(ph))
+  end
   -- Wake PREPARE_MS early for the checks, so that at `at` itself every node
   -- only has to start the command: the start times stay close even when all
   -- executors of a host wake at once.

@@ -24,6 +24,11 @@ OUT=$("$SERFHAND" -c rel.conf config 2>&1); RC=$?
 expect_eq "proc.allow with a bare name: exit 2" "$RC" 2
 expect_match "proc.allow with a bare name: names entry and line" "$OUT" \
     'rel\.conf:4: proc\.allow\[2\] "systemctl" is not an absolute path'
+printf 'proc = {\n  logs = {\n    "/var/log/a.log",\n    "spawned.log",\n  },\n}\n' > rel2.conf
+OUT=$("$SERFHAND" -c rel2.conf config 2>&1); RC=$?
+expect_eq "proc.logs with a relative path: exit 2" "$RC" 2
+expect_match "proc.logs with a relative path: names entry and line" "$OUT" \
+    'rel2\.conf:4: proc\.logs\[2\] "spawned\.log" is not an absolute path'
 
 # --- no secret in reach (DESIGN 4b): every route a handler has ---------------
 SEED=9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60

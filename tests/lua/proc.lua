@@ -36,6 +36,15 @@ local function tmpdir()
     return (r.stdout:gsub("\n$", ""))
 end
 
+-- spawnlog(name) -> a log file proc.spawn may append to (tests/run's
+-- proc.logs lists it), emptied first
+local function spawnlog(name)
+    local path = config.get("state_dir") .. "/spawn-" .. name .. ".log"
+    assert(sh("mkdir -p " .. config.get("state_dir")))
+    assert(proc.run { "rm", "-f", path })
+    return path
+end
+
 local function cat(path)
     local r = proc.run { "cat", path }
     return r and r.status == 0 and r.stdout or nil
@@ -256,7 +265,7 @@ end
 
 T.test("spawn: returns at once and is fully detached", function()
     local dir = tmpdir()
-    local log = dir .. "/out.log"
+    local log = spawnlog("out")
     local secs, pid = timed(function()
         return proc.spawn({ "sh", "-c", "echo start; echo err >&2; umask; exec sleep 5" }, { log = log })
     end)
@@ -292,7 +301,7 @@ end)
 
 T.test("spawn: log is appended, env and cwd apply", function()
     local dir = tmpdir()
-    local log = dir .. "/x.log"
+    local log = spawnlog("x")
     local p1 = assert(proc.spawn({ "sh", "-c", "echo one" }, { log = log }))
     T.ok(wait_until(2, function() return cat(log) == "one\n" end), "first line")
     local p2 = assert(proc.spawn({ "sh", "-c", "echo $X; pwd" },
@@ -316,7 +325,7 @@ T.test("spawn fails: missing command, bad log, bad cwd", function()
     pid, err = proc.spawn { "/usr/bin/id" }
     T.eq(pid, nil)
     T.ok(err:find("^proc: '/usr/bin/id' is not allowed"), err)
-    pid, err = proc.spawn({ "true" }, { log = "/nonexistent/dir/x.log" })
+    pid, err = proc.spawn({ "true" }, { log = "/nonexistent/dir/x.log" }) -- listed in proc.logs
     T.eq(pid, nil)
     T.eq(err, "proc: cannot open log '/nonexistent/dir/x.log': No such file or directory")
     pid, err = proc.spawn({ "true" }, { cwd = "/nonexistent" })
@@ -325,9 +334,23 @@ T.test("spawn fails: missing command, bad log, bad cwd", function()
     T.eq(zombies(), z0, "the children that failed were reaped")
 end)
 
+T.test("spawn: the log is only a file the operator listed (proc.logs, reboot.log)", function()
+    local z0 = zombies()
+    local dir = tmpdir()
+    for _, path in ipairs({ dir .. "/mine.log", "/etc/passwd", config.get("state_dir") .. "/serfhand.db",
+        config.get("state_dir") .. "/spawn-x.log/", config.get("state_dir") .. "/../state/spawn-x.log" }) do
+        local pid, err = proc.spawn({ "sh", "-c", "echo appended" }, { log = path })
+        T.eq(pid, nil, path)
+        T.eq(err, "proc: log file '" .. path .. "' is not allowed (add its absolute path to proc.logs)")
+    end
+    T.eq(cat(dir .. "/mine.log"), nil, "not created")
+    T.eq(zombies(), z0, "nothing was started")
+    proc.run { "rm", "-rf", dir }
+end)
+
 T.test("spawn with delay_ms: returns at once, the command runs that much later", function()
     local dir = tmpdir()
-    local log = dir .. "/d.log"
+    local log = spawnlog("d")
     local t0 = time.mono()
     local secs, pid = timed(function()
         return proc.spawn({ "sh", "-c", "echo ran" }, { log = log, delay_ms = 600 })
@@ -350,7 +373,7 @@ end)
 T.test("spawn with delay_ms: an exec that fails after the wait says so in the log", function()
     local dir = tmpdir()
     -- a path proc.allow lists (tests/run's config)
-    local script, log = config.get("state_dir") .. "/gone.sh", dir .. "/g.log"
+    local script, log = config.get("state_dir") .. "/gone.sh", spawnlog("g")
     assert(sh("mkdir -p " .. config.get("state_dir")))
     assert(sh("printf '#!/bin/sh\\necho ran\\n' > " .. script .. " && chmod 755 " .. script))
     local pid = assert(proc.spawn({ script }, { log = log, delay_ms = 300 }))
