@@ -358,12 +358,16 @@ T.test("executor: re-checks just before `at` and does not run a withdrawn decisi
   T.eq(store.get("cooldown"), nil, "no cooldown taken")
 end)
 
+-- decided_here(ph, at): a restart proposal ph with this `at`, decided here
+local function decided_here(ph, at)
+  store.put("proposal/" .. ph, { act = "restart", at = at, exp = now() + 500, iat = now() - 100 }, 600)
+  store.put("decided/" .. ph, { at = at }, 600)
+end
+
 T.test("executor: a second executor of the same decision leaves it to the first, not an error", function()
   wipe()
   local ph = ("f"):rep(64)
-  local at = now() + 60
-  store.put("proposal/" .. ph, { act = "restart", at = at, exp = now() + 500, iat = now() - 100 }, 600)
-  store.put("decided/" .. ph, { at = at }, 600)
+  decided_here(ph, now() + 60)
   store.add("ran/" .. ph, "1", 600) -- the first executor took it
   local out, err = executor.action("restart", ph)
   T.ok(out and out:find("run by another executor of this node", 1, true), tostring(out or err))
@@ -374,8 +378,7 @@ T.test("executor: a decision withdrawn before it started is skipped, not an erro
   wipe()
   local ph = ("d"):rep(64)
   local at = now() + 60
-  store.put("proposal/" .. ph, { act = "restart", at = at, exp = now() + 500, iat = now() - 100 }, 600)
-  store.put("decided/" .. ph, { at = at }, 600)
+  decided_here(ph, at)
   restart.withdraw(ph, "test")
   local out, err = executor.action("restart", ph)
   T.ok(out and out:find("no longer stands", 1, true), tostring(out or err))
