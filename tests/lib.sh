@@ -4,6 +4,10 @@ set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD:-build}
 SERFHAND="$TOP/$BUILD/serfhand"
+# The binary under test carries the ASan runtime (make SANITIZE=1): its
+# resident set then holds shadow memory and freed blocks in quarantine.
+T_SANITIZED=false
+ldd "$SERFHAND" 2> /dev/null | grep -q libasan && T_SANITIZED=true
 T_PASS=0
 T_FAIL=0
 T_TMP=$(mktemp -d "${TMPDIR:-/tmp}/serfhand-test.XXXXXX")
