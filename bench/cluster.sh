@@ -211,9 +211,10 @@ floor_med=$(median $floor)
 # The restart spread: the rounds' executors (their `at` lies past the end of
 # the run) are stopped, and one more proposal, by the node that was
 # restarted, sets `at` 25 s ahead. Its start time on each node is when
-# serfhand's executor starts the command (it logs "running ... at T" right
-# before exec); the test double's own first line also waits for the CPU,
-# shared here by N agents and N simulators.
+# the command's process exec'd (the executor logs "started ... at T" with
+# the time the child took just before its exec, once the command ended);
+# the test double's own first line also waits for the CPU, shared here by N
+# agents and N simulators.
 fnet_stop_executors
 fresh_state
 for i in $(seq 1 "$N"); do "$SERFHAND" -c "$T_TMP/n$i.conf" tick --name "n$i" > /dev/null 2>&1; done
@@ -223,8 +224,9 @@ printf 'spread round:\n%s\n' "$out" >> "$T_TMP/propose.out"
 pid=$(printf '%s\n' "$out" | sed -n 's/^proposal \([0-9a-f:]*\): .*/\1/p')
 wait_for 60 sh -c "[ \$(wc -l < '$T_TMP/restarts') -ge $((n0 + N)) ]" ||
     echo "bench/cluster: $(($(wc -l < "$T_TMP/restarts") - n0)) of $N nodes restarted for $pid" >&2
-sleep 1
-spread=$(grep -h "restart ${pid:0:12}: running .* at [0-9.]*$" "$T_TMP"/n*.log | sed 's/.* at //' | sort -n |
+wait_logs 60 "$N" "restart ${pid:0:12}: started" ||
+    echo "bench/cluster: not every executor logged its command's start for $pid" >&2
+spread=$(grep -h "restart ${pid:0:12}: started .* at [0-9.]* (" "$T_TMP"/n*.log | sed 's/.* at \([0-9.]*\) (.*/\1/' | sort -n |
     awk 'NR == 1 { f = $1 } { l = $1 } END { printf "%.0f", (l - f) * 1000 }')
 cmd_spread=$(tail -n +"$((n0 + 1))" "$T_TMP/restarts" | sort -n | awk 'NR == 1 { f = $1 } { l = $1 } END { printf "%.0f", (l - f) * 1000 }')
 fnet_stop_executors

@@ -672,7 +672,8 @@ struct proc_cmd {
     const char *path; /* the file to exec (proc_allowed's answer); NULL: search argv[0] */
     char *const *envp;
     const char *cwd; /* NULL: stay */
-    int64_t exec_at; /* proc_spawn: CLOCK_MONOTONIC ms to exec at; 0 = at once */
+    int64_t exec_at; /* CLOCK_MONOTONIC ms to exec at; 0 = at once. proc_run: the
+                        fork and set-up happen at the call, only the exec waits */
 };
 struct proc_run_opts {
     const char *stdin_data; /* NULL: /dev/null */
@@ -683,6 +684,7 @@ struct proc_run_opts {
     int64_t deadline;  /* CLOCK_MONOTONIC ms, 0 = none */
 };
 struct proc_run_result {
+    int64_t started_ms; /* CLOCK_REALTIME ms at which the child exec'd */
     int wstatus;
     bool reaped, timed_out, truncated;
     bool out_of_memory; /* the output passed mem_max (or malloc failed) */

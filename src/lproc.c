@@ -300,11 +300,12 @@ static bool log_allowed(lua_State *L, const char *log)
     return false;
 }
 
-static const char *const run_opts[] = {"cwd", "env", "max_output", "stdin", "timeout_ms", NULL};
+static const char *const run_opts[] = {"cwd",   "delay_ms",   "env", "max_output",
+                                       "stdin", "timeout_ms", NULL};
 static const char *const spawn_opts[] = {"cwd", "delay_ms", "env", "log", NULL};
 
-/* run(argv [, opts]) -> {status, signal, stdout, stderr, timed_out, truncated}
- * | nil, err */
+/* run(argv [, opts]) -> {status, signal, stdout, stderr, timed_out, truncated,
+ * started_ms} | nil, err */
 static int l_run(lua_State *L)
 {
     const char *fn = "run";
@@ -322,6 +323,7 @@ static int l_run(lua_State *L)
     }
     check_opt_keys(L, 2, fn, run_opts);
     lua_Integer timeout = opt_int(L, 2, "timeout_ms", 0, 0, INT32_MAX, fn);
+    lua_Integer delay = opt_int(L, 2, "delay_ms", 0, 0, PROC_MAX_DELAY_MS, fn);
     o.max_output =
         (size_t)opt_int(L, 2, "max_output", PROC_MAX_OUTPUT_DEFAULT, 1, PROC_MAX_OUTPUT_LIMIT, fn);
     size_t len;
@@ -340,13 +342,23 @@ static int l_run(lua_State *L)
     memset(j, 0, sizeof *j);
     luaL_setmetatable(L, PROC_JOB_MT);
 
+    /* delay_ms: forked and set up now, exec'd then; timeout_ms counts from
+     * the exec. The parent waits for the exec unconditionally, so it must
+     * come before the handler's deadline. */
     int64_t now = util_mono_ms(), sbd = sandbox_deadline(L);
-    o.deadline = timeout > 0 ? now + timeout : 0;
+    cs.exec_at = delay > 0 ? now + delay : 0;
+    o.deadline = timeout > 0 ? now + delay + timeout : 0;
     if (sbd > 0 && (o.deadline == 0 || sbd < o.deadline))
         o.deadline = sbd;
     if (sbd > 0 && now >= sbd) {
         luaL_pushfail(L);
         lua_pushstring(L, "proc: the handler's deadline has passed");
+        return 2;
+    }
+    if (sbd > 0 && now + delay >= sbd) {
+        luaL_pushfail(L);
+        lua_pushfstring(L, "proc: delay_ms %d reaches past the handler's deadline (%d ms away)",
+                        (int)delay, (int)(sbd - now));
         return 2;
     }
 
@@ -375,7 +387,7 @@ static int l_run(lua_State *L)
         return sandbox_memory_error(L, "proc.run: the command's output");
     }
     j->charged = j->out[0].cap + j->out[1].cap;
-    lua_createtable(L, 0, 6);
+    lua_createtable(L, 0, 7);
     if (r.reaped && WIFEXITED(r.wstatus)) {
         lua_pushinteger(L, WEXITSTATUS(r.wstatus));
         lua_setfield(L, -2, "status");
@@ -392,6 +404,8 @@ static int l_run(lua_State *L)
     lua_setfield(L, -2, "timed_out");
     lua_pushboolean(L, r.truncated);
     lua_setfield(L, -2, "truncated");
+    lua_pushinteger(L, (lua_Integer)r.started_ms);
+    lua_setfield(L, -2, "started_ms");
     job_free(L, j); /* __gc would too; free the megabytes now */
     return 1;
 }

@@ -27,11 +27,12 @@
 #define PROC_CHUNK 65536
 
 /* What a child reports through its close-on-exec status pipe. */
-enum stage { ST_CHDIR, ST_EXEC };
+enum stage { ST_CHDIR, ST_EXEC, ST_STARTED };
 
 struct rec {
     int stage;
-    int val; /* errno */
+    int val;    /* errno */
+    int64_t ms; /* ST_STARTED: CLOCK_REALTIME ms just before the exec */
 };
 
 /* Everything a child needs, prepared by the parent before fork(). */
@@ -44,7 +45,7 @@ struct childspec {
     int status_fd;     /* write end of the status pipe, close-on-exec */
     int max_fd;        /* for the close loop when close_range is missing */
     bool detached;     /* spawn: umask 022, CPU limit lifted; run: own group */
-    int64_t exec_at;   /* spawn: CLOCK_MONOTONIC ms to exec at; 0 = at once */
+    int64_t exec_at;   /* CLOCK_MONOTONIC ms to exec at; 0 = at once */
 };
 
 /* Set once proc_spawn started a child that waits before it execs. */
@@ -127,7 +128,12 @@ static void close_others(int keep, int max_fd)
 
 static void child_report(int fd, int stage, int val)
 {
-    struct rec r = {stage, val};
+    struct rec r = {stage, val, 0};
+    if (stage == ST_STARTED) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts); /* async-signal-safe */
+        r.ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    }
     (void)!write(fd, &r, sizeof r); /* <= PIPE_BUF: atomic */
 }
 
@@ -237,7 +243,11 @@ static void child_exec(const struct childspec *cs, pid_t parent)
         _exit(127);
     }
     environ = (char **)cs->envp; /* execvp then searches the child's PATH */
-    if (cs->exec_at > 0) {
+    if (cs->exec_at > 0 && !cs->detached) {
+        /* run: the parent waits on the status pipe; the fork and the set-up
+         * are done, only the exec is left for the agreed moment. */
+        sleep_until(cs->exec_at);
+    } else if (cs->exec_at > 0) {
         /* A delayed start: report now whether the command can be found, let
          * the parent go, and wait. A failure at exec time goes to stderr. */
         int e = find_exec(cs->path ? cs->path : cs->argv[0]);
@@ -254,6 +264,8 @@ static void child_exec(const struct childspec *cs, pid_t parent)
         report_late_exec(cs->argv[0], errno);
         _exit(127);
     }
+    if (!cs->detached)
+        child_report(cs->status_fd, ST_STARTED, 0);
     if (cs->path)
         execv(cs->path, cs->argv);
     else
@@ -359,7 +371,8 @@ int proc_run(const struct proc_cmd *c, const struct proc_run_opts *o, struct buf
     pid_t pid = -1;
     sigset_t pipeset, oldmask, pend;
     bool pipe_was_pending = false;
-    struct childspec cs = {.argv = c->argv, .path = c->path, .envp = c->envp, .cwd = c->cwd};
+    struct childspec cs = {
+        .argv = c->argv, .path = c->path, .envp = c->envp, .cwd = c->cwd, .exec_at = c->exec_at};
 
     memset(r, 0, sizeof *r);
     sigemptyset(&pipeset);
@@ -402,12 +415,20 @@ int proc_run(const struct proc_cmd *c, const struct proc_run_opts *o, struct buf
     fd_close(&st[1]);
     fd_close(&devnull);
 
-    struct rec rec;
-    if (read_records(st[0], &rec, 1) == 1) { /* exec failed: the child exits */
+    /* ST_STARTED, then EOF when the exec succeeds; or a failure record
+     * (after ST_STARTED when the exec itself failed). With exec_at this
+     * waits for it: lproc.c keeps exec_at before the deadline. */
+    struct rec rec[2];
+    int nrec = read_records(st[0], rec, 2), bad = 0;
+    if (nrec > 0 && rec[0].stage == ST_STARTED) {
+        r->started_ms = rec[0].ms;
+        bad = 1;
+    }
+    if (nrec > bad) { /* it could not start: the child exits */
         wait_eintr(pid, &r->wstatus, 0);
         pid = -1;
-        util_errf(err, errlen, "proc: %s '%s': %s", stage_what(rec.stage),
-                  rec.stage == ST_CHDIR ? cs.cwd : cs.argv[0], strerror(rec.val));
+        util_errf(err, errlen, "proc: %s '%s': %s", stage_what(rec[bad].stage),
+                  rec[bad].stage == ST_CHDIR ? cs.cwd : cs.argv[0], strerror(rec[bad].val));
         goto out;
     }
     fd_close(&st[0]);

@@ -12,6 +12,7 @@ local proc = {}
 ---@field env? table<integer|string, string> the whole environment: "K=V" strings and/or K = "V" (default: the variables config proc.env names; LD_* and the like raise)
 ---@field max_output? integer cap per stream in bytes, 1..64 MiB, default 1 MiB; exceeding it cuts and kills
 ---@field cwd? string directory to run in
+---@field delay_ms? integer fork now, exec this much later (0..86400000; before the handler's deadline); timeout_ms counts from the exec
 
 ---What proc.run returns.
 ---@class serfhand.proc.Result
@@ -21,6 +22,7 @@ local proc = {}
 ---@field stderr string
 ---@field timed_out boolean the timeout or the handler's deadline was reached (group killed)
 ---@field truncated boolean a stream passed max_output (group killed)
+---@field started_ms integer wall-clock unix ms just before the child's exec
 
 ---Options of proc.spawn.
 ---@class serfhand.proc.SpawnOpts

@@ -114,23 +114,33 @@ function M.action(act, ph)
     return nil, "action: factomd.restart is not configured"
   end
   wait = prop.at * 1000 - time.now_ms()
-  if wait > 0 then time.sleep(wait) end
   if wait < -M.LATE_S * 1000 then -- the checks themselves ran late
     report_done(ph, { ok = false, st = -1, note = "too late" })
     return string.format("restart %s: skipped (too late: %d ms after the agreed time)", short(ph), -wait)
   end
-  local t0 = time.now_ms()
-  log.info(string.format("restart %s: running %s at %.3f", short(ph), table.concat(argv, " "), t0 / 1000))
-  local r, err = require("serfhand.proc").run(argv, { timeout_ms = M.RESTART_TIMEOUT_MS })
+  -- The command is forked and set up now and exec'd at `at` itself: at the
+  -- agreed moment a node has only the exec left to do, however many other
+  -- processes (other nodes' executors and commands, on a shared host) want
+  -- the CPU then.
+  local cmd = table.concat(argv, " ")
+  log.info(string.format("restart %s: starting %s at %.3f", short(ph), cmd, prop.at))
+  local r, err = require("serfhand.proc").run(argv,
+    { timeout_ms = M.RESTART_TIMEOUT_MS, delay_ms = math.max(wait, 0) })
+  local t0 = r and r.started_ms or time.now_ms()
   local ok = r ~= nil and r.status == 0
   local st = r and (r.status or -(r.signal or 1)) or -1
   store.put("last_restart", { ph = ph, t = t0, ok = ok, st = st, took = time.now_ms() - t0 })
   if not r then
     log.error(string.format("restart %s failed to start: %s", short(ph), err))
-  elseif not ok then
-    log.error(string.format("restart %s: command ended with %s: %s", short(ph), tostring(st), r.stderr:sub(1, 200)))
   else
-    log.info(string.format("restart %s: command succeeded in %d ms", short(ph), time.now_ms() - t0))
+    log.info(string.format("restart %s: started %s at %.3f (%d ms after the agreed time)", short(ph), cmd,
+      t0 / 1000, t0 - prop.at * 1000))
+    if not ok then
+      log.error(string.format("restart %s: command ended with %s: %s", short(ph), tostring(st),
+        r.stderr:sub(1, 200)))
+    else
+      log.info(string.format("restart %s: command succeeded in %d ms", short(ph), time.now_ms() - t0))
+    end
   end
   report_done(ph, { ok = ok, st = st, t = t0 })
   return string.format("restart %s: %s", short(ph), ok and "ok" or "failed")

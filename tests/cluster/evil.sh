@@ -111,7 +111,8 @@ report() { # PH: what each node did with it (netns.bash), and its alerts
             sed "s/$EVIL/<attacker>/; s/^/    n$i: /"
     done
 }
-restarts_for() { [ -n "$1" ] || return 0; grep -l "restart ${1:0:12}: running" "$T_TMP"/n?.log 2>/dev/null | sed 's/.*\/\(n[0-9]*\)\.log/\1/' | tr '\n' ' '; }
+# (an executor that set the command to start counts, whether it ran yet or not)
+restarts_for() { [ -n "$1" ] || return 0; grep -l "restart ${1:0:12}: starting" "$T_TMP"/n?.log 2>/dev/null | sed 's/.*\/\(n[0-9]*\)\.log/\1/' | tr '\n' ' '; }
 
 # (r) Re-issue a proposal id. The attacker's proposal P1 goes, as a ballot,
 # only to the sick n1 and n2: they vote, and the attacker relays their two
@@ -181,7 +182,7 @@ while [ "$(date +%s)" -lt $((${at_e:-0} + 3)) ]; do sleep 0.5; done
 echo "(e) A $ph_ea and B $ph_eb, one id ($(evil_note e)):"
 echo " A:"; report "$ph_ea"
 echo " B:"; report "$ph_eb"
-times=$(grep -hoE "restart (${ph_ea:0:12}|${ph_eb:0:12}): running .* at [0-9]*" "$T_TMP"/n?.log | awk '{ print $NF }' | sort -u | tr '\n' ' ')
+times=$(grep -hoE "restart (${ph_ea:0:12}|${ph_eb:0:12}): starting .* at [0-9]*" "$T_TMP"/n?.log | awk '{ print $NF }' | sort -u | tr '\n' ' ')
 echo "  restart times: ${times:-none}"
 expect_eq "(e) no two nodes restarted at different times" "$(echo "$times" | wc -w | awk '{ print ($1 <= 1) }')" 1
 expect_eq "(e) no node restarted for A or B" "$(restarts_for "$ph_ea")$(restarts_for "$ph_eb")" ""

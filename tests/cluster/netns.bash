@@ -174,7 +174,7 @@ ns_report() {
         line="$line $(grep -oE "tally $s: [0-9]+ of [0-9]+ votes" "$f" 2>/dev/null | tail -n 1 | sed 's/.*: /last-tally /;s/ votes//;s/ /-/g')"
         grep -qF "decided $s" "$f" 2>/dev/null && line="$line DECIDED"
         grep -qF "executor for $s started" "$f" 2>/dev/null && line="$line executor-started"
-        grep -qE "restart $s: running" "$f" 2>/dev/null && line="$line RAN-AT-$(grep -oE "restart $s: running .* at [0-9.]+" "$f" | tail -n 1 | sed 's/.* at //')"
+        grep -qE "restart $s: started" "$f" 2>/dev/null && line="$line RAN-AT-$(grep -oE "restart $s: started .* at [0-9.]+" "$f" | tail -n 1 | sed 's/.* at //')"
         grep -qE "restart $s skipped|restart $s: skipped" "$f" 2>/dev/null && line="$line skipped"
         grep -qE "restart $s: decided [0-9]+ ms after|restart $s skipped: .*late" "$f" 2>/dev/null && line="$line LATE-START"
         grep -qE "dropped [a-z-]+: late: .*$s" "$f" 2>/dev/null && line="$line (late copies dropped)"

@@ -176,6 +176,48 @@ T.test("run: fast command is not slowed by a timeout", function()
     T.ok(secs < 0.5, "took " .. secs .. " s")
 end)
 
+T.test("run: started_ms is the wall-clock time of the exec", function()
+    local t0 = time.now_ms()
+    local r = assert(proc.run { "true" })
+    local t1 = time.now_ms()
+    T.eq(math.type(r.started_ms), "integer")
+    T.ok(r.started_ms >= t0 and r.started_ms <= t1, string.format("%d in [%d, %d]", r.started_ms, t0, t1))
+end)
+
+T.test("run with delay_ms: forked at the call, exec'd that much later; timeout_ms counts from the exec", function()
+    local t0 = time.now_ms()
+    -- the command prints its own start (ms); the timeout would have passed
+    -- before the exec if it counted from the call
+    local r = assert(sh("date +%s%3N", { delay_ms = 400, timeout_ms = 300 }))
+    T.eq(r.status, 0, r.stderr)
+    T.eq(r.timed_out, false, "timed out")
+    local own = tonumber(r.stdout)
+    T.ok(r.started_ms - t0 >= 400, string.format("exec'd %d ms after the call", r.started_ms - t0))
+    T.ok(r.started_ms - t0 < 400 + 1000, string.format("exec'd %d ms after the call", r.started_ms - t0))
+    T.ok(own and own >= r.started_ms and own - r.started_ms < 1000,
+        string.format("the command started at %s, the exec at %d", tostring(own), r.started_ms))
+end)
+
+T.test("run with delay_ms: an exec that fails after the wait is an error, not a status", function()
+    -- a path proc.allow lists (tests/run's config), removed during the wait
+    local script = config.get("state_dir") .. "/gone.sh"
+    assert(sh("mkdir -p " .. config.get("state_dir")))
+    assert(sh("printf '#!/bin/sh\\necho ran\\n' > " .. script .. " && chmod 755 " .. script))
+    assert(proc.spawn({ "sh", "-c", "sleep 0.1; rm -f " .. script }))
+    local r, err = proc.run({ script }, { delay_ms = 600 })
+    T.eq(r, nil, "no result")
+    T.eq(err, "proc: cannot run '" .. script .. "': No such file or directory")
+end)
+
+T.test("run with delay_ms: a delay past the handler's deadline is refused, nothing starts", function()
+    local secs, r, err = timed(function()
+        return proc.run({ "sh", "-c", "echo started" }, { delay_ms = 86400000 })
+    end)
+    T.eq(r, nil)
+    T.ok(err and err:find("^proc: delay_ms 86400000 reaches past the handler's deadline"), err)
+    T.ok(secs < 0.3, "refused after " .. secs .. " s")
+end)
+
 T.test("run: stdout flood (yes) is truncated and killed fast", function()
     local secs, r = timed(function() return proc.run { "yes" } end)
     T.ok(r, "result")
@@ -456,6 +498,9 @@ local misuse = {
     { "run env key type", function() proc.run({ "true" }, { env = { [true] = "x" } }) end, "keys must be" },
     { "run env NUL", function() proc.run({ "true" }, { env = { A = "x\0y" } }) end, "NUL" },
     { "run cwd number", function() proc.run({ "true" }, { cwd = 1 }) end, "cwd" },
+    { "run delay_ms negative", function() proc.run({ "true" }, { delay_ms = -1 }) end, "delay_ms" },
+    { "run delay_ms fraction", function() proc.run({ "true" }, { delay_ms = 0.5 }) end, "delay_ms" },
+    { "run delay_ms string", function() proc.run({ "true" }, { delay_ms = "10" }) end, "delay_ms" },
     { "spawn()", function() proc.spawn() end, "argv must be" },
     { "spawn bad arg", function() proc.spawn { "sleep", {} } end, "argv%[2%] is a table" },
     { "spawn unknown option", function() proc.spawn({ "true" }, { timeout_ms = 1 }) end,
