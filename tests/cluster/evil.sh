@@ -79,10 +79,13 @@ local function by_short(short)
   for _, c in ipairs(CHAINS) do if ballot.short(c) == short then return c end end
 end
 -- ballot_to(payload, nodes) -> votes {{by, sig}}: the proposal as a query to
--- the chosen nodes only, their signed votes collected as a proposer would.
+-- the chosen nodes only, their signed votes collected as a proposer would:
+-- asked again when gossip missed one, answers relayed (factom.proposer's
+-- deliver), so that a lost UDP packet does not change the case.
 local function ballot_to(payload, nodes)
   local votes = {}
   serf.query(PROPOSE, payload, { nodes = nodes, expect = #nodes, timeout_ms = 4000,
+    retry_nodes = nodes, relay_factor = 1,
     on_response = function(_, answer)
       local v = ballot.uncompact(answer:match("^vote (.*)$"))
       if v then votes[#votes + 1] = { by = by_short(v.short), sig = v.sig } end
