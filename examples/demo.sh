@@ -56,10 +56,10 @@ for i in $(seq 1 "$N"); do
 done
 for i in $(seq 1 "$N"); do
     # every node hears every done event; show those n1 heard
-    pat='proposal |voted for|abstain|votes for .*bundle|decided|executor for|: running|command succeeded'
+    pat='proposal |voted for|abstain|votes for .*bundle|decided|executor for|restart [0-9a-f]+: started|command succeeded'
     [ "$i" -eq 1 ] && pat="$pat|restart done"
     grep -hE "$pat" "$T_TMP/n$i.log" | sed -e "s/ serfhand\[[0-9]*\]//" -e "s/^\([^ ]*\) \(info\|warn\|error\): /\1 n$i  /" $names
-done | sort | sed -E 's/^[0-9-]+T([0-9:.]+)Z/\1/'
+done | sort -s -k1,1 | sed -E 's/^[0-9-]+T([0-9:.]+)Z/\1/'
 
 step "when each node ran its restart command (agreed time, spread)"
 sort -n "$T_TMP/restarts" | awk 'NR == 1 { first = $1 } { printf "  %s  %s  +%.0f ms\n", $2, $1, ($1 - first) * 1000; last = $1 }
