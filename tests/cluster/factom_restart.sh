@@ -179,7 +179,7 @@ expect_eq "(e) nothing was decided or restarted" "$(count_nodes 'decided [0-9a-f
 
 # (b) 2 of 5 stalled: votes from the two sick nodes, no restart.
 stall 1 2; sleep 2.5
-pid_b=$(propose 1 --in 3s --ttl 8s)
+pid_b=$(propose 1 --in 5s --ttl 8s)
 exp_b=$(($(date +%s) + 8)) # the proposal's expiry, at the latest
 expect_match "(b) proposal sent, named by its digest" "$pid_b" '^[0-9a-f]{64}$'
 check "(b) the sick authorities vote" await_nodes 10 2 "voted for ${pid_b:0:12}"
