@@ -489,7 +489,9 @@ function M.on_ballot(ev)
 end
 
 -- record_vote(ph, prop, by, sig, now) -> "new" | "known" | "abuse" |
--- "equivocation" | nil, err: one verified vote.
+-- "equivocation", other ph | nil, err: one verified vote, inside the
+-- caller's transaction (the evidence of an equivocation is kept and
+-- gossiped by the caller, after its commit).
 local function record_vote(ph, prop, by, sig, now)
   if store.get(tally.vote_key(ph, by)) then return "known" end
   local prefix = "voter/" .. by .. "/"
@@ -507,10 +509,7 @@ local function record_vote(ph, prop, by, sig, now)
   if not conflict and others >= M.MAX_VOTES_PER_SIGNER then return "abuse" end
   local added, err = tally.add(store, ph, by, sig, ttl_until(prop.at + SKEW, now))
   if added == nil then return nil, err end
-  if conflict then
-    vote_equivocation(by, conflict, ph, now)
-    return "equivocation"
-  end
+  if conflict then return "equivocation", conflict end
   return added and "new" or "known"
 end
 
@@ -540,26 +539,38 @@ function M.on_votes(ev, name)
   if #voters == 0 then return dropped(string.format("none of its %d votes verifies", bad), "forged") end
   if bad > 0 then log.warn(string.format("votes for %s: %d of the bundle do not verify", short(ph), bad)) end
   local ignored = M.ignored()
-  local new, err = 0, nil
-  for _, v in ipairs(voters) do
-    local r
-    if ignored[v.by] then
-      r = "ignored"
-    else
-      r, err = record_vote(ph, prop, v.by, v.sig, now)
-      if not r then break end
+  -- The bundle's votes in one commit, all or none: one write lock and one
+  -- log append instead of two per vote (a relay query holds 11).
+  local new, skipped, equivocations = 0, {}, {}
+  local ok, done, err = pcall(store.tx, function()
+    for _, v in ipairs(voters) do
+      local r, other = "ignored", nil
+      if not ignored[v.by] then
+        r, other = record_vote(ph, prop, v.by, v.sig, now)
+        if not r then error(other, 0) end
+      end
+      if r == "new" then
+        new = new + 1
+      elseif r == "equivocation" then
+        equivocations[#equivocations + 1] = { by = v.by, other = other }
+      elseif r ~= "known" then
+        skipped[#skipped + 1] = { by = v.by, r = r }
+      end
     end
-    if r == "new" then
-      new = new + 1
-    elseif r ~= "known" then
-      log.warn(string.format("vote for %s by %s not counted: %s", short(ph), v.by,
-        r == "abuse" and string.format("it has %d live votes here (at most %d)", M.MAX_VOTES_PER_SIGNER,
-          M.MAX_VOTES_PER_SIGNER) or r == "ignored" and "evidence of equivocation against it" or r))
-    end
-  end
-  if err then
-    log.error("store: " .. tostring(err))
+    return true
+  end)
+  if not (ok and done) then
+    log.error("store: " .. tostring(ok and err or done))
     return "dropped error"
+  end
+  for _, s in ipairs(skipped) do
+    log.warn(string.format("vote for %s by %s not counted: %s", short(ph), s.by,
+      s.r == "abuse" and string.format("it has %d live votes here (at most %d)", M.MAX_VOTES_PER_SIGNER,
+        M.MAX_VOTES_PER_SIGNER) or s.r == "ignored" and "evidence of equivocation against it" or s.r))
+  end
+  for _, e in ipairs(equivocations) do
+    log.warn(string.format("vote for %s by %s not counted: equivocation", short(ph), e.by))
+    vote_equivocation(e.by, e.other, ph, now)
   end
   log.info(string.format("votes for %s: %d in a bundle, %d new", short(ph), #voters, new))
   return M.maybe_decide(ph) or "dropped error"
