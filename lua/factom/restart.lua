@@ -439,9 +439,19 @@ function M.vote_if_sick(ph, prop, set, send)
     return nil, "cannot sign: " .. tostring(err)
   end
   local sig = require("serfhand.crypto").unb64url(payload:match("^([^.]+)%."))
-  tally.add(store, ph, me, sig, keep)
   local compact = ballot.compact(me, sig)
-  store.put("myvote/" .. ph, { v = compact, at = prop.at }, keep)
+  -- the vote counted here and kept as this node's own, in one commit
+  local ok, done, err = pcall(store.tx, function()
+    local added, aerr = tally.add(store, ph, me, sig, keep)
+    if added == nil then error(aerr, 0) end
+    local put, perr = store.put("myvote/" .. ph, { v = compact, at = prop.at }, keep)
+    if not put then error(perr, 0) end
+    return true
+  end)
+  if not (ok and done) then
+    -- still sent: the vote is signed and counts wherever it arrives
+    log.error(string.format("vote on %s not kept here: store: %s", short(ph), tostring(ok and err or done)))
+  end
   if prop.b ~= 1 or send then
     local ok, serr = require("serfhand.serf").event(M.VOTE, ballot.encode(prop.payload, { { by = me, sig = sig } })[1])
     if not ok then log.error(string.format("vote on %s not sent: %s", short(ph), serr)) end
