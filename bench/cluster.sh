@@ -105,7 +105,12 @@ for try in 1 2 3 4; do
     sleep 3
 done
 sleep 2 # let the status query's handler runs drain
-plain="" floor="" decide="" before=0 cpu_a=0 cpu_h=0 undecided=""
+plain="" floor="" kfloor="" decide="" before=0 cpu_a=0 cpu_h=0 fcpu_a=0 fcpu_h=0 undecided=""
+# relay_bytes K: the size of each of K relay queries for a quorum of
+# N/2+1 votes: the packed proposal (145 bytes here) and up to 11 votes of
+# 66 bytes (871 bytes when full), plus what the relay query's longer name
+# adds over "ping" (17 bytes).
+relay_bytes() { awk -v k="$1" -v q=$((N / 2 + 1)) 'BEGIN { v = int((q + k - 1) / k); if (v > 11) v = 11; print 145 + 66 * v + 17 }'; }
 t_start=$SECONDS
 for r in $(seq 1 "$ROUNDS"); do
     fnet_stop_executors
@@ -129,10 +134,13 @@ for r in $(seq 1 "$ROUNDS"); do
     done
     # 2. The floor of any vote-then-relay protocol: a query until a quorum
     #    answered, then one until every node did, with the trivial ping handler.
+    read -r fa0 fh0 <<< "$(cpu_ticks)"
     f=$(python3 bench/two_rounds.py 127.0.0.1:8601 "$N" 2>> "$T_TMP/two_rounds.err") ||
         die "two ping rounds failed: $(cat "$T_TMP/two_rounds.err")"
     floor="$floor $f"
     sleep 1
+    read -r fa1 fh1 <<< "$(cpu_ticks)"
+    fcpu_a=$((fcpu_a + fa1 - fa0)); fcpu_h=$((fcpu_h + fh1 - fh0))
     # 3. Every node stalled; from `serfhand propose` to the last node's decision.
     read -r ca0 ch0 <<< "$(cpu_ticks)"
     t0=$(now_tod)
@@ -158,6 +166,16 @@ for r in $(seq 1 "$ROUNDS"); do
     sleep 1
     read -r ca1 ch1 <<< "$(cpu_ticks)"
     cpu_a=$((cpu_a + ca1 - ca0)); cpu_h=$((cpu_h + ch1 - ch0))
+    # 4. The floor with the relay's message count and sizes: the quorum
+    #    round, then as many ping queries at once as this proposal took
+    #    relay queries, each the size of the real ones (relay_bytes), all
+    #    answered by every node. Serf's 1024-byte query limit, not the
+    #    bundle, sets how many a quorum's signatures take.
+    k=${bundles:-1}
+    f=$(python3 bench/two_rounds.py 127.0.0.1:8601 "$N" "$k" "$(relay_bytes "$k")" 2>> "$T_TMP/two_rounds.err") ||
+        die "the relay-shaped ping rounds failed: $(cat "$T_TMP/two_rounds.err")"
+    kfloor="$kfloor $f"
+    sleep 1
 done
 t_rounds=$((SECONDS - t_start))
 
@@ -208,6 +226,8 @@ median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 
 plain_med=$(median $plain)
 decide_med=$(median $decide)
 floor_med=$(median $floor)
+kfloor_med=$(median $kfloor)
+relays=$(sed -n 's/^relay: [0-9]* votes sent on in \([0-9]*\) quer.*/\1/p' "$T_TMP/propose.out" | sort -n | tail -n 1)
 # The restart spread: the rounds' executors (their `at` lies past the end of
 # the run) are stopped, and one more proposal, by the node that was
 # restarted, sets `at` 25 s ahead. Its start time on each node is when
@@ -234,14 +254,16 @@ fnet_stop_executors
 echo "plain event to all $N nodes: runs$plain s, median $plain_med s"
 echo "two ping query rounds (quorum, then all $N): runs$floor s, median $floor_med s"
 [ -s "$T_TMP/two_rounds.err" ] && echo "two ping query rounds tried again after: $(cat "$T_TMP/two_rounds.err")"
+echo "the same with the relay's message count (the quorum round, then ${relays:-?} ping queries of $(relay_bytes "${relays:-1}") bytes at once): runs$kfloor s, median $kfloor_med s"
 echo "propose to the last of $N decisions: runs$decide s, median $decide_med s"
 [ -n "$undecided" ] && echo "rounds in which some node logged no decision within 60 s (round:decided/nodes):$undecided"
 echo "every node decided within the default lead time ($LEAD s): $before of $ROUNDS rounds;" \
     "with n$N's agent restarted mid-vote: $rbefore of $RROUNDS (last decision:$rlate s)"
-relays=$(sed -n 's/^relay: [0-9]* votes sent on in \([0-9]*\) quer.*/\1/p' "$T_TMP/propose.out" | sort -n | tail -n 1)
 echo "CPU per node per decision: handlers $(awk -v t="$cpu_h" -v hz="$HZ" -v r="$ROUNDS" -v n="$N" 'BEGIN { printf "%.1f", 1000 * t / hz / r / n }') ms," \
     "agent $(awk -v t="$cpu_a" -v hz="$HZ" -v r="$ROUNDS" -v n="$N" 'BEGIN { printf "%.1f", 1000 * t / hz / r / n }') ms" \
-    "(relay queries per proposal: ${relays:-?})"
+    "(relay queries per proposal: ${relays:-?});" \
+    "the two ping rounds: handlers $(awk -v t="$fcpu_h" -v hz="$HZ" -v r="$ROUNDS" -v n="$N" 'BEGIN { printf "%.1f", 1000 * t / hz / r / n }') ms," \
+    "agent $(awk -v t="$fcpu_a" -v hz="$HZ" -v r="$ROUNDS" -v n="$N" 'BEGIN { printf "%.1f", 1000 * t / hz / r / n }') ms"
 echo "time: $t_rounds s for $ROUNDS decision rounds, $((SECONDS - t_start)) s with the restart rounds"
 echo "restart start spread on $N nodes: $spread ms (first line of the restart command: $cmd_spread ms)"
 echo "RESULT decision_ratio_$N $(awk -v d="$decide_med" -v f="$floor_med" 'BEGIN { printf "%.2f", d / f }')"
@@ -252,5 +274,8 @@ echo "RESULT cpu_handlers_ms_$N $(awk -v t="$cpu_h" -v hz="$HZ" -v r="$ROUNDS" -
 echo "RESULT cpu_agent_ms_$N $(awk -v t="$cpu_a" -v hz="$HZ" -v r="$ROUNDS" -v n="$N" 'BEGIN { printf "%.1f", 1000 * t / hz / r / n }')"
 echo "RESULT relay_queries_$N ${relays:-0}"
 echo "RESULT spread_ms_$N $spread"
+echo "RESULT relay_floor_ratio_$N $(awk -v d="$decide_med" -v f="$kfloor_med" 'BEGIN { printf "%.2f", d / f }')"
+echo "RESULT relay_floor_vs_floor_$N $(awk -v k="$kfloor_med" -v f="$floor_med" 'BEGIN { printf "%.2f", k / f }')"
+echo "RESULT cpu_floor_ms_$N $(awk -v a="$fcpu_a" -v h="$fcpu_h" -v hz="$HZ" -v r="$ROUNDS" -v n="$N" 'BEGIN { printf "%.1f", 1000 * (a + h) / hz / r / n }')"
 echo "RESULT floor_ratio_$N $(awk -v f="$floor_med" -v p="$plain_med" 'BEGIN { printf "%.2f", f / p }')"
 keep_logs

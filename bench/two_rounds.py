@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench/two_rounds.py RPC_ADDR N: the gossip floor of a ballot and a relay.
+"""bench/two_rounds.py RPC_ADDR N [K [BYTES]]: the gossip floor of a ballot and a relay.
 
 Any protocol that collects votes and then spreads them needs two rounds: a
 query until a quorum has answered, then a second query until every node has
@@ -7,16 +7,25 @@ answered. This runs the two rounds with the bundle's trivial `ping` handler
 (through the `serf` CLI, as bench/cluster.sh sends its plain event) and prints
 the seconds from the first query to the last answer of the second. What the
 Factom bundle takes beyond this is its handlers' own work, not the protocol.
+
+With K (default 1) the second round is K queries sent at once, each with a
+BYTES-byte payload (default none), every one of them answered by every node:
+the floor of a relay that must carry more votes than one query holds (Serf
+limits a query to 1024 bytes; at 65 authorities a quorum's 33 signatures
+take 3 relay queries), with the trivial handler and the same message count
+and sizes.
 """
 import subprocess
 import sys
+import threading
 import time
 
 
-def query():
-    return subprocess.Popen(
-        ["serf", "query", "-rpc-addr=" + RPC, "-no-ack", "-timeout=10s", "ping"],
-        stdout=subprocess.PIPE, text=True)
+def query(payload=""):
+    argv = ["serf", "query", "-rpc-addr=" + RPC, "-no-ack", "-timeout=10s", "ping"]
+    if payload:
+        argv.append(payload)
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
 
 
 def answers(proc, want):
@@ -35,20 +44,30 @@ def two_rounds():
     t0 = time.monotonic()
     first = query()
     got1 = answers(first, QUORUM)
-    second = query()
-    got2 = answers(second, N)
+    second = [query(PAYLOAD) for _ in range(K)]
+    got2 = [0] * K
+
+    def read(i):
+        got2[i] = answers(second[i], N)
+    readers = [threading.Thread(target=read, args=(i,)) for i in range(K)]
+    for r in readers:
+        r.start()
+    for r in readers:
+        r.join()
     t1 = time.monotonic()
-    for p in (first, second):
+    for p in [first] + second:
         p.kill()
         p.wait()
-    if got1 >= QUORUM and got2 >= N:
+    if got1 >= QUORUM and min(got2) >= N:
         return t1 - t0
-    print("two_rounds: a ping query ended short: %d of %d, then %d of %d answers"
-          % (got1, QUORUM, got2, N), file=sys.stderr)
+    print("two_rounds: a ping query ended short: %d of %d, then %s of %d answers"
+          % (got1, QUORUM, "/".join(map(str, got2)), N), file=sys.stderr)
     return None
 
 
 RPC, N = sys.argv[1], int(sys.argv[2])
+K = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+PAYLOAD = "x" * int(sys.argv[4]) if len(sys.argv) > 4 else ""
 QUORUM = N // 2 + 1
 # Serf sends each answer once, over UDP, and gives a query no second chance:
 # a rare lost answer is not the floor's to measure, so try again (twice).

@@ -441,16 +441,16 @@ function M.vote_if_sick(ph, prop, set, send)
   local sig = require("serfhand.crypto").unb64url(payload:match("^([^.]+)%."))
   local compact = ballot.compact(me, sig)
   -- the vote counted here and kept as this node's own, in one commit
-  local ok, done, err = pcall(store.tx, function()
+  local kept, done, kerr = pcall(store.tx, function()
     local added, aerr = tally.add(store, ph, me, sig, keep)
     if added == nil then error(aerr, 0) end
     local put, perr = store.put("myvote/" .. ph, { v = compact, at = prop.at }, keep)
     if not put then error(perr, 0) end
     return true
   end)
-  if not (ok and done) then
+  if not (kept and done) then
     -- still sent: the vote is signed and counts wherever it arrives
-    log.error(string.format("vote on %s not kept here: store: %s", short(ph), tostring(ok and err or done)))
+    log.error(string.format("vote on %s not kept here: store: %s", short(ph), tostring(kept and kerr or done)))
   end
   if prop.b ~= 1 or send then
     local ok, serr = require("serfhand.serf").event(M.VOTE, ballot.encode(prop.payload, { { by = me, sig = sig } })[1])
