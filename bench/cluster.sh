@@ -172,9 +172,9 @@ for r in $(seq 1 "$ROUNDS"); do
     #    answered by every node. Serf's 1024-byte query limit, not the
     #    bundle, sets how many a quorum's signatures take.
     k=${bundles:-1}
-    f=$(python3 bench/two_rounds.py 127.0.0.1:8601 "$N" "$k" "$(relay_bytes "$k")" 2>> "$T_TMP/two_rounds.err") ||
+    kf=$(python3 bench/two_rounds.py 127.0.0.1:8601 "$N" "$k" "$(relay_bytes "$k")" 2>> "$T_TMP/two_rounds.err") ||
         die "the relay-shaped ping rounds failed: $(cat "$T_TMP/two_rounds.err")"
-    kfloor="$kfloor $f"
+    kfloor="$kfloor $kf"
     sleep 1
 done
 t_rounds=$((SECONDS - t_start))
