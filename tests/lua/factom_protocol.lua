@@ -190,6 +190,38 @@ T.test("two live votes of one authority: evidence, its votes ignored, a decision
   T.eq(restart.on_votes({ payload = bundle(pa, pha, ba, { 5 }) }), "counted 2")
 end)
 
+T.test("a bundle's votes are one commit: a store failure part way keeps none of them", function()
+  wipe()
+  local p, ph, b = proposal(1, { at = 300 })
+  local real_put, puts = store.put, 0
+  store.put = function(k, ...)
+    if k:match("^voter/") then
+      puts = puts + 1
+      if puts == 2 then return nil, "store: disk full (test)" end
+    end
+    return real_put(k, ...)
+  end
+  local ok, answer = pcall(restart.on_votes, { payload = bundle(p, ph, b, { 3, 4, 5 }) })
+  store.put = real_put
+  T.ok(ok, answer)
+  T.eq(answer, "dropped error", "the proposer's fallback events bring them again")
+  T.eq(count("vote/" .. ph .. "/"), 0, "the first vote, written before the failure, is rolled back too")
+  T.eq(count("voter/"), 0)
+  T.eq(restart.on_votes({ payload = bundle(p, ph, b, { 3, 4, 5 }) }), "decided", "the same bundle again: all of it")
+end)
+
+T.test("an equivocating vote in a bundle: the others counted, the evidence kept and gossiped after the commit", function()
+  wipe()
+  local pa, pha, ba = proposal(1, { at = 300 })
+  local pb, phb, bb = proposal(2, { at = 300 })
+  T.eq(restart.on_votes({ payload = bundle(pa, pha, ba, { 5 }) }), "counted 1")
+  sent = {}
+  T.eq(restart.on_votes({ payload = bundle(pb, phb, bb, { 3, 5, 4 }) }), "counted 2", "3 and 4 count; 5 is under evidence")
+  T.eq(store.get("evidence/" .. ID[5].chain).kind, "vote")
+  T.ok(store.get("vote/" .. phb .. "/" .. ID[3].chain) and store.get("vote/" .. phb .. "/" .. ID[4].chain))
+  T.eq(sent_names(), restart.VOTE .. " " .. restart.VOTE, "both of 5's votes gossiped")
+end)
+
 T.test("two votes of one authority with an `at` within 2 x skew are not evidence (an honest next vote may look so)", function()
   wipe()
   local pa, pha, ba = proposal(1, { at = 100 })
