@@ -254,7 +254,7 @@ fnet_stop_executors
 echo "plain event to all $N nodes: runs$plain s, median $plain_med s"
 echo "two ping query rounds (quorum, then all $N): runs$floor s, median $floor_med s"
 [ -s "$T_TMP/two_rounds.err" ] && echo "two ping query rounds tried again after: $(cat "$T_TMP/two_rounds.err")"
-echo "the same with the relay's message count (the quorum round, then ${relays:-?} ping queries of $(relay_bytes "${relays:-1}") bytes at once): runs$kfloor s, median $kfloor_med s"
+echo "the same with the relay's message count (the quorum round, then ${relays:-?} ping $([ "${relays:-1}" = 1 ] && echo query || echo queries) of $(relay_bytes "${relays:-1}") bytes at once): runs$kfloor s, median $kfloor_med s"
 echo "propose to the last of $N decisions: runs$decide s, median $decide_med s"
 [ -n "$undecided" ] && echo "rounds in which some node logged no decision within 60 s (round:decided/nodes):$undecided"
 echo "every node decided within the default lead time ($LEAD s): $before of $ROUNDS rounds;" \

@@ -65,9 +65,22 @@ def two_rounds():
     return None
 
 
-RPC, N = sys.argv[1], int(sys.argv[2])
-K = int(sys.argv[3]) if len(sys.argv) > 3 else 1
-PAYLOAD = "x" * int(sys.argv[4]) if len(sys.argv) > 4 else ""
+def usage(why):
+    sys.exit("two_rounds: %s\nusage: bench/two_rounds.py RPC_ADDR N [K [BYTES]]"
+             " (N >= 1 nodes, K >= 1 queries, 0 <= BYTES <= 1024)" % why)
+
+
+if not 3 <= len(sys.argv) <= 5:
+    usage("expected 2 to 4 arguments")
+try:
+    RPC, N = sys.argv[1], int(sys.argv[2])
+    K = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    BYTES = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+except ValueError as e:
+    usage(str(e))
+if N < 1 or K < 1 or not 0 <= BYTES <= 1024:
+    usage("N=%d K=%d BYTES=%d out of range" % (N, K, BYTES))
+PAYLOAD = "x" * BYTES
 QUORUM = N // 2 + 1
 # Serf sends each answer once, over UDP, and gives a query no second chance:
 # a rare lost answer is not the floor's to measure, so try again (twice).
