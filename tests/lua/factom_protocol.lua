@@ -222,6 +222,45 @@ T.test("an equivocating vote in a bundle: the others counted, the evidence kept 
   T.eq(sent_names(), restart.VOTE .. " " .. restart.VOTE, "both of 5's votes gossiped")
 end)
 
+T.test("mutated bundles (2000, seeded): on_votes never raises, answers a known form, counts only real votes", function()
+  wipe()
+  local p, ph, b = proposal(1, { at = 300 })
+  local seeds = { bundle(p, ph, b, { 2 }), bundle(p, ph, b, { 2, 3, 4 }), ballot.encode(p, { vote(2, ph, b) })[1] }
+  local x = 12345
+  local function rnd(n) -- a small LCG: the same cases on every run
+    x = (x * 1103515245 + 12345) % 2147483648
+    return x % n + 1
+  end
+  local forms = { "^decided$", "^counted %d+$", "^late$", "^conflict$", "^dropped %l+$" }
+  for i = 1, 2000 do
+    local m = seeds[rnd(#seeds)]
+    for _ = 1, rnd(3) do
+      local at, how = rnd(math.max(#m, 1)), rnd(4)
+      if how == 1 then -- one byte changed
+        m = m:sub(1, at - 1) .. string.char(rnd(256) - 1) .. m:sub(at + 1)
+      elseif how == 2 then -- cut short
+        m = m:sub(1, at - 1)
+      elseif how == 3 then -- a byte inserted
+        m = m:sub(1, at) .. string.char(rnd(256) - 1) .. m:sub(at + 1)
+      else -- a stretch repeated (votes twice, a longer count)
+        m = m:sub(1, at) .. m:sub(at, math.min(#m, at + rnd(80))) .. m:sub(at + 1)
+      end
+    end
+    local ok, answer = pcall(restart.on_votes, { payload = m })
+    if not ok then T.ok(false, string.format("case %d raised: %s", i, tostring(answer))) return end
+    local known = false
+    for _, f in ipairs(forms) do known = known or tostring(answer):match(f) ~= nil end
+    if not known then T.ok(false, string.format("case %d answered %q", i, tostring(answer))) return end
+  end
+  -- only identities 2, 3 and 4 ever signed: nothing else is counted, for any digest
+  for _, k in ipairs(store.keys("vote/", 10000)) do
+    local by = k:match("^vote/%x+/(%x+)$")
+    T.ok(by == ID[2].chain or by == ID[3].chain or by == ID[4].chain, k)
+  end
+  T.ok(count("vote/" .. ph .. "/") <= 3)
+  T.eq(count("evidence/"), 0, "no one was taken for an equivocator")
+end)
+
 T.test("two votes of one authority with an `at` within 2 x skew are not evidence (an honest next vote may look so)", function()
   wipe()
   local pa, pha, ba = proposal(1, { at = 100 })
