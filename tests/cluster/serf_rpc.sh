@@ -31,9 +31,9 @@ end
 LUA
 "$SERFHAND" sign -s "$T_TMP/k.sec" --name bundle --version 1 "$B" > /dev/null || fail "signing the test bundle"
 
-# query "slow": the node named in the payload answers 0.6 s late, the others
-# at once; every answer is "<node>-<payload>".
-SLOW='read p; [ "$p" = "$SERF_SELF_NAME" ] && sleep 0.6; printf "%s-%s" "$SERF_SELF_NAME" "$p"'
+# query "slow": the node named in the payload ("NODE [SECONDS]") answers
+# SECONDS (0.6) late, the others at once; every answer is "<node>-<NODE>".
+SLOW='read p d; [ "$p" = "$SERF_SELF_NAME" ] && sleep "${d:-0.6}"; printf "%s-%s" "$SERF_SELF_NAME" "$p"'
 SLOW_JSON=$(printf '%s' "$SLOW" | sed 's/"/\\"/g')
 
 # agent NAME N EXTRA...: bind 127.0.0.1:795N, RPC 127.0.0.1:745N.
@@ -341,13 +341,15 @@ T.test("retry: without it the same query never reaches n3", function()
   T.eq(r.responses.n3, nil)
 end)
 T.test("retry: a node that acked but answers late is not asked again", function()
-  -- (gossip brings a query within a gossip interval or two, 200 ms each: a
-  -- retry_ms shorter than that asks nodes that just had not got it yet)
+  -- (gossip brings a query within a gossip interval or two, 200 ms each, and
+  -- the ack comes back at once; the retry at 1.2 s leaves room for a loaded
+  -- host, n3's answer at 2.5 s comes well after it. A retry_ms shorter than
+  -- the gossip's delay asks nodes that just had not got it yet: not this.)
   local t0 = time.mono()
-  local r = assert(serf.query("slow", "n3", { retry_nodes = { "n1", "n2", "n3" }, retry_ms = 450,
-    timeout_ms = 4000, expect = 3 }))
+  local r = assert(serf.query("slow", "n3 2.5", { retry_nodes = { "n1", "n2", "n3" }, retry_ms = 1200,
+    timeout_ms = 6000, expect = 3 }))
   T.eq(r.responses.n3, "n3-n3")
-  T.ok((time.mono() - t0) * 1000 >= 550, "n3 answered after its 0.6 s")
+  T.ok((time.mono() - t0) * 1000 >= 2400, "n3 answered after its 2.5 s")
 end)
 T.test("retry: a node that is never heard from is asked at most MAX_RETRIES times", function()
   local t0 = time.mono()
