@@ -796,6 +796,16 @@ int serfrpc_open(struct serfrpc **out, const char *addr, const char *token, int6
 void serfrpc_close(struct serfrpc *c);
 /* Later calls on c end by deadline_ms. */
 void serfrpc_set_deadline(struct serfrpc *c, int64_t deadline_ms);
+/* What the calls return when c's memory budget would be passed. */
+#define SERFRPC_NO_MEMORY (-2)
+/* Charge what c holds from now on to a memory budget: charge(ctx, n) says
+ * whether n more bytes fit (0) or not (-1, and nothing is charged); release
+ * gives bytes back. Charged: the receive buffer's capacity as it grows
+ * (released at serfrpc_close) and what a query's result keeps (acks, names,
+ * answers: its held bytes, which the caller releases once the result is
+ * freed). A call that would pass the budget ends with SERFRPC_NO_MEMORY. */
+void serfrpc_set_budget(struct serfrpc *c, int (*charge)(void *ctx, size_t n),
+                        void (*release)(void *ctx, size_t n), void *ctx);
 /* Send a user event; an error from Serf (e.g. over its size limit) comes back
  * as "serf: <Serf's text>". */
 int serfrpc_event(struct serfrpc *c, const char *name, const void *payload, size_t len,
@@ -808,10 +818,12 @@ struct serf_member {
     char **tagk, **tagv; /* exact tags, as Serf holds them */
     size_t ntags;
 };
-/* All members the agent knows. *out is owned by the caller. */
+/* All members the agent knows. *out is owned by the caller and not charged
+ * to c's budget: serfrpc_members_size says what it holds. */
 int serfrpc_members(struct serfrpc *c, struct serf_member **out, size_t *n, char *err,
                     size_t errlen);
 void serfrpc_members_free(struct serf_member *m, size_t n);
+size_t serfrpc_members_size(const struct serf_member *m, size_t n);
 
 struct serf_reply {
     char *from;
@@ -859,7 +871,8 @@ struct serf_query_result {
     size_t nacks;
     struct serf_reply *resp; /* one per node, first answer kept */
     size_t nresp;
-    bool done; /* Serf said done (else: expect reached or the deadline passed) */
+    size_t held; /* bytes charged to the connection's budget for these */
+    bool done;   /* Serf said done (else: expect reached or the deadline passed) */
 };
 
 /* Send a query and collect acks and responses until done, until expect

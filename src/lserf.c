@@ -18,24 +18,29 @@
 #define DEFAULT_QUERY_WAIT_MS 30000 /* when the agent picks the query timeout */
 
 /* One RPC call in progress: owns the connection and the C results, so that
- * a raise (bad option, out of memory while pushing) frees them via __gc. */
+ * a raise (bad option, out of memory while pushing) frees them via __gc.
+ * What they hold is charged to the run's memory cap (the connection's
+ * budget; members_held for the members) until call_free. */
 struct call {
     struct serfrpc *conn;
     struct serf_member *members;
-    size_t nmembers;
+    size_t nmembers, members_held;
     struct serf_query_result *qr; /* nqr results, one per query */
     size_t nqr;
 };
 
-static void call_free(struct call *c)
+static void call_free(lua_State *L, struct call *c)
 {
     serfrpc_close(c->conn);
     c->conn = NULL;
     serfrpc_members_free(c->members, c->nmembers);
+    sandbox_release(L, c->members_held);
     c->members = NULL;
-    c->nmembers = 0;
-    for (size_t i = 0; i < c->nqr; i++)
+    c->nmembers = c->members_held = 0;
+    for (size_t i = 0; i < c->nqr; i++) {
+        sandbox_release(L, c->qr[i].held);
         serfrpc_query_result_free(&c->qr[i]);
+    }
     free(c->qr);
     c->qr = NULL;
     c->nqr = 0;
@@ -43,8 +48,17 @@ static void call_free(struct call *c)
 
 static int call_release(lua_State *L)
 {
-    call_free(luaL_checkudata(L, 1, CALL_MT));
+    call_free(L, luaL_checkudata(L, 1, CALL_MT));
     return 0;
+}
+
+static int budget_charge(void *L, size_t n)
+{
+    return sandbox_charge(L, n);
+}
+static void budget_release(void *L, size_t n)
+{
+    sandbox_release(L, n);
 }
 
 static struct call *new_call(lua_State *L)
@@ -92,7 +106,10 @@ static int open_conn(lua_State *L, struct call *c, char *err, size_t errlen)
         addr = DEFAULT_ADDR;
     if (!token || !*token)
         token = getenv("SERF_RPC_AUTH");
-    return serfrpc_open(&c->conn, addr, token, deadline_in(L, rpc_timeout_ms(L)), err, errlen);
+    int r = serfrpc_open(&c->conn, addr, token, deadline_in(L, rpc_timeout_ms(L)), err, errlen);
+    if (r == 0)
+        serfrpc_set_budget(c->conn, budget_charge, budget_release, L);
+    return r;
 }
 
 static int fail(lua_State *L, const char *err)
@@ -191,7 +208,9 @@ static int l_event(lua_State *L)
     int r = open_conn(L, c, err, sizeof err);
     if (r == 0)
         r = serfrpc_event(c->conn, name, payload, len, coalesce, err, sizeof err);
-    call_free(c);
+    call_free(L, c);
+    if (r == SERFRPC_NO_MEMORY)
+        return sandbox_memory_error(L, "serf.event: the reply");
     if (r < 0)
         return fail(L, err);
     lua_pushboolean(L, 1);
@@ -228,16 +247,26 @@ static int l_members(lua_State *L)
         r = serfrpc_members(c->conn, &c->members, &c->nmembers, err, sizeof err);
     serfrpc_close(c->conn);
     c->conn = NULL;
+    if (r == SERFRPC_NO_MEMORY) {
+        call_free(L, c);
+        return sandbox_memory_error(L, "serf.members: the reply");
+    }
     if (r < 0) {
-        call_free(c);
+        call_free(L, c);
         return fail(L, err);
     }
+    size_t held = serfrpc_members_size(c->members, c->nmembers);
+    if (sandbox_charge(L, held) < 0) {
+        call_free(L, c);
+        return sandbox_memory_error(L, "serf.members: the members");
+    }
+    c->members_held = held;
     lua_createtable(L, (int)c->nmembers, 0);
     for (size_t i = 0; i < c->nmembers; i++) {
         push_member(L, &c->members[i]);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
-    call_free(c);
+    call_free(L, c);
     return 1;
 }
 
@@ -443,11 +472,16 @@ static int run_queries(lua_State *L, struct serf_query *qs, size_t n, struct res
     serfrpc_close(c->conn);
     c->conn = NULL;
     if (hook->failed) {
-        call_free(c);
+        call_free(L, c);
         return lua_error(L); /* on_response's error, on top: no Lua ran after it */
     }
+    if (r == SERFRPC_NO_MEMORY) {
+        call_free(L, c);
+        return sandbox_memory_error(L, many ? "serf.query_many: the answers"
+                                            : "serf.query: the answers");
+    }
     if (r < 0) {
-        call_free(c);
+        call_free(L, c);
         return fail(L, err);
     }
     if (many)
@@ -457,7 +491,7 @@ static int run_queries(lua_State *L, struct serf_query *qs, size_t n, struct res
         if (many)
             lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
-    call_free(c);
+    call_free(L, c);
     return 1;
 }
 

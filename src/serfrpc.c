@@ -48,7 +48,28 @@ struct serfrpc {
     struct buf in; /* received bytes; in.data[off..len) not yet decoded */
     size_t off;
     char addr[128];
+    /* The memory budget (serfrpc_set_budget), NULL for none: in_held bytes
+     * of in's capacity are charged to it. */
+    int (*charge)(void *ctx, size_t n);
+    void (*release)(void *ctx, size_t n);
+    void *budget_ctx;
+    size_t in_held;
 };
+
+/* Charge n more bytes to c's budget: 0 when they fit (or there is none). */
+static int charge(struct serfrpc *c, size_t n)
+{
+    return c->charge && n ? c->charge(c->budget_ctx, n) : 0;
+}
+
+void serfrpc_set_budget(struct serfrpc *c, int (*charge_fn)(void *ctx, size_t n),
+                        void (*release_fn)(void *ctx, size_t n), void *ctx)
+{
+    c->charge = charge_fn;
+    c->release = release_fn;
+    c->budget_ctx = ctx;
+    c->in_held = 0;
+}
 
 static void timed_out(struct serfrpc *c, char *err, size_t errlen, const char *what)
 {
@@ -125,10 +146,22 @@ static int read_msg(struct serfrpc *c, struct mp_value **out, char *err, size_t 
                       RPC_MAX_MESSAGE);
             return -1;
         }
+        if (util_mono_ms() >= c->deadline) { /* also while bytes trickle in */
+            timed_out(c, err, errlen, "waiting for");
+            return -1;
+        }
         char chunk[16384];
         ssize_t n = recv(c->fd, chunk, sizeof chunk, 0);
         if (n > 0) {
             buf_add(&c->in, chunk, (size_t)n);
+            if (c->in.cap > c->in_held) { /* grown: charge the new capacity */
+                if (charge(c, c->in.cap - c->in_held) < 0) {
+                    util_errf(err, errlen, "serf: a reply from %s larger than the memory allows",
+                              c->addr);
+                    return SERFRPC_NO_MEMORY;
+                }
+                c->in_held = c->in.cap;
+            }
             continue;
         }
         if (n == 0) {
@@ -156,8 +189,9 @@ static int read_header(struct serfrpc *c, uint64_t *seq, char *errtext, size_t t
                        size_t errlen)
 {
     struct mp_value *h;
-    if (read_msg(c, &h, err, errlen) < 0)
-        return -1;
+    int r = read_msg(c, &h, err, errlen);
+    if (r < 0)
+        return r;
     const struct mp_value *e = msgpack_get(h, "Error");
     if (!msgpack_uint_of(msgpack_get(h, "Seq"), seq) ||
         (e && e->type != MP_STR && e->type != MP_NIL)) {
@@ -192,8 +226,9 @@ static int simple_call(struct serfrpc *c, struct buf *req, uint64_t seq, char *e
     if (send_all(c, req->data, req->len, err, errlen) < 0)
         return -1;
     for (;;) {
-        if (read_header(c, &got, text, sizeof text, err, errlen) < 0)
-            return -1;
+        int r = read_header(c, &got, text, sizeof text, err, errlen);
+        if (r < 0)
+            return r;
         if (got != seq)
             continue; /* a late header of an earlier call */
         if (text[0]) {
@@ -287,6 +322,8 @@ void serfrpc_close(struct serfrpc *c)
     if (c->fd >= 0)
         close(c->fd);
     buf_free(&c->in);
+    if (c->release && c->in_held)
+        c->release(c->budget_ctx, c->in_held);
     free(c);
 }
 
@@ -365,6 +402,17 @@ void serfrpc_members_free(struct serf_member *m, size_t n)
     free(m);
 }
 
+size_t serfrpc_members_size(const struct serf_member *m, size_t n)
+{
+    size_t sz = n * sizeof *m;
+    for (size_t i = 0; i < n; i++) {
+        sz += strlen(m[i].name) + strlen(m[i].status) + 2 + m[i].ntags * 2 * sizeof(char *);
+        for (size_t k = 0; k < m[i].ntags; k++)
+            sz += strlen(m[i].tagk[k]) + strlen(m[i].tagv[k]) + 2;
+    }
+    return sz;
+}
+
 static void fill_member(struct serf_member *m, const struct mp_value *v)
 {
     const struct mp_value *a = msgpack_get(v, "Addr");
@@ -404,10 +452,10 @@ int serfrpc_members(struct serfrpc *c, struct serf_member **out, size_t *n, char
     *out = NULL;
     *n = 0;
     uint64_t seq = put_header(c, &req, "members");
-    if (simple_call(c, &req, seq, err, errlen) < 0)
+    if ((rc = simple_call(c, &req, seq, err, errlen)) < 0 ||
+        (rc = read_msg(c, &body, err, errlen)) < 0)
         goto out;
-    if (read_msg(c, &body, err, errlen) < 0)
-        goto out;
+    rc = -1;
     const struct mp_value *list = msgpack_get(body, "Members");
     if (!list || list->type != MP_ARRAY) {
         util_errf(err, errlen, "serf: bad members reply from %s", c->addr);
@@ -458,11 +506,13 @@ static bool seen_resp(const struct serf_query_result *r, const char *from)
     return false;
 }
 
-/* Take one stream record {Type, From, Payload}; 1 when done arrived. An ack
- * or response from no node is dropped: the agent sends such records when the
- * query's channels close at Serf's deadline before its own timer says done
- * (its stream loop reads the closed channels' zero values). */
-static int take_record(struct serf_query_result *r, const struct mp_value *rec)
+/* Take one stream record {Type, From, Payload}; 1 when done arrived,
+ * SERFRPC_NO_MEMORY when keeping it would pass c's budget (what is kept
+ * stays charged: r->held). An ack or response from no node is dropped: the
+ * agent sends such records when the query's channels close at Serf's
+ * deadline before its own timer says done (its stream loop reads the
+ * closed channels' zero values). */
+static int take_record(struct serfrpc *c, struct serf_query_result *r, const struct mp_value *rec)
 {
     const struct mp_value *type = msgpack_get(rec, "Type");
     const struct mp_value *pl = msgpack_get(rec, "Payload");
@@ -473,24 +523,40 @@ static int take_record(struct serf_query_result *r, const struct mp_value *rec)
         free(from);
         return 0;
     }
+    /* A name and its slot in the array; a response's payload on top. The
+     * arrays grow by one slot: what they hold is what is charged. */
+    size_t n = strlen(from) + 1;
     if (mp_is_str(type, "ack") && !seen_ack(r, from)) {
+        if (charge(c, n + sizeof *r->acks) < 0)
+            goto no_memory;
+        r->held += n + sizeof *r->acks;
         r->acks = xrealloc(r->acks, (r->nacks + 1) * sizeof *r->acks);
         r->acks[r->nacks++] = from;
         return 0;
     }
     if (mp_is_str(type, "response") && !seen_resp(r, from)) {
+        bool bytes = pl && (pl->type == MP_BIN || pl->type == MP_STR);
+        size_t len = bytes ? pl->v.s.len : 0;
+        if (charge(c, n + sizeof *r->resp + len + 1) < 0)
+            goto no_memory;
+        r->held += n + sizeof *r->resp + len + 1;
         r->resp = xrealloc(r->resp, (r->nresp + 1) * sizeof *r->resp);
         struct serf_reply *rep = &r->resp[r->nresp++];
         memset(rep, 0, sizeof *rep);
         rep->from = from;
-        if (pl && (pl->type == MP_BIN || pl->type == MP_STR))
-            buf_add(&rep->payload, pl->v.s.p, pl->v.s.len);
-        else
-            buf_add(&rep->payload, "", 0);
+        rep->payload.data = xmalloc(len + 1); /* exactly what was charged */
+        rep->payload.cap = len + 1;
+        if (len)
+            memcpy(rep->payload.data, pl->v.s.p, len);
+        rep->payload.data[len] = '\0';
+        rep->payload.len = len;
         return 0;
     }
     free(from); /* a repeat, or a type we do not know */
     return 0;
+no_memory:
+    free(from);
+    return SERFRPC_NO_MEMORY;
 }
 
 /* Ask the agent to stop streaming qseq; returns the stop request's own Seq,
@@ -670,12 +736,22 @@ int serfrpc_query_many(struct serfrpc *c, const struct serf_query *qs, size_t n,
             }
         if (open == 0)
             break;
+        if (util_mono_ms() >= c->deadline) { /* also while records keep coming */
+            if (started == n)
+                rc = 0; /* what arrived is the answer */
+            else
+                timed_out(c, err, errlen, "waiting for");
+            goto out;
+        }
         if (!await_reply(c, qs, n, st, res, t0, every, &rounds, rs, &nrs))
             continue;
-        if (read_header(c, &got, text, sizeof text, err, errlen) < 0) {
+        int hr = read_header(c, &got, text, sizeof text, err, errlen);
+        if (hr < 0) {
             /* our deadline, once every query was accepted: what arrived is
              * the answer */
-            if (started == n && util_mono_ms() >= c->deadline)
+            if (hr == SERFRPC_NO_MEMORY)
+                rc = hr;
+            else if (started == n && util_mono_ms() >= c->deadline)
                 rc = 0;
             goto out;
         }
@@ -708,8 +784,9 @@ int serfrpc_query_many(struct serfrpc *c, const struct serf_query *qs, size_t n,
             }
             continue;
         }
-        if (read_msg(c, &rec, err, errlen) < 0)
+        if ((rc = read_msg(c, &rec, err, errlen)) < 0)
             goto out;
+        rc = -1;
         if (st[i].finished) { /* queued before our stop */
             msgpack_free(rec);
             rec = NULL;
@@ -717,9 +794,15 @@ int serfrpc_query_many(struct serfrpc *c, const struct serf_query *qs, size_t n,
         }
         struct serf_query_result *r = &res[i];
         size_t before = r->nresp;
-        int done = take_record(r, rec);
+        int done = take_record(c, r, rec);
         msgpack_free(rec);
         rec = NULL;
+        if (done == SERFRPC_NO_MEMORY) {
+            util_errf(err, errlen, "serf: the answers to %s are larger than the memory allows",
+                      qs[i].name);
+            rc = done;
+            goto out;
+        }
         if (done && !retry) {
             r->done = true;
             finish_query(c, &st[i], false);

@@ -292,6 +292,17 @@ return function()
   return t
 end
 LUA
+# A query's answers are held by the host until the query ends: a member
+# that answers under ever new names (the name is the sender's word; Serf
+# keeps one answer per name) must not grow them past the cap. tick may
+# query (a handler may not).
+cat > "$B/handlers/tick.lua" <<'LUA'
+local serf = require "serfhand.serf"
+return function()
+  local r, err = serf.query("flood", "", { timeout_ms = 20000 })
+  return r and ("got " .. r.n .. " answers") or tostring(err)
+end
+LUA
 "$SERFHAND" sign -s "$T_TMP/k.sec" --name bundle --version 1 "$B" > /dev/null 2>&1 ||
     fail "signing the test bundle"
 
@@ -384,6 +395,59 @@ conf big 1024 $DL # a big cap: the old walk took exponential time, until the dea
 run_case query json_dag 5 "$MEM"
 CONF=$T_TMP/conf
 run_case user store_oom 5 "store.put: encoding the value: not enough memory \\($MEM = 64\\)"
+
+# The fake agent: handshake, then the query accepted and answered by 60 KB
+# answers under new names until the client hangs up (msgpack by hand).
+cat > "$T_TMP/serf_flood.py" <<'PY'
+import socket, struct
+def s(x):
+    b = x.encode()
+    return (bytes([0xa0 | len(b)]) if len(b) < 32 else b"\xd9" + bytes([len(b)])) + b
+def bin_(b): return b"\xc6" + struct.pack(">I", len(b)) + b
+def header(seq): return b"\x82" + s("Error") + s("") + s("Seq") + b"\xcf" + struct.pack(">Q", seq)
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(1)
+print(srv.getsockname()[1], flush=True)
+payload = bin_(b"x" * 60000)
+while True:
+    c, _ = srv.accept()
+    try:
+        c.recv(4096)                 # handshake, Seq 0
+        c.sendall(header(0))
+        c.recv(4096)                 # the query, Seq 1
+        c.sendall(header(1))         # accepted
+        i = 0
+        while True:
+            i += 1
+            c.sendall(header(1) + b"\x83" + s("Type") + s("response") + s("From") + s("m%d" % i) +
+                      s("Payload") + payload)
+    except OSError:
+        pass
+    finally:
+        c.close()
+PY
+python3 "$T_TMP/serf_flood.py" > "$T_TMP/serf_flood.port" 2>&1 &
+track $!
+wait_for 10 test -s "$T_TMP/serf_flood.port" || fail "the fake agent started" "$(cat "$T_TMP/serf_flood.port")"
+conf serf_flood 16 $DL "serf = { rpc_addr = \"127.0.0.1:$(head -n 1 "$T_TMP/serf_flood.port")\" }"
+timer=()
+[ -n "$TIME_BIN" ] && timer=("$TIME_BIN" -f %M -o "$T_TMP/rss")
+: > "$LOG"
+t0=$(date +%s%N)
+env -i PATH="$PATH" "${SAN_ENV[@]}" "${timer[@]}" "$SERFHAND" -c "$CONF" tick > "$T_TMP/out" 2>&1
+rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+expect_eq "a flood of query answers: the memory cap's exit code" "$rc" 5
+expect_match "a flood of query answers: the log names the cap" "$(cat "$LOG")" \
+    "serf.query: the answers: not enough memory \($MEM = 16\)"
+check "a flood of query answers: ended at the cap, long before the query's 20 s ($ms ms)" [ "$ms" -lt 10000 ]
+if [ ${#timer[@]} -gt 0 ]; then
+    rss=$(tail -n 1 "$T_TMP/rss")
+    check "a flood of query answers: resident set ${rss} KiB, at most $(((16 + 40) * 1024)) KiB" \
+        [ "$rss" -le $(((16 + 40) * 1024)) ]
+fi
+CONF=$T_TMP/conf
 
 # The address-space backstop: set in serfhand (twice the cap plus room, far
 # below "unlimited"), restored in the commands it runs.

@@ -580,6 +580,133 @@ static void test_client(void)
     stop_fake(pid);
 }
 
+/* A memory budget as the sandbox keeps one: used never passes max. */
+struct budget {
+    size_t used, max, refused;
+};
+
+static int budget_charge(void *ctx, size_t n)
+{
+    struct budget *b = ctx;
+    if (n > b->max - b->used) {
+        b->refused++;
+        return -1;
+    }
+    b->used += n;
+    return 0;
+}
+
+static void budget_release(void *ctx, size_t n)
+{
+    struct budget *b = ctx;
+    b->used -= n < b->used ? n : b->used;
+}
+
+/* One query against a scripted agent, its results charged to b; after it
+ * the result is freed, its held bytes released and the connection closed. */
+static int query_budget(const struct buf *script, struct budget *b, struct serf_query_result *res,
+                        char *err, size_t errlen)
+{
+    struct serfrpc *c = NULL;
+    struct serf_query q = {.name = "q", .payload = "a", .len = 1};
+    int port, rc = -1;
+    char addr[64];
+    pid_t pid = fake_agent(&port, script->data, script->len, true, true);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    if (serfrpc_open(&c, addr, NULL, util_mono_ms() + 2000, err, errlen) == 0) {
+        serfrpc_set_budget(c, budget_charge, budget_release, b);
+        rc = serfrpc_query(c, &q, res, err, errlen);
+    }
+    serfrpc_close(c);
+    stop_fake(pid);
+    return rc;
+}
+
+static void test_budget(void)
+{
+    char err[256], name[32], msg[160];
+    struct serf_query_result res;
+    struct buf script = {0};
+    struct budget b = {.max = 1 << 20};
+    char *big = xmalloc(200001);
+    memset(big, 'x', 200000);
+    big[200000] = '\0';
+
+    /* Three answers fit: what the result keeps is charged, and given back. */
+    reply_header(&script, 1, "");
+    stream_record(&script, "ack", "n1", "");
+    stream_record(&script, "response", "n1", "A1");
+    stream_record(&script, "response", "n2", "A2");
+    stream_record(&script, "response", "n3", big);
+    stream_record(&script, "done", "", "");
+    T_OK(query_budget(&script, &b, &res, err, sizeof err) == 0 && res.nresp == 3,
+         "answers within the budget");
+    snprintf(msg, sizeof msg,
+             "the result's bytes are charged (%zu), and after the close only they (%zu)", res.held,
+             b.used);
+    T_OK(res.held >= 200000 + 4 && res.held < 200000 + 200 && b.used == res.held, msg);
+    budget_release(&b, res.held);
+    serfrpc_query_result_free(&res);
+
+    /* A hostile member answers under 400 names, 4000 bytes each (Serf keeps
+     * the first answer per name, and the name is the sender's word): the
+     * query ends at the budget, which is never passed. */
+    script.len = 0;
+    memset(big, 'y', 4000);
+    big[4000] = '\0';
+    reply_header(&script, 1, "");
+    for (int i = 0; i < 400; i++) {
+        snprintf(name, sizeof name, "fake-%d", i);
+        stream_record(&script, "response", name, big);
+    }
+    stream_record(&script, "done", "", "");
+    b = (struct budget){.max = 256 << 10};
+    T_OK(query_budget(&script, &b, &res, err, sizeof err) == SERFRPC_NO_MEMORY,
+         "answers past the budget: refused");
+    T_STR(err, "serf: the answers to q are larger than the memory allows", "says so");
+    snprintf(msg, sizeof msg, "the budget held (%zu of %zu, %zu answers kept, %zu held)", b.used,
+             b.max, res.nresp, res.held);
+    T_OK(b.refused == 1 && b.used <= b.max && res.nresp > 20 && res.nresp < 70 &&
+             b.used == res.held,
+         msg);
+    budget_release(&b, res.held);
+    serfrpc_query_result_free(&res);
+
+    /* One reply longer than the budget: the receive buffer stops at it. */
+    script.len = 0;
+    memset(big, 'z', 200000);
+    reply_header(&script, 1, "");
+    stream_record(&script, "response", "n1", big);
+    b = (struct budget){.max = 64 << 10};
+    T_OK(query_budget(&script, &b, &res, err, sizeof err) == SERFRPC_NO_MEMORY && res.nresp == 0,
+         "a reply past the budget: refused");
+    T_OK(strstr(err, "larger than the memory allows") != NULL, err);
+    T_OK(b.used == 0, "closed: nothing stays charged");
+    serfrpc_query_result_free(&res);
+
+    /* Answers that keep coming (200000 names, each checked against those
+     * before it) end at the call's deadline, not when they stop: the caller
+     * keeps the time it reserved. */
+    script.len = 0;
+    reply_header(&script, 1, "");
+    for (int i = 0; i < 200000; i++) {
+        snprintf(name, sizeof name, "f%d", i);
+        stream_record(&script, "response", name, "");
+    }
+    b = (struct budget){.max = (size_t)1 << 30};
+    int64_t t0 = util_mono_ms();
+    int rc = query_budget(&script, &b, &res, err, sizeof err);
+    int64_t ms = util_mono_ms() - t0;
+    snprintf(msg, sizeof msg,
+             "a flood ends at the deadline: rc %d, %zu answers, %lld ms (2000 allowed)", rc,
+             res.nresp, (long long)ms);
+    T_OK(rc == 0 && res.nresp > 0 && res.nresp < 200000 && ms < 2600, msg);
+    budget_release(&b, res.held);
+    serfrpc_query_result_free(&res);
+    free(big);
+    buf_free(&script);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -589,5 +716,6 @@ int main(void)
     test_malformed();
     test_client();
     test_query_many();
+    test_budget();
     return t_done();
 }
