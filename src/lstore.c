@@ -19,10 +19,12 @@
 
 /* The per-state connection. scratch holds values, JSON and key lists while
  * they move between SQLite and Lua, so a raise (out of memory) leaks
- * nothing: __gc frees it. */
+ * nothing: __gc frees it. It is kept for the next call, its capacity
+ * (held bytes of it) charged to the memory cap until then. */
 struct lstore {
     struct store *s;
     struct buf scratch;
+    size_t held;
     bool in_tx;
 };
 
@@ -33,7 +35,24 @@ static int conn_gc(lua_State *L)
     ls->s = NULL;
     ls->in_tx = false;
     buf_free(&ls->scratch);
+    sandbox_release(L, ls->held);
+    ls->held = 0;
     return 0;
+}
+
+/* Charge what scratch has grown by (up to a 1 MiB value, its JSON, 10000
+ * keys); when the cap cannot hold it, free it and raise. */
+static void charge_scratch(lua_State *L, struct lstore *ls, const char *what)
+{
+    if (ls->scratch.cap <= ls->held)
+        return;
+    if (sandbox_charge(L, ls->scratch.cap - ls->held) < 0) {
+        buf_free(&ls->scratch);
+        sandbox_release(L, ls->held);
+        ls->held = 0;
+        sandbox_memory_error(L, what);
+    }
+    ls->held = ls->scratch.cap;
 }
 
 static int fail(lua_State *L, const char *err)
@@ -138,6 +157,7 @@ static int write_value(lua_State *L, bool only_new)
             return luaL_argerror(L, 2, "value larger than 1 MiB");
         if (jr < 0)
             return luaL_argerror(L, 2, err);
+        charge_scratch(L, ls, "store.put: the value");
         val = ls->scratch.data;
         len = ls->scratch.len;
     }
@@ -194,6 +214,7 @@ static int l_get(lua_State *L)
         return fail(L, err);
     enum store_kind kind = STORE_BYTES;
     int rc = store_get_value(s, key, &ls->scratch, &kind, err, sizeof err);
+    charge_scratch(L, ls, "store.get: the value");
     if (rc < 0)
         return fail(L, err);
     if (rc == 0) {
@@ -247,7 +268,11 @@ static int l_keys(lua_State *L)
     luaL_argcheck(L, limit > 0 && limit <= KEYS_MAX, 2, "limit must be 1 to 10000");
     size_t n;
     struct store *s = conn(L, err, sizeof err);
-    if (!s || store_keys(s, prefix, limit, &ls->scratch, &n, err, sizeof err) < 0)
+    if (!s)
+        return fail(L, err);
+    int rc = store_keys(s, prefix, limit, &ls->scratch, &n, err, sizeof err);
+    charge_scratch(L, ls, "store.keys: the keys");
+    if (rc < 0)
         return fail(L, err);
     lua_createtable(L, n > INT32_MAX ? 0 : (int)n, 0);
     const char *p = ls->scratch.data;

@@ -18,6 +18,27 @@ printf '%s\n' "$OUT" | grep -q "skipped" && fail "lua database tests ran" "they 
 expect_eq "state_dir made 0700" "$(stat -c %a "$S")" 700
 check "database file made" test -f "$S/serfhand.db"
 
+# The host's copy of a value on its way to Lua is kept for the next call;
+# it counts against limits.memory_mb for as long as it is (a process of its
+# own, so that no earlier call has grown it).
+cat > "$T_TMP/scratch.lua" <<'LUA'
+local store = require "serfhand.store"
+T.test("the buffer a value passes through counts against the memory cap", function()
+  T.ok(store.put("big/bytes", string.rep("x", 1000000)))
+  local before = collectgarbage("count")
+  local v = store.get("big/bytes")
+  T.eq(#v, 1000000)
+  -- the value as a Lua string, and the host's copy it was read into
+  T.ok(collectgarbage("count") - before >= 1950, "counted: " .. (collectgarbage("count") - before) .. " KiB")
+  local again = collectgarbage("count")
+  T.eq(#store.get("big/bytes"), 1000000)
+  T.ok(collectgarbage("count") - again < 1100, "the kept buffer is charged once")
+  T.ok(store.del("big/bytes"))
+end)
+LUA
+OUT=$(st "$T_TMP/scratch.lua")
+expect_match "the store's buffer is charged to the cap" "$OUT" "^[0-9]+ passed, 0 failed"
+
 # --- the race: N processes add the same key at once ---------------------------
 # race KEY N: each process waits for $T_TMP/go, then adds KEY and reports.
 race() {
