@@ -45,6 +45,9 @@ void *xmalloc(size_t n);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 void buf_add(struct buf *b, const void *p, size_t n);
+/* Room for n more bytes (and the NUL), allocated exactly: capacity that
+ * is charged to a budget before the bytes are written. */
+void buf_reserve(struct buf *b, size_t n);
 void buf_addstr(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_free(struct buf *b);
@@ -796,7 +799,8 @@ int serfrpc_open(struct serfrpc **out, const char *addr, const char *token, int6
 void serfrpc_close(struct serfrpc *c);
 /* Later calls on c end by deadline_ms. */
 void serfrpc_set_deadline(struct serfrpc *c, int64_t deadline_ms);
-/* What the calls return when c's memory budget would be passed. */
+/* What the calls return when c's memory budget would be passed; err then
+ * names what did not fit ("the answers to NAME", "the request (N bytes)"). */
 #define SERFRPC_NO_MEMORY (-2)
 /* Charge what c holds from now on to a memory budget: charge(ctx, n) says
  * whether n more bytes fit (0) or not (-1, and nothing is charged); release

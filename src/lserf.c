@@ -4,6 +4,7 @@
  * event() and members(); query() and query_many() (several queries at once
  * on one connection) are for tools (`serfhand status`, propose, tick).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,6 +113,15 @@ static int open_conn(lua_State *L, struct call *c, char *err, size_t errlen)
     return r;
 }
 
+/* The memory cap was hit in a call (SERFRPC_NO_MEMORY; err names what
+ * did not fit): raise "serf.FN: WHAT: not enough memory (...)". */
+static int no_memory(lua_State *L, const char *fn, const char *err)
+{
+    char what[600];
+    snprintf(what, sizeof what, "serf.%s: %s", fn, err);
+    return sandbox_memory_error(L, what);
+}
+
 static int fail(lua_State *L, const char *err)
 {
     luaL_pushfail(L);
@@ -210,7 +220,7 @@ static int l_event(lua_State *L)
         r = serfrpc_event(c->conn, name, payload, len, coalesce, err, sizeof err);
     call_free(L, c);
     if (r == SERFRPC_NO_MEMORY)
-        return sandbox_memory_error(L, "serf.event: the reply");
+        return no_memory(L, "event", err);
     if (r < 0)
         return fail(L, err);
     lua_pushboolean(L, 1);
@@ -249,7 +259,7 @@ static int l_members(lua_State *L)
     c->conn = NULL;
     if (r == SERFRPC_NO_MEMORY) {
         call_free(L, c);
-        return sandbox_memory_error(L, "serf.members: the reply");
+        return no_memory(L, "members", err);
     }
     if (r < 0) {
         call_free(L, c);
@@ -477,8 +487,7 @@ static int run_queries(lua_State *L, struct serf_query *qs, size_t n, struct res
     }
     if (r == SERFRPC_NO_MEMORY) {
         call_free(L, c);
-        return sandbox_memory_error(L, many ? "serf.query_many: the answers"
-                                            : "serf.query: the answers");
+        return no_memory(L, many ? "query_many" : "query", err);
     }
     if (r < 0) {
         call_free(L, c);

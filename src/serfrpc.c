@@ -54,12 +54,51 @@ struct serfrpc {
     void (*release)(void *ctx, size_t n);
     void *budget_ctx;
     size_t in_held;
+    bool broken; /* a request went out in part: nothing more may follow it */
 };
 
 /* Charge n more bytes to c's budget: 0 when they fit (or there is none). */
 static int charge(struct serfrpc *c, size_t n)
 {
     return c->charge && n ? c->charge(c->budget_ctx, n) : 0;
+}
+
+static void release(struct serfrpc *c, size_t n)
+{
+    if (c->release && n)
+        c->release(c->budget_ctx, n);
+}
+
+/* A request (the caller's payloads, names and filters copied into it) is
+ * held until it is sent: at most bound bytes, charged before req is made
+ * that large (its capacity is then exactly that), or SERFRPC_NO_MEMORY. */
+static int charge_request(struct serfrpc *c, struct buf *req, size_t bound, char *err,
+                          size_t errlen)
+{
+    if (charge(c, bound + 1) < 0) {
+        util_errf(err, errlen, "the request (%zu bytes)", bound);
+        return SERFRPC_NO_MEMORY;
+    }
+    buf_reserve(req, bound);
+    return 0;
+}
+
+/* What a request takes at most: its fixed keys and headers, and each
+ * string with the longest msgpack header (5 bytes). */
+#define REQUEST_FRAMING 256
+static size_t str_bound(const char *s)
+{
+    return strlen(s) + 5;
+}
+
+static size_t query_bound(const struct serf_query *q, const char *const *nodes, size_t nnodes)
+{
+    size_t n = REQUEST_FRAMING + str_bound(q->name) + q->len + 5;
+    for (size_t i = 0; i < nnodes; i++)
+        n += str_bound(nodes[i]);
+    for (size_t i = 0; i < q->ntags; i++)
+        n += str_bound(q->tagk[i]) + str_bound(q->tagv[i]);
+    return n;
 }
 
 void serfrpc_set_budget(struct serfrpc *c, int (*charge_fn)(void *ctx, size_t n),
@@ -92,9 +131,15 @@ static int wait_fd(int fd, short ev, int64_t deadline)
     }
 }
 
+/* Send n bytes. A request cut short (the deadline, a dead connection)
+ * leaves the agent mid-message: the connection takes no more requests. */
 static int send_all(struct serfrpc *c, const void *p, size_t n, char *err, size_t errlen)
 {
     const char *s = p;
+    if (c->broken) {
+        util_errf(err, errlen, "serf: %s: an earlier request was cut short", c->addr);
+        return -1;
+    }
     while (n > 0) {
         ssize_t w = send(c->fd, s, n, MSG_NOSIGNAL);
         if (w > 0) {
@@ -108,12 +153,14 @@ static int send_all(struct serfrpc *c, const void *p, size_t n, char *err, size_
             int r = wait_fd(c->fd, POLLOUT, c->deadline);
             if (r == 0) {
                 timed_out(c, err, errlen, "sending to");
+                c->broken = s != p;
                 return -1;
             }
             if (r > 0)
                 continue;
         }
         util_errf(err, errlen, "serf: sending to %s: %s", c->addr, strerror(errno));
+        c->broken = s != p;
         return -1;
     }
     return 0;
@@ -156,8 +203,7 @@ static int read_msg(struct serfrpc *c, struct mp_value **out, char *err, size_t 
             buf_add(&c->in, chunk, (size_t)n);
             if (c->in.cap > c->in_held) { /* grown: charge the new capacity */
                 if (charge(c, c->in.cap - c->in_held) < 0) {
-                    util_errf(err, errlen, "serf: a reply from %s larger than the memory allows",
-                              c->addr);
+                    util_errf(err, errlen, "the reply (over %zu bytes)", c->in.len);
                     return SERFRPC_NO_MEMORY;
                 }
                 c->in_held = c->in.cap;
@@ -372,6 +418,10 @@ int serfrpc_event(struct serfrpc *c, const char *name, const void *payload, size
                   bool coalesce, char *err, size_t errlen)
 {
     struct buf req = {0};
+    size_t bound = REQUEST_FRAMING + str_bound(name) + len + 5;
+    int rc = charge_request(c, &req, bound, err, errlen);
+    if (rc < 0)
+        return rc;
     uint64_t seq = put_header(c, &req, "event");
     msgpack_map(&req, 3);
     msgpack_cstr(&req, "Name");
@@ -380,8 +430,9 @@ int serfrpc_event(struct serfrpc *c, const char *name, const void *payload, size
     msgpack_bin(&req, payload, len);
     msgpack_cstr(&req, "Coalesce");
     msgpack_bool(&req, coalesce);
-    int rc = simple_call(c, &req, seq, err, errlen);
+    rc = simple_call(c, &req, seq, err, errlen);
     buf_free(&req);
+    release(c, bound + 1);
     return rc;
 }
 
@@ -663,9 +714,12 @@ static void send_retries(struct serfrpc *c, const struct serf_query *qs, size_t 
         again.ntags = 0;
         again.ack = true;
         again.timeout_ms = q->timeout_ms ? left : 0;
-        if (again.nnodes > 0) {
-            struct buf req = {0};
-            char err[256];
+        /* a retry that the memory cannot hold is not sent: the query
+         * goes on with what gossip brings */
+        struct buf req = {0};
+        char err[256];
+        size_t bound = query_bound(&again, again.nodes, again.nnodes);
+        if (again.nnodes > 0 && charge_request(c, &req, bound, err, sizeof err) == 0) {
             put_query(c, &req, &again, &rs[*nrs].seq);
             if (send_all(c, req.data, req.len, err, sizeof err) == 0) {
                 rs[*nrs].of = i;
@@ -673,6 +727,7 @@ static void send_retries(struct serfrpc *c, const struct serf_query *qs, size_t 
                 (*nrs)++;
             }
             buf_free(&req);
+            release(c, bound + 1);
         }
         free(who);
     }
@@ -716,6 +771,11 @@ int serfrpc_query_many(struct serfrpc *c, const struct serf_query *qs, size_t n,
 
     /* All requests in one write: the agent starts each query as it reads it,
      * so their gossip overlaps instead of waiting for each other. */
+    size_t bound = 0;
+    for (size_t i = 0; i < n; i++)
+        bound += query_bound(&qs[i], qs[i].nodes, qs[i].nnodes);
+    if ((rc = charge_request(c, &req, bound, err, errlen)) < 0)
+        goto out;
     for (size_t i = 0; i < n; i++) {
         struct serf_query q = qs[i];
         if (q.nretry_nodes && q.retry_ms > 0) {
@@ -724,8 +784,12 @@ int serfrpc_query_many(struct serfrpc *c, const struct serf_query *qs, size_t n,
         }
         put_query(c, &req, &q, &st[i].seq);
     }
-    if (send_all(c, req.data, req.len, err, errlen) < 0)
+    rc = send_all(c, req.data, req.len, err, errlen);
+    buf_free(&req); /* sent: not held while the answers come */
+    release(c, bound + 1);
+    if (rc < 0)
         goto out;
+    rc = -1;
 
     while (open > 0) {
         uint64_t got;
@@ -798,8 +862,7 @@ int serfrpc_query_many(struct serfrpc *c, const struct serf_query *qs, size_t n,
         msgpack_free(rec);
         rec = NULL;
         if (done == SERFRPC_NO_MEMORY) {
-            util_errf(err, errlen, "serf: the answers to %s are larger than the memory allows",
-                      qs[i].name);
+            util_errf(err, errlen, "the answers to %s", qs[i].name);
             rc = done;
             goto out;
         }

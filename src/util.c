@@ -60,6 +60,15 @@ static void buf_grow(struct buf *b, size_t extra)
     b->cap = cap;
 }
 
+void buf_reserve(struct buf *b, size_t n)
+{
+    size_t need = b->len + n + 1;
+    if (need > b->cap) {
+        b->data = xrealloc(b->data, need);
+        b->cap = need;
+    }
+}
+
 void buf_add(struct buf *b, const void *p, size_t n)
 {
     buf_grow(b, n);

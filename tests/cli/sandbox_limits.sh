@@ -298,7 +298,14 @@ LUA
 # query (a handler may not).
 cat > "$B/handlers/tick.lua" <<'LUA'
 local serf = require "serfhand.serf"
+local log = require "serfhand.log"
 return function()
+  -- first a request that the host would copy 64 times (64 MiB): refused
+  -- before it is built on the agent's connection, and caught here
+  local p, payloads = string.rep("q", 1024 * 1024), {}
+  for i = 1, 64 do payloads[i] = p end
+  local ok, qerr = pcall(serf.query_many, "big", payloads)
+  log.info("query_many of 64 MiB: " .. (ok and "sent" or tostring(qerr)))
   local r, err = serf.query("flood", "", { timeout_ms = 20000 })
   return r and ("got " .. r.n .. " answers") or tostring(err)
 end
@@ -440,7 +447,9 @@ rc=$?
 ms=$((($(date +%s%N) - t0) / 1000000))
 expect_eq "a flood of query answers: the memory cap's exit code" "$rc" 5
 expect_match "a flood of query answers: the log names the cap" "$(cat "$LOG")" \
-    "serf.query: the answers: not enough memory \($MEM = 16\)"
+    "serf.query: the answers to flood: not enough memory \($MEM = 16\)"
+expect_match "a query's request counts too" "$(cat "$LOG")" \
+    "query_many of 64 MiB: .*serf.query_many: the request \(671[0-9]{5} bytes\): not enough memory \($MEM = 16\)"
 check "a flood of query answers: ended at the cap, long before the query's 20 s ($ms ms)" [ "$ms" -lt 10000 ]
 if [ ${#timer[@]} -gt 0 ]; then
     rss=$(tail -n 1 "$T_TMP/rss")
