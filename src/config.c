@@ -677,14 +677,23 @@ static int check_sources(const struct config *c, char *err, size_t errlen)
     return 0;
 }
 
-/* log.format and metrics.textfile, checked at load so that a typo names
- * the value instead of silently logging text or writing nowhere. */
+/* log.level, log.format and metrics.textfile, checked at load so that a
+ * typo names the value instead of silently logging at info, logging text
+ * or writing nowhere. */
 static int check_log_metrics(const struct config *c, char *err, size_t errlen)
 {
+    const struct cfg_value *l = &c->v[schema_find("log.level")];
     const struct cfg_value *f = &c->v[schema_find("log.format")];
     const struct cfg_value *t = &c->v[schema_find("metrics.textfile")];
     const char *file = c->file ? c->file : "(defaults)";
     char label[ENTRY_LABEL_MAX];
+    if (strcmp(l->str, "debug") != 0 && strcmp(l->str, "info") != 0 &&
+        strcmp(l->str, "warn") != 0 && strcmp(l->str, "error") != 0) {
+        entry_label(l->str, label);
+        util_errf(err, errlen, "%s:%d: log.level \"%s\" is not debug, info, warn or error", file,
+                  l->line, label);
+        return -1;
+    }
     if (strcmp(f->str, "text") != 0 && strcmp(f->str, "json") != 0) {
         entry_label(f->str, label);
         util_errf(err, errlen, "%s:%d: log.format \"%s\" is not text or json", file, f->line,

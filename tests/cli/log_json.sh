@@ -136,6 +136,16 @@ for v in '"JSON"' '"xml"' '""' '"json "'; do
     expect_eq "log.format = $v: exit 2" "$RC" 2
     expect_match "log.format = $v: named" "$OUT" "bad.conf:2: log.format \"${v:1:-1}\" is not text or json"
 done
+for v in '"debgu"' '"INFO"' '""' '"warning"'; do
+    printf 'log = {\n  level = %s,\n}\n' "$v" > "$T_TMP/bad.conf"
+    OUT=$("$SERFHAND" -c "$T_TMP/bad.conf" config 2>&1); RC=$?
+    expect_eq "log.level = $v: exit 2" "$RC" 2
+    expect_match "log.level = $v: named" "$OUT" "bad.conf:2: log.level \"${v:1:-1}\" is not debug, info, warn or error"
+done
+for v in debug info warn error; do
+    printf 'log = { level = "%s" }\n' "$v" > "$T_TMP/good.conf"
+    check "log.level = $v: taken" "$SERFHAND" -c "$T_TMP/good.conf" config
+done
 printf 'log = { format = 1 }\n' > "$T_TMP/bad.conf"
 OUT=$("$SERFHAND" -c "$T_TMP/bad.conf" config 2>&1); RC=$?
 expect_eq "log.format = 1: exit 2" "$RC" 2
