@@ -19,6 +19,7 @@
 #define DEF_URL "http://127.0.0.1:8088/v2"
 #define DEF_TIMEOUT_MS 800
 #define DEF_MAX_BYTES (4 * 1024 * 1024)
+#define MAX_PARAMS_BYTES (1024 * 1024) /* factomd's own params are a few hundred bytes */
 #define MAX_TIMEOUT_MS 600000
 
 /* Debug methods that leak the signing key (configuration) or change the
@@ -214,23 +215,28 @@ static int do_call(lua_State *L, const char *method, int params_idx, int opts_id
     if (s.deadline_hit)
         return push_err(L, method, "timeout", 0, "the handler deadline has passed");
 
-    buf_printf(&req, "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"%s\"", method);
-    if (params_idx) {
-        struct buf pb = {0};
-        int rc = ljson_encode(L, params_idx, &pb, err, sizeof err); /* never raises */
-        if (rc == 0) {
-            buf_addstr(&req, ",\"params\":");
-            buf_add(&req, pb.data, pb.len);
-        }
-        buf_free(&pb);
+    buf_printf(&req, "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"%s\",\"params\":", method);
+    if (params_idx) { /* the text goes straight into the request, never longer than the cap */
+        int rc = ljson_encode_max(L, params_idx, MAX_PARAMS_BYTES, &req, err, sizeof err);
         if (rc != 0) {
             buf_free(&req);
             if (rc == LJSON_NO_MEMORY)
                 return sandbox_memory_error(L, "factomd: encoding params");
+            if (rc == LJSON_TOO_LONG)
+                return luaL_error(L, "factomd: params of %s are longer than %d bytes", err,
+                                  MAX_PARAMS_BYTES);
             return luaL_error(L, "factomd: params cannot be encoded: %s", err);
         }
+    } else {
+        req.len -= strlen(",\"params\":"); /* no params member */
     }
     buf_addstr(&req, "}");
+    /* The request is held until the reply is in: charged. */
+    size_t req_held = req.cap;
+    if (sandbox_charge(L, req_held) < 0) {
+        buf_free(&req);
+        return sandbox_memory_error(L, "factomd: the request");
+    }
 
     char cuser[256], cpass[256]; /* from factomd.conf; wiped below */
     conf_auth(&s, cuser, sizeof cuser, cpass, sizeof cpass);
@@ -252,6 +258,7 @@ static int do_call(lua_State *L, const char *method, int params_idx, int opts_id
     int hrc = http_post(&hr, &body, &status, err, sizeof err);
     sodium_memzero(cpass, sizeof cpass);
     buf_free(&req);
+    sandbox_release(L, req_held);
     if (hrc == HTTP_NO_MEMORY)
         return sandbox_memory_error(L, "factomd: the reply");
     if (hrc == HTTP_TIMEOUT)

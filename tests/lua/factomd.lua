@@ -55,6 +55,9 @@ T.test("call: bad arguments raise", function()
   T.raises(function() factomd.call("heights", "x") end, "params must be a table")
   T.raises(function() factomd.call("heights", 1) end, "params must be a table")
   T.raises(function() factomd.call("heights", {f = print}) end, "params cannot be encoded")
+  -- never copied out of the Lua heap: refused at 1 MiB of JSON
+  T.raises(function() factomd.call("heights", {string.rep("x", 1048576)}) end,
+    "params of 1048580 bytes are longer than 1048576 bytes")
 end)
 
 T.test("options are checked", function()
