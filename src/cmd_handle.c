@@ -118,7 +118,9 @@ static int exec_handle(const struct args *a, const struct config *unused)
         rc = SH_EXIT_EVENT;
         goto out_nofree;
     }
-    if (event_parse(&ev, environ, in.data, in.len, err, sizeof err) < 0) {
+    int parsed = event_parse(&ev, environ, in.data, in.len, err, sizeof err);
+    buf_free(&in); /* ev holds its own copy: not twice the payload while the handler runs */
+    if (parsed < 0) {
         log_msg(LOG_LVL_ERROR, "refused event: %s", err);
         rc = SH_EXIT_EVENT;
         event_free(&ev);
