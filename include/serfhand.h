@@ -797,6 +797,10 @@ struct serfrpc;
 int serfrpc_open(struct serfrpc **out, const char *addr, const char *token, int64_t deadline_ms,
                  char *err, size_t errlen);
 void serfrpc_close(struct serfrpc *c);
+/* Where the agent's RPC is and its token, as configured: serf.rpc_addr,
+ * else $SERF_RPC_ADDR, else 127.0.0.1:7373; serf.rpc_auth, else
+ * $SERF_RPC_AUTH (NULL when neither: no auth). cfg may be NULL. */
+void serfrpc_endpoint(const struct config *cfg, const char **addr, const char **token);
 /* Later calls on c end by deadline_ms. */
 void serfrpc_set_deadline(struct serfrpc *c, int64_t deadline_ms);
 /* What the calls return when c's memory budget would be passed; err then

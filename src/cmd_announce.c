@@ -15,7 +15,6 @@
 
 #include "serfhand.h"
 
-#define DEFAULT_RPC "127.0.0.1:7373"
 #define SERF_EVENT_LIMIT 512 /* Serf's default user_event_size_limit */
 
 /* Fetch url/MANIFEST.json as a node will (the same caps as install) and
@@ -212,14 +211,8 @@ static int exec_announce(const struct args *a, const struct config *cfg)
         goto out;
     }
 
-    const char *addr = config_str(cfg, "serf.rpc_addr");
-    const char *token = config_str(cfg, "serf.rpc_auth");
-    if (!*addr)
-        addr = getenv("SERF_RPC_ADDR");
-    if (!addr || !*addr)
-        addr = DEFAULT_RPC;
-    if (!*token)
-        token = getenv("SERF_RPC_AUTH");
+    const char *addr, *token;
+    serfrpc_endpoint(cfg, &addr, &token);
     int64_t deadline = util_mono_ms() + config_int(cfg, "serf.timeout_ms");
     if (serfrpc_open(&rpc, addr, token, deadline, err, sizeof err) < 0 ||
         serfrpc_event(rpc, UPDATE_EVENT, payload.data, payload.len, false, err, sizeof err) < 0) {

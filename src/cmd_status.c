@@ -52,14 +52,8 @@ static int exec_status(const struct args *a, const struct config *cfg)
 {
     bool json = args_has(a, "--json");
     long timeout_ms = (long)args_num(a, "--timeout-ms", DEFAULT_TIMEOUT_MS);
-    const char *addr = config_str(cfg, "serf.rpc_addr");
-    const char *token = config_str(cfg, "serf.rpc_auth");
-    if (!addr || !*addr)
-        addr = getenv("SERF_RPC_ADDR");
-    if (!addr || !*addr)
-        addr = "127.0.0.1:7373";
-    if (!token || !*token)
-        token = getenv("SERF_RPC_AUTH");
+    const char *addr, *token;
+    serfrpc_endpoint(cfg, &addr, &token);
 
     char err[512];
     struct serfrpc *c = NULL;

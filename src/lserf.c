@@ -14,7 +14,6 @@
 #include "serfhand.h"
 
 #define CALL_MT "serfhand.serf.call"
-#define DEFAULT_ADDR "127.0.0.1:7373"
 #define MAX_PAYLOAD (1 << 20)       /* far above Serf's limits: misuse, not data */
 #define DEFAULT_QUERY_WAIT_MS 30000 /* when the agent picks the query timeout */
 
@@ -98,15 +97,8 @@ static int64_t rpc_timeout_ms(lua_State *L)
  * default; serf.rpc_auth, else $SERF_RPC_AUTH. */
 static int open_conn(lua_State *L, struct call *c, char *err, size_t errlen)
 {
-    const struct config *cfg = sandbox_config(L);
-    const char *addr = cfg ? config_str(cfg, "serf.rpc_addr") : NULL;
-    const char *token = cfg ? config_str(cfg, "serf.rpc_auth") : NULL;
-    if (!addr || !*addr)
-        addr = getenv("SERF_RPC_ADDR");
-    if (!addr || !*addr)
-        addr = DEFAULT_ADDR;
-    if (!token || !*token)
-        token = getenv("SERF_RPC_AUTH");
+    const char *addr, *token;
+    serfrpc_endpoint(sandbox_config(L), &addr, &token);
     int r = serfrpc_open(&c->conn, addr, token, deadline_in(L, rpc_timeout_ms(L)), err, errlen);
     if (r == 0)
         serfrpc_set_budget(c->conn, budget_charge, budget_release, L);

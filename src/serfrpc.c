@@ -361,6 +361,18 @@ void serfrpc_set_deadline(struct serfrpc *c, int64_t deadline_ms)
     c->deadline = deadline_ms;
 }
 
+void serfrpc_endpoint(const struct config *cfg, const char **addr, const char **token)
+{
+    *addr = cfg ? config_str(cfg, "serf.rpc_addr") : NULL;
+    *token = cfg ? config_str(cfg, "serf.rpc_auth") : NULL;
+    if (!*addr || !**addr)
+        *addr = getenv("SERF_RPC_ADDR");
+    if (!*addr || !**addr)
+        *addr = "127.0.0.1:7373";
+    if (!*token || !**token)
+        *token = getenv("SERF_RPC_AUTH");
+}
+
 void serfrpc_close(struct serfrpc *c)
 {
     if (!c)

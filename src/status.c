@@ -496,14 +496,8 @@ static bool in_list(char *const *v, size_t n, const char *s)
 int status_ask(const struct config *cfg, const struct status_ask *q, struct status_round *r,
                char *err, size_t errlen)
 {
-    const char *addr = config_str(cfg, "serf.rpc_addr");
-    const char *token = config_str(cfg, "serf.rpc_auth");
-    if (!addr || !*addr)
-        addr = getenv("SERF_RPC_ADDR");
-    if (!addr || !*addr)
-        addr = "127.0.0.1:7373";
-    if (!token || !*token)
-        token = getenv("SERF_RPC_AUTH");
+    const char *addr, *token;
+    serfrpc_endpoint(cfg, &addr, &token);
     memset(r, 0, sizeof *r);
     struct serfrpc *c = NULL;
     struct serf_member *m = NULL;
