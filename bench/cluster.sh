@@ -11,7 +11,7 @@
 # "RESULT name value" lines for bench/run. DECIDE_ROUNDS (default 9, 5 from
 # 40 agents on) and RESTART_ROUNDS (default 1) set the round counts.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 N=${1:-5}
 . tests/lib.sh
 . tests/cluster/lib.bash
@@ -135,9 +135,9 @@ for r in $(seq 1 "$ROUNDS"); do
     # 2. The floor of any vote-then-relay protocol: a query until a quorum
     #    answered, then one until every node did, with the trivial ping handler.
     read -r fa0 fh0 <<< "$(cpu_ticks)"
-    f=$(python3 bench/two_rounds.py 127.0.0.1:8601 "$N" 2>> "$T_TMP/two_rounds.err") ||
+    fl=$(python3 bench/two_rounds.py 127.0.0.1:8601 "$N" 2>> "$T_TMP/two_rounds.err") ||
         die "two ping rounds failed: $(cat "$T_TMP/two_rounds.err")"
-    floor="$floor $f"
+    floor="$floor $fl"
     sleep 1
     read -r fa1 fh1 <<< "$(cpu_ticks)"
     fcpu_a=$((fcpu_a + fa1 - fa0)); fcpu_h=$((fcpu_h + fh1 - fh0))
@@ -195,6 +195,7 @@ for r in $(seq 1 "$RROUNDS"); do
         > "$T_TMP/rpropose.out" 2>&1 &
     ppid=$!
     sleep 0.2
+    apid=
     eval "apid=\$AGENT_PID_n$k"
     kill "$apid"
     wait_for 10 sh -c "! kill -0 $apid 2>/dev/null"
@@ -223,10 +224,13 @@ for r in $(seq 1 "$RROUNDS"); do
     wait_for 60 members_alive 8601 "$N" || die "n$k did not rejoin"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-plain_med=$(median $plain)
-decide_med=$(median $decide)
-floor_med=$(median $floor)
-kfloor_med=$(median $kfloor)
+# shellcheck disable=SC2086 # the lists are words on purpose
+{
+    plain_med=$(median $plain)
+    decide_med=$(median $decide)
+    floor_med=$(median $floor)
+    kfloor_med=$(median $kfloor)
+}
 relays=$(sed -n 's/^relay: [0-9]* votes sent on in \([0-9]*\) quer.*/\1/p' "$T_TMP/propose.out" | sort -n | tail -n 1)
 # The restart spread: the rounds' executors (their `at` lies past the end of
 # the run) are stopped, and one more proposal, by the node that was
