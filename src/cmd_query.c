@@ -239,7 +239,8 @@ const struct cmd_entry cmd_query_entry = {
         "\"answer_base64\" holds its bytes. Parse JSON answers with jq's fromjson.",
     .exits = "  0 every target answered (and at least N with --expect N)\n"
              "  1 some did not\n"
-             "  2 usage, configuration, or the agent cannot be reached or refused the query",
+             "  2 usage, configuration, the agent cannot be reached or refused the query, or\n"
+             "    the answers came to more than 64 MiB (a member answering under many names)",
     .exec = exec_query,
     .needs_config = true,
 };

@@ -51,51 +51,33 @@ static void parse_rows(lua_State *L, const struct row *rows, size_t n, struct pa
 static int exec_status(const struct args *a, const struct config *cfg)
 {
     bool json = args_has(a, "--json");
-    long timeout_ms = (long)args_num(a, "--timeout-ms", DEFAULT_TIMEOUT_MS);
-    const char *addr, *token;
-    serfrpc_endpoint(cfg, &addr, &token);
-
     char err[512];
-    struct serfrpc *c = NULL;
-    struct serf_member *m = NULL;
-    size_t nm = 0, alive = 0;
-    struct serf_query_result res = {0};
+    struct status_round r = {0};
     struct row *rows = NULL;
     struct parsed *parsed = NULL;
     struct sandbox *sb = NULL;
     int rc = SH_EXIT_USAGE;
-    int64_t rpc_ms = config_int(cfg, "serf.timeout_ms");
 
-    if (serfrpc_open(&c, addr, token, util_mono_ms() + rpc_ms, err, sizeof err) < 0 ||
-        serfrpc_members(c, &m, &nm, err, sizeof err) < 0) {
-        fprintf(stderr, "serfhand status: %s\n", err);
-        goto out;
-    }
-    for (size_t i = 0; i < nm; i++)
-        if (strcmp(m[i].status, "alive") == 0)
-            alive++;
-    struct serf_query q = {
+    /* Every alive member is a target (the round's own memory bound holds
+     * against a member answering under many names). */
+    struct status_ask q = {
         .name = QUERY_NAME,
         .payload = "",
         .len = 0,
-        .timeout_ms = timeout_ms,
-        .expect = alive,
+        .timeout_ms = (long)args_num(a, "--timeout-ms", DEFAULT_TIMEOUT_MS),
+        .expect = -1,
     };
-    serfrpc_set_deadline(c, util_mono_ms() + timeout_ms + rpc_ms);
-    if (serfrpc_query(c, &q, &res, err, sizeof err) < 0) {
+    if (status_ask(cfg, &q, &r, err, sizeof err) < 0) {
         fprintf(stderr, "serfhand status: %s\n", err);
         goto out;
     }
-    rows = xmalloc((alive + res.nresp + 1) * sizeof *rows);
+    size_t alive = r.alive;
+    rows = xmalloc((r.ntargets + 1) * sizeof *rows);
     size_t nrows = 0;
-    for (size_t i = 0; i < nm; i++) {
-        if (strcmp(m[i].status, "alive") != 0)
-            continue;
-        rows[nrows].name = m[i].name;
-        rows[nrows].answer = NULL;
-        for (size_t k = 0; k < res.nresp; k++)
-            if (strcmp(res.resp[k].from, m[i].name) == 0)
-                rows[nrows].answer = &res.resp[k].payload;
+    for (size_t i = 0; i < r.ntargets; i++) {
+        const struct serf_reply *reply = status_round_reply(&r, r.targets[i], NULL);
+        rows[nrows].name = r.targets[i];
+        rows[nrows].answer = reply ? &reply->payload : NULL;
         nrows++;
     }
     qsort(rows, nrows, sizeof *rows, row_cmp);
@@ -146,9 +128,7 @@ out:
     sandbox_free(sb);
     free(parsed);
     free(rows);
-    serfrpc_query_result_free(&res);
-    serfrpc_members_free(m, nm);
-    serfrpc_close(c);
+    status_round_free(&r);
     return rc;
 }
 

@@ -493,9 +493,30 @@ static bool in_list(char *const *v, size_t n, const char *s)
     return false;
 }
 
+/* What one round may hold of the agent's replies and the answers: far
+ * above what 65 nodes answer, and an end to a member that answers under
+ * ever new names (a name is the sender's word). */
+#define STATUS_MEMORY ((size_t)64 << 20)
+
+static int round_charge(void *ctx, size_t n)
+{
+    size_t *used = ctx;
+    if (n > STATUS_MEMORY - *used)
+        return -1;
+    *used += n;
+    return 0;
+}
+
+static void round_release(void *ctx, size_t n)
+{
+    size_t *used = ctx;
+    *used -= n < *used ? n : *used;
+}
+
 int status_ask(const struct config *cfg, const struct status_ask *q, struct status_round *r,
                char *err, size_t errlen)
 {
+    size_t used = 0;
     const char *addr, *token;
     serfrpc_endpoint(cfg, &addr, &token);
     memset(r, 0, sizeof *r);
@@ -504,8 +525,10 @@ int status_ask(const struct config *cfg, const struct status_ask *q, struct stat
     size_t nm = 0;
     int rc = -1;
     int64_t rpc_ms = config_int(cfg, "serf.timeout_ms");
-    if (serfrpc_open(&c, addr, token, util_mono_ms() + rpc_ms, err, errlen) < 0 ||
-        serfrpc_members(c, &m, &nm, err, errlen) < 0)
+    if (serfrpc_open(&c, addr, token, util_mono_ms() + rpc_ms, err, errlen) < 0)
+        goto out;
+    serfrpc_set_budget(c, round_charge, round_release, &used);
+    if (serfrpc_members(c, &m, &nm, err, errlen) < 0)
         goto out;
     /* Who should answer: the named nodes, or every alive member. With tag
      * filters (Go regexps, matched by the agents) only the agents know. */
@@ -549,6 +572,14 @@ int status_ask(const struct config *cfg, const struct status_ask *q, struct stat
     int64_t wait = q->timeout_ms ? q->timeout_ms : serf_default_timeout(nm) + 1000;
     serfrpc_set_deadline(c, t.t0 + wait + rpc_ms);
     rc = serfrpc_query(c, &sq, &r->res, err, errlen);
+    if (rc == SERFRPC_NO_MEMORY) {
+        char what[256];
+        snprintf(what, sizeof what, "%s", err);
+        util_errf(err, errlen,
+                  "serf: %s came to more than %zu MiB (a member answering under many names?)", what,
+                  STATUS_MEMORY >> 20);
+        rc = -1;
+    }
     r->elapsed_ms = util_mono_ms() - t.t0;
     r->ms = t.ms;
 out:

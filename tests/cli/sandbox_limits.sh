@@ -403,8 +403,9 @@ run_case query json_dag 5 "$MEM"
 CONF=$T_TMP/conf
 run_case user store_oom 5 "store.put: encoding the value: not enough memory \\($MEM = 64\\)"
 
-# The fake agent: handshake, then the query accepted and answered by 60 KB
-# answers under new names until the client hangs up (msgpack by hand).
+# The fake agent: the handshake, a members list of one, and any query
+# accepted and answered by 60 KB answers under new names until the client
+# hangs up (msgpack by hand).
 cat > "$T_TMP/serf_flood.py" <<'PY'
 import socket, struct
 def s(x):
@@ -412,6 +413,10 @@ def s(x):
     return (bytes([0xa0 | len(b)]) if len(b) < 32 else b"\xd9" + bytes([len(b)])) + b
 def bin_(b): return b"\xc6" + struct.pack(">I", len(b)) + b
 def header(seq): return b"\x82" + s("Error") + s("") + s("Seq") + b"\xcf" + struct.pack(">Q", seq)
+def seq_of(req): # our client's Seq is a positive fixint here
+    return req[req.find(b"\xa3Seq") + 4]
+members = (b"\x81" + s("Members") + b"\x91\x85" + s("Name") + s("n1") + s("Addr") + bin_(bytes([127, 0, 0, 1])) +
+           s("Port") + b"\x01" + s("Tags") + b"\x80" + s("Status") + s("alive"))
 srv = socket.socket()
 srv.bind(("127.0.0.1", 0))
 srv.listen(1)
@@ -420,15 +425,22 @@ payload = bin_(b"x" * 60000)
 while True:
     c, _ = srv.accept()
     try:
-        c.recv(4096)                 # handshake, Seq 0
-        c.sendall(header(0))
-        c.recv(4096)                 # the query, Seq 1
-        c.sendall(header(1))         # accepted
-        i = 0
         while True:
-            i += 1
-            c.sendall(header(1) + b"\x83" + s("Type") + s("response") + s("From") + s("m%d" % i) +
-                      s("Payload") + payload)
+            req = c.recv(65536)
+            if not req:
+                break
+            seq = seq_of(req)
+            if b"members" in req:
+                c.sendall(header(seq) + members)
+                continue
+            c.sendall(header(seq))   # the handshake, or the query accepted
+            if b"\xa5query" not in req:
+                continue
+            i = 0
+            while True:
+                i += 1
+                c.sendall(header(seq) + b"\x83" + s("Type") + s("response") + s("From") + s("m%d" % i) +
+                          s("Payload") + payload)
     except OSError:
         pass
     finally:
@@ -455,6 +467,21 @@ if [ ${#timer[@]} -gt 0 ]; then
     rss=$(tail -n 1 "$T_TMP/rss")
     check "a flood of query answers: resident set ${rss} KiB, at most $(((16 + 40) * 1024)) KiB" \
         [ "$rss" -le $(((16 + 40) * 1024)) ]
+fi
+# `serfhand query` (no Lua, no cap of a run): the same flood ends at the
+# round's own bound.
+: > "$T_TMP/rss"
+t0=$(date +%s%N)
+OUT=$("${timer[@]}" "$SERFHAND" -c "$CONF" query --expect 5000 --timeout 20s flood 2>&1); rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+expect_eq "serfhand query, flooded: fails" "$rc" 2
+expect_match "serfhand query, flooded: says why" "$OUT" \
+    "the answers to flood came to more than 64 MiB \(a member answering under many names\?\)"
+check "serfhand query, flooded: ended long before the query's 20 s ($ms ms)" [ "$ms" -lt 10000 ]
+if [ ${#timer[@]} -gt 0 ]; then
+    rss=$(tail -n 1 "$T_TMP/rss")
+    check "serfhand query, flooded: resident set ${rss} KiB, at most $(((64 + 40) * 1024)) KiB" \
+        [ "$rss" -le $(((64 + 40) * 1024)) ]
 fi
 CONF=$T_TMP/conf
 
