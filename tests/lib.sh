@@ -8,6 +8,14 @@ SERFHAND="$TOP/$BUILD/serfhand"
 # resident set then holds shadow memory and freed blocks in quarantine.
 T_SANITIZED=false
 ldd "$SERFHAND" 2> /dev/null | grep -q libasan && T_SANITIZED=true
+# What `env -i` must pass on to the binary under test so that a sanitizer
+# report goes where tests/run collects it: "${SAN_ENV[@]}" after env -i.
+SAN_ENV=()
+if $T_SANITIZED; then
+    for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
+        [ -n "${!v:-}" ] && SAN_ENV+=("$v=${!v}")
+    done
+fi
 T_PASS=0
 T_FAIL=0
 T_TMP=$(mktemp -d "${TMPDIR:-/tmp}/serfhand-test.XXXXXX")

@@ -82,11 +82,11 @@ printf 'return function(ev) end\n' > b/handlers/user/ping.lua
 "$SERFHAND" sign -s k1.sec --name demo --version 1 b > /dev/null || fail "signing"
 printf 'bundle = "%s/b"\nstate_dir = "%s/state"\nlog = { target = "%s/log" }\ntrust = { keys = { "RWnotakey" } }\n' \
     "$W" "$W" "$W" > bad.conf
-OUT=$(env -i PATH="$PATH" SERF_EVENT=user SERF_USER_EVENT=ping SERF_USER_LTIME=1 SERF_SELF_NAME=n1 \
+OUT=$(env -i PATH="$PATH" "${SAN_ENV[@]}" SERF_EVENT=user SERF_USER_EVENT=ping SERF_USER_LTIME=1 SERF_SELF_NAME=n1 \
     "$SERFHAND" -c bad.conf handle < /dev/null 2>&1); RC=$?
 expect_eq "an event under a bad trust.keys: exit 2 (configuration), not 3" "$RC" 2
 expect_match "and it says which entry" "$OUT" 'config: .*bad\.conf:4: trust\.keys\[1\] "RWnotakey"'
-OUT=$(env -i PATH="$PATH" SERF_EVENT=query SERF_QUERY_NAME=ping SERF_QUERY_LTIME=1 SERF_SELF_NAME=n1 \
+OUT=$(env -i PATH="$PATH" "${SAN_ENV[@]}" SERF_EVENT=query SERF_QUERY_NAME=ping SERF_QUERY_LTIME=1 SERF_SELF_NAME=n1 \
     "$SERFHAND" -c bad.conf handle < /dev/null 2>&1); RC=$?
 expect_eq "a query under a bad trust.keys: exit 2 and no response" "$OUT|$RC" "|2"
 for c in "verify b" "check" "install b" "tick"; do
@@ -95,7 +95,7 @@ for c in "verify b" "check" "install b" "tick"; do
 done
 printf 'bundle = "%s/b"\nstate_dir = "%s/state"\nlog = { target = "%s/log" }\ntrust = { keys = { "%s" } }\n' \
     "$W" "$W" "$W" "$K1" > good.conf
-OUT=$(env -i PATH="$PATH" SERF_EVENT=query SERF_QUERY_NAME=ping SERF_QUERY_LTIME=1 SERF_SELF_NAME=n1 \
+OUT=$(env -i PATH="$PATH" "${SAN_ENV[@]}" SERF_EVENT=query SERF_QUERY_NAME=ping SERF_QUERY_LTIME=1 SERF_SELF_NAME=n1 \
     "$SERFHAND" -c good.conf handle < /dev/null 2>&1); RC=$?
 expect_eq "the same bundle under a good trust.keys runs" "$OUT|$RC" "RAN|0"
 

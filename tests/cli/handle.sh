@@ -33,7 +33,7 @@ serf_event() {
     *) var=SERF_X_UNUSED ltvar=SERF_X_UNUSED2 ;;
     esac
     : > "$LOG"
-    OUT=$(env -i PATH="$PATH" SERF_EVENT="$type" "$var=$name" "$ltvar=7" SERF_SELF_NAME=n1 \
+    OUT=$(env -i PATH="$PATH" "${SAN_ENV[@]}" SERF_EVENT="$type" "$var=$name" "$ltvar=7" SERF_SELF_NAME=n1 \
         SERF_SELF_ROLE=auth SERF_TAG_ROLE=auth SERF_TAG_FOO_BAR=v1 \
         ${WRAP:-} "$SERFHAND" -c "$T_TMP/conf" handle < "$in" 2>&1; echo "~$?")
     RC=${OUT##*~}
@@ -87,7 +87,7 @@ expect_match "missing handler is logged, naming the file looked for" "$(cat "$LO
 # level (info) sees it.
 sed 's/level = "debug"/level = "info"/' "$T_TMP/conf" > "$T_TMP/conf.info"
 : > "$LOG"
-env -i PATH="$PATH" SERF_EVENT=query SERF_QUERY_NAME=tpyo SERF_QUERY_LTIME=1 \
+env -i PATH="$PATH" "${SAN_ENV[@]}" SERF_EVENT=query SERF_QUERY_NAME=tpyo SERF_QUERY_LTIME=1 \
     "$SERFHAND" -c "$T_TMP/conf.info" handle < /dev/null > /dev/null 2>&1
 expect_match "missing handler: logged at info, naming the file" "$(cat "$LOG")" \
     "info: .*no handler handlers/query/tpyo.lua in bundle $B"
@@ -610,7 +610,7 @@ expect_match "config prints the settings in effect" "$OUT" "stall_minutes = 30,"
 
 # A query whose config is broken sends nothing (errors go to syslog).
 cfgerr 'x = 1\n'
-OUT=$(env -i PATH="$PATH" SERF_EVENT=query SERF_QUERY_NAME=hello "$SERFHAND" -c "$T_TMP/bad.conf" < /dev/null 2>&1); RC=$?
+OUT=$(env -i PATH="$PATH" "${SAN_ENV[@]}" SERF_EVENT=query SERF_QUERY_NAME=hello "$SERFHAND" -c "$T_TMP/bad.conf" < /dev/null 2>&1); RC=$?
 expect_eq "broken config during a query: no output" "$OUT|$RC" "|2"
 
 finish

@@ -72,7 +72,7 @@ done
 
 # ver STATE: the answer of query `ver` run by the active bundle of a config.
 ver() {
-    env -i PATH="$PATH" SERF_EVENT=query SERF_QUERY_NAME=ver SERF_QUERY_LTIME=1 \
+    env -i PATH="$PATH" "${SAN_ENV[@]}" SERF_EVENT=query SERF_QUERY_NAME=ver SERF_QUERY_LTIME=1 \
         SERF_SELF_NAME=n1 SERF_SELF_ROLE= "$SERFHAND" -c "$1" handle < /dev/null 2>/dev/null
 }
 cur() { readlink "$1/current"; }
@@ -334,7 +334,7 @@ ann() { local c=$1; shift; "$SERFHAND" -c "$c" announce --print "$@"; }
 # deliver CONF PAYLOAD: run the handler as Serf does for user event serfhand-update.
 deliver() {
     : > "$LOG"
-    printf '%s\n' "$2" | env -i PATH="$PATH" SERF_EVENT=user SERF_USER_EVENT=serfhand-update \
+    printf '%s\n' "$2" | env -i PATH="$PATH" "${SAN_ENV[@]}" SERF_EVENT=user SERF_USER_EVENT=serfhand-update \
         SERF_USER_LTIME=5 SERF_SELF_NAME=n1 SERF_SELF_ROLE= "$SERFHAND" -c "$1" handle > "$T_TMP/ho" 2>&1
     RC=$?
 }
@@ -386,7 +386,12 @@ expect_eq "after all refused announcements the auto node still runs version 1" "
 deliver "$T_TMP/auto.conf" "$good"
 expect_eq "a valid announcement: exit 0" "$RC" 0
 expect_match "update.auto on: a detached install is started" "$(cat "$LOG")" "detached install from $URL/ok/b2 started"
-check "the detached install switches the node to version 2" wait_for 10 sh -c "[ \"\$(env -i PATH=\$PATH SERF_EVENT=query SERF_QUERY_NAME=ver SERF_QUERY_LTIME=1 SERF_SELF_NAME=n1 SERF_SELF_ROLE= $SERFHAND -c $T_TMP/auto.conf handle </dev/null 2>/dev/null)\" = 'demo v2' ]"
+# answers CONF WANT: query ver, run as Serf runs it with CONF, answers WANT
+answers() {
+    [ "$(env -i PATH="$PATH" "${SAN_ENV[@]}" SERF_EVENT=query SERF_QUERY_NAME=ver SERF_QUERY_LTIME=1 \
+        SERF_SELF_NAME=n1 SERF_SELF_ROLE= "$SERFHAND" -c "$1" handle < /dev/null 2> /dev/null)" = "$2" ]
+}
+check "the detached install switches the node to version 2" wait_for 10 answers "$T_TMP/auto.conf" 'demo v2'
 check "the detached install logged its success" wait_for 5 grep -q "install: installed bundle demo version 2" "$LOG"
 # --- update.sources ---------------------------------------------------------
 conf src "$T_TMP/state-src" "auto = true"
@@ -429,7 +434,7 @@ expect_match "a second pending installer is refused, logged" "$(cat "$LOG")" \
     "dropped: .*update.pending: held by an installer started by an earlier announcement \(at most one pending installer per node\)"
 check "and no second installer was started" sh -c "! grep -q 'detached install from' '$LOG'"
 wait "$hold"
-check "the first installer then switches to version 2" wait_for 10 sh -c "[ \"\$(env -i PATH=\$PATH SERF_EVENT=query SERF_QUERY_NAME=ver SERF_QUERY_LTIME=1 SERF_SELF_NAME=n1 SERF_SELF_ROLE= $SERFHAND -c $T_TMP/src.conf handle </dev/null 2>/dev/null)\" = 'demo v2' ]"
+check "the first installer then switches to version 2" wait_for 10 answers "$T_TMP/src.conf" 'demo v2'
 check "and releases update.pending" wait_for 5 flock -n "$T_TMP/state-src/update.pending" true
 
 conf off "$T_TMP/state-off"

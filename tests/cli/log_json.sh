@@ -38,7 +38,7 @@ LUA
 "$SERFHAND" sign -s "$T_TMP/k.sec" --name logbundle --version 3 "$B" > /dev/null 2>&1 || fail "sign"
 
 run() { # NAME [STDIN-FILE]: one user event; sets RC
-    env -i PATH="$PATH" SERF_EVENT=user SERF_USER_EVENT="$1" SERF_USER_LTIME=1 SERF_SELF_NAME=n1 \
+    env -i PATH="$PATH" "${SAN_ENV[@]}" SERF_EVENT=user SERF_USER_EVENT="$1" SERF_USER_LTIME=1 SERF_SELF_NAME=n1 \
         "$SERFHAND" -c "$T_TMP/conf" handle < "${2:-/dev/null}" > /dev/null 2>&1
     RC=$?
 }
@@ -103,7 +103,7 @@ expect_match "the deadline line" "$OUT" '"user:spin", "logbundle@3", ".*deadline
 
 # Lines before the event is known: event and bundle are null.
 : > "$LOG"
-env -i PATH="$PATH" SERF_EVENT=bogus "$SERFHAND" -c "$T_TMP/conf" handle < /dev/null > /dev/null 2>&1
+env -i PATH="$PATH" "${SAN_ENV[@]}" SERF_EVENT=bogus "$SERFHAND" -c "$T_TMP/conf" handle < /dev/null > /dev/null 2>&1
 OUT=$(validate "$LOG" 2>&1); VRC=$?
 expect_eq "refused event: JSON" "$VRC" 0
 expect_match "refused event: null event and bundle" "$OUT" '\["error", null, null, "refused event'
@@ -125,7 +125,7 @@ expect_match "the signal handler's line" "$OUT" '"error", "user:crunch", "logbun
 # text stays the default
 sed 's/, format = "json"//' "$T_TMP/conf" > "$T_TMP/text.conf"
 : > "$LOG"
-env -i PATH="$PATH" SERF_EVENT=user SERF_USER_EVENT=fails SERF_USER_LTIME=1 SERF_SELF_NAME=n1 \
+env -i PATH="$PATH" "${SAN_ENV[@]}" SERF_EVENT=user SERF_USER_EVENT=fails SERF_USER_LTIME=1 SERF_SELF_NAME=n1 \
     "$SERFHAND" -c "$T_TMP/text.conf" handle < /dev/null > /dev/null 2>&1
 expect_match "text is the default" "$(head -n 1 "$LOG")" '^[0-9-]+T[0-9:.]+Z serfhand\[[0-9]+\] '
 

@@ -44,7 +44,7 @@ CONF=$T_TMP/on.conf
 ev() { # TYPE NAME [CONF]: one event as Serf runs it; prints the exit code
     local var=SERF_USER_EVENT
     [ "$1" = query ] && var=SERF_QUERY_NAME
-    env -i PATH="$PATH" SERF_EVENT="$1" "$var=$2" SERF_USER_LTIME=1 SERF_QUERY_LTIME=1 \
+    env -i PATH="$PATH" "${SAN_ENV[@]}" SERF_EVENT="$1" "$var=$2" SERF_USER_LTIME=1 SERF_QUERY_LTIME=1 \
         SERF_SELF_NAME=n1 "$SERFHAND" -c "${3:-$CONF}" handle < /dev/null > /dev/null 2>&1
     echo $?
 }

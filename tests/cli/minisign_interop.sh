@@ -30,7 +30,7 @@ conf() { # PUBKEY-FILE...
 }
 runs() { # NAME: the signed query handler runs
     local out
-    out=$(env -i PATH="$PATH" SERF_EVENT=query SERF_QUERY_NAME=ping SERF_QUERY_LTIME=1 \
+    out=$(env -i PATH="$PATH" "${SAN_ENV[@]}" SERF_EVENT=query SERF_QUERY_NAME=ping SERF_QUERY_LTIME=1 \
         "$SERFHAND" -c "$W/conf" handle < /dev/null 2>&1)
     expect_eq "$1" "$out" "RAN pong"
 }

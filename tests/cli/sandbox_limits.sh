@@ -35,13 +35,9 @@ h() { cat > "$B/handlers/$1.lua"; }
 CONF=$T_TMP/conf
 RSS_KB=
 TIME_BIN=$(command -v /usr/bin/time || true)
-SAN_ENV=()
 if $T_SANITIZED; then
     TIME_BIN=
     echo "     (sanitizer build: resident-set bounds not checked)"
-    for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
-        [ -n "${!v:-}" ] && SAN_ENV+=("$v=${!v}")
-    done
 fi
 
 # run_case TYPE NAME RC LOGREGEX: run like Serf does, time the whole process.

@@ -35,7 +35,7 @@ keyid() { sed -n 1p "$1" | awk '{print $NF}'; }
 # query NAME [CONF]: run handle for query NAME like Serf; sets OUT, RC, LOGTXT.
 query() {
     : > "$LOG"
-    OUT=$(env -i PATH="$PATH" SERF_EVENT=query SERF_QUERY_NAME="$1" SERF_QUERY_LTIME=3 \
+    OUT=$(env -i PATH="$PATH" "${SAN_ENV[@]}" SERF_EVENT=query SERF_QUERY_NAME="$1" SERF_QUERY_LTIME=3 \
         SERF_SELF_NAME=n1 "$SERFHAND" -c "${2:-$W/conf}" handle < /dev/null 2>&1; echo "~$?")
     RC=${OUT##*~}
     OUT=${OUT%~*}

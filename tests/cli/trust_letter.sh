@@ -161,7 +161,7 @@ CONF
     nb "5: trust.keys $k (verify)" 2 "trust.keys\[1\] \"$P\": .*: $P: ${WHAT[$k]}" \
         "$SERFHAND" -c "$W/k.conf" verify "$B"
     : > "$W/log"
-    nb "5: trust.keys $k (a run, a configuration error)" 2 "" env -i PATH="$PATH" SERF_EVENT=user SERF_USER_EVENT=x \
+    nb "5: trust.keys $k (a run, a configuration error)" 2 "" env -i PATH="$PATH" "${SAN_ENV[@]}" SERF_EVENT=user SERF_USER_EVENT=x \
         SERF_USER_LTIME=1 SERF_SELF_NAME=n1 "$SERFHAND" -c "$W/k.conf" handle
     expect_match "5: trust.keys $k (the run's log)" "$(cat "$W/log")" "$P: ${WHAT[$k]}"
     cat > "$W/f.conf" <<CONF
@@ -258,7 +258,7 @@ log = { target = "$W/log6" }
 CONF
 }
 run6() { # CONF: query ping like Serf
-    env -i PATH="$PATH" SERF_EVENT=query SERF_QUERY_NAME=ping SERF_QUERY_LTIME=3 \
+    env -i PATH="$PATH" "${SAN_ENV[@]}" SERF_EVENT=query SERF_QUERY_NAME=ping SERF_QUERY_LTIME=3 \
         SERF_SELF_NAME=n1 "$SERFHAND" -c "$1" handle < /dev/null 2>&1
 }
 all_agree() { # LABEL THRESHOLD WANT(ok|refused) COUNT

@@ -66,7 +66,7 @@ lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
 
 # --- the deadline bounds proc.run (no agent needed) --------------------------
 t0=$(now)
-printf '%s\n' "$T_TMP/bounded.pid" | env -i PATH="$PATH" SERF_EVENT=user SERF_USER_EVENT=bounded \
+printf '%s\n' "$T_TMP/bounded.pid" | env -i PATH="$PATH" "${SAN_ENV[@]}" SERF_EVENT=user SERF_USER_EVENT=bounded \
     SERF_USER_LTIME=1 SERF_SELF_NAME=n1 "$SERFHAND" -c "$T_TMP/conf" handle >/dev/null 2>&1
 rc=$?
 t1=$(now)
