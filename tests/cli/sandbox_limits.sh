@@ -448,6 +448,13 @@ wait_for 10 test -s "$T_TMP/serf_flood.port" || fail "the fake agent started" "$
 conf serf_flood 16 $DL "serf = { rpc_addr = \"127.0.0.1:$(head -n 1 "$T_TMP/serf_flood.port")\" }"
 timer=()
 [ -n "$TIME_BIN" ] && timer=("$TIME_BIN" -f %M -o "$T_TMP/rss")
+# rss_at_most WHAT MIB: the last timed run's resident set (when measured)
+rss_at_most() {
+    [ ${#timer[@]} -gt 0 ] || return 0
+    local rss
+    rss=$(tail -n 1 "$T_TMP/rss")
+    check "$1: resident set ${rss} KiB, at most $(($2 * 1024)) KiB" [ "$rss" -le $(($2 * 1024)) ]
+}
 : > "$LOG"
 t0=$(date +%s%N)
 env -i PATH="$PATH" "${SAN_ENV[@]}" "${timer[@]}" "$SERFHAND" -c "$CONF" tick > "$T_TMP/out" 2>&1
@@ -459,11 +466,7 @@ expect_match "a flood of query answers: the log names the cap" "$(cat "$LOG")" \
 expect_match "a query's request counts too" "$(cat "$LOG")" \
     "query_many of 64 MiB: .*serf.query_many: the request \(671[0-9]{5} bytes\): not enough memory \($MEM = 16\)"
 check "a flood of query answers: ended at the cap, long before the query's 20 s ($ms ms)" [ "$ms" -lt 10000 ]
-if [ ${#timer[@]} -gt 0 ]; then
-    rss=$(tail -n 1 "$T_TMP/rss")
-    check "a flood of query answers: resident set ${rss} KiB, at most $(((16 + 40) * 1024)) KiB" \
-        [ "$rss" -le $(((16 + 40) * 1024)) ]
-fi
+rss_at_most "a flood of query answers" $((16 + 40))
 # `serfhand query` (no Lua, no cap of a run): the same flood ends at the
 # round's own bound.
 : > "$T_TMP/rss"
@@ -474,11 +477,7 @@ expect_eq "serfhand query, flooded: fails" "$rc" 2
 expect_match "serfhand query, flooded: says why" "$OUT" \
     "the answers to flood came to more than 64 MiB \(a member answering under many names\?\)"
 check "serfhand query, flooded: ended long before the query's 20 s ($ms ms)" [ "$ms" -lt 10000 ]
-if [ ${#timer[@]} -gt 0 ]; then
-    rss=$(tail -n 1 "$T_TMP/rss")
-    check "serfhand query, flooded: resident set ${rss} KiB, at most $(((64 + 40) * 1024)) KiB" \
-        [ "$rss" -le $(((64 + 40) * 1024)) ]
-fi
+rss_at_most "serfhand query, flooded" $((64 + 40))
 CONF=$T_TMP/conf
 
 # The address-space backstop: set in serfhand (twice the cap plus room, far
